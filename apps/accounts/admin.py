@@ -1,0 +1,19 @@
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+
+from apps.accounts.models import User
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    list_display = ["username", "email", "display_name", "role_names", "is_active", "last_login"]
+    list_filter = ["groups", "is_active", "is_staff", "is_superuser"]
+    search_fields = ["username", "email", "display_name", "first_name", "last_name"]
+    fieldsets = (*DjangoUserAdmin.fieldsets, ("Heimdall", {"fields": ("display_name",)}))
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("groups")
+
+    @admin.display(description="roles")
+    def role_names(self, user):
+        return ", ".join(group.name for group in user.groups.all()) or "-"

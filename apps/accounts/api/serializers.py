@@ -1,0 +1,29 @@
+from rest_framework import serializers
+
+
+class LoginSerializer(serializers.Serializer):
+    username = serializers.CharField(max_length=254, help_text="Username or e-mail address.")
+    password = serializers.CharField(max_length=4096, trim_whitespace=False, write_only=True)
+
+
+class RefreshSerializer(serializers.Serializer):
+    refresh_token = serializers.CharField(max_length=4096)
+
+
+class TokenSerializer(serializers.Serializer):
+    access_token = serializers.CharField()
+    token_type = serializers.CharField()
+    expires_in = serializers.IntegerField()
+    refresh_token = serializers.CharField()
+    permissions = serializers.ListField(child=serializers.CharField())
+    role = serializers.CharField(allow_null=True)
+    user_id = serializers.UUIDField()
+
+
+class UserSummarySerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    username = serializers.CharField()
+    email = serializers.EmailField()
+    display_name = serializers.CharField()
+    role = serializers.CharField(allow_null=True)
+    permissions = serializers.ListField(child=serializers.CharField())

@@ -1,0 +1,63 @@
+from django.contrib.auth import authenticate
+from drf_spectacular.utils import extend_schema
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.accounts.api.serializers import (
+    LoginSerializer,
+    RefreshSerializer,
+    TokenSerializer,
+    UserSummarySerializer,
+)
+from apps.accounts.roles import permissions_of, role_of
+from apps.accounts.tokens import InvalidCredentials, tokens_issue, tokens_refresh
+from apps.core.throttling import LoginAddressThrottle, LoginUsernameThrottle
+
+
+class LoginView(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_classes = [LoginAddressThrottle, LoginUsernameThrottle]
+
+    @extend_schema(tags=["auth"], request=LoginSerializer, responses={200: TokenSerializer})
+    def post(self, request):
+        serializer = LoginSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = authenticate(
+            request._request,
+            username=serializer.validated_data["username"],
+            password=serializer.validated_data["password"],
+        )
+        if user is None or role_of(user) is None:
+            raise InvalidCredentials()
+        return Response(tokens_issue(user=user))
+
+
+class RefreshView(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_classes = [LoginAddressThrottle]
+
+    @extend_schema(tags=["auth"], request=RefreshSerializer, responses={200: TokenSerializer})
+    def post(self, request):
+        serializer = RefreshSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return Response(tokens_refresh(refresh_token=serializer.validated_data["refresh_token"]))
+
+
+class MeView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(tags=["auth"], responses={200: UserSummarySerializer})
+    def get(self, request):
+        user = request.user
+        summary = {
+            "id": user.pk,
+            "username": user.username,
+            "email": user.email,
+            "display_name": user.get_display_name(),
+            "role": role_of(user),
+            "permissions": permissions_of(user),
+        }
+        return Response(UserSummarySerializer(summary).data)

@@ -1,0 +1,107 @@
+"""Real checks of each service Heimdall depends on, for GET /health.
+
+Service keys follow seed 004 where Heimdall has the same part and name the
+part Heimdall really uses where it differs: the seed's `redis` is the channel
+layer (`channel_layer`), its `rabbitmq` the django-q2 task queue (`task_queue`).
+"""
+
+import logging
+import uuid
+from datetime import timedelta
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.db import connection
+
+from apps.core import tasks
+from apps.core.timeutil import utc_now
+
+logger = logging.getLogger(__name__)
+
+HEALTHY, DEGRADED, UNHEALTHY = "healthy", "degraded", "unhealthy"
+
+
+def check_database() -> str:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+        return HEALTHY
+    except Exception:
+        logger.warning("health: database unreachable", exc_info=True)
+        return UNHEALTHY
+
+
+def check_channel_layer() -> str:
+    """A message sent to a private channel must come back."""
+    layer = get_channel_layer()
+    if layer is None:
+        return UNHEALTHY
+    try:
+        channel = async_to_sync(layer.new_channel)("health.")
+        marker = uuid.uuid4().hex
+
+        async def round_trip():
+            import asyncio
+
+            await layer.send(channel, {"type": "health.ping", "marker": marker})
+            return await asyncio.wait_for(layer.receive(channel), timeout=2)
+
+        message = async_to_sync(round_trip)()
+        return HEALTHY if message.get("marker") == marker else UNHEALTHY
+    except Exception:
+        logger.warning("health: channel layer unreachable", exc_info=True)
+        return UNHEALTHY
+
+
+def check_task_queue() -> str:
+    if settings.HEIMDALL_TASK_BACKEND != "django_q":
+        return HEALTHY if tasks.inprocess_workers_alive() else UNHEALTHY
+    try:
+        from django_q.status import Stat
+
+        # A running cluster refreshes its stat every few seconds.
+        return HEALTHY if Stat.get_all() else UNHEALTHY
+    except Exception:
+        logger.warning("health: task queue unreachable", exc_info=True)
+        return UNHEALTHY
+
+
+def check_collectors() -> str:
+    """Healthy when every active station was heard from recently."""
+    from apps.stations.selectors import station_freshness
+
+    try:
+        fresh, total = station_freshness(
+            stale_after=timedelta(seconds=settings.HEIMDALL_COLLECTOR_STALE_SECONDS),
+            now=utc_now(),
+        )
+    except Exception:
+        return UNHEALTHY
+    if total == 0 or fresh == total:
+        return HEALTHY
+    return DEGRADED if fresh else UNHEALTHY
+
+
+def system_health() -> tuple[str, dict[str, str]]:
+    """Overall status and per-service status.
+
+    The database is the one service Heimdall cannot serve without: its loss
+    makes the whole system unhealthy (HTTP 503). Any other failing service
+    leaves it degraded.
+    """
+    database = check_database()
+    services = {
+        "database": database,
+        "channel_layer": check_channel_layer(),
+        "task_queue": check_task_queue(),
+        "websdr_collectors": check_collectors() if database == HEALTHY else UNHEALTHY,
+    }
+    if database != HEALTHY:
+        overall = UNHEALTHY
+    elif all(state == HEALTHY for state in services.values()):
+        overall = HEALTHY
+    else:
+        overall = DEGRADED
+    return overall, services

@@ -1,0 +1,111 @@
+"""Request ids, rate-limit headers and the request size bound."""
+
+import logging
+
+from django.conf import settings
+from rest_framework.settings import api_settings
+from rest_framework.throttling import BaseThrottle
+from rest_framework_simplejwt.authentication import JWTAuthentication
+from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
+
+from apps.core import ratelimit
+from apps.core.exceptions import error_json_response
+from apps.core.request_id import new_request_id, reset_request_id, set_request_id
+
+logger = logging.getLogger(__name__)
+
+
+def _is_api(request) -> bool:
+    return request.path.startswith("/api/")
+
+
+class RequestIdMiddleware:
+    """Gives every request an id (echoing a sane X-Request-ID) and every response the header."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        request_id = new_request_id(request.headers.get("X-Request-ID"))
+        request.request_id = request_id
+        token = set_request_id(request_id)
+        try:
+            response = self.get_response(request)
+        finally:
+            reset_request_id(token)
+        response["X-Request-ID"] = request_id
+        return response
+
+
+class RateLimitMiddleware:
+    """Per-client fixed-window limit on every /api/ request.
+
+    Clients are told apart by user (JWT or session) or, when anonymous, by
+    address. Runs before DRF so that 401s and unknown paths are counted and
+    carry the headers too.
+    """
+
+    _jwt = JWTAuthentication()
+    _ident = BaseThrottle()
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def _client(self, request) -> tuple[str, str]:
+        header = request.headers.get("Authorization", "")
+        parts = header.split()
+        if len(parts) == 2 and parts[0] == "Bearer":
+            try:
+                token = self._jwt.get_validated_token(parts[1].encode())
+                return "user", str(token.get(settings.SIMPLE_JWT["USER_ID_CLAIM"]))
+            except (InvalidToken, TokenError):
+                pass  # the view answers 401; count it against the address
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            return "user", str(user.pk)
+        return "anon", self._ident.get_ident(request) or "unknown"
+
+    def __call__(self, request):
+        if not _is_api(request):
+            return self.get_response(request)
+        scope, ident = self._client(request)
+        result = ratelimit.hit(scope, ident, api_settings.DEFAULT_THROTTLE_RATES[scope])
+        ratelimit.record(request, result)
+        if result.allowed:
+            response = self.get_response(request)
+        else:
+            response = error_json_response(
+                429,
+                "RATE_LIMITED",
+                f"Too many requests: retry in {result.retry_after} s.",
+                {"retry_after_seconds": result.retry_after},
+                headers={"Retry-After": str(result.retry_after)},
+            )
+        ratelimit.apply_headers(response, ratelimit.most_restrictive(request))
+        return response
+
+
+class RequestSizeLimitMiddleware:
+    """413 in the envelope for bodies over HEIMDALL_MAX_REQUEST_BYTES.
+
+    DRF's parsers read the stream directly, past Django's own size check, so
+    the bound is applied here, on the declared Content-Length, before any read.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        limit = settings.HEIMDALL_MAX_REQUEST_BYTES
+        if length > limit:
+            return error_json_response(
+                413,
+                "PAYLOAD_TOO_LARGE",
+                f"The request body is {length} bytes; the limit is {limit} bytes.",
+                {"field": "body", "constraint": f"at most {limit} bytes", "value": length},
+            )
+        return self.get_response(request)

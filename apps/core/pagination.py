@@ -1,0 +1,80 @@
+"""Page-number pagination in seed 004's shape.
+
+`page` ≥ 1 and `page_size` 1–1000; anything else is a 400 naming the parameter
+(not DRF's silent clamp), because a client that asked for 5,000 rows must know
+it did not get them.
+"""
+
+import math
+
+from rest_framework.pagination import BasePagination
+from rest_framework.response import Response
+
+from apps.core.exceptions import ValidationFailed
+
+MAX_PAGE_SIZE = 1000
+DEFAULT_PAGE_SIZE = 50
+
+
+def parse_positive_int(params, name: str, default: int, maximum: int | None = None) -> int:
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        raise ValidationFailed.for_field(name, "must be an integer", raw) from None
+    if value < 1:
+        raise ValidationFailed.for_field(name, "must be at least 1", value)
+    if maximum is not None and value > maximum:
+        raise ValidationFailed.for_field(name, f"must be at most {maximum}", value)
+    return value
+
+
+class PageNumberPagination(BasePagination):
+    page_size = DEFAULT_PAGE_SIZE
+    max_page_size = MAX_PAGE_SIZE
+
+    def paginate_queryset(self, queryset, request, view=None):
+        if getattr(queryset, "ordered", True) is False:
+            raise RuntimeError("refusing to paginate an unordered queryset")
+        self.page = parse_positive_int(request.query_params, "page", 1)
+        self.page_size = parse_positive_int(
+            request.query_params, "page_size", self.page_size, self.max_page_size
+        )
+        self.total_items = queryset.count()
+        self.total_pages = max(1, math.ceil(self.total_items / self.page_size))
+        start = (self.page - 1) * self.page_size
+        return list(queryset[start : start + self.page_size])
+
+    def pagination_block(self) -> dict:
+        return {
+            "page": self.page,
+            "page_size": self.page_size,
+            "total_items": self.total_items,
+            "total_pages": self.total_pages,
+            "has_next": self.page < self.total_pages,
+            "has_previous": self.page > 1,
+        }
+
+    def get_paginated_response(self, data):
+        return Response({"data": data, "pagination": self.pagination_block()})
+
+    def get_paginated_response_schema(self, schema):
+        return {
+            "type": "object",
+            "properties": {
+                "data": schema,
+                "pagination": {
+                    "type": "object",
+                    "properties": {
+                        "page": {"type": "integer"},
+                        "page_size": {"type": "integer"},
+                        "total_items": {"type": "integer"},
+                        "total_pages": {"type": "integer"},
+                        "has_next": {"type": "boolean"},
+                        "has_previous": {"type": "boolean"},
+                    },
+                },
+            },
+        }

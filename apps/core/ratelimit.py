@@ -1,0 +1,85 @@
+"""Fixed-window rate limiting on the shared cache (Redis in production).
+
+A window's counter is one atomic `incr`, so several daphne processes behind a
+load balancer share one count per client. The result of each check is kept on
+the request so that every API response can carry the X-RateLimit-* headers.
+"""
+
+import logging
+import time
+from dataclasses import dataclass
+
+from django.core.cache import cache
+from django.core.exceptions import ImproperlyConfigured
+
+logger = logging.getLogger(__name__)
+_PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+REQUEST_ATTR = "_heimdall_rate_limits"
+
+
+@dataclass(frozen=True)
+class RateLimitResult:
+    limit: int
+    remaining: int
+    reset_at: int  # epoch seconds when the window ends
+    allowed: bool
+
+    @property
+    def retry_after(self) -> int:
+        return max(1, self.reset_at - int(time.time()))
+
+
+def parse_rate(rate: str) -> tuple[int, int]:
+    """'1200/min' → (1200, 60). The period's first letter is what counts, as in DRF."""
+    try:
+        count, period = rate.split("/")
+        return int(count), _PERIODS[period.strip()[0].lower()]
+    except (ValueError, KeyError, IndexError) as exc:
+        raise ImproperlyConfigured(f"Bad rate {rate!r}: expected like '100/min'") from exc
+
+
+def hit(scope: str, ident: str, rate: str) -> RateLimitResult:
+    """Count one request of `ident` against `rate` and say whether it may pass."""
+    limit, period = parse_rate(rate)
+    now = int(time.time())
+    window_start = now - now % period
+    key = f"ratelimit:{scope}:{ident}:{window_start}"
+    try:
+        cache.add(key, 0, timeout=period + 1)
+        try:
+            count = cache.incr(key)
+        except ValueError:  # the key expired between add and incr
+            cache.add(key, 1, timeout=period + 1)
+            count = 1
+    except Exception:
+        # Fail open: an unreachable cache must not turn every request into a
+        # 500; /health reports the outage.
+        logger.warning("rate limiter cache unavailable; request not counted", exc_info=True)
+        count = 0
+    return RateLimitResult(
+        limit=limit,
+        remaining=max(0, limit - count),
+        reset_at=window_start + period,
+        allowed=count <= limit,
+    )
+
+
+def record(django_request, result: RateLimitResult) -> None:
+    results = getattr(django_request, REQUEST_ATTR, None)
+    if results is None:
+        results = []
+        setattr(django_request, REQUEST_ATTR, results)
+    results.append(result)
+
+
+def most_restrictive(django_request) -> RateLimitResult | None:
+    results = getattr(django_request, REQUEST_ATTR, None)
+    if not results:
+        return None
+    return min(results, key=lambda r: (r.allowed, r.remaining))
+
+
+def apply_headers(response, result: RateLimitResult) -> None:
+    response["X-RateLimit-Limit"] = str(result.limit)
+    response["X-RateLimit-Remaining"] = str(result.remaining)
+    response["X-RateLimit-Reset"] = str(result.reset_at)

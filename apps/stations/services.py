@@ -1,0 +1,49 @@
+"""Writes for stations."""
+
+from django.db import transaction
+
+from apps.core.exceptions import Conflict
+from apps.stations.models import Station
+from apps.stations.selectors import station_has_history
+
+EDITABLE_FIELDS = (
+    "name",
+    "url",
+    "location",
+    "latitude",
+    "longitude",
+    "frequency_min",
+    "frequency_max",
+    "status",
+    "api_config",
+)
+
+
+@transaction.atomic
+def station_create(*, id: str, **fields) -> Station:
+    if Station.objects.filter(pk=id).exists():
+        raise Conflict(f"Station '{id}' already exists.", {"field": "id", "value": id})
+    station = Station(id=id, **{k: v for k, v in fields.items() if k in EDITABLE_FIELDS})
+    station.save()
+    return station
+
+
+@transaction.atomic
+def station_update(*, station: Station, **fields) -> Station:
+    changed = [name for name in EDITABLE_FIELDS if name in fields]
+    for name in changed:
+        setattr(station, name, fields[name])
+    station.save(update_fields=[*changed, "updated_at"])
+    return station
+
+
+@transaction.atomic
+def station_delete(*, station: Station) -> None:
+    """Delete a station that has no detection history (history would be orphaned)."""
+    if station_has_history(station):
+        raise Conflict(
+            f"Station '{station.id}' has stored detections; set its status to 'inactive' "
+            "to stop collecting, or let retention remove its history first.",
+            {"field": "station_id", "value": station.id},
+        )
+    station.delete()

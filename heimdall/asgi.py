@@ -1,0 +1,24 @@
+"""ASGI entry point: HTTP through Django, WebSockets through channels.
+
+The Django app is built first (it sets up the app registry), then the
+WebSocket routes of each app are wrapped in Heimdall's auth middleware.
+"""
+
+import os
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "heimdall.settings")
+
+from django.core.asgi import get_asgi_application
+
+django_asgi_app = get_asgi_application()
+
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+
+from heimdall.routing import websocket_urlpatterns  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": URLRouter(websocket_urlpatterns),
+    }
+)

@@ -1,0 +1,3 @@
+"""WebSocket routes of every app, under /ws/."""
+
+websocket_urlpatterns: list = []

@@ -1,0 +1,295 @@
+"""Heimdall settings. Every value comes from the environment (see .env.example).
+
+With nothing configured Heimdall runs embedded: SQLite under var/, an
+in-memory channel layer, a local-memory cache and in-process task workers.
+DATABASE_URL and REDIS_URL switch it to PostgreSQL and Redis.
+"""
+
+import secrets
+from datetime import timedelta
+from pathlib import Path
+
+import dj_database_url
+
+from heimdall.env import env_bool, env_int, env_list, env_str
+from heimdall.version import __version__
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env_str("HEIMDALL_VAR_DIR", str(BASE_DIR / "var")))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def _embedded_secret_key() -> str:
+    """A per-install random key kept under var/, so embedded mode needs no setup."""
+    key_file = VAR_DIR / "secret_key"
+    if not key_file.exists():
+        key_file.write_text(secrets.token_urlsafe(64))
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
+
+
+SECRET_KEY = env_str("DJANGO_SECRET_KEY") or _embedded_secret_key()
+DEBUG = env_bool("DJANGO_DEBUG", False)
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework_simplejwt.token_blacklist",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "guardian",
+    "django_q",
+    "channels",
+    "apps.core",
+    "apps.accounts",
+    "apps.stations",
+    "apps.signals",
+    "apps.anomalies",
+]
+
+MIDDLEWARE = [
+    "apps.core.middleware.RequestIdMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "apps.core.middleware.RateLimitMiddleware",
+    "apps.core.middleware.RequestSizeLimitMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "heimdall.urls"
+# Paths work with and without a trailing slash through the URL patterns
+# themselves; a redirect would lose the body of a POST.
+APPEND_SLASH = False
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+WSGI_APPLICATION = "heimdall.wsgi.application"
+ASGI_APPLICATION = "heimdall.asgi.application"
+
+# --- database -------------------------------------------------------------
+DATABASES = {
+    "default": dj_database_url.parse(
+        env_str("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'heimdall.sqlite3'}",
+        conn_max_age=env_int("HEIMDALL_DB_CONN_MAX_AGE", 60),
+        conn_health_checks=True,
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Several threads (web, in-process workers) share the file: wait for locks.
+    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- redis: channel layer and cache ----------------------------------------
+REDIS_URL = env_str("REDIS_URL")
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": env_str("HEIMDALL_CHANNEL_PREFIX", "asgi")},
+        }
+    }
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": env_str("HEIMDALL_CACHE_PREFIX", "heimdall"),
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# --- background work --------------------------------------------------------
+# "django_q": tasks go to django-q2 clusters (manage.py qcluster, see Procfile).
+# "inprocess": worker threads inside the web process (embedded mode), so events
+# reach the in-memory channel layer.
+HEIMDALL_TASK_BACKEND = env_str(
+    "HEIMDALL_TASK_BACKEND", "django_q" if env_str("DATABASE_URL") else "inprocess"
+)
+HEIMDALL_INPROCESS_WORKERS = env_int("HEIMDALL_INPROCESS_WORKERS", 2)
+Q_CLUSTER = {
+    "name": "heimdall",
+    "orm": "default",  # the broker is the database: delivery with receipts
+    "workers": env_int("HEIMDALL_Q_WORKERS", 2),
+    "timeout": env_int("HEIMDALL_Q_TIMEOUT", 600),
+    "retry": env_int("HEIMDALL_Q_TIMEOUT", 600) + 60,  # longer than timeout
+    "max_attempts": 1,
+    "catch_up": False,
+    "save_limit": 1000,
+    "cache": "default",
+    "label": "Task queue",
+}
+
+# --- auth -------------------------------------------------------------------
+AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = [
+    "apps.accounts.backends.UsernameOrEmailBackend",
+    "guardian.backends.ObjectPermissionBackend",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "/admin/login/"
+GUARDIAN_RAISE_403 = True
+
+ACCESS_TOKEN_LIFETIME_S = env_int("HEIMDALL_ACCESS_TOKEN_LIFETIME", 3600)
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(seconds=ACCESS_TOKEN_LIFETIME_S),
+    "REFRESH_TOKEN_LIFETIME": timedelta(
+        seconds=env_int("HEIMDALL_REFRESH_TOKEN_LIFETIME", 7 * 86400)
+    ),
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    "UPDATE_LAST_LOGIN": True,
+    "SIGNING_KEY": env_str("HEIMDALL_JWT_SIGNING_KEY") or SECRET_KEY,
+    "AUTH_HEADER_TYPES": ("Bearer",),
+    "USER_ID_FIELD": "id",
+    "USER_ID_CLAIM": "user_id",
+}
+
+# --- API --------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        # JWT first: its WWW-Authenticate header makes DRF answer 401, not 403.
+        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["apps.accounts.permissions.RoleReadWrite"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    # The per-client limit is RateLimitMiddleware's (it must also cover 401s
+    # and unknown paths); views add their own throttles (login) on top.
+    "DEFAULT_THROTTLE_CLASSES": [],
+    "DEFAULT_THROTTLE_RATES": {
+        "user": env_str("HEIMDALL_RATE_LIMIT_USER", "1200/min"),
+        "anon": env_str("HEIMDALL_RATE_LIMIT_ANON", "120/min"),
+        "login_username": env_str("HEIMDALL_RATE_LIMIT_LOGIN_USERNAME", "10/min"),
+        "login_address": env_str("HEIMDALL_RATE_LIMIT_LOGIN_ADDRESS", "30/min"),
+    },
+    "NUM_PROXIES": env_int("HEIMDALL_NUM_PROXIES", 0) or None,
+    "EXCEPTION_HANDLER": "apps.core.exceptions.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "apps.core.schema.HeimdallAutoSchema",
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DATETIME_FORMAT": "iso-8601",
+    "COERCE_DECIMAL_TO_STRING": False,
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Heimdall SDR API",
+    "DESCRIPTION": "Spectrum monitoring through a network of WebSDR receivers.",
+    "VERSION": __version__,
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "PREPROCESSING_HOOKS": ["apps.core.schema.strip_optional_slash"],
+    "ENUM_NAME_OVERRIDES": {
+        "StationStatusEnum": "apps.stations.models.Station.Status",
+        "HealthStatusEnum": ["healthy", "degraded", "unhealthy"],
+    },
+}
+# Largest request body accepted anywhere (10,000 detections fit easily).
+HEIMDALL_MAX_REQUEST_BYTES = env_int("HEIMDALL_MAX_REQUEST_BYTES", 16 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = HEIMDALL_MAX_REQUEST_BYTES
+
+# --- stations and collectors --------------------------------------------------
+# A station not heard from for this long counts as stale in /health.
+HEIMDALL_COLLECTOR_STALE_SECONDS = env_int("HEIMDALL_COLLECTOR_STALE_SECONDS", 300)
+
+# --- admin user created by `make run` ---------------------------------------
+HEIMDALL_ADMIN_PASSWORD = env_str("HEIMDALL_ADMIN_PASSWORD")
+
+# --- i18n / time --------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+# --- static files and artifacts ---------------------------------------------
+STATIC_URL = "/static/"
+STATIC_ROOT = Path(env_str("HEIMDALL_STATIC_ROOT", str(BASE_DIR / "staticfiles")))
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns about a missing root
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": env_str("HEIMDALL_ARTIFACT_ROOT", str(VAR_DIR / "artifacts"))},
+    },
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = DEBUG
+
+# --- security (production behind HTTPS) --------------------------------------
+HEIMDALL_HTTPS = env_bool("HEIMDALL_HTTPS", False)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+if HEIMDALL_HTTPS:
+    SECURE_SSL_REDIRECT = True
+    SECURE_REDIRECT_EXEMPT = [r"^health/?$"]  # load balancers probe over plain HTTP
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env_int("HEIMDALL_HSTS_SECONDS", 31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = env_bool("HEIMDALL_HSTS_PRELOAD", True)
+if env_bool("HEIMDALL_BEHIND_PROXY", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    USE_X_FORWARDED_HOST = True
+
+# --- logging ------------------------------------------------------------------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "apps.core.logging.RequestIdFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"}
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["request_id"],
+        }
+    },
+    "root": {"handlers": ["console"], "level": env_str("HEIMDALL_LOG_LEVEL", "INFO")},
+    "loggers": {
+        "django.request": {"level": "ERROR"},
+    },
+}

@@ -1,0 +1,22 @@
+from django.contrib import admin
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from apps.core.urls import api_path
+from apps.core.views import HealthView, NotFoundView
+
+urlpatterns = [
+    api_path("health", HealthView.as_view(), name="health"),
+    path("admin/", admin.site.urls),
+    path("api/v1/", include("apps.accounts.api.urls")),
+    path("api/v1/", include("apps.stations.api.urls")),
+    re_path(r"^api/v1/schema/?$", SpectacularAPIView.as_view(), name="schema"),
+    re_path(r"^api/v1/docs/?$", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    # Anything else under /api/ answers 404 in the envelope.
+    re_path(r"^api/", NotFoundView.as_view()),
+]
+
+handler400 = "apps.core.exceptions.handler400"
+handler403 = "apps.core.exceptions.handler403"
+handler404 = "apps.core.exceptions.handler404"
+handler500 = "apps.core.exceptions.handler500"

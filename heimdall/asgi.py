@@ -13,7 +13,9 @@ from django.core.asgi import get_asgi_application
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.conf import settings  # noqa: E402
 
+from apps.core.scheduling import start_inprocess_scheduler  # noqa: E402
 from heimdall.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
@@ -22,3 +24,6 @@ application = ProtocolTypeRouter(
         "websocket": URLRouter(websocket_urlpatterns),
     }
 )
+
+if settings.HEIMDALL_TASK_BACKEND == "inprocess":
+    start_inprocess_scheduler()  # embedded mode: no qcluster runs the schedules

@@ -233,6 +233,14 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = HEIMDALL_MAX_REQUEST_BYTES
 # A station not heard from for this long counts as stale in /health.
 HEIMDALL_COLLECTOR_STALE_SECONDS = env_int("HEIMDALL_COLLECTOR_STALE_SECONDS", 300)
 
+# --- detections and anomalies ----------------------------------------------------
+# Detections scoring at or above this are anomalous (when the client does not say).
+HEIMDALL_ANOMALY_THRESHOLD = float(env_str("HEIMDALL_ANOMALY_THRESHOLD", "0.5"))
+# Whole days of detections older than this are dropped (partitions / chunks).
+HEIMDALL_DETECTION_RETENTION_DAYS = env_int("HEIMDALL_DETECTION_RETENTION_DAYS", 90)
+# Partitions created ahead of time by the scheduled maintenance task.
+HEIMDALL_PARTITIONS_AHEAD_DAYS = env_int("HEIMDALL_PARTITIONS_AHEAD_DAYS", 7)
+
 # --- admin user created by `make run` ---------------------------------------
 HEIMDALL_ADMIN_PASSWORD = env_str("HEIMDALL_ADMIN_PASSWORD")
 

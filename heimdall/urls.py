@@ -10,6 +10,9 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("apps.accounts.api.urls")),
     path("api/v1/", include("apps.stations.api.urls")),
+    path("api/v1/", include("apps.signals.api.urls")),
+    path("api/v1/", include("apps.anomalies.api.urls")),
+    path("api/v1/", include("apps.signals.api.statistics_urls")),
     re_path(r"^api/v1/schema/?$", SpectacularAPIView.as_view(), name="schema"),
     re_path(r"^api/v1/docs/?$", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     # Anything else under /api/ answers 404 in the envelope.

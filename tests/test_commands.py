@@ -18,8 +18,17 @@ def run(*args, **kwargs) -> str:
     return out.getvalue()
 
 
-def test_roles_exist_after_migrate():
-    assert {"admin", "operator", "viewer"} <= set(Group.objects.values_list("name", flat=True))
+def test_roles_data_migration_creates_the_groups_idempotently():
+    from importlib import import_module
+
+    from django.apps import apps
+
+    migration = import_module("apps.accounts.migrations.0002_roles")
+    Group.objects.filter(name__in=migration.ROLES).delete()  # a flushed database
+    migration.create_roles(apps, None)
+    migration.create_roles(apps, None)
+    names = list(Group.objects.filter(name__in=migration.ROLES).values_list("name", flat=True))
+    assert sorted(names) == ["admin", "collector", "operator", "viewer"]
 
 
 def test_create_user_command():

@@ -105,7 +105,7 @@ def test_unreachable_redis_is_degraded_not_500():
 
 
 @pytest.mark.slow
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_running_qcluster_makes_task_queue_healthy():
     """A real django-q2 cluster against the test database reports in."""
     from django.db import connection

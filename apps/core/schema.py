@@ -23,3 +23,34 @@ class HeimdallAutoSchema(AutoSchema):
         verbs = {"get": "retrieve", "post": "create", "put": "update", "patch": "partial_update",
                  "delete": "destroy"}  # fmt: skip
         return f"{snake}_{verbs.get(self.method.lower(), self.method.lower())}"
+
+
+def filterset_parameters(filterset_class) -> list:
+    """OpenAPI query parameters for a FilterSet used by a plain APIView."""
+    from django import forms
+    from drf_spectacular.types import OpenApiTypes
+    from drf_spectacular.utils import OpenApiParameter
+
+    kinds = [
+        (forms.IntegerField, OpenApiTypes.INT),
+        (forms.FloatField, OpenApiTypes.FLOAT),
+        (forms.DateTimeField, OpenApiTypes.DATETIME),
+    ]
+    parameters = []
+    for name, filter_ in filterset_class.base_filters.items():
+        field_class = filter_.field_class
+        kind = next((t for cls, t in kinds if issubclass(field_class, cls)), OpenApiTypes.STR)
+        if getattr(filter_, "lookup_expr", "") == "in":
+            kind = OpenApiTypes.STR
+        choices = filter_.extra.get("choices")
+        parameters.append(
+            OpenApiParameter(
+                name,
+                kind,
+                enum=[value for value, _ in choices]
+                if choices and kind == OpenApiTypes.STR and filter_.lookup_expr != "in"
+                else None,
+                description=filter_.label or "",
+            )
+        )
+    return parameters

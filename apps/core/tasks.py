@@ -57,6 +57,11 @@ def _enqueue(func_path: str, args: tuple, kwargs: dict, cluster: str | None) -> 
         future.add_done_callback(_inflight.discard)
 
 
+def submit_now(func_path: str, *args, cluster: str | None = None, **kwargs) -> None:
+    """Enqueue immediately, outside any transaction (schedulers, management commands)."""
+    _enqueue(func_path, args, kwargs, cluster)
+
+
 def dispatch(func_path: str, *args, cluster: str | None = None, **kwargs) -> None:
     """Run `func_path(*args, **kwargs)` in the background once the transaction commits."""
     import_string(func_path)  # fail now, in the caller, on a typo

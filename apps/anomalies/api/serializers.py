@@ -1,0 +1,43 @@
+from rest_framework import serializers
+
+from apps.anomalies.models import AnomalyEvent
+
+
+class AnomalyListItemSerializer(serializers.ModelSerializer):
+    station_id = serializers.CharField()
+
+    class Meta:
+        model = AnomalyEvent
+        fields = [
+            "id",
+            "detection_id",
+            "event_type",
+            "severity",
+            "description",
+            "station_id",
+            "frequency_hz",
+            "anomaly_score",
+            "acknowledged",
+            "created_at",
+        ]
+
+
+class AnomalyEventSerializer(AnomalyListItemSerializer):
+    class Meta(AnomalyListItemSerializer.Meta):
+        fields = [
+            *AnomalyListItemSerializer.Meta.fields,
+            "metadata",
+            "acknowledged_by",
+            "acknowledged_at",
+            "notes",
+        ]
+
+
+class AcknowledgeRequestSerializer(serializers.Serializer):
+    notes = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
+
+
+class AcknowledgeResponseSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AnomalyEvent
+        fields = ["id", "acknowledged", "acknowledged_by", "acknowledged_at", "notes"]

@@ -1,0 +1,64 @@
+"""Shared filter building blocks: strict FilterSets whose errors name the parameter."""
+
+import django_filters
+from django import forms
+
+from apps.core.exceptions import ValidationFailed
+
+
+class StrictFilterSet(django_filters.FilterSet):
+    """A FilterSet that raises the envelope's 400 instead of silently ignoring bad input."""
+
+    def validated_queryset(self):
+        if not self.is_valid():
+            fields = {
+                ("body" if name == "__all__" else name): [str(m) for m in messages]
+                for name, messages in self.form.errors.items()
+            }
+            first = next(iter(fields))
+            raise ValidationFailed(
+                f"Invalid value for '{first}': {fields[first][0]}",
+                {"field": first, "constraint": fields[first][0], "fields": fields,
+                 "value": self.data.get(first)},
+            )  # fmt: skip
+        return self.qs
+
+
+class RangeCheckedForm(forms.Form):
+    """Refuses inverted ranges; `ranges` lists (low field, high field) pairs."""
+
+    ranges: list[tuple[str, str]] = []
+
+    def clean(self):
+        cleaned = super().clean()
+        for low, high in self.ranges:
+            low_value, high_value = cleaned.get(low), cleaned.get(high)
+            if low_value is not None and high_value is not None and high_value < low_value:
+                self.add_error(high, f"must not be before {low}")
+        return cleaned
+
+
+class IntegerFilter(django_filters.NumberFilter):
+    field_class = forms.IntegerField
+
+
+class FloatFilter(django_filters.NumberFilter):
+    field_class = forms.FloatField  # refuses NaN and infinity
+
+
+class StrictBooleanField(forms.Field):
+    """true/false/1/0 (any case); anything else is an error, not a silent 'no filter'."""
+
+    def to_python(self, value):
+        if value in (None, ""):
+            return None
+        text = str(value).strip().lower()
+        if text in ("true", "1"):
+            return True
+        if text in ("false", "0"):
+            return False
+        raise forms.ValidationError("must be true or false")
+
+
+class StrictBooleanFilter(django_filters.BooleanFilter):
+    field_class = StrictBooleanField

@@ -1,0 +1,66 @@
+"""Periodic tasks: one list, run by django-q2's scheduler or, embedded, by a thread.
+
+Production: `post_migrate` keeps one django-q2 `Schedule` row per entry, and
+the qcluster runs them. Embedded mode: `start_inprocess_scheduler()` (called
+from the ASGI app) runs them on a daemon thread through the in-process workers.
+"""
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+from apps.core import tasks
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Periodic:
+    name: str
+    func: str
+    minutes: int
+
+
+PERIODIC_TASKS = [
+    Periodic("signals.maintain_partitions", "apps.signals.tasks.maintain_partitions", 60),
+    Periodic("signals.apply_retention", "apps.signals.tasks.apply_retention", 60),
+]
+
+
+def sync_django_q_schedules(**kwargs) -> None:
+    """Create or update a Schedule per periodic task (a post_migrate receiver)."""
+    from django_q.models import Schedule
+
+    for periodic in PERIODIC_TASKS:
+        Schedule.objects.update_or_create(
+            name=periodic.name,
+            defaults={
+                "func": periodic.func,
+                "schedule_type": Schedule.MINUTES,
+                "minutes": periodic.minutes,
+                "repeats": -1,
+            },
+        )
+
+
+_started = threading.Event()
+
+
+def start_inprocess_scheduler() -> None:
+    """Run PERIODIC_TASKS on a daemon thread (embedded mode only); idempotent."""
+    if _started.is_set():
+        return
+    _started.set()
+
+    def loop():
+        next_run = {periodic.name: 0.0 for periodic in PERIODIC_TASKS}
+        while True:
+            now = time.monotonic()
+            for periodic in PERIODIC_TASKS:
+                if now >= next_run[periodic.name]:
+                    next_run[periodic.name] = now + periodic.minutes * 60
+                    tasks.submit_now(periodic.func)
+            time.sleep(5)
+
+    threading.Thread(target=loop, name="heimdall-scheduler", daemon=True).start()

@@ -1,0 +1,58 @@
+from rest_framework import serializers
+
+from apps.signals.models import SignalDetection
+
+
+class DetectionListItemSerializer(serializers.ModelSerializer):
+    websdr_station_id = serializers.CharField()
+
+    class Meta:
+        model = SignalDetection
+        fields = [
+            "id",
+            "websdr_station_id",
+            "frequency_hz",
+            "signal_strength_db",
+            "bandwidth_hz",
+            "modulation_type",
+            "anomaly_score",
+            "is_anomaly",
+            "detection_timestamp",
+        ]
+
+
+class DetectionSerializer(DetectionListItemSerializer):
+    class Meta(DetectionListItemSerializer.Meta):
+        fields = [
+            *DetectionListItemSerializer.Meta.fields[:6],
+            "signal_features",
+            *DetectionListItemSerializer.Meta.fields[6:],
+            "processing_metadata",
+            "created_at",
+            "updated_at",
+        ]
+
+
+class DetectionInputSerializer(serializers.Serializer):
+    """Documentation of one ingested detection; validation is apps.signals.validation."""
+
+    id = serializers.UUIDField(required=False, help_text="Client id: a retry is not stored twice.")
+    websdr_station_id = serializers.CharField()
+    frequency_hz = serializers.IntegerField(min_value=0)
+    signal_strength_db = serializers.FloatField()
+    bandwidth_hz = serializers.IntegerField(required=False, allow_null=True)
+    modulation_type = serializers.CharField(required=False)
+    signal_features = serializers.DictField(child=serializers.FloatField(), required=False)
+    anomaly_score = serializers.FloatField(required=False, allow_null=True)
+    is_anomaly = serializers.BooleanField(required=False)
+    detection_timestamp = serializers.DateTimeField()
+    processing_metadata = serializers.DictField(required=False)
+
+
+class IngestRequestSerializer(serializers.Serializer):
+    detections = DetectionInputSerializer(many=True)
+
+
+class IngestResponseSerializer(serializers.Serializer):
+    ingested = serializers.IntegerField()
+    duplicates = serializers.IntegerField()

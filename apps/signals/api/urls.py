@@ -1,0 +1,11 @@
+from apps.core.urls import api_path
+from apps.signals.api import views
+
+urlpatterns = [
+    api_path("signals/detections", views.DetectionListView.as_view(), name="detection-list"),
+    api_path(
+        "signals/detections/<str:detection_id>",
+        views.DetectionDetailView.as_view(),
+        name="detection-detail",
+    ),
+]

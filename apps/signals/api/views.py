@@ -1,0 +1,91 @@
+import uuid
+
+from django.http import Http404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.core.pagination import PageNumberPagination, TimeCursorPagination
+from apps.core.schema import filterset_parameters
+from apps.signals.api.serializers import (
+    DetectionListItemSerializer,
+    DetectionSerializer,
+    IngestRequestSerializer,
+    IngestResponseSerializer,
+)
+from apps.signals.filters import DetectionFilterSet
+from apps.signals.models import SignalDetection
+from apps.signals.services import detection_ingest
+
+
+class DetectionCursorPagination(TimeCursorPagination):
+    ordering = ("-detection_timestamp", "-id")
+
+
+class DetectionListView(APIView):
+    """GET: detections, filtered and paginated. POST: ingest up to 10,000 at once."""
+
+    resource = "signals"
+
+    @extend_schema(
+        tags=["signals"],
+        parameters=[
+            *filterset_parameters(DetectionFilterSet),
+            OpenApiParameter("page", int, description="1-based page (page mode)"),
+            OpenApiParameter("page_size", int, description="1-1000, default 50"),
+            OpenApiParameter(
+                "cursor", str, description="Keyset mode: empty for the first page, then next_cursor"
+            ),
+        ],
+        responses={200: DetectionListItemSerializer(many=True)},
+    )
+    def get(self, request):
+        filterset = DetectionFilterSet(
+            request.query_params, queryset=SignalDetection.objects.order_by(
+                "-detection_timestamp", "-id"
+            )
+        )  # fmt: skip
+        queryset = filterset.validated_queryset().only(*DetectionListItemSerializer.Meta.fields)
+        paginator = (
+            DetectionCursorPagination()
+            if "cursor" in request.query_params
+            else PageNumberPagination()
+        )
+        page = paginator.paginate_queryset(queryset, request, view=self)
+        return Response(
+            {
+                "data": DetectionListItemSerializer(page, many=True).data,
+                "pagination": paginator.pagination_block(),
+                "filters_applied": filterset.filters_applied(),
+            }
+        )
+
+    @extend_schema(
+        tags=["signals"],
+        request=IngestRequestSerializer,
+        responses={201: IngestResponseSerializer},
+    )
+    def post(self, request):
+        data = request.data
+        detections = data.get("detections") if isinstance(data, dict) else None
+        result = detection_ingest(detections=detections)
+        return Response(
+            {"ingested": result.ingested, "duplicates": result.duplicates},
+            status=status.HTTP_201_CREATED,
+        )
+
+
+class DetectionDetailView(APIView):
+    resource = "signals"
+
+    @extend_schema(tags=["signals"], responses={200: DetectionSerializer})
+    def get(self, request, detection_id):
+        try:
+            key = uuid.UUID(detection_id)
+        except ValueError:
+            raise Http404 from None
+        detection = SignalDetection.objects.filter(pk=key).first()
+        if detection is None:
+            raise Http404
+        return Response(DetectionSerializer(detection).data)

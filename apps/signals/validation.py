@@ -1,0 +1,158 @@
+"""Validation of ingested detections, item by item, naming `detections[i].field`.
+
+Written as plain checks rather than a DRF serializer: ingest takes up to
+10,000 items per request at ≥ 20,000 items/s, and a DRF serializer spends
+about 50 µs per item (half a second per full batch) before a row is written.
+These checks run in a few µs per item. The rules are the contract in
+docs/signals.md.
+"""
+
+import math
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from django.utils.dateparse import parse_datetime
+
+MODULATION_TYPES = frozenset(
+    ["AM", "FM", "NFM", "WFM", "USB", "LSB", "CW", "FSK", "PSK", "OFDM", "DIGITAL", "NOISE",
+     "UNKNOWN"]
+)  # fmt: skip
+MAX_FREQUENCY_HZ = 300_000_000_000
+MAX_FEATURES = 64
+MAX_CLOCK_SKEW = timedelta(hours=1)
+KNOWN_FIELDS = frozenset(
+    ["id", "websdr_station_id", "frequency_hz", "signal_strength_db", "bandwidth_hz",
+     "modulation_type", "signal_features", "anomaly_score", "is_anomaly", "detection_timestamp",
+     "processing_metadata"]
+)  # fmt: skip
+
+
+class ItemErrors(Exception):
+    def __init__(self, errors: dict[str, list[str]]):
+        self.errors = errors
+        super().__init__(f"{len(errors)} invalid field(s)")
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def parse_timestamp(value) -> datetime | None:
+    """An aware ISO 8601 time (naive times are read as UTC), or None if unparseable."""
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, str):
+        try:
+            parsed = parse_datetime(value)
+        except ValueError:
+            return None
+    else:
+        return None
+    if parsed is None:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def clean_detection(
+    item, index: int, now: datetime, earliest: datetime, errors: dict[str, list[str]]
+) -> dict | None:
+    """The detection as a row dict, or None after adding its problems to `errors`."""
+    prefix = f"detections[{index}]"
+    if not isinstance(item, dict):
+        errors[prefix] = ["must be an object"]
+        return None
+    problems: dict[str, str] = {}
+
+    for key in item.keys() - KNOWN_FIELDS:
+        problems[key] = "unknown field"
+
+    raw_id = item.get("id")
+    detection_id = None
+    if raw_id is not None:
+        try:
+            detection_id = uuid.UUID(str(raw_id)) if isinstance(raw_id, str) else None
+        except ValueError:
+            detection_id = None
+        if detection_id is None:
+            problems["id"] = "must be a UUID"
+
+    station = item.get("websdr_station_id")
+    if not isinstance(station, str) or not station:
+        problems["websdr_station_id"] = "required: the id of a registered station"
+
+    frequency = item.get("frequency_hz")
+    if not _is_int(frequency) or not 0 <= frequency <= MAX_FREQUENCY_HZ:
+        problems["frequency_hz"] = f"required: an integer number of Hz, 0-{MAX_FREQUENCY_HZ}"
+
+    strength = item.get("signal_strength_db")
+    if not _is_number(strength) or not -300 <= strength <= 100:
+        problems["signal_strength_db"] = "required: a finite number of dB, -300 to 100"
+
+    bandwidth = item.get("bandwidth_hz")
+    if bandwidth is not None and (not _is_int(bandwidth) or not 0 <= bandwidth <= 1_000_000_000):
+        problems["bandwidth_hz"] = "must be a non-negative integer number of Hz"
+
+    modulation = item.get("modulation_type", "")
+    if modulation is None:
+        modulation = ""
+    if not isinstance(modulation, str) or (
+        modulation and modulation.upper() not in MODULATION_TYPES
+    ):
+        problems["modulation_type"] = f"must be one of {', '.join(sorted(MODULATION_TYPES))}"
+    else:
+        modulation = modulation.upper()
+
+    features = item.get("signal_features") or {}
+    if not isinstance(features, dict) or len(features) > MAX_FEATURES:
+        problems["signal_features"] = f"must be an object of at most {MAX_FEATURES} numbers"
+    else:
+        for key, value in features.items():
+            if not (_is_number(value) or value is None) or len(key) > 64:
+                problems[f"signal_features.{key}"] = "must be a finite number"
+
+    score = item.get("anomaly_score")
+    if score is not None and (not _is_number(score) or not 0 <= score <= 1):
+        problems["anomaly_score"] = "must be a number between 0 and 1"
+
+    is_anomaly = item.get("is_anomaly")
+    if is_anomaly is not None and not isinstance(is_anomaly, bool):
+        problems["is_anomaly"] = "must be true or false"
+
+    timestamp = parse_timestamp(item.get("detection_timestamp"))
+    if timestamp is None:
+        problems["detection_timestamp"] = "required: an ISO 8601 time such as 2024-01-15T14:30:00Z"
+    elif timestamp > now + MAX_CLOCK_SKEW:
+        problems["detection_timestamp"] = "must not be in the future"
+    elif timestamp < earliest:
+        problems["detection_timestamp"] = (
+            f"older than the retention period (earliest {earliest:%Y-%m-%dT%H:%M:%SZ})"
+        )
+
+    metadata = item.get("processing_metadata") or {}
+    if not isinstance(metadata, dict):
+        problems["processing_metadata"] = "must be an object"
+
+    if problems:
+        for field, message in problems.items():
+            errors[f"{prefix}.{field}"] = [message]
+        return None
+    return {
+        "id": detection_id or uuid.uuid4(),
+        "client_id": detection_id is not None,
+        "websdr_station_id": station,
+        "frequency_hz": frequency,
+        "signal_strength_db": float(strength),
+        "bandwidth_hz": bandwidth,
+        "modulation_type": modulation,
+        "signal_features": features,
+        "anomaly_score": None if score is None else float(score),
+        "is_anomaly": is_anomaly,
+        "detection_timestamp": timestamp,
+        "processing_metadata": metadata,
+    }

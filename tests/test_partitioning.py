@@ -1,0 +1,96 @@
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from django.db import connection
+
+from apps.anomalies.models import AnomalyEvent
+from apps.core.partitioning import existing_partitions, storage_mode
+from apps.core.timeutil import utc_now
+from apps.signals import tasks
+from apps.signals.models import SignalDetection
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+TABLE = "signals_signaldetection"
+
+
+def test_table_is_natively_partitioned_on_postgres_without_timescaledb():
+    assert storage_mode(TABLE) == "partitioned"
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_get_partkeydef(oid) FROM pg_class WHERE relname = %s", [TABLE])
+        assert cursor.fetchone()[0] == "RANGE (detection_timestamp)"
+        cursor.execute(
+            "SELECT a.attname FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid "
+            "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = ANY(i.indkey) "
+            "WHERE c.relname = %s AND i.indisprimary ORDER BY a.attname",
+            [TABLE],
+        )
+        assert [row[0] for row in cursor.fetchall()] == ["detection_timestamp", "id"]
+
+
+def test_every_filter_has_an_index():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexdef FROM pg_indexes WHERE tablename = %s", [TABLE])
+        definitions = " ".join(row[0] for row in cursor.fetchall())
+    for columns in ("websdr_station_id, detection_timestamp", "frequency_hz, detection_timestamp",
+                    "modulation_type, detection_timestamp", "detection_timestamp, id"):  # fmt: skip
+        assert f"({columns})" in definitions
+    assert "WHERE is_anomaly" in definitions
+
+
+def test_scheduled_task_creates_partitions_ahead(settings):
+    settings.HEIMDALL_PARTITIONS_AHEAD_DAYS = 3
+    today = utc_now().date()
+    tasks.maintain_partitions()
+    present = existing_partitions(TABLE)
+    for offset in range(-1, 4):
+        assert today + timedelta(days=offset) in present
+    assert tasks.maintain_partitions() == []  # idempotent
+
+
+def test_query_prunes_to_the_window_partition():
+    factories.station("twente-nl")
+    day = datetime(2026, 11, 20, 12, tzinfo=UTC)
+    factories.ingest(factories.detection(day), factories.detection(day - timedelta(days=1)))
+    queryset = SignalDetection.objects.filter(
+        detection_timestamp__gte=day - timedelta(hours=1), detection_timestamp__lte=day
+    )
+    plan = queryset.explain()
+    assert "p20261120" in plan
+    assert "p20261119" not in plan
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)  # ingests committed
+def test_retention_drops_whole_old_partitions(settings):
+    settings.HEIMDALL_DETECTION_RETENTION_DAYS = 30
+    factories.station("twente-nl")
+    now = utc_now()
+    recent = factories.detection(now - timedelta(days=2), anomaly_score=0.9)
+    factories.ingest(recent)
+    old_day = (now - timedelta(days=45)).date()
+    # Old data arrives while the retention period was longer.
+    settings.HEIMDALL_DETECTION_RETENTION_DAYS = 90
+    old = factories.detection(datetime(old_day.year, old_day.month, old_day.day, 6, tzinfo=UTC),
+                              anomaly_score=0.9)  # fmt: skip
+    factories.ingest(old)
+    settings.HEIMDALL_DETECTION_RETENTION_DAYS = 30
+
+    result = tasks.apply_retention()
+
+    assert old_day.isoformat() in result["partitions_dropped"]
+    assert old_day not in existing_partitions(TABLE)
+    assert list(SignalDetection.objects.values_list("id", flat=True)) == [
+        __import__("uuid").UUID(recent["id"])
+    ]
+    assert result["anomaly_events_deleted"] == 1
+    assert AnomalyEvent.objects.count() == 1
+
+
+def test_partition_names_are_days():
+    factories.station("twente-nl")
+    day = (utc_now() - timedelta(days=10)).date()
+    factories.ingest(
+        factories.detection(datetime(day.year, day.month, day.day, 23, 59, tzinfo=UTC))
+    )
+    assert day in existing_partitions(TABLE)
+    assert isinstance(day, date)

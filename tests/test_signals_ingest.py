@@ -19,10 +19,11 @@ def stations(db):
     return [factories.station("twente-nl"), factories.station("hackgreen-uk")]
 
 
-def test_ingest_stores_every_field(operator_client, stations):
+def test_ingest_stores_every_field(operator_client, stations, django_capture_on_commit_callbacks):
     now = utc_now().replace(microsecond=0)
     item = factories.detection(now, is_anomaly=False)
-    response = operator_client.post(URL, {"detections": [item]}, format="json")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = operator_client.post(URL, {"detections": [item]}, format="json")
     assert response.status_code == 201
     assert response.json() == {"ingested": 1, "duplicates": 0}
     stored = SignalDetection.objects.get(pk=item["id"])
@@ -36,6 +37,10 @@ def test_ingest_stores_every_field(operator_client, stations):
     assert stored.is_anomaly is False
     assert stored.detection_timestamp == now
     assert stored.processing_metadata == {"processing_time_ms": 125, "model_version": "1.2.0"}
+    assert Station.objects.get(pk="twente-nl").last_seen == now
+    # last_seen never moves back for late-arriving old data.
+    with django_capture_on_commit_callbacks(execute=True):
+        factories.ingest(factories.detection(now - timedelta(hours=1)))
     assert Station.objects.get(pk="twente-nl").last_seen == now
 
 

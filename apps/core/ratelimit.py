@@ -9,6 +9,7 @@ import logging
 import time
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured
 
@@ -38,19 +39,43 @@ def parse_rate(rate: str) -> tuple[int, int]:
         raise ImproperlyConfigured(f"Bad rate {rate!r}: expected like '100/min'") from exc
 
 
+_redis_client = None
+
+
+def _redis():
+    """One client for the process (redis-py builds its callback table per client)."""
+    global _redis_client
+    if _redis_client is None:
+        import redis
+
+        _redis_client = redis.Redis.from_url(settings.REDIS_URL)
+    return _redis_client
+
+
+def _count(key: str, period: int) -> int:
+    if settings.REDIS_URL:
+        # One round trip: INCR, and an expiry on the window's first request.
+        pipe = _redis().pipeline(transaction=False)
+        pipe.incr(key)
+        pipe.expire(key, period + 1, nx=True)
+        return pipe.execute()[0]
+    cache.add(key, 0, timeout=period + 1)
+    try:
+        return cache.incr(key)
+    except ValueError:  # the key expired between add and incr
+        cache.add(key, 1, timeout=period + 1)
+        return 1
+
+
 def hit(scope: str, ident: str, rate: str) -> RateLimitResult:
     """Count one request of `ident` against `rate` and say whether it may pass."""
     limit, period = parse_rate(rate)
     now = int(time.time())
     window_start = now - now % period
-    key = f"ratelimit:{scope}:{ident}:{window_start}"
+    prefix = settings.CACHES["default"].get("KEY_PREFIX", "heimdall")
+    key = f"{prefix}:ratelimit:{scope}:{ident}:{window_start}"
     try:
-        cache.add(key, 0, timeout=period + 1)
-        try:
-            count = cache.incr(key)
-        except ValueError:  # the key expired between add and incr
-            cache.add(key, 1, timeout=period + 1)
-            count = 1
+        count = _count(key, period)
     except Exception:
         # Fail open: an unreachable cache must not turn every request into a
         # 500; /health reports the outage.

@@ -10,7 +10,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F
+from django.db.models import Case, F, Value, When
 from django.db.models.functions import Coalesce, Greatest
 
 from apps.anomalies.services import anomaly_events_create
@@ -82,22 +82,25 @@ def _validate(items, now: datetime) -> tuple[list[dict], dict[str, tuple[int, in
     return rows, station_ranges
 
 
-def _drop_duplicates(rows: list[dict]) -> list[dict]:
-    """Rows whose client-supplied id is neither repeated in the batch nor already stored.
+def _unique_in_batch(rows: list[dict]) -> list[dict]:
+    seen: set = set()
+    unique = []
+    for row in rows:
+        if row["id"] not in seen:
+            seen.add(row["id"])
+            unique.append(row)
+    return unique
+
+
+def _not_stored(rows: list[dict]) -> list[dict]:
+    """Rows whose client-supplied id is not stored yet.
 
     A retried batch carries the same ids and timestamps, so the lookup is
     bounded to the batch's time span: partition pruning keeps it cheap.
     """
-    seen: set = set()
-    unique = []
-    for row in rows:
-        if row["id"] in seen:
-            continue
-        seen.add(row["id"])
-        unique.append(row)
-    client_rows = [row for row in unique if row["client_id"]]
+    client_rows = [row for row in rows if row["client_id"]]
     if not client_rows:
-        return unique
+        return rows
     times = [row["detection_timestamp"] for row in client_rows]
     stored = set(
         SignalDetection.objects.filter(
@@ -106,7 +109,7 @@ def _drop_duplicates(rows: list[dict]) -> list[dict]:
             detection_timestamp__lte=max(times),
         ).values_list("id", flat=True)
     )
-    return [row for row in unique if row["id"] not in stored]
+    return [row for row in rows if row["id"] not in stored]
 
 
 def _apply_scores(rows: list[dict]) -> None:
@@ -135,7 +138,12 @@ def _copy_rows(rows: list[dict], now: datetime) -> None:
     """PostgreSQL COPY: the fastest way in, several times a multi-row INSERT."""
     dumps = json.dumps
     sql = f"COPY {TABLE} ({', '.join(COLUMNS)}) FROM STDIN"
-    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+    # The raw psycopg cursor: wrap it so its errors become Django's (IntegrityError).
+    with (
+        connection.wrap_database_errors,
+        connection.cursor() as cursor,
+        cursor.cursor.copy(sql) as copy,
+    ):
         for row in rows:
             copy.write_row(
                 (
@@ -168,35 +176,41 @@ def _model_rows(rows: list[dict], now: datetime) -> list[SignalDetection]:
 
 
 def _write(rows: list[dict], now: datetime) -> list[dict]:
-    """Write rows; returns the rows actually written."""
-    if connection.vendor != "postgresql":
-        SignalDetection.objects.bulk_create(_model_rows(rows, now), batch_size=500)
-        return rows
-    try:
-        with transaction.atomic():
-            _copy_rows(rows, now)
-        return rows
-    except IntegrityError:
-        # A concurrent request stored some of these ids between our check and
-        # the COPY: insert what is still missing, skipping the rest.
-        logger.info("ingest raced with another writer; re-checking %d rows", len(rows))
-        remaining = _drop_duplicates(rows)
-        SignalDetection.objects.bulk_create(
-            _model_rows(remaining, now), batch_size=1000, ignore_conflicts=True
-        )
-        return remaining
+    """Write rows that are not stored yet; returns the rows written.
+
+    On PostgreSQL the batch is COPYed optimistically: a retry (same id and
+    timestamp) violates the primary key, and only then are stored ids looked
+    up and the rest inserted. The common case pays for no lookup.
+    """
+    if connection.vendor == "postgresql":
+        try:
+            with transaction.atomic():
+                _copy_rows(rows, now)
+            return rows
+        except IntegrityError:
+            logger.info("ingest batch holds stored detections; inserting the new ones")
+    remaining = _not_stored(rows)
+    SignalDetection.objects.bulk_create(
+        _model_rows(remaining, now), batch_size=1000, ignore_conflicts=True
+    )
+    return remaining
 
 
-def _touch_stations(rows: list[dict]) -> None:
+def _touch_stations(latest: dict[str, datetime]) -> None:
+    """Move each station's last_seen forward (never back), in one UPDATE."""
+    when = Case(*[When(pk=station, then=Value(ts)) for station, ts in latest.items()])
+    Station.objects.filter(pk__in=list(latest)).update(
+        last_seen=Greatest(Coalesce(F("last_seen"), when), when)
+    )
+
+
+def _latest_per_station(rows: list[dict]) -> dict[str, datetime]:
     latest: dict[str, datetime] = {}
     for row in rows:
         station, when = row["websdr_station_id"], row["detection_timestamp"]
         if station not in latest or when > latest[station]:
             latest[station] = when
-    for station, when in latest.items():
-        Station.objects.filter(pk=station).update(
-            last_seen=Greatest(Coalesce(F("last_seen"), when), when)
-        )
+    return latest
 
 
 def detection_ingest(*, detections: list) -> IngestResult:
@@ -210,15 +224,18 @@ def detection_ingest(*, detections: list) -> IngestResult:
     # Partitions are made in their own short transaction, before the write:
     # DDL on the parent table must not stay locked for the whole ingest.
     ensure_partitions(TABLE, {row["detection_timestamp"].date() for row in rows})
+    unique = _unique_in_batch(rows)
+    _apply_scores(unique)
     with transaction.atomic():
-        fresh = _drop_duplicates(rows)
-        _apply_scores(fresh)
-        if fresh:
-            fresh = _write(fresh, now)
-            _touch_stations(fresh)
+        fresh = _write(unique, now)
         anomalous = [row for row in fresh if row["is_anomaly"]]
         if anomalous:
             anomaly_events_create(rows=anomalous, station_ranges=station_ranges)
+        if fresh:
+            # After commit, in its own statement: concurrent ingests must not
+            # queue behind each other's station row locks.
+            latest = _latest_per_station(fresh)
+            transaction.on_commit(lambda: _touch_stations(latest))
     return IngestResult(
         ingested=len(fresh), duplicates=len(rows) - len(fresh), anomalies=len(anomalous)
     )

@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "apps.stations",
     "apps.signals",
     "apps.anomalies",
+    "apps.constellations",
 ]
 
 MIDDLEWARE = [
@@ -162,6 +163,7 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 LOGIN_URL = "/admin/login/"
 GUARDIAN_RAISE_403 = True
+ANONYMOUS_USER_NAME = None  # no guardian "AnonymousUser" row: anonymous users get nothing
 
 ACCESS_TOKEN_LIFETIME_S = env_int("HEIMDALL_ACCESS_TOKEN_LIFETIME", 3600)
 SIMPLE_JWT = {
@@ -223,6 +225,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "StationStatusEnum": "apps.stations.models.Station.Status",
         "HealthStatusEnum": ["healthy", "degraded", "unhealthy"],
+        "SharePermissionEnum": "apps.constellations.models.ConstellationShare.Permission",
     },
 }
 # Largest request body accepted anywhere (10,000 detections fit easily).

@@ -118,3 +118,18 @@ class TimeCursorPagination(CursorPagination):
             "has_next": self.has_next,
             "has_previous": self.has_previous,
         }
+
+
+def parse_skip_limit(params, default_limit: int = DEFAULT_PAGE_SIZE) -> tuple[int, int]:
+    """Seed 004's `skip` (≥ 0) and `limit` (1–1000) parameters."""
+    raw_skip = params.get("skip")
+    skip = 0
+    if raw_skip not in (None, ""):
+        try:
+            skip = int(raw_skip)
+        except (TypeError, ValueError):
+            raise ValidationFailed.for_field("skip", "must be an integer", raw_skip) from None
+        if skip < 0:
+            raise ValidationFailed.for_field("skip", "must be 0 or more", skip)
+    limit = parse_positive_int(params, "limit", default_limit, MAX_PAGE_SIZE)
+    return skip, limit

@@ -19,6 +19,7 @@ class StationAdmin(admin.ModelAdmin):
     list_filter = ["status", "connection_status"]
     search_fields = ["id", "name", "location", "url"]
     readonly_fields = ["created_at", "updated_at", "last_seen"]
+    ordering = ["id"]
     actions = ["mark_active", "mark_inactive"]
 
     def get_actions(self, request):

@@ -27,3 +27,9 @@ class UserSummarySerializer(serializers.Serializer):
     display_name = serializers.CharField()
     role = serializers.CharField(allow_null=True)
     permissions = serializers.ListField(child=serializers.CharField())
+
+
+class DirectoryEntrySerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    username = serializers.CharField()
+    display_name = serializers.CharField(source="get_display_name")

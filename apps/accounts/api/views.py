@@ -1,17 +1,21 @@
 from django.contrib.auth import authenticate
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.api.serializers import (
+    DirectoryEntrySerializer,
     LoginSerializer,
     RefreshSerializer,
     TokenSerializer,
     UserSummarySerializer,
 )
 from apps.accounts.roles import permissions_of, role_of
+from apps.accounts.selectors import user_directory
 from apps.accounts.tokens import InvalidCredentials, tokens_issue, tokens_refresh
+from apps.core.exceptions import ValidationFailed
+from apps.core.pagination import parse_skip_limit
 from apps.core.throttling import LoginAddressThrottle, LoginUsernameThrottle
 
 
@@ -61,3 +65,32 @@ class MeView(APIView):
             "permissions": permissions_of(user),
         }
         return Response(UserSummarySerializer(summary).data)
+
+
+class UserDirectoryView(APIView):
+    """Find people to share with: id, username and display name (no e-mail) of active users."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        tags=["auth"],
+        parameters=[
+            OpenApiParameter("search", str, description="Part of a username or display name"),
+            OpenApiParameter("skip", int),
+            OpenApiParameter("limit", int),
+        ],
+        responses={200: DirectoryEntrySerializer(many=True)},
+    )
+    def get(self, request):
+        skip, limit = parse_skip_limit(request.query_params, default_limit=20)
+        search = request.query_params.get("search", "").strip()
+        if len(search) > 150:
+            raise ValidationFailed.for_field("search", "must be at most 150 characters")
+        users = user_directory(search=search)
+        page = list(users[skip : skip + limit])
+        return Response(
+            {
+                "data": DirectoryEntrySerializer(page, many=True).data,
+                "pagination": {"skip": skip, "limit": limit, "total": users.count()},
+            }
+        )

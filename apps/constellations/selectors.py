@@ -1,0 +1,49 @@
+"""Reads for constellations."""
+
+from django.db.models import Case, CharField, Count, OuterRef, Subquery, Value, When
+from django.db.models.functions import Coalesce
+
+from apps.accounts.roles import has_permission
+from apps.constellations.access import is_admin, restrict
+from apps.constellations.models import Constellation, ConstellationMember, ConstellationShare
+
+
+def _permission_for(user):
+    if is_admin(user):
+        return Value("edit", output_field=CharField())
+    if not has_permission(user, "constellations:write"):
+        return Value("read", output_field=CharField())
+    shared = ConstellationShare.objects.filter(constellation=OuterRef("pk"), user=user).values(
+        "permission"
+    )[:1]
+    return Case(
+        When(owner=user, then=Value("edit")),
+        default=Coalesce(Subquery(shared), Value("read")),
+        output_field=CharField(),
+    )
+
+
+def constellation_list(*, user):
+    """Everything the user may see, with member counts and their permission: one query."""
+    member_count = (
+        ConstellationMember.objects.filter(constellation=OuterRef("pk"))
+        .order_by()
+        .values("constellation")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    return (
+        restrict(Constellation.objects.all(), user, "view")
+        .annotate(
+            member_count=Coalesce(Subquery(member_count), 0), permission=_permission_for(user)
+        )
+        .order_by("-created_at", "id")
+    )
+
+
+def constellation_members(*, constellation):
+    return constellation.members.select_related("station").order_by("added_at", "id")
+
+
+def constellation_shares(*, constellation):
+    return constellation.shares.select_related("user").order_by("shared_at", "id")

@@ -184,7 +184,7 @@ SIMPLE_JWT = {
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # JWT first: its WWW-Authenticate header makes DRF answer 401, not 403.
-        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "apps.accounts.authentication.HeimdallJWTAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["apps.accounts.permissions.RoleReadWrite"],

@@ -52,8 +52,12 @@ def role_of(user) -> Role | None:
     cached = getattr(user, "_heimdall_role", "unset")
     if cached != "unset":
         return cached
-    names = set(user.groups.values_list("name", flat=True))
-    role = next((r for r in ROLE_ORDER if r.value in names), None)
+    if hasattr(user, "_heimdall_role_name"):  # loaded with the user (JWT authentication)
+        name = user._heimdall_role_name
+        role = Role(name) if name else None
+    else:
+        names = set(user.groups.values_list("name", flat=True))
+        role = next((r for r in ROLE_ORDER if r.value in names), None)
     user._heimdall_role = role
     return role
 

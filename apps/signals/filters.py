@@ -1,6 +1,6 @@
 import django_filters
-from django import forms
 
+from apps.core.exceptions import ValidationFailed
 from apps.core.filters import (
     FloatFilter,
     IntegerFilter,
@@ -15,12 +15,6 @@ from apps.stations.models import Station
 
 class DetectionFilterForm(RangeCheckedForm):
     ranges = [("frequency_min", "frequency_max"), ("time_start", "time_end")]
-
-    def clean_websdr_station(self):
-        station = self.cleaned_data.get("websdr_station")
-        if station and not Station.objects.filter(pk=station).exists():
-            raise forms.ValidationError(f"unknown station '{station}'")
-        return station
 
 
 class DetectionFilterSet(StrictFilterSet):
@@ -43,6 +37,14 @@ class DetectionFilterSet(StrictFilterSet):
         model = SignalDetection
         fields: list[str] = []
         form = DetectionFilterForm
+
+    def check_station_exists(self) -> None:
+        """Unknown station → 400. Asked only when nothing matched: a hit proves the station."""
+        station = self.form.cleaned_data.get("websdr_station")
+        if station and not Station.objects.filter(pk=station).exists():
+            raise ValidationFailed.for_field(
+                "websdr_station", f"unknown station '{station}'", station
+            )
 
     def filters_applied(self) -> dict:
         """Seed 004's `filters_applied`: what narrowed the result, as the client gave it."""

@@ -18,6 +18,18 @@ from apps.signals.filters import DetectionFilterSet
 from apps.signals.models import SignalDetection
 from apps.signals.services import detection_ingest
 
+LIST_FIELDS = [
+    "id",
+    "websdr_station_id",
+    "frequency_hz",
+    "signal_strength_db",
+    "bandwidth_hz",
+    "modulation_type",
+    "anomaly_score",
+    "is_anomaly",
+    "detection_timestamp",
+]
+
 
 class DetectionCursorPagination(TimeCursorPagination):
     ordering = ("-detection_timestamp", "-id")
@@ -46,16 +58,21 @@ class DetectionListView(APIView):
                 "-detection_timestamp", "-id"
             )
         )  # fmt: skip
-        queryset = filterset.validated_queryset().only(*DetectionListItemSerializer.Meta.fields)
+        # Plain rows, not model instances and serializers: this is the hot read
+        # path (docs/performance.md); DRF's JSON encoder writes UUIDs and UTC
+        # times ("...Z") itself. DetectionListItemSerializer documents the shape.
+        queryset = filterset.validated_queryset().values(*LIST_FIELDS)
         paginator = (
             DetectionCursorPagination()
             if "cursor" in request.query_params
             else PageNumberPagination()
         )
         page = paginator.paginate_queryset(queryset, request, view=self)
+        if not page:
+            filterset.check_station_exists()
         return Response(
             {
-                "data": DetectionListItemSerializer(page, many=True).data,
+                "data": page,
                 "pagination": paginator.pagination_block(),
                 "filters_applied": filterset.filters_applied(),
             }

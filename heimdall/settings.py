@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "apps.signals",
     "apps.anomalies",
     "apps.constellations",
+    "apps.ml",
 ]
 
 MIDDLEWARE = [
@@ -226,6 +227,7 @@ SPECTACULAR_SETTINGS = {
         "StationStatusEnum": "apps.stations.models.Station.Status",
         "HealthStatusEnum": ["healthy", "degraded", "unhealthy"],
         "SharePermissionEnum": "apps.constellations.models.ConstellationShare.Permission",
+        "MLModelStatusEnum": "apps.ml.models.MLModel.Status",
     },
 }
 # Largest request body accepted anywhere (10,000 detections fit easily).
@@ -241,6 +243,8 @@ HEIMDALL_COLLECTOR_STALE_SECONDS = env_int("HEIMDALL_COLLECTOR_STALE_SECONDS", 3
 HEIMDALL_ANOMALY_THRESHOLD = float(env_str("HEIMDALL_ANOMALY_THRESHOLD", "0.5"))
 # Whole days of detections older than this are dropped (partitions / chunks).
 HEIMDALL_DETECTION_RETENTION_DAYS = env_int("HEIMDALL_DETECTION_RETENTION_DAYS", 90)
+# POST /signals/analyze: at most this many samples (10 s of 48 kHz audio) → else 413.
+HEIMDALL_ANALYZE_MAX_SAMPLES = env_int("HEIMDALL_ANALYZE_MAX_SAMPLES", 480_000)
 # Partitions created ahead of time by the scheduled maintenance task.
 HEIMDALL_PARTITIONS_AHEAD_DAYS = env_int("HEIMDALL_PARTITIONS_AHEAD_DAYS", 7)
 

@@ -11,12 +11,52 @@ PASSWORD = "correct-horse-battery-staple"
 
 
 @pytest.fixture(autouse=True)
-def _fast_and_isolated(settings):
+def _fast_and_isolated(settings, tmp_path):
+    from apps.ml.scoring import forget_loaded_scorer
+
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path / "artifacts")},
+        },
+    }
     cache.clear()  # rate-limit windows must not leak between tests
     forget_known_partitions()
+    forget_loaded_scorer()
     yield
     cache.clear()
+    forget_loaded_scorer()
+
+
+@pytest.fixture(scope="session")
+def trained_anomaly_model():
+    """The default anomaly model, trained once per test session: (model, metrics)."""
+    from apps.ml.anomaly_training import train_default
+
+    return train_default()
+
+
+@pytest.fixture
+def anomaly_model(db, trained_anomaly_model, django_capture_on_commit_callbacks):
+    """The default model registered and deployed, as `ensure_default_models` leaves it."""
+    from apps.ml.models import MLModel
+    from apps.ml.services import model_activate, model_register
+
+    model, metrics = trained_anomaly_model
+    with django_capture_on_commit_callbacks(execute=True):
+        registered = model_register(
+            name="gaussian-mixture-default",
+            version="1.0.0",
+            model_type=MLModel.Type.ANOMALY_DETECTION,
+            weights=model.to_bytes(),
+            weights_name="model.npz",
+            metrics=metrics,
+            config={"algorithm": "gaussian_mixture"},
+        )
+        model_activate(model=registered)
+    return registered
 
 
 def make_user(username: str, role: str, **extra):

@@ -19,7 +19,7 @@ class Score:
 class Scorer(Protocol):
     version: str
 
-    def score_rows(self, rows: list[dict]) -> list[Score]: ...
+    def score_rows(self, rows: list[dict]) -> list[Score | None]: ...
 
 
 def active_scorer() -> Scorer | None:

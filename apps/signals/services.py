@@ -26,6 +26,7 @@ from apps.stations.models import Station
 logger = logging.getLogger(__name__)
 
 MAX_BATCH = 10_000
+OUT_OF_COVERAGE_SCORE = 0.9
 TABLE = SignalDetection._meta.db_table
 COLUMNS = [
     "id",
@@ -112,20 +113,32 @@ def _not_stored(rows: list[dict]) -> list[dict]:
     return [row for row in rows if row["id"] not in stored]
 
 
-def _apply_scores(rows: list[dict]) -> None:
-    """Score rows without an anomaly_score with the active anomaly model, if there is one."""
+def _apply_scores(rows: list[dict], station_ranges: dict[str, tuple[int, int]]) -> None:
+    """Score rows that came without an anomaly_score.
+
+    The deployed anomaly model scores them when they carry its features; and a
+    carrier outside its station's coverage is anomalous whatever the model says.
+    """
     unscored = [row for row in rows if row["anomaly_score"] is None]
     scorer = scoring.active_scorer() if unscored else None
     if scorer is not None:
         for row, result in zip(unscored, scorer.score_rows(unscored), strict=True):
+            if result is None:
+                continue
             row["anomaly_score"] = result.anomaly_score
             row["processing_metadata"] = {
                 **row["processing_metadata"],
                 "model_version": scorer.version,
                 "confidence": result.confidence,
             }
-            if row["is_anomaly"] is None:
-                row["is_anomaly"] = result.is_anomaly
+    for row in unscored:
+        low, high = station_ranges[row["websdr_station_id"]]
+        if not low <= row["frequency_hz"] <= high:
+            row["anomaly_score"] = max(row["anomaly_score"] or 0.0, OUT_OF_COVERAGE_SCORE)
+            row["processing_metadata"] = {
+                **row["processing_metadata"],
+                "anomaly_reason": "out_of_band_carrier",
+            }
     threshold = settings.HEIMDALL_ANOMALY_THRESHOLD
     for row in rows:
         if row["is_anomaly"] is None:
@@ -225,7 +238,7 @@ def detection_ingest(*, detections: list) -> IngestResult:
     # DDL on the parent table must not stay locked for the whole ingest.
     ensure_partitions(TABLE, {row["detection_timestamp"].date() for row in rows})
     unique = _unique_in_batch(rows)
-    _apply_scores(unique)
+    _apply_scores(unique, station_ranges)
     with transaction.atomic():
         fresh = _write(unique, now)
         anomalous = [row for row in fresh if row["is_anomaly"]]

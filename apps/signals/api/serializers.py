@@ -56,3 +56,25 @@ class IngestRequestSerializer(serializers.Serializer):
 class IngestResponseSerializer(serializers.Serializer):
     ingested = serializers.IntegerField()
     duplicates = serializers.IntegerField()
+
+
+class SignalDataSerializer(serializers.Serializer):
+    samples = serializers.ListField(help_text="Real samples, or [i, q] pairs for complex I/Q")
+    sample_rate = serializers.FloatField()
+    frequency = serializers.IntegerField(help_text="Centre (tuned) frequency, Hz")
+    duration = serializers.FloatField(required=False)
+
+
+class AnalysisConfigSerializer(serializers.Serializer):
+    fft_size = serializers.IntegerField(default=1024)
+    overlap = serializers.FloatField(default=0.5)
+    window_function = serializers.ChoiceField(
+        ["hann", "hamming", "blackman", "rectangular"], default="hann"
+    )
+
+
+class AnalyzeRequestSerializer(serializers.Serializer):
+    """Documentation of the request; validation is apps.signals.analysis."""
+
+    signal_data = SignalDataSerializer()
+    analysis_config = AnalysisConfigSerializer(required=False)

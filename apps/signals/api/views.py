@@ -8,7 +8,9 @@ from rest_framework.views import APIView
 
 from apps.core.pagination import PageNumberPagination, TimeCursorPagination
 from apps.core.schema import filterset_parameters
+from apps.signals.analysis import signal_analyze
 from apps.signals.api.serializers import (
+    AnalyzeRequestSerializer,
     DetectionListItemSerializer,
     DetectionSerializer,
     IngestRequestSerializer,
@@ -106,3 +108,14 @@ class DetectionDetailView(APIView):
         if detection is None:
             raise Http404
         return Response(DetectionSerializer(detection).data)
+
+
+class AnalyzeView(APIView):
+    """Analyze a chunk of samples (any role: nothing is stored)."""
+
+    resource = "signals"
+    write_permission = "signals:read"
+
+    @extend_schema(tags=["signals"], request=AnalyzeRequestSerializer, responses={200: dict})
+    def post(self, request):
+        return Response(signal_analyze(payload=request.data))

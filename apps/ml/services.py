@@ -1,0 +1,71 @@
+"""Writes for the model registry."""
+
+from django.core.cache import cache
+from django.db import transaction
+
+from apps.core.exceptions import Conflict
+from apps.core.timeutil import utc_now
+from apps.ml import bundles
+from apps.ml.models import MLModel
+
+ACTIVE_CACHE_KEY = "ml:active:{model_type}"
+
+
+def model_register(
+    *,
+    name: str,
+    version: str,
+    model_type: str,
+    weights: bytes,
+    weights_name: str,
+    metrics: dict,
+    config: dict,
+    description: str = "",
+) -> MLModel:
+    """Store the bundle (weights, metrics, config, hash) and record the model as trained."""
+    if MLModel.objects.filter(name=name, version=version).exists():
+        raise Conflict(f"Model {name} {version} already exists.", {"field": "version"})
+    model = MLModel(
+        name=name,
+        version=version,
+        model_type=model_type,
+        status=MLModel.Status.TRAINED,
+        metrics=metrics,
+        config=config,
+        description=description,
+        last_training_date=utc_now(),
+    )
+    model.artifact_path = bundles.write_file(model.id, weights_name, weights)
+    model.artifact_sha256 = bundles.sha256(weights)
+    bundles.write_json(model.id, "metrics.json", metrics)
+    bundles.write_json(
+        model.id,
+        "bundle.json",
+        {"name": name, "version": version, "model_type": model_type, "config": config,
+         "weights": model.artifact_path, "sha256": model.artifact_sha256},
+    )  # fmt: skip
+    model.save()
+    return model
+
+
+@transaction.atomic
+def model_activate(*, model: MLModel) -> MLModel:
+    """Deploy `model` for its task; the previously deployed one is deprecated.
+
+    Live scorers notice through a cache key (no restart): see apps.ml.scoring.
+    """
+    locked = list(
+        MLModel.objects.select_for_update().filter(
+            model_type=model.model_type, status=MLModel.Status.DEPLOYED
+        )
+    )
+    for previous in locked:
+        if previous.pk != model.pk:
+            previous.status = MLModel.Status.DEPRECATED
+            previous.save(update_fields=["status", "updated_at"])
+    model.status = MLModel.Status.DEPLOYED
+    model.deployment_date = utc_now()
+    model.save(update_fields=["status", "deployment_date", "updated_at"])
+    key = ACTIVE_CACHE_KEY.format(model_type=model.model_type)
+    transaction.on_commit(lambda: cache.set(key, str(model.pk), None))
+    return model

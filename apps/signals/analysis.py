@@ -1,0 +1,131 @@
+"""POST /signals/analyze: validate a chunk of samples, run the DSP, score it."""
+
+import math
+import time
+import uuid
+
+import numpy as np
+from django.conf import settings
+
+from apps.core.exceptions import PayloadTooLarge, ValidationFailed
+from apps.signals import dsp, scoring
+
+MIN_SAMPLES = 64
+
+
+def _positive_number(config: dict, name: str, prefix: str, low: float, high: float):
+    value = config.get(name)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValidationFailed.for_field(f"{prefix}.{name}", "must be a number", value)
+    if not low <= value <= high:
+        raise ValidationFailed.for_field(f"{prefix}.{name}", f"must be {low}-{high}", value)
+    return value
+
+
+def _samples(raw) -> np.ndarray:
+    """Real samples [x, ...] or complex I/Q pairs [[i, q], ...] as a numpy array."""
+    if not isinstance(raw, list) or not raw:
+        raise ValidationFailed.for_field("signal_data.samples", "must be a non-empty list")
+    limit = settings.HEIMDALL_ANALYZE_MAX_SAMPLES
+    if len(raw) > limit:
+        raise PayloadTooLarge(
+            f"{len(raw)} samples; at most {limit} per request.",
+            {"field": "signal_data.samples", "constraint": f"at most {limit} samples",
+             "value": len(raw)},
+        )  # fmt: skip
+    if len(raw) < MIN_SAMPLES:
+        raise ValidationFailed.for_field(
+            "signal_data.samples", f"at least {MIN_SAMPLES} samples", len(raw)
+        )
+    try:
+        array = np.asarray(raw, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValidationFailed.for_field(
+            "signal_data.samples", "must be numbers, or [i, q] pairs of numbers"
+        ) from None
+    if array.ndim == 2 and array.shape[1] == 2:
+        array = array[:, 0] + 1j * array[:, 1]
+    elif array.ndim != 1:
+        raise ValidationFailed.for_field(
+            "signal_data.samples", "must be numbers, or [i, q] pairs of numbers"
+        )
+    if not np.isfinite(array).all():
+        raise ValidationFailed.for_field("signal_data.samples", "must be finite numbers")
+    return array
+
+
+def signal_analyze(*, payload) -> dict:
+    started = time.perf_counter()
+    if not isinstance(payload, dict):
+        raise ValidationFailed.for_field("body", "must be a JSON object")
+    data = payload.get("signal_data")
+    if not isinstance(data, dict):
+        raise ValidationFailed.for_field("signal_data", "is required (an object)")
+    config = payload.get("analysis_config") or {}
+    if not isinstance(config, dict):
+        raise ValidationFailed.for_field("analysis_config", "must be an object")
+
+    samples = _samples(data.get("samples"))
+    sample_rate = _positive_number(data, "sample_rate", "signal_data", 1, 100_000_000)
+    frequency = data.get("frequency", 0)
+    if isinstance(frequency, bool) or not isinstance(frequency, int) or frequency < 0:
+        raise ValidationFailed.for_field(
+            "signal_data.frequency", "must be a non-negative integer (Hz)", frequency
+        )
+    if "duration" in data:
+        _positive_number(data, "duration", "signal_data", 1e-6, 3600)
+
+    fft_size = config.get("fft_size", 1024)
+    if (
+        isinstance(fft_size, bool)
+        or not isinstance(fft_size, int)
+        or not 64 <= fft_size <= 65_536
+        or fft_size & (fft_size - 1)
+    ):
+        raise ValidationFailed.for_field(
+            "analysis_config.fft_size", "must be a power of two from 64 to 65536", fft_size
+        )
+    overlap = config.get("overlap", 0.5)
+    if (
+        isinstance(overlap, bool)
+        or not isinstance(overlap, int | float)
+        or not 0 <= overlap <= 0.95
+    ):
+        raise ValidationFailed.for_field(
+            "analysis_config.overlap", "must be a number from 0 to 0.95", overlap
+        )
+    window = config.get("window_function", "hann")
+    if window not in dsp.WINDOWS:
+        raise ValidationFailed.for_field(
+            "analysis_config.window_function", f"must be one of {', '.join(dsp.WINDOWS)}", window
+        )
+
+    features, carriers = dsp.analyze(
+        samples,
+        sample_rate=float(sample_rate),
+        center_frequency=frequency,
+        fft_size=fft_size,
+        overlap=float(overlap),
+        window=window,
+    )
+    scorer = scoring.active_scorer()
+    result = scorer.score_features([features])[0] if scorer else None
+    return {
+        "analysis_id": str(uuid.uuid4()),
+        "signal_features": features,
+        "anomaly_score": result.anomaly_score if result else None,
+        "is_anomaly": result.is_anomaly if result else False,
+        "confidence": result.confidence if result else None,
+        "carriers": [
+            {
+                "frequency_hz": c.frequency_hz,
+                "bandwidth_hz": c.bandwidth_hz,
+                "signal_strength_db": c.strength_db,
+                "snr_estimate": c.snr_db,
+                "modulation_type": c.modulation,
+            }
+            for c in carriers
+        ],
+        "processing_time_ms": round((time.perf_counter() - started) * 1000, 2),
+        "model_version": scorer.version if scorer else None,
+    }

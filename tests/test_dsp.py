@@ -1,0 +1,85 @@
+"""DSP on known signals."""
+
+import numpy as np
+import pytest
+
+from apps.signals import dsp
+
+FS = 48_000
+T = np.arange(FS) / FS
+
+
+def noise(seed=1, n=FS, complex_=False, level=0.01):
+    rng = np.random.default_rng(seed)
+    if complex_:
+        return level * (rng.standard_normal(n) + 1j * rng.standard_normal(n)) / np.sqrt(2)
+    return level * rng.standard_normal(n)
+
+
+def test_pure_tone_centroid_peak_and_carrier():
+    samples = np.sin(2 * np.pi * 1500 * T) + noise()
+    features, carriers = dsp.analyze(samples, sample_rate=FS, center_frequency=14_235_000)
+    assert features["peak_frequency"] == 14_236_500
+    assert features["spectral_centroid"] == pytest.approx(1500, abs=5)
+    assert features["bandwidth"] < 200
+    assert features["snr_estimate"] > 40
+    assert features["signal_power"] == pytest.approx(-3.01, abs=0.05)  # a unit sine: 0.5
+    assert len(carriers) == 1
+    assert carriers[0].frequency_hz == pytest.approx(14_236_500, abs=10)
+    assert carriers[0].modulation == "CW"
+
+
+def test_noise_only_snr_is_low_and_no_carriers():
+    features, carriers = dsp.analyze(noise(level=1.0), sample_rate=FS, center_frequency=0)
+    assert features["snr_estimate"] < 0
+    # Unit-variance white noise: density 2/fs one-sided.
+    assert features["noise_floor_db"] == pytest.approx(10 * np.log10(2 / FS), abs=0.5)
+    assert carriers == []
+
+
+def test_two_carriers_are_two_detections():
+    samples = np.sin(2 * np.pi * 1000 * T) + 0.5 * np.sin(2 * np.pi * 7000 * T) + noise()
+    _, carriers = dsp.analyze(samples, sample_rate=FS, center_frequency=7_000_000)
+    assert [round(c.frequency_hz, -1) for c in carriers] == [7_001_000, 7_007_000]
+    assert carriers[0].strength_db - carriers[1].strength_db == pytest.approx(6.02, abs=0.1)
+
+
+def test_complex_iq_negative_offsets():
+    samples = np.exp(-2j * np.pi * 3000 * T) + noise(complex_=True)
+    features, carriers = dsp.analyze(samples, sample_rate=FS, center_frequency=145_000_000)
+    assert features["peak_frequency"] == 144_997_000
+    assert carriers[0].offset_hz == pytest.approx(-3000, abs=5)
+
+
+def test_ssb_voice_band_is_labelled_usb_with_its_bandwidth():
+    from scipy import signal
+
+    sos = signal.butter(8, [300, 2700], btype="band", fs=FS, output="sos")
+    samples = signal.sosfilt(sos, np.random.default_rng(3).standard_normal(FS)) + noise()
+    _, carriers = dsp.analyze(samples, sample_rate=FS, center_frequency=14_200_000)
+    assert len(carriers) == 1
+    assert carriers[0].modulation == "USB"
+    assert 2200 <= carriers[0].bandwidth_hz <= 3000
+
+
+@pytest.mark.parametrize("window", ["hann", "hamming", "blackman", "rectangular"])
+def test_windows_and_overlap(window):
+    samples = np.sin(2 * np.pi * 2000 * T) + noise()
+    features, _ = dsp.analyze(
+        samples, sample_rate=FS, center_frequency=0, fft_size=4096, overlap=0.75, window=window
+    )
+    assert features["peak_frequency"] == pytest.approx(2000, abs=12)
+
+
+def test_wideband_block_does_not_fool_the_noise_floor():
+    """A carrier over most of the span: the floor stays the receiver's noise."""
+    from scipy import signal
+
+    rng = np.random.default_rng(4)
+    block = signal.sosfilt(
+        signal.butter(8, 7000, fs=FS / 2, output="sos"), rng.standard_normal(FS // 2)
+    )
+    samples = block + noise(n=FS // 2, level=0.001)
+    features, carriers = dsp.analyze(samples, sample_rate=FS // 2, center_frequency=0)
+    assert len(carriers) == 1
+    assert carriers[0].bandwidth_hz > 6000

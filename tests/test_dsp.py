@@ -83,3 +83,5 @@ def test_wideband_block_does_not_fool_the_noise_floor():
     features, carriers = dsp.analyze(samples, sample_rate=FS // 2, center_frequency=0)
     assert len(carriers) == 1
     assert carriers[0].bandwidth_hz > 6000
+    # The receiver noise: sigma 0.001, one-sided density 2 sigma^2 / fs.
+    assert features["noise_floor_db"] == pytest.approx(10 * np.log10(2e-6 / (FS // 2)), abs=1.5)

@@ -16,12 +16,13 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from apps.core.scheduling import start_inprocess_scheduler  # noqa: E402
+from apps.core.websocket_auth import HeimdallWebSocketAuth  # noqa: E402
 from heimdall.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": URLRouter(websocket_urlpatterns),
+        "websocket": HeimdallWebSocketAuth(URLRouter(websocket_urlpatterns)),
     }
 )
 

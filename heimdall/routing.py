@@ -1,3 +1,5 @@
 """WebSocket routes of every app, under /ws/."""
 
-websocket_urlpatterns: list = []
+from apps.signals.routing import websocket_urlpatterns as signals_routes
+
+websocket_urlpatterns = [*signals_routes]

@@ -245,6 +245,8 @@ HEIMDALL_ANOMALY_THRESHOLD = float(env_str("HEIMDALL_ANOMALY_THRESHOLD", "0.5"))
 HEIMDALL_DETECTION_RETENTION_DAYS = env_int("HEIMDALL_DETECTION_RETENTION_DAYS", 90)
 # POST /signals/analyze: at most this many samples (10 s of 48 kHz audio) → else 413.
 HEIMDALL_ANALYZE_MAX_SAMPLES = env_int("HEIMDALL_ANALYZE_MAX_SAMPLES", 480_000)
+# Messages a live WebSocket client may fall behind by before the oldest are dropped.
+HEIMDALL_WS_QUEUE_LIMIT = env_int("HEIMDALL_WS_QUEUE_LIMIT", 1000)
 # Partitions created ahead of time by the scheduled maintenance task.
 HEIMDALL_PARTITIONS_AHEAD_DAYS = env_int("HEIMDALL_PARTITIONS_AHEAD_DAYS", 7)
 

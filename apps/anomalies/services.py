@@ -67,8 +67,10 @@ def _correlated_stations(rows: list[dict]) -> list[list[str]]:
     ]
 
 
-def anomaly_events_create(*, rows: list[dict], station_ranges: dict[str, tuple[int, int]]) -> int:
-    """One event per anomalous detection row (rows already written); returns events created."""
+def anomaly_events_create(
+    *, rows: list[dict], station_ranges: dict[str, tuple[int, int]]
+) -> list[AnomalyEvent]:
+    """One event per anomalous detection row (rows already written); returns the events."""
     correlated = _correlated_stations(rows[:MAX_CORRELATED_PER_BATCH])
     events = []
     for index, row in enumerate(rows):
@@ -98,8 +100,7 @@ def anomaly_events_create(*, rows: list[dict], station_ranges: dict[str, tuple[i
                 metadata=metadata,
             )
         )
-    created = AnomalyEvent.objects.bulk_create(events, ignore_conflicts=True)
-    return len(created)
+    return AnomalyEvent.objects.bulk_create(events, ignore_conflicts=True)
 
 
 def anomaly_acknowledge(*, event_id, user, notes: str = "") -> AnomalyEvent:

@@ -17,7 +17,7 @@ from apps.anomalies.services import anomaly_events_create
 from apps.core.exceptions import ValidationFailed
 from apps.core.partitioning import ensure_partitions
 from apps.core.timeutil import utc_now
-from apps.signals import scoring
+from apps.signals import live, scoring
 from apps.signals.models import SignalDetection
 from apps.signals.retention import retention_cutoff
 from apps.signals.validation import clean_detection
@@ -242,13 +242,19 @@ def detection_ingest(*, detections: list) -> IngestResult:
     with transaction.atomic():
         fresh = _write(unique, now)
         anomalous = [row for row in fresh if row["is_anomaly"]]
-        if anomalous:
+        events = (
             anomaly_events_create(rows=anomalous, station_ranges=station_ranges)
+            if anomalous
+            else []
+        )
         if fresh:
             # After commit, in its own statement: concurrent ingests must not
             # queue behind each other's station row locks.
             latest = _latest_per_station(fresh)
             transaction.on_commit(lambda: _touch_stations(latest))
+            live.publish_detections(fresh)
+        if events:
+            live.publish_anomalies(events)
     return IngestResult(
         ingested=len(fresh), duplicates=len(rows) - len(fresh), anomalies=len(anomalous)
     )

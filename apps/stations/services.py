@@ -19,12 +19,20 @@ EDITABLE_FIELDS = (
 )
 
 
+def _status_changed() -> None:
+    """Live clients subscribed to system_status get the new station map after commit."""
+    from apps.signals.live import publish_system_status
+
+    transaction.on_commit(lambda: publish_system_status(after_commit=False))
+
+
 @transaction.atomic
 def station_create(*, id: str, **fields) -> Station:
     if Station.objects.filter(pk=id).exists():
         raise Conflict(f"Station '{id}' already exists.", {"field": "id", "value": id})
     station = Station(id=id, **{k: v for k, v in fields.items() if k in EDITABLE_FIELDS})
     station.save()
+    _status_changed()
     return station
 
 
@@ -34,6 +42,8 @@ def station_update(*, station: Station, **fields) -> Station:
     for name in changed:
         setattr(station, name, fields[name])
     station.save(update_fields=[*changed, "updated_at"])
+    if "status" in changed:
+        _status_changed()
     return station
 
 
@@ -47,3 +57,4 @@ def station_delete(*, station: Station) -> None:
             {"field": "station_id", "value": station.id},
         )
     station.delete()
+    _status_changed()

@@ -1,0 +1,114 @@
+"""What the live feed carries: groups, message payloads, and the system status snapshot.
+
+Groups (channel layer):
+  live.detections.all / live.detections.<station>   batches of detections
+  live.anomalies.all  / live.anomalies.<station>    batches of anomaly alerts
+  live.system                                       system status snapshots
+A subscriber to given stations joins those stations' groups; one with no
+station filter joins `.all`. Other filters are applied by each consumer.
+"""
+
+from collections import defaultdict
+
+from apps.core.events import publish, send_now
+from apps.core.timeutil import isoformat_z, utc_now
+
+DETECTIONS_ALL = "live.detections.all"
+ANOMALIES_ALL = "live.anomalies.all"
+SYSTEM = "live.system"
+BATCH = 500
+
+
+def detections_group(station_id: str) -> str:
+    return f"live.detections.{station_id}"
+
+
+def anomalies_group(station_id: str) -> str:
+    return f"live.anomalies.{station_id}"
+
+
+def detection_payload(row: dict) -> dict:
+    return {
+        "id": str(row["id"]),
+        "websdr_station_id": row["websdr_station_id"],
+        "frequency_hz": row["frequency_hz"],
+        "signal_strength_db": row["signal_strength_db"],
+        "bandwidth_hz": row.get("bandwidth_hz"),
+        "modulation_type": row.get("modulation_type") or "",
+        "anomaly_score": row["anomaly_score"],
+        "is_anomaly": bool(row["is_anomaly"]),
+        "detection_timestamp": isoformat_z(row["detection_timestamp"]),
+    }
+
+
+def anomaly_payload(event) -> dict:
+    return {
+        "id": str(event.id),
+        "detection_id": str(event.detection_id),
+        "event_type": event.event_type,
+        "severity": event.severity,
+        "frequency_hz": event.frequency_hz,
+        "station_id": event.station_id,
+        "description": event.description,
+        "anomaly_score": event.anomaly_score,
+        "created_at": isoformat_z(event.created_at or utc_now()),
+    }
+
+
+def _publish_batches(kind: str, all_group: str, group_for, items: list[dict], key: str) -> None:
+    by_station: dict[str, list[dict]] = defaultdict(list)
+    for item in items:
+        by_station[item[key]].append(item)
+    sent_at = isoformat_z(utc_now())
+    for start in range(0, len(items), BATCH):
+        publish(
+            all_group, {"type": kind, "items": items[start : start + BATCH], "sent_at": sent_at}
+        )
+    for station, station_items in by_station.items():
+        for start in range(0, len(station_items), BATCH):
+            publish(
+                group_for(station),
+                {"type": kind, "items": station_items[start : start + BATCH], "sent_at": sent_at},
+            )
+
+
+def publish_detections(rows: list[dict]) -> None:
+    """After commit: the stored detections to their live subscribers."""
+    payloads = [detection_payload(row) for row in rows]
+    _publish_batches(
+        "live.detections", DETECTIONS_ALL, detections_group, payloads, "websdr_station_id"
+    )
+
+
+def publish_anomalies(events) -> None:
+    payloads = [anomaly_payload(event) for event in events]
+    _publish_batches("live.anomalies", ANOMALIES_ALL, anomalies_group, payloads, "station_id")
+
+
+def system_status_snapshot() -> dict:
+    """Seed 004's system_status data: overall state, services, each station's status."""
+    from apps.core.health import DEGRADED, HEALTHY, UNHEALTHY, check_collectors, check_task_queue
+    from apps.ml.models import MLModel
+    from apps.stations.models import Station
+
+    services = {
+        "websdr_collectors": check_collectors(),
+        "signal_processor": check_task_queue(),
+        "ml_detector": HEALTHY
+        if MLModel.objects.filter(
+            model_type=MLModel.Type.ANOMALY_DETECTION, status=MLModel.Status.DEPLOYED
+        ).exists()
+        else DEGRADED,
+    }
+    states = set(services.values())
+    overall = UNHEALTHY if UNHEALTHY in states else DEGRADED if DEGRADED in states else HEALTHY
+    return {
+        "overall_status": overall,
+        "services": services,
+        "station_status": dict(Station.objects.order_by("id").values_list("id", "status")),
+    }
+
+
+def publish_system_status(*, after_commit: bool = True) -> None:
+    message = {"type": "live.system", "data": system_status_snapshot()}
+    (publish if after_commit else send_now)(SYSTEM, message)

@@ -25,6 +25,7 @@ run: install
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	$(BIN)/python manage.py ensure_admin
 	$(BIN)/python manage.py load_demo_stations
+	$(BIN)/python manage.py ensure_default_models
 	@echo "Heimdall on http://127.0.0.1:$(PORT)/ (admin: /admin/, API docs: /api/v1/docs/)"
 	$(BIN)/daphne -b 127.0.0.1 -p $(PORT) heimdall.asgi:application
 

@@ -15,7 +15,10 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
-from apps.core.scheduling import start_inprocess_scheduler  # noqa: E402
+from apps.core.scheduling import (  # noqa: E402
+    start_embedded_collectors,
+    start_inprocess_scheduler,
+)
 from apps.core.websocket_auth import HeimdallWebSocketAuth  # noqa: E402
 from heimdall.routing import websocket_urlpatterns  # noqa: E402
 
@@ -28,3 +31,5 @@ application = ProtocolTypeRouter(
 
 if settings.HEIMDALL_TASK_BACKEND == "inprocess":
     start_inprocess_scheduler()  # embedded mode: no qcluster runs the schedules
+if settings.HEIMDALL_EMBEDDED_COLLECTORS:
+    start_embedded_collectors()  # embedded mode: no `collect` process runs

@@ -235,6 +235,12 @@ HEIMDALL_MAX_REQUEST_BYTES = env_int("HEIMDALL_MAX_REQUEST_BYTES", 16 * 1024 * 1
 DATA_UPLOAD_MAX_MEMORY_SIZE = HEIMDALL_MAX_REQUEST_BYTES
 
 # --- stations and collectors --------------------------------------------------
+# One StationCheck (uptime, response time) per station per interval.
+HEIMDALL_STATION_CHECK_INTERVAL = env_int("HEIMDALL_STATION_CHECK_INTERVAL", 60)
+# Embedded mode runs the collectors inside the web process (no `collect` process).
+HEIMDALL_EMBEDDED_COLLECTORS = env_bool(
+    "HEIMDALL_EMBEDDED_COLLECTORS", HEIMDALL_TASK_BACKEND == "inprocess"
+)
 # A station not heard from for this long counts as stale in /health.
 HEIMDALL_COLLECTOR_STALE_SECONDS = env_int("HEIMDALL_COLLECTOR_STALE_SECONDS", 300)
 

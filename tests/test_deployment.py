@@ -39,6 +39,23 @@ def test_check_deploy_is_clean_with_production_variables():
     assert "no issues" in result.stdout
 
 
+def _post(port: int, path: str, body: dict) -> dict:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}", data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+    )  # fmt: skip
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def _get(port: int, path: str, token: str) -> dict:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}", headers={"Authorization": f"Bearer {token}"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -49,9 +66,11 @@ def _free_port() -> int:
 def test_embedded_mode_migrates_sqlite_and_serves(tmp_path):
     """Nothing configured: SQLite under var/, in-memory layer, in-process workers, daphne."""
     env = _clean_env(HEIMDALL_VAR_DIR=str(tmp_path / "var"),
-                     HEIMDALL_STATIC_ROOT=str(tmp_path / "static"))  # fmt: skip
+                     HEIMDALL_STATIC_ROOT=str(tmp_path / "static"),
+                     HEIMDALL_ADMIN_PASSWORD="embedded-admin-pw")  # fmt: skip
     manage = [sys.executable, "manage.py"]
-    for command in (["migrate", "--noinput"], ["ensure_admin"], ["load_demo_stations"]):
+    for command in (["migrate", "--noinput"], ["ensure_admin"], ["load_demo_stations"],
+                    ["ensure_default_models"]):  # fmt: skip
         result = subprocess.run(manage + command, cwd=ROOT, env=env, capture_output=True,
                                 text=True, check=False)  # fmt: skip
         assert result.returncode == 0, result.stderr
@@ -76,6 +95,15 @@ def test_embedded_mode_migrates_sqlite_and_serves(tmp_path):
         assert body["services"]["database"] == "healthy"
         assert body["services"]["channel_layer"] == "healthy"
         assert body["services"]["task_queue"] == "healthy"
+        # The embedded collectors feed the simulated demo stations through ingest.
+        token = _post(port, "/api/v1/auth/login",
+                      {"username": "admin", "password": "embedded-admin-pw"})["access_token"]  # fmt: skip
+        total = 0
+        deadline = time.time() + 30
+        while time.time() < deadline and not total:
+            time.sleep(1)
+            total = _get(port, "/api/v1/signals/detections", token)["pagination"]["total_items"]
+        assert total > 0
     finally:
         server.terminate()
         server.wait(timeout=20)

@@ -64,3 +64,15 @@ def start_inprocess_scheduler() -> None:
             time.sleep(5)
 
     threading.Thread(target=loop, name="heimdall-scheduler", daemon=True).start()
+
+
+def start_embedded_collectors() -> None:
+    """Embedded mode: run the station collectors on a daemon thread of their own loop."""
+    import asyncio
+
+    from apps.stations.collectors.runner import supervise
+
+    def run():
+        asyncio.run(supervise(asyncio.Event()))
+
+    threading.Thread(target=run, name="heimdall-collectors", daemon=True).start()

@@ -34,8 +34,12 @@ async def test_kiwisdr_protocol_and_iq_samples():
     assert chunk.samples.dtype.kind == "c"
     assert len(chunk.samples) >= 3000
     assert chunk.signal_level_db == pytest.approx(-80.0)  # 0.1 * 470 - 127
-    _, carriers = dsp.analyze(chunk.samples, sample_rate=chunk.sample_rate,
-                              center_frequency=chunk.center_frequency, fft_size=512)  # fmt: skip
+    _, carriers = dsp.analyze(
+        chunk.samples,
+        sample_rate=chunk.sample_rate,
+        center_frequency=chunk.center_frequency,
+        fft_size=512,
+    )
     assert [round(c.frequency_hz, -1) for c in carriers] == [14_075_000]
 
 
@@ -55,24 +59,31 @@ async def test_openwebrx_protocol_and_audio():
     fake = FakeOpenWebRX(audio_hz=1500)
     server, port = await serve(fake.handler)
     try:
-        source = OpenWebRXSource(url=f"http://127.0.0.1:{port}/", frequency_hz=14_230_000,
-                                 timeout=5)  # fmt: skip
+        source = OpenWebRXSource(
+            url=f"http://127.0.0.1:{port}/", frequency_hz=14_230_000, timeout=5
+        )
         await source.open()
         chunk = await source.read()
         await source.close()
     finally:
         server.close()
     assert fake.received[0] == "SERVER DE CLIENT client=heimdall type=receiver"
-    assert fake.received[1] == {"type": "connectionproperties",
-                                "params": {"output_rate": 12000, "hd_output_rate": 48000}}  # fmt: skip
+    assert fake.received[1] == {
+        "type": "connectionproperties",
+        "params": {"output_rate": 12000, "hd_output_rate": 48000},
+    }
     assert fake.received[2] == {"type": "dspcontrol", "action": "start"}
     assert fake.received[3]["params"]["offset_freq"] == 30_000  # dial - centre
     assert fake.received[3]["params"]["mod"] == "usb"
     assert chunk.listeners == 7
     assert chunk.signal_level_db == pytest.approx(-70.0)
     assert chunk.samples.dtype.kind == "f"
-    _, carriers = dsp.analyze(chunk.samples, sample_rate=chunk.sample_rate,
-                              center_frequency=chunk.center_frequency, fft_size=512)  # fmt: skip
+    _, carriers = dsp.analyze(
+        chunk.samples,
+        sample_rate=chunk.sample_rate,
+        center_frequency=chunk.center_frequency,
+        fft_size=512,
+    )
     assert [round(c.frequency_hz, -1) for c in carriers] == [14_231_500]
 
 
@@ -80,8 +91,9 @@ async def test_openwebrx_protocol_and_audio():
 async def test_openwebrx_with_adpcm_audio_is_refused_clearly():
     server, port = await serve(FakeOpenWebRX(compression="adpcm").handler)
     try:
-        source = OpenWebRXSource(url=f"http://127.0.0.1:{port}/", frequency_hz=14_230_000,
-                                 timeout=5)  # fmt: skip
+        source = OpenWebRXSource(
+            url=f"http://127.0.0.1:{port}/", frequency_hz=14_230_000, timeout=5
+        )
         with pytest.raises(ProtocolError, match="adpcm"):
             await source.open()
     finally:
@@ -96,8 +108,9 @@ def test_detections_from_a_chunk_are_one_per_carrier():
     t = np.arange(6000) / 12000
     samples = np.exp(2j * np.pi * 1000 * t) + 0.5 * np.exp(-2j * np.pi * 3000 * t)
     samples += 0.001 * np.random.default_rng(1).standard_normal(6000)
-    detections = detections_from(Chunk(samples=samples, sample_rate=12000,
-                                       center_frequency=145_000_000), "giaveno-it", 12.0)  # fmt: skip
+    detections = detections_from(
+        Chunk(samples=samples, sample_rate=12000, center_frequency=145_000_000), "giaveno-it", 12.0
+    )
     assert sorted(round(d["frequency_hz"], -1) for d in detections) == [144_997_000, 145_001_000]
     assert all(d["websdr_station_id"] == "giaveno-it" for d in detections)
     assert all(d["processing_metadata"]["processing_time_ms"] >= 12.0 for d in detections)
@@ -109,16 +122,22 @@ async def test_kiwisdr_collector_ingests_and_keeps_station_current():
     fake = FakeKiwi(offset_hz=2000)
     server, port = await serve(fake.handler)
     station = await sync_to_async(factories.station)(
-        "kiwi-test", url=f"http://127.0.0.1:{port}/",
-        api_config={"api_type": "kiwisdr", "poll_interval": 1.0, "timeout": 5,
-                    "frequency_hz": 7_074_000},
-    )  # fmt: skip
+        "kiwi-test",
+        url=f"http://127.0.0.1:{port}/",
+        api_config={
+            "api_type": "kiwisdr",
+            "poll_interval": 1.0,
+            "timeout": 5,
+            "frequency_hz": 7_074_000,
+        },
+    )
     try:
         await supervise(asyncio.Event(), station_ids=["kiwi-test"], duration=2.5, resync_s=0.5)
     finally:
         server.close()
-    stored = await sync_to_async(lambda: list(SignalDetection.objects.filter(
-        websdr_station=station)))()  # fmt: skip
+    stored = await sync_to_async(
+        lambda: list(SignalDetection.objects.filter(websdr_station=station))
+    )()
     assert stored
     assert {round(d.frequency_hz, -1) for d in stored} == {7_076_000}
     station = await sync_to_async(Station.objects.get)(pk="kiwi-test")
@@ -134,9 +153,10 @@ async def test_kiwisdr_collector_ingests_and_keeps_station_current():
 @pytest.mark.asyncio
 async def test_unreachable_receiver_is_marked_error_and_retried():
     await sync_to_async(factories.station)(
-        "nowhere-sdr", url="http://127.0.0.1:9/",
+        "nowhere-sdr",
+        url="http://127.0.0.1:9/",
         api_config={"api_type": "kiwisdr", "poll_interval": 1.0, "timeout": 2},
-    )  # fmt: skip
+    )
     station = await sync_to_async(Station.objects.get)(pk="nowhere-sdr")
     collector = StationCollector(station)
     stop = asyncio.Event()
@@ -145,8 +165,9 @@ async def test_unreachable_receiver_is_marked_error_and_retried():
     stop.set()
     await task
     assert collector.failures >= 2
-    checks = await sync_to_async(lambda: list(StationCheck.objects.filter(
-        station_id="nowhere-sdr", ok=False)))()  # fmt: skip
+    checks = await sync_to_async(
+        lambda: list(StationCheck.objects.filter(station_id="nowhere-sdr", ok=False))
+    )()
     assert len(checks) >= 2
     assert "ConnectionRefused" in checks[0].error or "Errno" in checks[0].error
 
@@ -155,12 +176,21 @@ async def test_unreachable_receiver_is_marked_error_and_retried():
 @pytest.mark.asyncio
 async def test_simulated_collector_produces_detections_through_ingest():
     await sync_to_async(factories.station)(
-        "sim-hf", frequency_min=14_000_000, frequency_max=14_350_000,
+        "sim-hf",
+        frequency_min=14_000_000,
+        frequency_max=14_350_000,
         api_config={"api_type": "simulated", "poll_interval": 0.2, "timeout": 5},
-    )  # fmt: skip
+    )
     await supervise(asyncio.Event(), station_ids=["sim-hf"], duration=2.0, resync_s=0.5)
     detections = await sync_to_async(lambda: list(SignalDetection.objects.all()))()
     assert len(detections) >= 5
     assert all(14_000_000 <= d.frequency_hz <= 14_400_000 or d.is_anomaly for d in detections)
-    assert {d.modulation_type for d in detections} <= {"CW", "USB", "LSB", "AM", "FSK", "NFM",
-                                                       "WFM"}  # fmt: skip
+    assert {d.modulation_type for d in detections} <= {
+        "CW",
+        "USB",
+        "LSB",
+        "AM",
+        "FSK",
+        "NFM",
+        "WFM",
+    }

@@ -29,21 +29,27 @@ def _clean_env(**extra) -> dict:
 
 
 def test_check_deploy_is_clean_with_production_variables():
-    env = _clean_env(**PRODUCTION_ENV, DATABASE_URL=os.environ["DATABASE_URL"],
-                     REDIS_URL=os.environ["REDIS_URL"])  # fmt: skip
+    env = _clean_env(
+        **PRODUCTION_ENV, DATABASE_URL=os.environ["DATABASE_URL"], REDIS_URL=os.environ["REDIS_URL"]
+    )
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=ROOT, env=env, capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
 
 
 def _post(port: int, path: str, body: dict) -> dict:
     request = urllib.request.Request(
-        f"http://127.0.0.1:{port}{path}", data=json.dumps(body).encode(),
+        f"http://127.0.0.1:{port}{path}",
+        data=json.dumps(body).encode(),
         headers={"Content-Type": "application/json"},
-    )  # fmt: skip
+    )
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read())
 
@@ -65,22 +71,40 @@ def _free_port() -> int:
 @pytest.mark.slow
 def test_embedded_mode_migrates_sqlite_and_serves(tmp_path):
     """Nothing configured: SQLite under var/, in-memory layer, in-process workers, daphne."""
-    env = _clean_env(HEIMDALL_VAR_DIR=str(tmp_path / "var"),
-                     HEIMDALL_STATIC_ROOT=str(tmp_path / "static"),
-                     HEIMDALL_ADMIN_PASSWORD="embedded-admin-pw")  # fmt: skip
+    env = _clean_env(
+        HEIMDALL_VAR_DIR=str(tmp_path / "var"),
+        HEIMDALL_STATIC_ROOT=str(tmp_path / "static"),
+        HEIMDALL_ADMIN_PASSWORD="embedded-admin-pw",
+    )
     manage = [sys.executable, "manage.py"]
-    for command in (["migrate", "--noinput"], ["ensure_admin"], ["load_demo_stations"],
-                    ["ensure_default_models"]):  # fmt: skip
-        result = subprocess.run(manage + command, cwd=ROOT, env=env, capture_output=True,
-                                text=True, check=False)  # fmt: skip
+    for command in (
+        ["migrate", "--noinput"],
+        ["ensure_admin"],
+        ["load_demo_stations"],
+        ["ensure_default_models"],
+    ):
+        result = subprocess.run(
+            manage + command, cwd=ROOT, env=env, capture_output=True, text=True, check=False
+        )
         assert result.returncode == 0, result.stderr
     assert (tmp_path / "var" / "heimdall.sqlite3").exists()
     port = _free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-         "heimdall.asgi:application"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "daphne",
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "heimdall.asgi:application",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         body = None
         deadline = time.time() + 30
@@ -96,8 +120,9 @@ def test_embedded_mode_migrates_sqlite_and_serves(tmp_path):
         assert body["services"]["channel_layer"] == "healthy"
         assert body["services"]["task_queue"] == "healthy"
         # The embedded collectors feed the simulated demo stations through ingest.
-        token = _post(port, "/api/v1/auth/login",
-                      {"username": "admin", "password": "embedded-admin-pw"})["access_token"]  # fmt: skip
+        token = _post(
+            port, "/api/v1/auth/login", {"username": "admin", "password": "embedded-admin-pw"}
+        )["access_token"]
         total = 0
         deadline = time.time() + 30
         while time.time() < deadline and not total:

@@ -38,15 +38,23 @@ def source_for(station: Station) -> Source:
     timeout = float(config.get("timeout", 30))
     api_type = config.get("api_type", "simulated")
     if api_type == "kiwisdr":
-        return KiwiSDRSource(url=config.get("stream_url") or station.url, frequency_hz=frequency,
-                             timeout=timeout)  # fmt: skip
+        return KiwiSDRSource(
+            url=config.get("stream_url") or station.url, frequency_hz=frequency, timeout=timeout
+        )
     if api_type == "openwebrx":
-        return OpenWebRXSource(url=config.get("stream_url") or station.url, frequency_hz=frequency,
-                               timeout=timeout, mode=config.get("mode", "usb"))  # fmt: skip
+        return OpenWebRXSource(
+            url=config.get("stream_url") or station.url,
+            frequency_hz=frequency,
+            timeout=timeout,
+            mode=config.get("mode", "usb"),
+        )
     if api_type == "simulated":
-        return SimulatedSource(center_frequency=frequency, seed=zlib.crc32(station.id.encode()),
-                               poll_interval=float(config.get("poll_interval", 1.0)),
-                               frequency_max=station.frequency_max)  # fmt: skip
+        return SimulatedSource(
+            center_frequency=frequency,
+            seed=zlib.crc32(station.id.encode()),
+            poll_interval=float(config.get("poll_interval", 1.0)),
+            frequency_max=station.frequency_max,
+        )
     raise ProtocolError(f"no collector for api_type {api_type!r}")
 
 
@@ -54,9 +62,11 @@ def detections_from(chunk: Chunk, station_id: str, processing_ms: float) -> list
     """Each significant carrier in the chunk becomes one detection."""
     started = time.perf_counter()
     _, carriers = dsp.analyze(
-        chunk.samples, sample_rate=chunk.sample_rate, center_frequency=chunk.center_frequency,
+        chunk.samples,
+        sample_rate=chunk.sample_rate,
+        center_frequency=chunk.center_frequency,
         fft_size=512,
-    )  # fmt: skip
+    )
     elapsed = processing_ms + (time.perf_counter() - started) * 1000
     now = utc_now()
     detections = []
@@ -107,8 +117,15 @@ class StationCollector:
 
     # --- database side (worker threads) ---------------------------------------------
 
-    def _set_state(self, *, connection: str, error: str = "", response_ms: float | None = None,
-                   chunk: Chunk | None = None, ok: bool) -> None:  # fmt: skip
+    def _set_state(
+        self,
+        *,
+        connection: str,
+        error: str = "",
+        response_ms: float | None = None,
+        chunk: Chunk | None = None,
+        ok: bool,
+    ) -> None:
         close_old_connections()
         now = utc_now()
         fields = {"connection_status": connection}
@@ -127,8 +144,13 @@ class StationCollector:
         Station.objects.filter(pk=self.station_id).update(**fields)
         if time.monotonic() - self.last_check >= self.check_interval or not ok:
             self.last_check = time.monotonic()
-            StationCheck.objects.create(station_id=self.station_id, checked_at=now, ok=ok,
-                                        response_time_ms=response_ms, error=error[:500])  # fmt: skip
+            StationCheck.objects.create(
+                station_id=self.station_id,
+                checked_at=now,
+                ok=ok,
+                response_time_ms=response_ms,
+                error=error[:500],
+            )
         if previous != connection:
             from apps.signals.live import publish_system_status
 
@@ -143,8 +165,9 @@ class StationCollector:
         if detections:
             quality = max(d["processing_metadata"]["quality_score"] for d in detections)
         Station.objects.filter(pk=self.station_id).update(signal_quality=quality)
-        self._set_state(connection=Station.Connection.CONNECTED, response_ms=response_ms,
-                        chunk=chunk, ok=True)  # fmt: skip
+        self._set_state(
+            connection=Station.Connection.CONNECTED, response_ms=response_ms, chunk=chunk, ok=True
+        )
         return len(detections)
 
     # --- the loop ----------------------------------------------------------------------
@@ -155,8 +178,9 @@ class StationCollector:
             source = None
             try:
                 source = source_for(self.station)
-                await sync_to_async(self._set_state)(connection=Station.Connection.CONNECTING,
-                                                     ok=True)  # fmt: skip
+                await sync_to_async(self._set_state)(
+                    connection=Station.Connection.CONNECTING, ok=True
+                )
                 await asyncio.wait_for(source.open(), self.timeout)
                 backoff = 1.0
                 while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
@@ -175,8 +199,9 @@ class StationCollector:
                 logger.warning(
                     "collector %s: %s; retry in %.0f s", self.station_id, reason, backoff
                 )
-                await sync_to_async(self._set_state)(connection=Station.Connection.ERROR,
-                                                     error=reason, ok=False)  # fmt: skip
+                await sync_to_async(self._set_state)(
+                    connection=Station.Connection.ERROR, error=reason, ok=False
+                )
                 delay = backoff * random.uniform(0.8, 1.2)  # noqa: S311 - jitter, not crypto
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), delay)
@@ -193,8 +218,13 @@ def active_stations() -> list[Station]:
     return list(Station.objects.filter(status=Station.Status.ACTIVE).order_by("id"))
 
 
-async def supervise(stop: asyncio.Event, *, station_ids: list[str] | None = None,
-                    duration: float | None = None, resync_s: float = 10.0) -> dict:  # fmt: skip
+async def supervise(
+    stop: asyncio.Event,
+    *,
+    station_ids: list[str] | None = None,
+    duration: float | None = None,
+    resync_s: float = 10.0,
+) -> dict:
     """Keep one collector running per active station until `stop` (or `duration`)."""
     deadline = time.monotonic() + duration if duration else None
     running: dict[str, tuple[StationCollector, asyncio.Task, asyncio.Event]] = {}
@@ -224,5 +254,7 @@ async def supervise(stop: asyncio.Event, *, station_ids: list[str] | None = None
     for _, _task, own_stop in running.values():
         own_stop.set()
     await asyncio.gather(*(task for _, task, _ in running.values()), return_exceptions=True)
-    return {sid: {"chunks": c.chunks, "detections": c.detections, "failures": c.failures}
-            for sid, (c, _, _) in running.items()}  # fmt: skip
+    return {
+        sid: {"chunks": c.chunks, "detections": c.detections, "failures": c.failures}
+        for sid, (c, _, _) in running.items()
+    }

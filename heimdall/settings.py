@@ -112,9 +112,12 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- redis: channel layer and cache ----------------------------------------
 REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
+    # Pub/sub: a group message crosses Redis once per daphne process and is
+    # fanned out to that process's consumers in memory (docs/performance.md:
+    # the list-based layer copies it once per member and halves the fan-out).
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
             "CONFIG": {"hosts": [REDIS_URL], "prefix": env_str("HEIMDALL_CHANNEL_PREFIX", "asgi")},
         }
     }

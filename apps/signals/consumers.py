@@ -7,9 +7,10 @@ messages are dropped and the client is told how many with a
 
 import asyncio
 import json
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
@@ -23,6 +24,22 @@ from apps.signals import live
 from apps.stations.models import Station
 
 CHANNELS = ("signal_detections", "anomaly_alerts", "system_status")
+FRAME_CACHE_SIZE = 20_000
+# Every subscriber of an item is sent the same text: encode it once per process.
+_frames: OrderedDict[tuple, str] = OrderedDict()
+
+
+def encoded_frame(kind: str, item: dict, timestamp: str) -> str:
+    key = (kind, item["id"], timestamp)
+    text = _frames.get(key)
+    if text is None:
+        text = json.dumps({"type": kind, "data": item, "timestamp": timestamp})
+        _frames[key] = text
+        if len(_frames) > FRAME_CACHE_SIZE:
+            _frames.popitem(last=False)
+    return text
+
+
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 
@@ -116,6 +133,15 @@ def parse_subscription(filters) -> Subscription:
 
 
 class LiveSignalsConsumer(AsyncWebsocketConsumer):
+    async def dispatch(self, message):
+        # Channels runs close_old_connections in a worker thread before every
+        # handler; the live.* handlers never touch the database, and that
+        # thread hop per event halved the fan-out (docs/performance.md).
+        if message["type"].startswith("live."):
+            await getattr(self, get_handler_name(message))(message)
+        else:
+            await super().dispatch(message)
+
     async def connect(self):
         await self.accept()  # accept first: a close code only reaches an accepted socket
         user = self.scope.get("user")
@@ -143,7 +169,7 @@ class LiveSignalsConsumer(AsyncWebsocketConsumer):
 
     # --- outgoing ---------------------------------------------------------------
 
-    def _enqueue(self, message: dict) -> None:
+    def _enqueue(self, message: dict | str) -> None:
         if len(self.outbox) >= self.limit:
             self.outbox.popleft()
             self.dropped += 1
@@ -166,7 +192,10 @@ class LiveSignalsConsumer(AsyncWebsocketConsumer):
                             }
                         )
                     )
-                await self.send(text_data=json.dumps(self.outbox.popleft()))
+                message = self.outbox.popleft()
+                await self.send(
+                    text_data=message if isinstance(message, str) else json.dumps(message)
+                )
 
     async def _send_json(self, payload: dict) -> None:
         await self.send(text_data=json.dumps(payload))
@@ -297,9 +326,7 @@ class LiveSignalsConsumer(AsyncWebsocketConsumer):
             return
         for item in event["items"]:
             if subscription.matches_detection(item):
-                self._enqueue(
-                    {"type": "signal_detection", "data": item, "timestamp": event["sent_at"]}
-                )
+                self._enqueue(encoded_frame("signal_detection", item, event["sent_at"]))
 
     async def live_anomalies(self, event):
         subscription = self.subscriptions.get("anomaly_alerts")

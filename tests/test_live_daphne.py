@@ -1,0 +1,86 @@
+"""The live feed end to end: a real daphne process, Redis, HTTP ingest, a WebSocket client."""
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import websockets
+from asgiref.sync import sync_to_async
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from apps.core.timeutil import utc_now
+from tests import factories
+from tests.conftest import make_user
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.asyncio,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _database_url() -> str:
+    from django.db import connection
+
+    s = connection.settings_dict
+    return f"postgres://{s['USER']}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
+
+
+async def test_ingest_over_http_reaches_a_websocket_client_through_redis():
+    def setup():
+        factories.station("twente-nl")
+        operator = make_user("otto", "operator")
+        return str(RefreshToken.for_user(operator).access_token)
+
+    token = await sync_to_async(setup)()
+    port = _free_port()
+    env = {**os.environ, "DATABASE_URL": await sync_to_async(_database_url)(),
+           "DJANGO_ALLOWED_HOSTS": "127.0.0.1"}  # fmt: skip
+    server = subprocess.Popen(
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
+         "heimdall.asgi:application"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        for _ in range(100):
+            try:
+                ws = await websockets.connect(
+                    f"ws://127.0.0.1:{port}/ws/signals/live?token={token}"
+                )
+                break
+            except OSError:
+                await asyncio.sleep(0.2)
+        await ws.send(json.dumps({"type": "subscribe", "channels": ["signal_detections"]}))
+        assert json.loads(await ws.recv())["type"] == "subscribed"
+
+        item = factories.detection(utc_now())
+        body = json.dumps({"detections": [item]}).encode()
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/v1/signals/detections", data=body,
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+        )  # fmt: skip
+        started = time.monotonic()
+        response = await asyncio.to_thread(urllib.request.urlopen, request, timeout=10)
+        assert response.status == 201
+        message = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        assert message["type"] == "signal_detection"
+        assert message["data"]["id"] == item["id"]
+        assert time.monotonic() - started < 5
+        await ws.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=20)

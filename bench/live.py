@@ -84,8 +84,8 @@ def bench_dsp() -> list[str]:
     call_command("ensure_default_models", verbosity=0)
     user_create(username="bench-viewer", password="bench-pass-1", role="viewer", validate=False)
     client = APIClient()
-    login = client.post("/api/v1/auth/login",
-                        {"username": "bench-viewer", "password": "bench-pass-1"}, format="json")  # fmt: skip
+    credentials = {"username": "bench-viewer", "password": "bench-pass-1"}
+    login = client.post("/api/v1/auth/login", credentials, format="json")
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {login.json()['access_token']}")
     body = json.dumps({
         "signal_data": {"samples": samples.round(6).tolist(), "sample_rate": 48000,
@@ -182,7 +182,8 @@ def schedule(rate: int, seconds: float):
             items.append({"id": str(uuid.uuid4()), "websdr_station_id": station,
                           "frequency_hz": 14_000_000 + n, "signal_strength_db": -70.0,
                           "bandwidth_hz": 2400, "modulation_type": "USB", "anomaly_score": 0.1,
-                          "is_anomaly": False, "detection_timestamp": "2026-01-01T00:00:00Z"})  # fmt: skip
+                          "is_anomaly": False,
+                          "detection_timestamp": "2026-01-01T00:00:00Z"})  # fmt: skip
         yield tick * 0.02, items
 
 

@@ -5,6 +5,8 @@ part Heimdall really uses where it differs: the seed's `redis` is the channel
 layer (`channel_layer`), its `rabbitmq` the django-q2 task queue (`task_queue`).
 """
 
+import asyncio
+import contextlib
 import logging
 import uuid
 from datetime import timedelta
@@ -38,16 +40,25 @@ def check_channel_layer() -> str:
     layer = get_channel_layer()
     if layer is None:
         return UNHEALTHY
+    marker = uuid.uuid4().hex
+
+    async def round_trip():
+        # One event loop throughout: the pub/sub layer subscribes per loop, and
+        # delivers only to channels already subscribed when the message is sent.
+        channel = await layer.new_channel("health.")
+        receiver = asyncio.ensure_future(layer.receive(channel))
+        await asyncio.sleep(0)
+        await layer.send(channel, {"type": "health.ping", "marker": marker})
+        message = await asyncio.wait_for(receiver, timeout=2)
+        # A cancelled receive unsubscribes the channel: no subscription left behind.
+        cleanup = asyncio.ensure_future(layer.receive(channel))
+        await asyncio.sleep(0)
+        cleanup.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await cleanup
+        return message
+
     try:
-        channel = async_to_sync(layer.new_channel)("health.")
-        marker = uuid.uuid4().hex
-
-        async def round_trip():
-            import asyncio
-
-            await layer.send(channel, {"type": "health.ping", "marker": marker})
-            return await asyncio.wait_for(layer.receive(channel), timeout=2)
-
         message = async_to_sync(round_trip)()
         return HEALTHY if message.get("marker") == marker else UNHEALTHY
     except Exception:

@@ -233,8 +233,8 @@ def test_list_query_count_does_not_grow_with_page_size(owner, alice, stations):
         assert len(response.json()["data"]) == limit
         counts.append(len(executed))
     assert counts[0] == counts[1] == counts[2]
-    # the user with their role (JWT), the page, the count
-    assert counts[0] == 3, executed
+    # the user with their role (JWT), the page's ids, the page, the count
+    assert counts[0] == 4, executed
 
 
 def test_unknown_and_malformed_ids_are_404(owner):

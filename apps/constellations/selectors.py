@@ -7,6 +7,8 @@ from apps.accounts.roles import has_permission
 from apps.constellations.access import is_admin, restrict
 from apps.constellations.models import Constellation, ConstellationMember, ConstellationShare
 
+ORDER = ("-created_at", "id")
+
 
 def _permission_for(user):
     if is_admin(user):
@@ -24,7 +26,17 @@ def _permission_for(user):
 
 
 def constellation_list(*, user):
-    """Everything the user may see, with member counts and their permission: one query."""
+    """Everything the user may see, newest first."""
+    return restrict(Constellation.objects.all(), user, "view").order_by(*ORDER)
+
+
+def constellation_page(*, user, skip: int, limit: int) -> list[Constellation]:
+    """One page with member counts and the user's permission.
+
+    The page's ids are found first and only those rows are annotated: an
+    OFFSET over annotated rows would compute the counts of every skipped one.
+    """
+    ids = list(constellation_list(user=user).values_list("pk", flat=True)[skip : skip + limit])
     member_count = (
         ConstellationMember.objects.filter(constellation=OuterRef("pk"))
         .order_by()
@@ -32,12 +44,12 @@ def constellation_list(*, user):
         .annotate(n=Count("id"))
         .values("n")
     )
-    return (
-        restrict(Constellation.objects.all(), user, "view")
+    return list(
+        Constellation.objects.filter(pk__in=ids)
         .annotate(
             member_count=Coalesce(Subquery(member_count), 0), permission=_permission_for(user)
         )
-        .order_by("-created_at", "id")
+        .order_by(*ORDER)
     )
 
 

@@ -1,57 +1,81 @@
 """The one way events leave Heimdall for WebSocket clients.
 
-`publish(group, message)` sends to a channel-layer group after the current
-database transaction commits (never an event for a rolled-back write), from
-any thread: request threads, django-q2 workers, in-process worker threads.
+`publish(group, message)` / `publish_many([(group, message), ...])` send to
+channel-layer groups after the current database transaction commits (never
+an event for a rolled-back write), from any thread: request threads,
+django-q2 workers, collector threads.
+
+Sends run on one long-lived event loop per process: the channel layer keeps
+its Redis connection per loop, and a new loop per send (what `async_to_sync`
+does in a plain thread) would open a connection each time. In embedded mode
+the server's own loop is used instead: the in-memory layer's queues belong
+to it.
 """
 
 import asyncio
 import logging
+import os
 import threading
 
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
 logger = logging.getLogger(__name__)
 
+_lock = threading.Lock()
 _main_loop: asyncio.AbstractEventLoop | None = None
-_loop_lock = threading.Lock()
+_publisher: tuple[int, asyncio.AbstractEventLoop] | None = None  # (pid, loop)
 
 
 def remember_event_loop() -> None:
-    """Called by consumers (in the server's loop): in-process senders hop onto it.
-
-    The in-memory channel layer's queues belong to that loop; a worker thread
-    must not touch them from a loop of its own.
-    """
+    """Called by consumers, in the server's loop."""
     global _main_loop
-    with _loop_lock:
+    with _lock:
         _main_loop = asyncio.get_running_loop()
 
 
-def _running_in(loop) -> bool:
-    try:
-        return asyncio.get_running_loop() is loop
-    except RuntimeError:
-        return False
+def _publisher_loop() -> asyncio.AbstractEventLoop:
+    global _publisher
+    with _lock:
+        if _main_loop is not None and _main_loop.is_running():
+            return _main_loop
+        # Forked workers inherit the variable but not the thread: one loop per pid.
+        if _publisher is None or _publisher[0] != os.getpid():
+            loop = asyncio.new_event_loop()
+            threading.Thread(target=loop.run_forever, name="heimdall-events", daemon=True).start()
+            _publisher = (os.getpid(), loop)
+        return _publisher[1]
 
 
-def send_now(group: str, message: dict) -> None:
+async def _send_all(messages: list[tuple[str, dict]]) -> None:
     layer = get_channel_layer()
-    if layer is None:
+    for group, message in messages:
+        await layer.group_send(group, message)
+
+
+def send_now(messages: list[tuple[str, dict]]) -> None:
+    if not messages or get_channel_layer() is None:
         return
     try:
-        loop = _main_loop
-        if loop is not None and loop.is_running() and not _running_in(loop):
-            asyncio.run_coroutine_threadsafe(layer.group_send(group, message), loop).result(10)
+        loop = _publisher_loop()
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:  # already on it (an async caller): don't block it
+            loop.create_task(_send_all(messages))
         else:
-            async_to_sync(layer.group_send)(group, message)
+            asyncio.run_coroutine_threadsafe(_send_all(messages), loop).result(10)
     except Exception:
         # Live delivery is best effort: the data is stored whatever happens here.
-        logger.warning("could not publish to %s", group, exc_info=True)
+        logger.warning("could not publish %d event(s)", len(messages), exc_info=True)
+
+
+def publish_many(messages: list[tuple[str, dict]]) -> None:
+    """Send each (group, message) after commit, all in one hop to the event loop."""
+    if messages:
+        transaction.on_commit(lambda: send_now(messages))
 
 
 def publish(group: str, message: dict) -> None:
-    """Send `message` (a dict with a `type` naming the consumer handler) after commit."""
-    transaction.on_commit(lambda: send_now(group, message))
+    publish_many([(group, message)])

@@ -10,7 +10,7 @@ station filter joins `.all`. Other filters are applied by each consumer.
 
 from collections import defaultdict
 
-from apps.core.events import publish, send_now
+from apps.core.events import publish_many, send_now
 from apps.core.timeutil import isoformat_z, utc_now
 
 DETECTIONS_ALL = "live.detections.all"
@@ -56,20 +56,22 @@ def anomaly_payload(event) -> dict:
 
 
 def _publish_batches(kind: str, all_group: str, group_for, items: list[dict], key: str) -> None:
+    """Batches to the `.all` group and to each station's group: one hop after commit."""
     by_station: dict[str, list[dict]] = defaultdict(list)
     for item in items:
         by_station[item[key]].append(item)
     sent_at = isoformat_z(utc_now())
-    for start in range(0, len(items), BATCH):
-        publish(
-            all_group, {"type": kind, "items": items[start : start + BATCH], "sent_at": sent_at}
-        )
+
+    def batches(group: str, group_items: list[dict]) -> list[tuple[str, dict]]:
+        return [
+            (group, {"type": kind, "items": group_items[i : i + BATCH], "sent_at": sent_at})
+            for i in range(0, len(group_items), BATCH)
+        ]
+
+    messages = batches(all_group, items)
     for station, station_items in by_station.items():
-        for start in range(0, len(station_items), BATCH):
-            publish(
-                group_for(station),
-                {"type": kind, "items": station_items[start : start + BATCH], "sent_at": sent_at},
-            )
+        messages += batches(group_for(station), station_items)
+    publish_many(messages)
 
 
 def publish_detections(rows: list[dict]) -> None:
@@ -110,5 +112,5 @@ def system_status_snapshot() -> dict:
 
 
 def publish_system_status(*, after_commit: bool = True) -> None:
-    message = {"type": "live.system", "data": system_status_snapshot()}
-    (publish if after_commit else send_now)(SYSTEM, message)
+    messages = [(SYSTEM, {"type": "live.system", "data": system_status_snapshot()})]
+    (publish_many if after_commit else send_now)(messages)

@@ -22,6 +22,7 @@ from apps.constellations.api.serializers import (
 from apps.constellations.selectors import (
     constellation_list,
     constellation_members,
+    constellation_page,
     constellation_shares,
 )
 from apps.core.pagination import parse_skip_limit
@@ -50,12 +51,12 @@ class ConstellationListView(APIView):
     )
     def get(self, request):
         skip, limit = parse_skip_limit(request.query_params)
-        queryset = constellation_list(user=request.user)
-        page = list(queryset[skip : skip + limit])
+        page = constellation_page(user=request.user, skip=skip, limit=limit)
+        total = constellation_list(user=request.user).count()
         return Response(
             {
                 "data": ConstellationListItemSerializer(page, many=True).data,
-                "pagination": {"skip": skip, "limit": limit, "total": queryset.count()},
+                "pagination": {"skip": skip, "limit": limit, "total": total},
             }
         )
 

@@ -16,6 +16,7 @@ import asyncio
 import logging
 import os
 import threading
+from collections.abc import Callable
 
 from channels.layers import get_channel_layer
 from django.db import transaction
@@ -25,6 +26,10 @@ logger = logging.getLogger(__name__)
 _lock = threading.Lock()
 _main_loop: asyncio.AbstractEventLoop | None = None
 _publisher: tuple[int, asyncio.AbstractEventLoop] | None = None  # (pid, loop)
+# Sends handed to the loop and not finished yet: past this, new events are
+# dropped (logged) rather than queued without bound behind a stalled Redis.
+MAX_BACKLOG = 256
+_backlog = threading.BoundedSemaphore(MAX_BACKLOG)
 
 
 def remember_event_loop() -> None:
@@ -53,7 +58,11 @@ async def _send_all(messages: list[tuple[str, dict]]) -> None:
         await layer.group_send(group, message)
 
 
-def send_now(messages: list[tuple[str, dict]]) -> None:
+Messages = list[tuple[str, dict]]
+
+
+def send_now(messages: Messages) -> None:
+    """Send and wait (used where the caller needs the send done, e.g. status changes)."""
     if not messages or get_channel_layer() is None:
         return
     try:
@@ -71,7 +80,41 @@ def send_now(messages: list[tuple[str, dict]]) -> None:
         logger.warning("could not publish %d event(s)", len(messages), exc_info=True)
 
 
-def publish_many(messages: list[tuple[str, dict]]) -> None:
+async def _build_and_send(build: Callable[[], Messages]) -> None:
+    try:
+        # Building payloads is CPU work: off the loop, which may be the server's.
+        messages = await asyncio.get_running_loop().run_in_executor(None, build)
+        await _send_all(messages)
+    except Exception:
+        logger.warning("could not publish events", exc_info=True)
+    finally:
+        _backlog.release()
+
+
+def send_later(build: Callable[[], Messages]) -> None:
+    """Hand `build()`'s messages to the event loop and return at once."""
+    if get_channel_layer() is None:
+        return
+    if not _backlog.acquire(blocking=False):
+        logger.warning("live event backlog full (%d); events dropped", MAX_BACKLOG)
+        return
+    try:
+        asyncio.run_coroutine_threadsafe(_build_and_send(build), _publisher_loop())
+    except Exception:
+        _backlog.release()
+        logger.warning("could not schedule live events", exc_info=True)
+
+
+def publish_lazy(build: Callable[[], Messages]) -> None:
+    """After commit, without making the committing code wait: build and send the messages.
+
+    For bulk events (ingest): payloads are built and sent on the event loop's
+    side, so the writer is not slowed by live fan-out.
+    """
+    transaction.on_commit(lambda: send_later(build))
+
+
+def publish_many(messages: Messages) -> None:
     """Send each (group, message) after commit, all in one hop to the event loop."""
     if messages:
         transaction.on_commit(lambda: send_now(messages))

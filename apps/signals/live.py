@@ -10,7 +10,7 @@ station filter joins `.all`. Other filters are applied by each consumer.
 
 from collections import defaultdict
 
-from apps.core.events import publish_many, send_now
+from apps.core.events import Messages, publish_lazy, publish_many, send_now
 from apps.core.timeutil import isoformat_z, utc_now
 
 DETECTIONS_ALL = "live.detections.all"
@@ -55,14 +55,14 @@ def anomaly_payload(event) -> dict:
     }
 
 
-def _publish_batches(kind: str, all_group: str, group_for, items: list[dict], key: str) -> None:
-    """Batches to the `.all` group and to each station's group: one hop after commit."""
+def _batches(kind: str, all_group: str, group_for, items: list[dict], key: str) -> Messages:
+    """Batches to the `.all` group and to each station's group."""
     by_station: dict[str, list[dict]] = defaultdict(list)
     for item in items:
         by_station[item[key]].append(item)
     sent_at = isoformat_z(utc_now())
 
-    def batches(group: str, group_items: list[dict]) -> list[tuple[str, dict]]:
+    def batches(group: str, group_items: list[dict]) -> Messages:
         return [
             (group, {"type": kind, "items": group_items[i : i + BATCH], "sent_at": sent_at})
             for i in range(0, len(group_items), BATCH)
@@ -71,20 +71,25 @@ def _publish_batches(kind: str, all_group: str, group_for, items: list[dict], ke
     messages = batches(all_group, items)
     for station, station_items in by_station.items():
         messages += batches(group_for(station), station_items)
-    publish_many(messages)
+    return messages
 
 
 def publish_detections(rows: list[dict]) -> None:
-    """After commit: the stored detections to their live subscribers."""
-    payloads = [detection_payload(row) for row in rows]
-    _publish_batches(
-        "live.detections", DETECTIONS_ALL, detections_group, payloads, "websdr_station_id"
+    """After commit: the stored detections to their live subscribers (not waited for)."""
+    publish_lazy(
+        lambda: _batches(
+            "live.detections",
+            DETECTIONS_ALL,
+            detections_group,
+            [detection_payload(row) for row in rows],
+            "websdr_station_id",
+        )
     )
 
 
 def publish_anomalies(events) -> None:
     payloads = [anomaly_payload(event) for event in events]
-    _publish_batches("live.anomalies", ANOMALIES_ALL, anomalies_group, payloads, "station_id")
+    publish_many(_batches("live.anomalies", ANOMALIES_ALL, anomalies_group, payloads, "station_id"))
 
 
 def system_status_snapshot() -> dict:

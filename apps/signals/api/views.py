@@ -20,17 +20,7 @@ from apps.signals.filters import DetectionFilterSet
 from apps.signals.models import SignalDetection
 from apps.signals.services import detection_ingest
 
-LIST_FIELDS = [
-    "id",
-    "websdr_station_id",
-    "frequency_hz",
-    "signal_strength_db",
-    "bandwidth_hz",
-    "modulation_type",
-    "anomaly_score",
-    "is_anomaly",
-    "detection_timestamp",
-]
+LIST_FIELDS = DetectionListItemSerializer.Meta.fields
 
 
 class DetectionCursorPagination(TimeCursorPagination):

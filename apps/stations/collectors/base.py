@@ -28,3 +28,12 @@ class Source:
 
 class ProtocolError(Exception):
     """The receiver said something the protocol does not allow (or refused us)."""
+
+
+async def open_websocket(endpoint: str, timeout: float):
+    """A receiver connection: the receiver's own pings are not expected, frames up to 4 MiB."""
+    import websockets
+
+    return await websockets.connect(
+        endpoint, open_timeout=timeout, close_timeout=2, max_size=2**22, ping_interval=None
+    )

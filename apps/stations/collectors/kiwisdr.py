@@ -15,9 +15,8 @@ import time
 from urllib.parse import urlparse
 
 import numpy as np
-import websockets
 
-from apps.stations.collectors.base import Chunk, ProtocolError, Source
+from apps.stations.collectors.base import Chunk, ProtocolError, Source, open_websocket
 
 KEEPALIVE_S = 5.0
 CHUNK_SECONDS = 0.25
@@ -76,13 +75,7 @@ class KiwiSDRSource(Source):
             raise ProtocolError("receiver is down")
 
     async def open(self) -> None:
-        self.ws = await websockets.connect(
-            self.endpoint,
-            open_timeout=self.timeout,
-            close_timeout=2,
-            max_size=2**22,
-            ping_interval=None,
-        )
+        self.ws = await open_websocket(self.endpoint, self.timeout)
         await self._set(f"auth t=kiwi p={self.password}")
         while self.sample_rate is None:
             message = await self.ws.recv()

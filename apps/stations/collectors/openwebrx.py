@@ -21,9 +21,8 @@ import math
 from urllib.parse import urlparse
 
 import numpy as np
-import websockets
 
-from apps.stations.collectors.base import Chunk, ProtocolError, Source
+from apps.stations.collectors.base import Chunk, ProtocolError, Source, open_websocket
 
 OUTPUT_RATE = 12_000
 CHUNK_SECONDS = 0.25
@@ -57,13 +56,7 @@ class OpenWebRXSource(Source):
         return payload
 
     async def open(self) -> None:
-        self.ws = await websockets.connect(
-            self.endpoint,
-            open_timeout=self.timeout,
-            close_timeout=2,
-            max_size=2**22,
-            ping_interval=None,
-        )
+        self.ws = await open_websocket(self.endpoint, self.timeout)
         await self.ws.send("SERVER DE CLIENT client=heimdall type=receiver")
         greeting = await self.ws.recv()
         if not isinstance(greeting, str) or not greeting.startswith("CLIENT DE SERVER"):

@@ -79,6 +79,7 @@ def test_load_demo_stations_is_idempotent_and_keeps_edits():
     twente = Station.objects.get(pk="twente-nl")
     assert (twente.latitude, twente.longitude) == (52.2387, 6.8509)
     assert twente.api_config["api_type"] == "simulated"
+    assert twente.api_config["frequency_hz"] == 14_200_000  # tuned to the 20 m band
     Station.objects.filter(pk="twente-nl").update(name="Renamed")
     assert "0 added" in run("load_demo_stations")
     assert Station.objects.get(pk="twente-nl").name == "Renamed"

@@ -100,6 +100,20 @@ DEMO_STATIONS = [
     },
 ]
 
+# Where each demo collector listens: busy amateur segments of the station's bands.
+DIAL_FREQUENCIES = {
+    "twente-nl": 14_200_000,
+    "hackgreen-uk": 7_100_000,
+    "maasbree-nl": 3_650_000,
+    "giaveno-it": 145_500_000,
+    "montanaro-it": 145_500_000,
+    "torino-it": 433_500_000,
+    "coazze-it": 145_500_000,
+    "passo-giovi-it": 144_800_000,
+    "genova-it": 433_500_000,
+    "milano-it": 145_500_000,
+}
+
 _VHF_UHF = {
     "frequency_min": 144_000_000,
     "frequency_max": 440_000_000,
@@ -112,7 +126,12 @@ def demo_station_rows() -> list[dict]:
     for entry in DEMO_STATIONS:
         row = {**_VHF_UHF, **entry} if "frequency_min" not in entry else dict(entry)
         real_api_type = row.pop("real_api_type")
-        row["api_config"] = {"api_type": "simulated", "poll_interval": 1.0, "timeout": 30}
+        row["api_config"] = {
+            "api_type": "simulated",
+            "poll_interval": 1.0,
+            "timeout": 30,
+            "frequency_hz": DIAL_FREQUENCIES[row["id"]],
+        }
         row["real_api_type"] = real_api_type
         rows.append(row)
     return rows

@@ -13,9 +13,10 @@ Localization geometry from the same model: the RSS measurement of receiver i,
 z_i = P_tx − FSPL − 10 n log10(d_i) + X_i, has the gradient
 ∇_p z_i = −(10 n / ln 10) (p − r_i) / d_i², so the Fisher information of the
 position is J = Σ g_i g_iᵀ / σ², and the Cramér–Rao bound on the position
-error is sqrt(trace(J⁻¹)) metres. GDOP is that bound per unit of shadowing
-per unit of distance: sqrt(trace(J⁻¹)) / (σ · d̄), d̄ the mean receiver
-distance — dimensionless, the RSS analogue of the ranging GDOP.
+error is sqrt(trace(J⁻¹)) metres. GDOP divides that bound by the range error
+the shadowing implies at the mean receiver distance d̄,
+σ_d = d̄ σ ln 10 / (10 n): dimensionless, and equal to the ranging GDOP when
+the receivers are equidistant (four in a square around the target: 1).
 """
 
 import math
@@ -82,8 +83,11 @@ def crb_metres(position: np.ndarray, receivers: np.ndarray, model: PropagationMo
 
 
 def gdop(position: np.ndarray, receivers: np.ndarray, model: PropagationModel) -> float:
-    mean_distance = float(np.linalg.norm(receivers - position, axis=1).mean())
-    return crb_metres(position, receivers, model) / (model.shadowing_db * max(mean_distance, 1.0))
+    mean_distance = max(float(np.linalg.norm(receivers - position, axis=1).mean()), 1.0)
+    range_error = (
+        mean_distance * model.shadowing_db * math.log(10) / (10 * model.path_loss_exponent)
+    )
+    return crb_metres(position, receivers, model) / range_error
 
 
 def wls_localize(

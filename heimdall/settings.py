@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "apps.anomalies",
     "apps.constellations",
     "apps.ml",
+    "apps.training",
 ]
 
 MIDDLEWARE = [
@@ -231,6 +232,7 @@ SPECTACULAR_SETTINGS = {
         "HealthStatusEnum": ["healthy", "degraded", "unhealthy"],
         "SharePermissionEnum": "apps.constellations.models.ConstellationShare.Permission",
         "MLModelStatusEnum": "apps.ml.models.MLModel.Status",
+        "DatasetStatusEnum": "apps.training.models.SyntheticDataset.Status",
     },
 }
 # Largest request body accepted anywhere (10,000 detections fit easily).

@@ -15,6 +15,7 @@ urlpatterns = [
     path("api/v1/", include("apps.signals.api.statistics_urls")),
     path("api/v1/", include("apps.constellations.api.urls")),
     path("api/v1/", include("apps.ml.api.urls")),
+    path("api/v1/", include("apps.training.api.urls")),
     re_path(r"^api/v1/schema/?$", SpectacularAPIView.as_view(), name="schema"),
     re_path(r"^api/v1/docs/?$", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     # Anything else under /api/ answers 404 in the envelope.

@@ -69,7 +69,7 @@ def _band_limited_noise(n: int, low: float, high: float, rng) -> np.ndarray:
     return audio / (np.std(audio) + 1e-12)
 
 
-def _baseband(emitter: Emitter, n: int, rng) -> np.ndarray:
+def baseband(emitter: Emitter, n: int, rng) -> np.ndarray:
     """The emitter at 0 Hz, unit power."""
     kind = emitter.modulation
     if kind == "CW":
@@ -112,7 +112,7 @@ def synthesize(activity: BandActivity, n: int | None = None) -> np.ndarray:
     for emitter in activity.emitters:
         amplitude = 10 ** (emitter.power_dbfs / 20)
         shift = np.exp(2j * np.pi * emitter.offset_hz * t)
-        chunk += amplitude * _baseband(emitter, n, rng) * shift
+        chunk += amplitude * baseband(emitter, n, rng) * shift
         emitter.phase = float(rng.uniform(0, 2 * np.pi))
     activity.step(n / SAMPLE_RATE)
     return chunk

@@ -1,0 +1,73 @@
+from rest_framework import serializers
+
+from apps.training.models import SyntheticDataset
+
+
+class GenerateSerializer(serializers.Serializer):
+    """Seed 000's synthetic data parameters, with their ranges and defaults."""
+
+    name = serializers.CharField(max_length=255)
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+    dataset_type = serializers.ChoiceField(SyntheticDataset.Type.values, default="localization")
+    num_samples = serializers.IntegerField(min_value=1, max_value=200_000, default=10_000)
+    use_random_receivers = serializers.BooleanField(default=True)
+    constellation_id = serializers.UUIDField(required=False, allow_null=True, default=None)
+    min_receivers_count = serializers.IntegerField(min_value=3, max_value=15, default=4)
+    max_receivers_count = serializers.IntegerField(min_value=3, max_value=15, default=10)
+    receiver_seed = serializers.IntegerField(
+        min_value=0, max_value=2**32 - 1, required=False, allow_null=True, default=None
+    )
+    area_lat_min = serializers.FloatField(min_value=-90, max_value=90, default=44.0)
+    area_lat_max = serializers.FloatField(min_value=-90, max_value=90, default=46.0)
+    area_lon_min = serializers.FloatField(min_value=-180, max_value=180, default=7.0)
+    area_lon_max = serializers.FloatField(min_value=-180, max_value=180, default=10.0)
+    frequency_mhz = serializers.FloatField(min_value=0.01, max_value=30_000, default=145.0)
+    tx_power_dbm = serializers.FloatField(min_value=-30, max_value=90, default=37.0)
+    min_snr_db = serializers.FloatField(min_value=-30, max_value=60, default=3.0)
+    min_receivers = serializers.IntegerField(min_value=3, max_value=15, default=3)
+    max_gdop = serializers.FloatField(min_value=0.1, max_value=1000, default=10.0)
+    # dataset_type "signals"
+    snr_min_db = serializers.FloatField(min_value=-30, max_value=60, default=-5.0)
+    snr_max_db = serializers.FloatField(min_value=-30, max_value=60, default=20.0)
+    clip_samples = serializers.IntegerField(min_value=256, max_value=65_536, default=4096)
+
+    def validate(self, attrs):
+        pairs = [
+            ("min_receivers_count", "max_receivers_count"),
+            ("area_lat_min", "area_lat_max"),
+            ("area_lon_min", "area_lon_max"),
+            ("snr_min_db", "snr_max_db"),
+        ]
+        for low, high in pairs:
+            if attrs[high] < attrs[low] or (high.startswith("area") and attrs[high] == attrs[low]):
+                raise serializers.ValidationError({high: f"must be above {low}"})
+        if attrs["use_random_receivers"] and attrs["min_receivers"] > attrs["max_receivers_count"]:
+            raise serializers.ValidationError(
+                {"min_receivers": "cannot exceed max_receivers_count"}
+            )
+        return attrs
+
+
+class DatasetSerializer(serializers.ModelSerializer):
+    created_by = serializers.UUIDField(source="created_by_id", allow_null=True)
+
+    class Meta:
+        model = SyntheticDataset
+        fields = [
+            "id",
+            "name",
+            "description",
+            "dataset_type",
+            "status",
+            "parameters",
+            "num_samples",
+            "samples_generated",
+            "progress_percent",
+            "message",
+            "error_message",
+            "statistics",
+            "artifact_sha256",
+            "created_by",
+            "created_at",
+            "completed_at",
+        ]

@@ -1,0 +1,124 @@
+import uuid
+
+from django.http import Http404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.constellations.access import constellation_for
+from apps.core.exceptions import ValidationFailed
+from apps.core.pagination import parse_positive_int
+from apps.stations.models import Station
+from apps.training.api.serializers import DatasetSerializer, GenerateSerializer
+from apps.training.models import SyntheticDataset
+from apps.training.services import dataset_delete, dataset_request
+
+
+def _fixed_receivers(user, data) -> list[list[float]]:
+    """Receivers for use_random_receivers=false: a constellation's stations, else all active."""
+    if data["constellation_id"]:
+        constellation = constellation_for(user, data["constellation_id"], "view")
+        stations = Station.objects.filter(constellation_memberships__constellation=constellation)
+    else:
+        stations = Station.objects.filter(status=Station.Status.ACTIVE)
+    points = [list(p) for p in stations.order_by("id").values_list("latitude", "longitude")]
+    if len(points) < data["min_receivers"]:
+        field = "constellation_id" if data["constellation_id"] else "use_random_receivers"
+        raise ValidationFailed.for_field(
+            field, f"{len(points)} fixed receivers; min_receivers is {data['min_receivers']}"
+        )
+    return points
+
+
+def _dataset(dataset_id: str) -> SyntheticDataset:
+    try:
+        key = uuid.UUID(dataset_id)
+    except ValueError:
+        raise Http404 from None
+    dataset = SyntheticDataset.objects.filter(pk=key).first()
+    if dataset is None:
+        raise Http404
+    return dataset
+
+
+class GenerateView(APIView):
+    """Queue a synthetic dataset (operators, admins): 202 with the pending dataset."""
+
+    resource = "training"
+
+    @extend_schema(
+        tags=["training"], request=GenerateSerializer, responses={202: DatasetSerializer}
+    )
+    def post(self, request):
+        body = GenerateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = dict(body.validated_data)
+        name, description, dataset_type = (
+            data.pop("name"),
+            data.pop("description"),
+            data.pop("dataset_type"),
+        )
+        if dataset_type == "localization" and not data["use_random_receivers"]:
+            data["fixed_receivers"] = _fixed_receivers(request.user, data)
+        data["constellation_id"] = (
+            str(data["constellation_id"]) if data["constellation_id"] else None
+        )
+        dataset = dataset_request(
+            user=request.user,
+            name=name,
+            description=description,
+            dataset_type=dataset_type,
+            parameters=data,
+        )
+        return Response(DatasetSerializer(dataset).data, status=status.HTTP_202_ACCEPTED)
+
+
+class DatasetListView(APIView):
+    resource = "training"
+
+    @extend_schema(
+        tags=["training"],
+        parameters=[
+            OpenApiParameter("status", str, enum=SyntheticDataset.Status.values),
+            OpenApiParameter("dataset_type", str, enum=SyntheticDataset.Type.values),
+            OpenApiParameter("limit", int),
+            OpenApiParameter("offset", int),
+        ],
+        responses={200: DatasetSerializer(many=True)},
+    )
+    def get(self, request):
+        queryset = SyntheticDataset.objects.order_by("-created_at", "id")
+        for name, choices in (
+            ("status", SyntheticDataset.Status),
+            ("dataset_type", SyntheticDataset.Type),
+        ):
+            value = request.query_params.get(name)
+            if value:
+                if value not in choices.values:
+                    raise ValidationFailed.for_field(
+                        name, f"must be one of {', '.join(choices.values)}", value
+                    )
+                queryset = queryset.filter(**{name: value})
+        limit = parse_positive_int(request.query_params, "limit", 50, 1000)
+        offset_raw = request.query_params.get("offset") or "0"
+        if not offset_raw.isdigit():
+            raise ValidationFailed.for_field("offset", "must be 0 or more", offset_raw)
+        offset = int(offset_raw)
+        page = queryset[offset : offset + limit]
+        return Response(
+            {"datasets": DatasetSerializer(page, many=True).data, "total": queryset.count()}
+        )
+
+
+class DatasetDetailView(APIView):
+    resource = "training"
+
+    @extend_schema(tags=["training"], responses={200: DatasetSerializer})
+    def get(self, request, dataset_id):
+        return Response(DatasetSerializer(_dataset(dataset_id)).data)
+
+    @extend_schema(tags=["training"], responses={204: None})
+    def delete(self, request, dataset_id):
+        dataset_delete(dataset=_dataset(dataset_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -152,6 +152,15 @@ Q_CLUSTER = {
     "save_limit": 1000,
     "cache": "default",
     "label": "Task queue",
+    # Training runs on its own cluster: `Q_CLUSTER_NAME=training manage.py qcluster`,
+    # one worker per device, long timeout.
+    "ALT_CLUSTERS": {
+        "training": {
+            "workers": env_int("HEIMDALL_TRAINING_WORKERS", 1),
+            "timeout": env_int("HEIMDALL_TRAINING_TIMEOUT", 86_400),
+            "retry": env_int("HEIMDALL_TRAINING_TIMEOUT", 86_400) + 600,
+        }
+    },
 }
 
 # --- auth -------------------------------------------------------------------
@@ -233,6 +242,7 @@ SPECTACULAR_SETTINGS = {
         "SharePermissionEnum": "apps.constellations.models.ConstellationShare.Permission",
         "MLModelStatusEnum": "apps.ml.models.MLModel.Status",
         "DatasetStatusEnum": "apps.training.models.SyntheticDataset.Status",
+        "TrainingJobStatusEnum": "apps.training.models.TrainingJob.Status",
     },
 }
 # Largest request body accepted anywhere (10,000 detections fit easily).

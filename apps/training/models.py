@@ -47,3 +47,92 @@ class SyntheticDataset(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.dataset_type}, {self.status})"
+
+
+class TrainingJob(models.Model):
+    """A training run (seed 000 training_jobs, every column)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        QUEUED = "queued"
+        RUNNING = "running"
+        COMPLETED = "completed"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+
+    class Step(models.TextChoices):
+        INITIALIZING = "initializing"
+        PREPARING_DATA = "preparing_data"
+        TRAINING = "training"
+        EVALUATING = "evaluating"
+        EXPORTING = "exporting"
+        DONE = "done"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    job_name = models.CharField(max_length=255)
+    celery_task_id = models.CharField(max_length=255, unique=True, null=True, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    step = models.CharField(max_length=16, choices=Step.choices, default=Step.INITIALIZING)
+    message = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    config = models.JSONField()
+    dataset = models.ForeignKey(
+        SyntheticDataset, null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs"
+    )
+    current_epoch = models.IntegerField(default=0)
+    total_epochs = models.IntegerField()
+    progress_percent = models.FloatField(default=0.0)
+    train_loss = models.FloatField(null=True, blank=True)
+    val_loss = models.FloatField(null=True, blank=True)
+    train_accuracy = models.FloatField(null=True, blank=True)
+    val_accuracy = models.FloatField(null=True, blank=True)
+    learning_rate = models.FloatField(null=True, blank=True)
+    best_epoch = models.IntegerField(null=True, blank=True)
+    best_val_loss = models.FloatField(null=True, blank=True)
+    checkpoint_path = models.CharField(max_length=512, blank=True)
+    onnx_model_path = models.CharField(max_length=512, blank=True)
+    mlflow_run_id = models.CharField(max_length=255, blank=True)
+    error_message = models.TextField(blank=True)
+    dataset_size = models.IntegerField(null=True, blank=True)
+    train_samples = models.IntegerField(null=True, blank=True)
+    val_samples = models.IntegerField(null=True, blank=True)
+    model_architecture = models.CharField(max_length=100)
+    metrics = models.JSONField(default=dict, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "id"]
+        indexes = [models.Index(fields=["status", "-created_at"], name="trainingjob_status_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.job_name} ({self.status})"
+
+
+class TrainingMetric(models.Model):
+    """Per-epoch (or per-batch) metrics of a job (seed 000 training_metrics)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    timestamp = models.DateTimeField()
+    training_job = models.ForeignKey(
+        TrainingJob, on_delete=models.CASCADE, related_name="metric_rows"
+    )
+    epoch = models.IntegerField()
+    batch = models.IntegerField(null=True, blank=True)
+    train_loss = models.FloatField(null=True, blank=True)
+    val_loss = models.FloatField(null=True, blank=True)
+    train_accuracy = models.FloatField(null=True, blank=True)
+    val_accuracy = models.FloatField(null=True, blank=True)
+    learning_rate = models.FloatField(null=True, blank=True)
+    gradient_norm = models.FloatField(null=True, blank=True)
+    phase = models.CharField(max_length=20, default="train")
+
+    class Meta:
+        ordering = ["training_job", "epoch", "timestamp"]
+        indexes = [models.Index(fields=["training_job", "epoch"], name="trainingmetric_job_epoch")]
+
+    def __str__(self) -> str:
+        return f"{self.training_job_id} epoch {self.epoch}"

@@ -58,3 +58,63 @@ def dataset_delete(*, dataset: SyntheticDataset) -> None:
     dataset.delete()
     if path:
         transaction.on_commit(lambda: default_storage.delete(path))
+
+
+TERMINAL = ("completed", "failed", "cancelled")
+
+
+@transaction.atomic
+def job_create(*, user, job_name: str, config: dict):
+    """A queued job; its task goes to the training cluster after commit."""
+    import uuid
+
+    from apps.training.models import TrainingJob
+
+    dataset = None
+    if config.get("dataset_id"):
+        dataset = SyntheticDataset.objects.filter(pk=config["dataset_id"]).first()
+        if dataset is None:
+            from apps.core.exceptions import ValidationFailed
+
+            raise ValidationFailed.for_field(
+                "config.dataset_id", "unknown dataset", str(config["dataset_id"])
+            )
+        config = {**config, "dataset_id": str(dataset.pk)}
+    task_id = str(uuid.uuid4())
+    job = TrainingJob.objects.create(
+        job_name=job_name,
+        config=config,
+        dataset=dataset,
+        total_epochs=config["epochs"],
+        model_architecture=config["model_architecture"],
+        status=TrainingJob.Status.QUEUED,
+        celery_task_id=task_id,
+        message="Queued",
+        created_by=user,
+    )
+    dispatch("apps.training.tasks.run_training_job", str(job.pk), cluster="training")
+    return job
+
+
+def job_cancel(*, job):
+    """Stop a job and keep its data; the worker notices within one batch."""
+    from apps.training.models import TrainingJob
+
+    if job.status in TERMINAL:
+        raise Conflict(f"The job is already {job.status}.", {"status": job.status})
+    TrainingJob.objects.filter(pk=job.pk).exclude(status__in=TERMINAL).update(
+        status=TrainingJob.Status.CANCELLED, message="Cancelling"
+    )
+    job.refresh_from_db()
+    return job
+
+
+@transaction.atomic
+def job_delete(*, job) -> None:
+    """Cancel if running, then delete the job and its metrics."""
+    from apps.training.models import TrainingJob
+
+    TrainingJob.objects.filter(pk=job.pk).exclude(status__in=TERMINAL).update(
+        status=TrainingJob.Status.CANCELLED
+    )
+    job.delete()

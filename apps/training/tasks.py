@@ -91,3 +91,44 @@ def generate_dataset(dataset_id: str) -> str:
         completed_at=utc_now(),
     )
     return "ready"
+
+
+def run_training_job(job_id: str) -> str:
+    """queued → running → completed | failed | cancelled. Idempotent on the job's status."""
+    from apps.training import runner
+    from apps.training.models import TrainingJob
+
+    claimed = TrainingJob.objects.filter(pk=job_id, status=TrainingJob.Status.QUEUED).update(
+        status=TrainingJob.Status.RUNNING,
+        started_at=utc_now(),
+        step=TrainingJob.Step.INITIALIZING,
+        message="Initializing",
+    )
+    if not claimed:
+        return "skipped"
+    job = TrainingJob.objects.get(pk=job_id)
+    try:
+        runner.run_localization(job)
+    except runner.JobCancelled:
+        TrainingJob.objects.filter(pk=job_id).update(message="Cancelled", completed_at=utc_now())
+        return "cancelled"
+    except Exception as exc:  # NaN loss, out of memory, bad data: the job says why
+        logger.exception("training job %s failed", job_id)
+        text = str(exc)
+        if "out of memory" in text.lower():
+            text = f"Out of memory: {text}"
+        TrainingJob.objects.filter(pk=job_id).exclude(status=TrainingJob.Status.CANCELLED).update(
+            status=TrainingJob.Status.FAILED,
+            error_message=text[:5000],
+            message="Failed",
+            completed_at=utc_now(),
+        )
+        return "failed"
+    TrainingJob.objects.filter(pk=job_id).update(
+        status=TrainingJob.Status.COMPLETED,
+        step=TrainingJob.Step.DONE,
+        progress_percent=100.0,
+        message="Done",
+        completed_at=utc_now(),
+    )
+    return "completed"

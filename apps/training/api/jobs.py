@@ -1,0 +1,188 @@
+"""Seed 000 /training/jobs endpoints."""
+
+import uuid
+
+from django.http import Http404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.core.exceptions import ValidationFailed
+from apps.core.pagination import parse_positive_int
+from apps.training.config import TrainingConfigSerializer, is_localization
+from apps.training.models import TrainingJob, TrainingMetric
+from apps.training.services import job_cancel, job_create, job_delete
+
+JOB_FIELDS = [
+    "id",
+    "job_name",
+    "status",
+    "step",
+    "message",
+    "created_at",
+    "started_at",
+    "completed_at",
+    "celery_task_id",
+    "config",
+    "current_epoch",
+    "total_epochs",
+    "progress_percent",
+    "train_loss",
+    "val_loss",
+    "train_accuracy",
+    "val_accuracy",
+    "learning_rate",
+    "best_epoch",
+    "best_val_loss",
+    "checkpoint_path",
+    "onnx_model_path",
+    "mlflow_run_id",
+    "error_message",
+    "dataset_size",
+    "train_samples",
+    "val_samples",
+    "model_architecture",
+    "metrics",
+]
+METRIC_FIELDS = [
+    "epoch",
+    "batch",
+    "train_loss",
+    "val_loss",
+    "train_accuracy",
+    "val_accuracy",
+    "learning_rate",
+    "gradient_norm",
+    "phase",
+    "timestamp",
+]
+
+
+class JobSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = TrainingJob
+        fields = JOB_FIELDS
+
+
+class MetricSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = TrainingMetric
+        fields = METRIC_FIELDS
+
+
+class JobCreateSerializer(serializers.Serializer):
+    job_name = serializers.CharField(max_length=255)
+    config = serializers.DictField(required=False, default=dict)
+
+
+def _job(job_id: str) -> TrainingJob:
+    try:
+        key = uuid.UUID(job_id)
+    except ValueError:
+        raise Http404 from None
+    job = TrainingJob.objects.filter(pk=key).first()
+    if job is None:
+        raise Http404
+    return job
+
+
+def _metrics(job, limit: int) -> list[dict]:
+    rows = TrainingMetric.objects.filter(training_job=job).order_by("-epoch", "-timestamp")
+    return list(reversed(MetricSerializer(rows[:limit], many=True).data))
+
+
+class JobListView(APIView):
+    resource = "training"
+
+    @extend_schema(tags=["training"], request=JobCreateSerializer, responses={201: JobSerializer})
+    def post(self, request):
+        body = JobCreateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        config = TrainingConfigSerializer(data=body.validated_data["config"])
+        if not config.is_valid():
+            from apps.core.exceptions import validation_details
+
+            details = validation_details({"config": config.errors})
+            raise ValidationFailed(
+                f"Invalid value for '{details['field']}': {details['constraint']}", details
+            )
+        values = dict(config.validated_data)
+        if not is_localization(values["model_architecture"]):
+            raise ValidationFailed.for_field(
+                "config.model_architecture",
+                "ConvNeXt classification training is not available yet; use deepsets or "
+                "set_transformer",
+                values["model_architecture"],
+            )
+        values["dataset_id"] = str(values["dataset_id"]) if values["dataset_id"] else None
+        job = job_create(user=request.user, job_name=body.validated_data["job_name"], config=values)
+        return Response(JobSerializer(job).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        tags=["training"],
+        parameters=[
+            OpenApiParameter("status", str, enum=TrainingJob.Status.values),
+            OpenApiParameter("limit", int),
+            OpenApiParameter("offset", int),
+        ],
+        responses={200: JobSerializer(many=True)},
+    )
+    def get(self, request):
+        queryset = TrainingJob.objects.order_by("-created_at", "id")
+        wanted = request.query_params.get("status")
+        if wanted:
+            if wanted not in TrainingJob.Status.values:
+                raise ValidationFailed.for_field(
+                    "status", f"must be one of {', '.join(TrainingJob.Status.values)}", wanted
+                )
+            queryset = queryset.filter(status=wanted)
+        limit = parse_positive_int(request.query_params, "limit", 50, 1000)
+        raw = request.query_params.get("offset") or "0"
+        if not raw.isdigit():
+            raise ValidationFailed.for_field("offset", "must be 0 or more", raw)
+        page = queryset[int(raw) : int(raw) + limit]
+        return Response({"jobs": JobSerializer(page, many=True).data, "total": queryset.count()})
+
+
+class JobDetailView(APIView):
+    resource = "training"
+
+    @extend_schema(tags=["training"], responses={200: JobSerializer})
+    def get(self, request, job_id):
+        job = _job(job_id)
+        scheme = "wss" if request.is_secure() else "ws"
+        return Response(
+            {
+                "job": JobSerializer(job).data,
+                "recent_metrics": _metrics(job, 10),
+                "websocket_url": f"{scheme}://{request.get_host()}/ws/training/{job.pk}",
+            }
+        )
+
+    @extend_schema(tags=["training"], responses={204: None})
+    def delete(self, request, job_id):
+        job_delete(job=_job(job_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class JobCancelView(APIView):
+    resource = "training"
+
+    @extend_schema(tags=["training"], request=None, responses={200: JobSerializer})
+    def post(self, request, job_id):
+        return Response(JobSerializer(job_cancel(job=_job(job_id))).data)
+
+
+class JobMetricsView(APIView):
+    resource = "training"
+
+    @extend_schema(
+        tags=["training"],
+        parameters=[OpenApiParameter("limit", int)],
+        responses={200: MetricSerializer(many=True)},
+    )
+    def get(self, request, job_id):
+        job = _job(job_id)
+        limit = parse_positive_int(request.query_params, "limit", 100, 10_000)
+        return Response({"job_id": str(job.pk), "metrics": _metrics(job, limit)})

@@ -28,7 +28,11 @@ class TrainingFailed(Exception):
 
 
 def _update(job_id, **fields) -> None:
+    from apps.training.live import publish_job
+
     TrainingJob.objects.filter(pk=job_id).update(**fields)
+    if {"step", "current_epoch", "status"} & set(fields):  # seed 000: every step and epoch
+        publish_job(job_id)
 
 
 def _cancelled(job_id) -> bool:

@@ -102,9 +102,12 @@ def job_cancel(*, job):
 
     if job.status in TERMINAL:
         raise Conflict(f"The job is already {job.status}.", {"status": job.status})
+    from apps.training.live import publish_job
+
     TrainingJob.objects.filter(pk=job.pk).exclude(status__in=TERMINAL).update(
         status=TrainingJob.Status.CANCELLED, message="Cancelling"
     )
+    publish_job(job.pk)
     job.refresh_from_db()
     return job
 

@@ -96,6 +96,7 @@ def generate_dataset(dataset_id: str) -> str:
 def run_training_job(job_id: str) -> str:
     """queued → running → completed | failed | cancelled. Idempotent on the job's status."""
     from apps.training import runner
+    from apps.training.live import publish_job
     from apps.training.models import TrainingJob
 
     claimed = TrainingJob.objects.filter(pk=job_id, status=TrainingJob.Status.QUEUED).update(
@@ -106,11 +107,13 @@ def run_training_job(job_id: str) -> str:
     )
     if not claimed:
         return "skipped"
+    publish_job(job_id)
     job = TrainingJob.objects.get(pk=job_id)
     try:
         runner.run_localization(job)
     except runner.JobCancelled:
         TrainingJob.objects.filter(pk=job_id).update(message="Cancelled", completed_at=utc_now())
+        publish_job(job_id)
         return "cancelled"
     except Exception as exc:  # NaN loss, out of memory, bad data: the job says why
         logger.exception("training job %s failed", job_id)
@@ -123,6 +126,7 @@ def run_training_job(job_id: str) -> str:
             message="Failed",
             completed_at=utc_now(),
         )
+        publish_job(job_id)
         return "failed"
     TrainingJob.objects.filter(pk=job_id).update(
         status=TrainingJob.Status.COMPLETED,
@@ -131,4 +135,5 @@ def run_training_job(job_id: str) -> str:
         message="Done",
         completed_at=utc_now(),
     )
+    publish_job(job_id)
     return "completed"

@@ -1,0 +1,112 @@
+"""/ws/training/{job_id} through the real ASGI stack on Redis."""
+
+import json
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from heimdall.asgi import application
+from tests.conftest import make_user
+
+pytestmark = [
+    pytest.mark.asyncio,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
+
+
+@database_sync_to_async
+def setup_job():
+    from apps.training.models import TrainingJob
+
+    viewer = make_user("vera", "viewer")
+    collector = make_user("collector-1", "collector")
+    job = TrainingJob.objects.create(
+        job_name="watched",
+        config={"epochs": 5},
+        total_epochs=5,
+        model_architecture="deepsets",
+        status="queued",
+    )
+    return (
+        str(job.pk),
+        str(RefreshToken.for_user(viewer).access_token),
+        str(RefreshToken.for_user(collector).access_token),
+    )
+
+
+async def connect(path):
+    communicator = WebsocketCommunicator(application, path)
+    connected, _ = await communicator.connect()
+    assert connected
+    return communicator
+
+
+async def receive(communicator):
+    return json.loads(await communicator.receive_from(timeout=5))
+
+
+async def test_connected_then_current_state_then_updates():
+    job_id, token, _ = await setup_job()
+    ws = await connect(f"/ws/training/{job_id}?token={token}")
+    connected = await receive(ws)
+    assert connected["event"] == "connected"
+    assert connected["job_id"] == job_id
+    assert connected["message"] == "Connected to training job"
+    state = await receive(ws)
+    assert state["event"] == "training_status"
+    assert (state["status"], state["current_epoch"], state["total_epochs"]) == ("queued", 0, 5)
+    assert set(state["metrics"]) == {
+        "train_loss",
+        "val_loss",
+        "train_accuracy",
+        "val_accuracy",
+        "learning_rate",
+    }
+
+    from apps.training.runner import _update
+
+    await database_sync_to_async(_update)(
+        job_id,
+        current_epoch=2,
+        train_loss=0.5,
+        val_loss=0.6,
+        progress_percent=40.0,
+        step="training",
+    )
+    update = await receive(ws)
+    assert update["event"] == "training_status"
+    assert update["current_epoch"] == 2
+    assert update["metrics"]["val_loss"] == 0.6
+    assert update["progress_percent"] == 40.0
+
+    await ws.send_to(json.dumps({"event": "ping"}))
+    pong = await receive(ws)
+    assert pong["event"] == "pong" and pong["timestamp"].endswith("Z")
+    await ws.send_to("nonsense")
+    error = await receive(ws)
+    assert error["event"] == "error" and error["error"]["code"] == "VALIDATION_ERROR"
+    await ws.disconnect()
+
+
+async def test_auth_role_and_unknown_job_close_codes():
+    job_id, _, collector_token = await setup_job()
+    for path, code in [
+        (f"/ws/training/{job_id}", 4401),
+        (f"/ws/training/{job_id}?token=bad", 4401),
+        (f"/ws/training/{job_id}?token={collector_token}", 4403),
+    ]:
+        ws = await connect(path)
+        message = await ws.receive_output(timeout=5)
+        assert (message["type"], message["code"]) == ("websocket.close", code)
+    _, token, _ = await setup_job_other_user()
+    ws = await connect(f"/ws/training/00000000-0000-0000-0000-000000000000?token={token}")
+    message = await ws.receive_output(timeout=5)
+    assert message["code"] == 4404
+
+
+@database_sync_to_async
+def setup_job_other_user():
+    user = make_user("otto", "operator")
+    return None, str(RefreshToken.for_user(user).access_token), None

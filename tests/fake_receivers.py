@@ -1,5 +1,6 @@
 """Local fake receivers that speak the KiwiSDR and OpenWebRX WebSocket protocols."""
 
+import asyncio
 import json
 import struct
 
@@ -75,14 +76,59 @@ class FakeOpenWebRX:
         await ws.send(json.dumps({"type": "clients", "value": 7}))
         await ws.send(json.dumps({"type": "smeter", "value": 1e-7}))
         position = 0
+        encoder = SyncedImaAdpcmEncoder()
         while True:
             await ws.send(bytes([1]) + bytes(2048))  # an FFT frame, to be ignored
-            samples = tone(self.audio_hz, 1024, position, complex_=False)
+            samples = np.round(tone(self.audio_hz, 1024, position, complex_=False) * 32767)
             position += 1024
-            await ws.send(bytes([2]) + np.round(samples * 32767).astype("<i2").tobytes())
+            await asyncio.sleep(0.01)  # a real receiver paces audio in real time
+            if self.compression == "adpcm":
+                payload = encoder.encode(samples)
+                for cut in range(0, len(payload), 300):  # frames cut across sync boundaries
+                    await ws.send(bytes([2]) + payload[cut : cut + 300])
+            else:
+                await ws.send(bytes([2]) + samples.astype("<i2").tobytes())
 
 
 async def serve(handler):
     server = await websockets.serve(handler, "127.0.0.1", 0, close_timeout=0.5)
     port = server.sockets[0].getsockname()[1]
     return server, port
+
+
+class SyncedImaAdpcmEncoder:
+    """The server side of OpenWebRX's audio ADPCM: IMA codes, b"SYNC" + state every 1000 bytes."""
+
+    def __init__(self):
+        self.index = 0
+        self.predictor = 0
+        self.since_sync = None  # write a sync frame first
+
+    def _code(self, sample: int) -> int:
+        from apps.stations.collectors.adpcm import STEP_TABLE, decode_nibble
+
+        step = STEP_TABLE[self.index]
+        delta = sample - self.predictor
+        code = 0
+        if delta < 0:
+            code, delta = 8, -delta
+        if delta >= step:
+            code, delta = code | 4, delta - step
+        if delta >= step >> 1:
+            code, delta = code | 2, delta - (step >> 1)
+        if delta >= step >> 2:
+            code |= 1
+        _, self.index, self.predictor = decode_nibble(code, self.index, self.predictor)
+        return code
+
+    def encode(self, samples: np.ndarray) -> bytes:
+        out = bytearray()
+        values = samples.astype(np.int16).tolist()
+        for i in range(0, len(values) - 1, 2):
+            if self.since_sync is None or self.since_sync == 1000:
+                out += b"SYNC" + struct.pack("<hh", self.index, self.predictor)
+                self.since_sync = 0
+            low, high = self._code(values[i]), self._code(values[i + 1])
+            out.append(low | (high << 4))
+            self.since_sync += 1
+        return bytes(out)

@@ -8,12 +8,11 @@
     → {"type": "dspcontrol", "action": "start"}
     → {"type": "dspcontrol", "params": {"mod", "low_cut", "high_cut", "offset_freq", ...}}
     ← binary frames: 1 byte type (1 FFT, 2 audio, 3 secondary FFT, 4 HD audio) + payload;
-      audio as int16 little-endian PCM when the server's audio_compression is "none"
+      audio as int16 little-endian PCM ("none") or IMA ADPCM with sync frames ("adpcm")
     ← {"type": "smeter", "value": <linear power>}
 
-Servers that compress audio with ADPCM are refused with a clear error (the
-station shows connection_status "error" and the reason): Heimdall does not
-decode OpenWebRX's ADPCM stream.
+Audio is decoded whether the server sends it uncompressed or (its default)
+as IMA ADPCM in sync frames (apps.stations.collectors.adpcm).
 """
 
 import json
@@ -22,6 +21,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
+from apps.stations.collectors.adpcm import SyncedImaAdpcmDecoder
 from apps.stations.collectors.base import Chunk, ProtocolError, Source, open_websocket
 
 OUTPUT_RATE = 12_000
@@ -39,6 +39,7 @@ class OpenWebRXSource(Source):
         self.mode = mode
         self.level_db: float | None = None
         self.listeners: int | None = None
+        self.adpcm: SyncedImaAdpcmDecoder | None = None
         self.ws = None
 
     def _handle_json(self, message: str) -> dict | None:
@@ -69,8 +70,9 @@ class OpenWebRXSource(Source):
                 if payload and payload.get("type") == "config":
                     config = payload.get("value") or {}
         compression = config.get("audio_compression", "none")
-        if compression != "none":
-            raise ProtocolError(f"server sends {compression} audio; only uncompressed is decoded")
+        if compression not in ("none", "adpcm"):
+            raise ProtocolError(f"server sends {compression} audio; none and adpcm are decoded")
+        self.adpcm = SyncedImaAdpcmDecoder() if compression == "adpcm" else None
         center = int(config.get("center_freq", self.frequency_hz))
         await self.ws.send(json.dumps({"type": "connectionproperties",
                                        "params": {"output_rate": OUTPUT_RATE,
@@ -92,7 +94,10 @@ class OpenWebRXSource(Source):
             if not message or message[0] != AUDIO_FRAME:
                 continue  # FFT and other frames
             payload = message[1:]
-            samples = np.frombuffer(payload[: len(payload) // 2 * 2], dtype="<i2") / 32768.0
+            if self.adpcm is not None:
+                samples = self.adpcm.decode(payload) / 32768.0
+            else:
+                samples = np.frombuffer(payload[: len(payload) // 2 * 2], dtype="<i2") / 32768.0
             parts.append(samples)
             count += len(samples)
         return Chunk(

@@ -1,6 +1,3 @@
-import uuid
-
-from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -15,15 +12,9 @@ from apps.anomalies.filters import AnomalyFilterSet
 from apps.anomalies.models import AnomalyEvent
 from apps.anomalies.selectors import anomaly_summary
 from apps.anomalies.services import anomaly_acknowledge
+from apps.core.lookups import get_by_uuid_or_404, parse_uuid_or_404
 from apps.core.pagination import PageNumberPagination
 from apps.core.schema import filterset_parameters
-
-
-def _event_id(raw: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(raw)
-    except ValueError:
-        raise Http404 from None
 
 
 class AnomalyListView(APIView):
@@ -59,9 +50,7 @@ class AnomalyDetailView(APIView):
 
     @extend_schema(tags=["anomalies"], responses={200: AnomalyEventSerializer})
     def get(self, request, anomaly_id):
-        event = AnomalyEvent.objects.filter(pk=_event_id(anomaly_id)).first()
-        if event is None:
-            raise Http404
+        event = get_by_uuid_or_404(AnomalyEvent.objects.all(), anomaly_id)
         return Response(AnomalyEventSerializer(event).data)
 
 
@@ -77,7 +66,7 @@ class AnomalyAcknowledgeView(APIView):
         serializer = AcknowledgeRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         event = anomaly_acknowledge(
-            event_id=_event_id(anomaly_id),
+            event_id=parse_uuid_or_404(anomaly_id),
             user=request.user,
             notes=serializer.validated_data["notes"],
         )

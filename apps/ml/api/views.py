@@ -1,12 +1,11 @@
 import time
-import uuid
 
-from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core.exceptions import ValidationFailed
+from apps.core.lookups import choice_param, get_by_uuid_or_404
 from apps.core.timeutil import isoformat_z, utc_now
 from apps.ml import density
 from apps.ml.api.serializers import (
@@ -20,14 +19,7 @@ from apps.ml.services import model_activate
 
 
 def _model(model_id: str) -> MLModel:
-    try:
-        key = uuid.UUID(model_id)
-    except ValueError:
-        raise Http404 from None
-    model = MLModel.objects.filter(pk=key).first()
-    if model is None:
-        raise Http404
-    return model
+    return get_by_uuid_or_404(MLModel.objects.all(), model_id)
 
 
 class ModelListView(APIView):
@@ -44,12 +36,8 @@ class ModelListView(APIView):
     def get(self, request):
         queryset = MLModel.objects.order_by("model_type", "-created_at")
         for name, choices in (("model_type", MLModel.Type), ("status", MLModel.Status)):
-            value = request.query_params.get(name)
+            value = choice_param(request.query_params, name, choices.values)
             if value:
-                if value not in choices.values:
-                    raise ValidationFailed.for_field(
-                        name, f"must be one of {', '.join(choices.values)}", value
-                    )
                 queryset = queryset.filter(**{name: value})
         return Response({"data": MLModelSerializer(queryset, many=True).data})
 

@@ -1,11 +1,9 @@
-import uuid
-
-from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.core.lookups import get_by_uuid_or_404
 from apps.core.pagination import PageNumberPagination, TimeCursorPagination
 from apps.core.schema import filterset_parameters
 from apps.signals.analysis import signal_analyze
@@ -90,13 +88,7 @@ class DetectionDetailView(APIView):
 
     @extend_schema(tags=["signals"], responses={200: DetectionSerializer})
     def get(self, request, detection_id):
-        try:
-            key = uuid.UUID(detection_id)
-        except ValueError:
-            raise Http404 from None
-        detection = SignalDetection.objects.filter(pk=key).first()
-        if detection is None:
-            raise Http404
+        detection = get_by_uuid_or_404(SignalDetection.objects.all(), detection_id)
         return Response(DetectionSerializer(detection).data)
 
 

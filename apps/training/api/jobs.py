@@ -1,14 +1,12 @@
 """Seed 000 /training/jobs endpoints."""
 
-import uuid
-
-from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core.exceptions import ValidationFailed
+from apps.core.lookups import choice_param, get_by_uuid_or_404, offset_param
 from apps.core.pagination import parse_positive_int
 from apps.training.config import TrainingConfigSerializer, is_localization
 from apps.training.models import TrainingJob, TrainingMetric
@@ -77,14 +75,7 @@ class JobCreateSerializer(serializers.Serializer):
 
 
 def _job(job_id: str) -> TrainingJob:
-    try:
-        key = uuid.UUID(job_id)
-    except ValueError:
-        raise Http404 from None
-    job = TrainingJob.objects.filter(pk=key).first()
-    if job is None:
-        raise Http404
-    return job
+    return get_by_uuid_or_404(TrainingJob.objects.all(), job_id)
 
 
 def _metrics(job, limit: int) -> list[dict]:
@@ -130,18 +121,12 @@ class JobListView(APIView):
     )
     def get(self, request):
         queryset = TrainingJob.objects.order_by("-created_at", "id")
-        wanted = request.query_params.get("status")
+        wanted = choice_param(request.query_params, "status", TrainingJob.Status.values)
         if wanted:
-            if wanted not in TrainingJob.Status.values:
-                raise ValidationFailed.for_field(
-                    "status", f"must be one of {', '.join(TrainingJob.Status.values)}", wanted
-                )
             queryset = queryset.filter(status=wanted)
         limit = parse_positive_int(request.query_params, "limit", 50, 1000)
-        raw = request.query_params.get("offset") or "0"
-        if not raw.isdigit():
-            raise ValidationFailed.for_field("offset", "must be 0 or more", raw)
-        page = queryset[int(raw) : int(raw) + limit]
+        offset = offset_param(request.query_params)
+        page = queryset[offset : offset + limit]
         return Response({"jobs": JobSerializer(page, many=True).data, "total": queryset.count()})
 
 

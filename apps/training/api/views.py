@@ -1,6 +1,3 @@
-import uuid
-
-from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
@@ -8,6 +5,7 @@ from rest_framework.views import APIView
 
 from apps.constellations.access import constellation_for
 from apps.core.exceptions import ValidationFailed
+from apps.core.lookups import choice_param, get_by_uuid_or_404, offset_param
 from apps.core.pagination import parse_positive_int
 from apps.stations.models import Station
 from apps.training.api.serializers import DatasetSerializer, GenerateSerializer
@@ -32,14 +30,7 @@ def _fixed_receivers(user, data) -> list[list[float]]:
 
 
 def _dataset(dataset_id: str) -> SyntheticDataset:
-    try:
-        key = uuid.UUID(dataset_id)
-    except ValueError:
-        raise Http404 from None
-    dataset = SyntheticDataset.objects.filter(pk=key).first()
-    if dataset is None:
-        raise Http404
-    return dataset
+    return get_by_uuid_or_404(SyntheticDataset.objects.all(), dataset_id)
 
 
 class GenerateView(APIView):
@@ -93,18 +84,11 @@ class DatasetListView(APIView):
             ("status", SyntheticDataset.Status),
             ("dataset_type", SyntheticDataset.Type),
         ):
-            value = request.query_params.get(name)
+            value = choice_param(request.query_params, name, choices.values)
             if value:
-                if value not in choices.values:
-                    raise ValidationFailed.for_field(
-                        name, f"must be one of {', '.join(choices.values)}", value
-                    )
                 queryset = queryset.filter(**{name: value})
         limit = parse_positive_int(request.query_params, "limit", 50, 1000)
-        offset_raw = request.query_params.get("offset") or "0"
-        if not offset_raw.isdigit():
-            raise ValidationFailed.for_field("offset", "must be 0 or more", offset_raw)
-        offset = int(offset_raw)
+        offset = offset_param(request.query_params)
         page = queryset[offset : offset + limit]
         return Response(
             {"datasets": DatasetSerializer(page, many=True).data, "total": queryset.count()}

@@ -19,22 +19,16 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
-SERVER = os.environ.get("BENCH_DATABASE_SERVER", "postgres://postgres@127.0.0.1:5432")
+from benchdb import recreate_database, use_database  # noqa: E402
+
 BENCH_DB = "heimdall_bench_constellations"
-os.environ["DATABASE_URL"] = f"{SERVER}/{BENCH_DB}"
+use_database(BENCH_DB)
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/14")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "heimdall.settings")
 os.environ.setdefault("HEIMDALL_RATE_LIMIT_USER", "1000000/min")
 os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "testserver")
-
-
-def recreate_database() -> None:
-    import psycopg
-
-    with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {BENCH_DB}")
 
 
 def populate(total: int, visible: int, owners: int) -> None:
@@ -109,7 +103,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=100)
     args = parser.parse_args()
 
-    recreate_database()
+    recreate_database(BENCH_DB)
     import django
 
     django.setup()

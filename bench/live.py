@@ -27,9 +27,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-SERVER = os.environ.get("BENCH_DATABASE_SERVER", "postgres://postgres@127.0.0.1:5432")
+sys.path.insert(0, str(ROOT / "bench"))
+
+from benchdb import recreate_database, use_database  # noqa: E402
+
 BENCH_DB = "heimdall_bench_live"
-os.environ["DATABASE_URL"] = f"{SERVER}/{BENCH_DB}"
+use_database(BENCH_DB)
 os.environ["REDIS_URL"] = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "heimdall.settings")
 os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "127.0.0.1,testserver")
@@ -79,7 +82,7 @@ def bench_dsp() -> list[str]:
 
     from apps.accounts.services import user_create
 
-    _recreate_database()
+    recreate_database(BENCH_DB)
     call_command("migrate", verbosity=0)
     call_command("ensure_default_models", verbosity=0)
     user_create(username="bench-viewer", password="bench-pass-1", role="viewer", validate=False)
@@ -106,14 +109,6 @@ def bench_dsp() -> list[str]:
         f"| POST /signals/analyze (same samples as JSON, with scoring) | p50 "
         f"{statistics.median(times):.1f} ms | — | — | p50 ≤ 25 ms |",
     ]
-
-
-def _recreate_database() -> None:
-    import psycopg
-
-    with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {BENCH_DB}")
 
 
 # --- fan-out clients (their own process) --------------------------------------------
@@ -220,7 +215,7 @@ def fanout_daphne(rate: int, seconds: float) -> dict:
     from apps.accounts.services import user_create
     from apps.stations.models import Station
 
-    _recreate_database()
+    recreate_database(BENCH_DB)
     call_command("migrate", verbosity=0)
     for station in STATIONS:
         Station.objects.create(id=station, name=station, url="http://example.org/", latitude=45,

@@ -1,3 +1,4 @@
+import contextlib
 import threading
 import time
 
@@ -127,7 +128,10 @@ def test_a_small_job_trains_end_to_end(operator_client, django_capture_on_commit
 def test_cancel_stops_a_running_job_and_keeps_its_data(operator_client):
     from django.db import close_old_connections
 
-    dataset_id = small_dataset(operator_client, _run_callbacks, samples=400)
+    # Transactional test: commits are real, so on_commit runs without capturing.
+    dataset_id = small_dataset(
+        operator_client, lambda execute=True: contextlib.nullcontext(), samples=400
+    )
     job = operator_client.post(
         JOBS,
         {
@@ -164,17 +168,6 @@ def test_cancel_stops_a_running_job_and_keeps_its_data(operator_client):
     assert stopped.status == "cancelled"
     assert 1 <= stopped.current_epoch < 200
     assert TrainingMetric.objects.filter(training_job_id=job["id"]).exists()  # data kept
-
-
-class _run_callbacks:  # transactional tests commit for real: on_commit runs by itself
-    def __init__(self, execute=True):
-        pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 @pytest.mark.django_db

@@ -1,6 +1,6 @@
 """The one way events leave Heimdall for WebSocket clients.
 
-`publish(group, message)` / `publish_many([(group, message), ...])` send to
+`publish_many([(group, message), ...])` and `publish_lazy(build)` send to
 channel-layer groups after the current database transaction commits (never
 an event for a rolled-back write), from any thread: request threads,
 django-q2 workers, collector threads.
@@ -118,7 +118,3 @@ def publish_many(messages: Messages) -> None:
     """Send each (group, message) after commit, all in one hop to the event loop."""
     if messages:
         transaction.on_commit(lambda: send_now(messages))
-
-
-def publish(group: str, message: dict) -> None:
-    publish_many([(group, message)])

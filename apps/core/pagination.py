@@ -10,7 +10,6 @@ from urllib.parse import parse_qs, urlparse
 
 from rest_framework.exceptions import NotFound as DRFNotFound
 from rest_framework.pagination import BasePagination, CursorPagination
-from rest_framework.response import Response
 
 from apps.core.exceptions import ValidationFailed
 
@@ -57,28 +56,6 @@ class PageNumberPagination(BasePagination):
             "total_pages": self.total_pages,
             "has_next": self.page < self.total_pages,
             "has_previous": self.page > 1,
-        }
-
-    def get_paginated_response(self, data):
-        return Response({"data": data, "pagination": self.pagination_block()})
-
-    def get_paginated_response_schema(self, schema):
-        return {
-            "type": "object",
-            "properties": {
-                "data": schema,
-                "pagination": {
-                    "type": "object",
-                    "properties": {
-                        "page": {"type": "integer"},
-                        "page_size": {"type": "integer"},
-                        "total_items": {"type": "integer"},
-                        "total_pages": {"type": "integer"},
-                        "has_next": {"type": "boolean"},
-                        "has_previous": {"type": "boolean"},
-                    },
-                },
-            },
         }
 
 

@@ -1,7 +1,6 @@
 """URL helpers: every API path answers with and without its trailing slash."""
 
 from django.urls import re_path
-from rest_framework.routers import SimpleRouter
 
 
 def api_path(route: str, view, name: str | None = None):
@@ -24,8 +23,3 @@ def api_path(route: str, view, name: str | None = None):
 
     pattern = re.sub(r"<(\w+):(\w+)>", to_group, route.strip("/"))
     return re_path(rf"^{pattern}/?$", view, name=name)
-
-
-class OptionalSlashRouter(SimpleRouter):
-    def __init__(self):
-        super().__init__(trailing_slash="/?")

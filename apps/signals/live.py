@@ -88,8 +88,16 @@ def publish_detections(rows: list[dict]) -> None:
 
 
 def publish_anomalies(events) -> None:
-    payloads = [anomaly_payload(event) for event in events]
-    publish_many(_batches("live.anomalies", ANOMALIES_ALL, anomalies_group, payloads, "station_id"))
+    """After commit: the new anomaly events to their live subscribers (not waited for)."""
+    publish_lazy(
+        lambda: _batches(
+            "live.anomalies",
+            ANOMALIES_ALL,
+            anomalies_group,
+            [anomaly_payload(event) for event in events],
+            "station_id",
+        )
+    )
 
 
 def system_status_snapshot() -> dict:

@@ -13,6 +13,28 @@ from apps.signals import simulation
 from apps.training.propagation import PropagationModel, crb_metres, gdop, to_local_metres
 
 SIGNAL_CLASSES = ("CW", "AM", "USB", "LSB", "FM", "FSK", "PSK", "NOISE")
+
+# Seed 000's generator defaults (the API's defaults, and a job's auto-generated dataset).
+DEFAULT_PARAMETERS = {
+    "num_samples": 10_000,
+    "use_random_receivers": True,
+    "constellation_id": None,
+    "min_receivers_count": 4,
+    "max_receivers_count": 10,
+    "receiver_seed": None,
+    "area_lat_min": 44.0,
+    "area_lat_max": 46.0,
+    "area_lon_min": 7.0,
+    "area_lon_max": 10.0,
+    "frequency_mhz": 145.0,
+    "tx_power_dbm": 37.0,
+    "min_snr_db": 3.0,
+    "min_receivers": 3,
+    "max_gdop": 10.0,
+    "snr_min_db": -5.0,
+    "snr_max_db": 20.0,
+    "clip_samples": 4096,
+}
 MAX_ATTEMPTS_PER_SAMPLE = 200
 
 

@@ -55,14 +55,9 @@ def _dataset_for(job: TrainingJob) -> SyntheticDataset:
             .first()
         )
         if dataset is None:
-            from apps.training.api.serializers import GenerateSerializer
+            from apps.training.generator import DEFAULT_PARAMETERS
 
-            defaults = GenerateSerializer(data={"name": f"auto for {job.job_name}"})
-            defaults.is_valid(raise_exception=True)
-            params = dict(defaults.validated_data)
-            for key in ("name", "description", "dataset_type"):
-                params.pop(key)
-            params["constellation_id"] = None
+            params = dict(DEFAULT_PARAMETERS)
             dataset = SyntheticDataset.objects.create(
                 name=f"Generated for job {job.job_name}",
                 parameters=params,

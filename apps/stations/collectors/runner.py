@@ -111,6 +111,7 @@ class StationCollector:
             else settings.HEIMDALL_STATION_CHECK_INTERVAL
         )
         self.last_check = 0.0
+        self.connection = station.connection_status
         self.chunks = 0
         self.detections = 0
         self.failures = 0
@@ -124,8 +125,10 @@ class StationCollector:
         error: str = "",
         response_ms: float | None = None,
         chunk: Chunk | None = None,
+        quality: float | None = None,
         ok: bool,
     ) -> None:
+        """One UPDATE of the station's live state; a StationCheck once per interval or failure."""
         close_old_connections()
         now = utc_now()
         fields = {"connection_status": connection}
@@ -134,13 +137,9 @@ class StationCollector:
         if chunk is not None:
             fields["last_seen"] = now
             fields["current_frequency"] = chunk.center_frequency
+            fields["signal_quality"] = quality
             if chunk.listeners is not None:
                 fields["current_listeners"] = chunk.listeners
-        previous = (
-            Station.objects.filter(pk=self.station_id)
-            .values_list("connection_status", flat=True)
-            .first()
-        )
         Station.objects.filter(pk=self.station_id).update(**fields)
         if time.monotonic() - self.last_check >= self.check_interval or not ok:
             self.last_check = time.monotonic()
@@ -151,7 +150,8 @@ class StationCollector:
                 response_time_ms=response_ms,
                 error=error[:500],
             )
-        if previous != connection:
+        if self.connection != connection:  # this collector is the station's only writer
+            self.connection = connection
             from apps.signals.live import publish_system_status
 
             publish_system_status(after_commit=False)
@@ -161,12 +161,13 @@ class StationCollector:
         detections = detections_from(chunk, self.station_id, response_ms)
         if detections:
             detection_ingest(detections=detections)
-        quality = None
-        if detections:
-            quality = max(d["processing_metadata"]["quality_score"] for d in detections)
-        Station.objects.filter(pk=self.station_id).update(signal_quality=quality)
+        quality = max((d["processing_metadata"]["quality_score"] for d in detections), default=None)
         self._set_state(
-            connection=Station.Connection.CONNECTED, response_ms=response_ms, chunk=chunk, ok=True
+            connection=Station.Connection.CONNECTED,
+            response_ms=response_ms,
+            chunk=chunk,
+            quality=quality,
+            ok=True,
         )
         return len(detections)
 

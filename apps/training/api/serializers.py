@@ -1,5 +1,6 @@
 from rest_framework import serializers
 
+from apps.training.generator import DEFAULT_PARAMETERS as D
 from apps.training.models import SyntheticDataset
 
 
@@ -9,27 +10,35 @@ class GenerateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=255)
     description = serializers.CharField(required=False, allow_blank=True, default="")
     dataset_type = serializers.ChoiceField(SyntheticDataset.Type.values, default="localization")
-    num_samples = serializers.IntegerField(min_value=1, max_value=200_000, default=10_000)
+    num_samples = serializers.IntegerField(min_value=1, max_value=200_000, default=D["num_samples"])
     use_random_receivers = serializers.BooleanField(default=True)
     constellation_id = serializers.UUIDField(required=False, allow_null=True, default=None)
-    min_receivers_count = serializers.IntegerField(min_value=3, max_value=15, default=4)
-    max_receivers_count = serializers.IntegerField(min_value=3, max_value=15, default=10)
+    min_receivers_count = serializers.IntegerField(
+        min_value=3, max_value=15, default=D["min_receivers_count"]
+    )
+    max_receivers_count = serializers.IntegerField(
+        min_value=3, max_value=15, default=D["max_receivers_count"]
+    )
     receiver_seed = serializers.IntegerField(
         min_value=0, max_value=2**32 - 1, required=False, allow_null=True, default=None
     )
-    area_lat_min = serializers.FloatField(min_value=-90, max_value=90, default=44.0)
-    area_lat_max = serializers.FloatField(min_value=-90, max_value=90, default=46.0)
-    area_lon_min = serializers.FloatField(min_value=-180, max_value=180, default=7.0)
-    area_lon_max = serializers.FloatField(min_value=-180, max_value=180, default=10.0)
-    frequency_mhz = serializers.FloatField(min_value=0.01, max_value=30_000, default=145.0)
-    tx_power_dbm = serializers.FloatField(min_value=-30, max_value=90, default=37.0)
-    min_snr_db = serializers.FloatField(min_value=-30, max_value=60, default=3.0)
-    min_receivers = serializers.IntegerField(min_value=3, max_value=15, default=3)
-    max_gdop = serializers.FloatField(min_value=0.1, max_value=1000, default=10.0)
+    area_lat_min = serializers.FloatField(min_value=-90, max_value=90, default=D["area_lat_min"])
+    area_lat_max = serializers.FloatField(min_value=-90, max_value=90, default=D["area_lat_max"])
+    area_lon_min = serializers.FloatField(min_value=-180, max_value=180, default=D["area_lon_min"])
+    area_lon_max = serializers.FloatField(min_value=-180, max_value=180, default=D["area_lon_max"])
+    frequency_mhz = serializers.FloatField(
+        min_value=0.01, max_value=30_000, default=D["frequency_mhz"]
+    )
+    tx_power_dbm = serializers.FloatField(min_value=-30, max_value=90, default=D["tx_power_dbm"])
+    min_snr_db = serializers.FloatField(min_value=-30, max_value=60, default=D["min_snr_db"])
+    min_receivers = serializers.IntegerField(min_value=3, max_value=15, default=D["min_receivers"])
+    max_gdop = serializers.FloatField(min_value=0.1, max_value=1000, default=D["max_gdop"])
     # dataset_type "signals"
-    snr_min_db = serializers.FloatField(min_value=-30, max_value=60, default=-5.0)
-    snr_max_db = serializers.FloatField(min_value=-30, max_value=60, default=20.0)
-    clip_samples = serializers.IntegerField(min_value=256, max_value=65_536, default=4096)
+    snr_min_db = serializers.FloatField(min_value=-30, max_value=60, default=D["snr_min_db"])
+    snr_max_db = serializers.FloatField(min_value=-30, max_value=60, default=D["snr_max_db"])
+    clip_samples = serializers.IntegerField(
+        min_value=256, max_value=65_536, default=D["clip_samples"]
+    )
 
     def validate(self, attrs):
         pairs = [

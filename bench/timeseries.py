@@ -215,27 +215,43 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def elapsed_ms(fn, *args) -> float:
+    """Milliseconds for one call: the server's own Server-Timing when fn returns a response."""
+    started = time.perf_counter()
+    response = fn(*args)
+    if response is not None:
+        return float(response["Server-Timing"].split("dur=")[1])
+    return (time.perf_counter() - started) * 1000
+
+
 def time_calls(fn, repeat: int) -> list[float]:
-    """Milliseconds per call: the server's own Server-Timing when fn returns a response."""
     fn()  # warm up
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        response = fn()
-        elapsed = (time.perf_counter() - started) * 1000
-        if response is not None:
-            elapsed = float(response["Server-Timing"].split("dur=")[1])
-        times.append(elapsed)
-    return times
+    return [elapsed_ms(fn) for _ in range(repeat)]
+
+
+def time_side_by_side(api, bare, make_args, repeat: int) -> tuple[list[float], list[float]]:
+    """The API call and its bare SQL on the same arguments, alternating which goes first,
+    so that both see the same cache state and the same machine load."""
+    api(*make_args())
+    bare(*make_args())
+    api_times, bare_times = [], []
+    for index in range(repeat):
+        args = make_args()
+        if index % 2:
+            bare_times.append(elapsed_ms(bare, *args))
+            api_times.append(elapsed_ms(api, *args))
+        else:
+            api_times.append(elapsed_ms(api, *args))
+            bare_times.append(elapsed_ms(bare, *args))
+    return api_times, bare_times
 
 
 def bench_queries(end: datetime, repeat: int) -> dict:
     from django.db import connection
-    from rest_framework.pagination import Cursor
     from rest_framework.test import APIClient
 
     from apps.accounts.services import user_create
-    from apps.signals.api.views import DetectionCursorPagination
+    from apps.signals.queries import Cursor
 
     user_create(username="bench-viewer", password="bench-password-1", role="viewer", validate=False)
     client = APIClient()
@@ -258,13 +274,12 @@ def bench_queries(end: datetime, repeat: int) -> dict:
             "page_size": 50,
         }
 
-    def api_page1():
-        response = client.get("/api/v1/signals/detections", window_params())
+    def api_page1(p):
+        response = client.get("/api/v1/signals/detections", p)
         assert response.status_code == 200, response.content[:300]
         return response
 
-    def bare_page1():
-        p = window_params()
+    def bare_page1(p):
         args = [p["websdr_station"], p["frequency_min"], p["frequency_max"], p["time_start"],
                 p["time_end"]]  # fmt: skip
         where = ("websdr_station_id = %s AND frequency_hz >= %s AND frequency_hz <= %s "
@@ -290,15 +305,13 @@ def bench_queries(end: datetime, repeat: int) -> dict:
         )
         depth = min(100_000, cursor.fetchone()[0] // 2)
         cursor.execute(
-            f"SELECT detection_timestamp FROM {TABLE} WHERE websdr_station_id = %s AND "
+            f"SELECT detection_timestamp, id FROM {TABLE} WHERE websdr_station_id = %s AND "
             "frequency_hz BETWEEN 7000000 AND 21000000 "
             "ORDER BY detection_timestamp DESC, id DESC OFFSET %s LIMIT 1",
             [station, depth],
         )
-        deep_ts = cursor.fetchone()[0]
-    paginator = DetectionCursorPagination()
-    paginator.base_url = "http://x/?"
-    token = paginator.encode_cursor(Cursor(offset=0, reverse=False, position=str(deep_ts)))
+        deep_ts, deep_id = cursor.fetchone()
+    token = Cursor(deep_ts, str(deep_id), backwards=False).encode()
     deep_params = {"websdr_station": station, "frequency_min": 7_000_000,
                    "frequency_max": 21_000_000, "page_size": 50, "cursor": token}  # fmt: skip
 
@@ -313,9 +326,10 @@ def bench_queries(end: datetime, repeat: int) -> dict:
                 f"SELECT id, websdr_station_id, frequency_hz, signal_strength_db, bandwidth_hz, "
                 f"modulation_type, anomaly_score, is_anomaly, detection_timestamp FROM {TABLE} "
                 "WHERE websdr_station_id = %s AND frequency_hz >= 7000000 AND "
-                "frequency_hz <= 21000000 AND detection_timestamp < %s "
+                "frequency_hz <= 21000000 AND detection_timestamp <= %s "
+                "AND (detection_timestamp, id) < (%s, %s) "
                 "ORDER BY detection_timestamp DESC, id DESC LIMIT 51",
-                [station, deep_ts],
+                [station, deep_ts, deep_ts, deep_id],
             )
             cursor.fetchall()
 
@@ -325,9 +339,10 @@ def bench_queries(end: datetime, repeat: int) -> dict:
         return response
 
     results = {"deep_rows": depth}
-    for name, fn in [("page1_api", api_page1), ("page1_sql", bare_page1),
-                     ("deep_api", api_deep), ("deep_sql", bare_deep)]:  # fmt: skip
-        results[name] = time_calls(fn, repeat)
+    results["page1_api"], results["page1_sql"] = time_side_by_side(
+        api_page1, bare_page1, lambda: (window_params(),), repeat
+    )
+    results["deep_api"], results["deep_sql"] = time_side_by_side(api_deep, bare_deep, tuple, repeat)
     results["summary_api"] = time_calls(api_summary, max(5, repeat // 20))
     return results
 

@@ -129,6 +129,30 @@ def test_embedded_mode_migrates_sqlite_and_serves(tmp_path):
             time.sleep(1)
             total = _get(port, "/api/v1/signals/detections", token)["pagination"]["total_items"]
         assert total > 0
+        # The list's hand-written SQL on SQLite: filters, times and keyset cursors.
+        time.sleep(2)  # a few more detections, so that two pages exist
+        first = _get(port, "/api/v1/signals/detections?page_size=2&cursor=", token)
+        second = _get(
+            port,
+            "/api/v1/signals/detections?page_size=2&cursor="
+            + first["pagination"]["next_cursor"],
+            token,
+        )
+        rows = first["data"] + second["data"]
+        assert len({row["id"] for row in rows}) == 4
+        stamps = [row["detection_timestamp"] for row in rows]
+        assert stamps == sorted(stamps, reverse=True) and stamps[0].endswith("Z")
+        station = rows[0]["websdr_station_id"]
+        filtered = _get(
+            port,
+            f"/api/v1/signals/detections?websdr_station={station}"
+            f"&time_start=2000-01-01T00:00:00Z&time_end={stamps[0]}",
+            token,
+        )
+        assert filtered["data"] and {r["websdr_station_id"] for r in filtered["data"]} == {
+            station
+        }
+        assert filtered["data"][0]["detection_timestamp"] <= stamps[0]
     finally:
         server.terminate()
         server.wait(timeout=20)

@@ -97,8 +97,23 @@ def test_unreachable_database_is_503_unhealthy():
     assert out["body"]["services"]["database"] == "unhealthy"
 
 
-def test_unreachable_redis_is_degraded_not_500():
-    out = json.loads(_run_in_subprocess(HEALTH_PROBE, {"REDIS_URL": "redis://127.0.0.1:1/0"}))
+@pytest.fixture
+def test_database_url(django_db_setup) -> str:
+    """The test database as a URL, for a subprocess (the plain DATABASE_URL may not exist)."""
+    from django.db import connection
+
+    s = connection.settings_dict
+    password = f":{s['PASSWORD']}" if s["PASSWORD"] else ""
+    return f"postgres://{s['USER']}{password}@{s['HOST']}:{s['PORT']}/{s['NAME']}"
+
+
+def test_unreachable_redis_is_degraded_not_500(test_database_url):
+    out = json.loads(
+        _run_in_subprocess(
+            HEALTH_PROBE,
+            {"REDIS_URL": "redis://127.0.0.1:1/0", "DATABASE_URL": test_database_url},
+        )
+    )
     assert out["code"] == 200
     assert out["body"]["services"]["channel_layer"] == "unhealthy"
     assert out["body"]["status"] == "degraded"

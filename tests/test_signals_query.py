@@ -165,3 +165,35 @@ def test_recent_data_default_listing(viewer_client, db):
     factories.station("twente-nl")
     factories.ingest(factories.detection(utc_now()))
     assert viewer_client.get(URL).json()["pagination"]["total_items"] == 1
+
+
+def test_cursor_breaks_timestamp_ties_by_id_both_ways(viewer_client, db):
+    """Ten detections at one instant: forward and back again, each seen exactly once."""
+    factories.station("twente-nl")
+    items = [factories.detection(T0) for _ in range(10)]
+    factories.ingest(*items)
+    pages, response = [], viewer_client.get(URL, {"cursor": "", "page_size": 3}).json()
+    assert response["pagination"]["has_previous"] is False
+    while True:
+        pages.append([d["id"] for d in response["data"]])
+        if not response["pagination"]["has_next"]:
+            break
+        cursor = response["pagination"]["next_cursor"]
+        response = viewer_client.get(URL, {"cursor": cursor, "page_size": 3}).json()
+    forward = [row_id for page in pages for row_id in page]
+    assert forward == sorted((item["id"] for item in items), reverse=True)
+    assert [len(page) for page in pages] == [3, 3, 3, 1]
+    # Back from the last page: the pages before it, in the same order.
+    for expected in reversed(pages[:-1]):
+        cursor = response["pagination"]["previous_cursor"]
+        response = viewer_client.get(URL, {"cursor": cursor, "page_size": 3}).json()
+        assert [d["id"] for d in response["data"]] == expected
+    assert response["pagination"]["has_previous"] is False
+    assert response["pagination"]["previous_cursor"] is None
+
+
+def test_forged_cursor_with_a_bad_id_is_400(viewer_client, dataset):
+    import base64
+
+    token = base64.urlsafe_b64encode(b'["2026-11-20T12:00:00+00:00", "not-a-uuid", 0]').decode()
+    assert_envelope(viewer_client.get(URL, {"cursor": token}), 400, "VALIDATION_ERROR", "cursor")

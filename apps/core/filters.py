@@ -11,17 +11,29 @@ class StrictFilterSet(django_filters.FilterSet):
 
     def validated_queryset(self):
         if not self.is_valid():
-            fields = {
-                ("body" if name == "__all__" else name): [str(m) for m in messages]
-                for name, messages in self.form.errors.items()
-            }
-            first = next(iter(fields))
-            raise ValidationFailed(
-                f"Invalid value for '{first}': {fields[first][0]}",
-                {"field": first, "constraint": fields[first][0], "fields": fields,
-                 "value": self.data.get(first)},
-            )  # fmt: skip
+            raise form_error(self.form)
         return self.qs
+
+
+def form_error(form: forms.Form) -> ValidationFailed:
+    """The envelope's 400 for an invalid form: the first bad field, and all of them."""
+    fields = {
+        ("body" if name == "__all__" else name): [str(m) for m in messages]
+        for name, messages in form.errors.items()
+    }
+    first = next(iter(fields))
+    return ValidationFailed(
+        f"Invalid value for '{first}': {fields[first][0]}",
+        {"field": first, "constraint": fields[first][0], "fields": fields,
+         "value": form.data.get(first)},
+    )  # fmt: skip
+
+
+def validated(form: forms.Form) -> dict:
+    """`form.cleaned_data`, or the envelope's 400 naming the first bad field."""
+    if not form.is_valid():
+        raise form_error(form)
+    return form.cleaned_data
 
 
 class RangeCheckedForm(forms.Form):

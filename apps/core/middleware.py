@@ -64,6 +64,8 @@ class RateLimitMiddleware:
         if len(parts) == 2 and parts[0] == "Bearer":
             try:
                 token = self._jwt.get_validated_token(parts[1].encode())
+                # Kept for the view's authentication, which would decode it again.
+                request.validated_jwt = (parts[1].encode(), token)
                 return "user", str(token.get(settings.SIMPLE_JWT["USER_ID_CLAIM"]))
             except (InvalidToken, TokenError):
                 pass  # the view answers 401; count it against the address

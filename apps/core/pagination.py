@@ -6,10 +6,8 @@ it did not get them.
 """
 
 import math
-from urllib.parse import parse_qs, urlparse
 
-from rest_framework.exceptions import NotFound as DRFNotFound
-from rest_framework.pagination import BasePagination, CursorPagination
+from rest_framework.pagination import BasePagination
 
 from apps.core.exceptions import ValidationFailed
 
@@ -44,57 +42,24 @@ class PageNumberPagination(BasePagination):
             request.query_params, "page_size", self.page_size, self.max_page_size
         )
         self.total_items = queryset.count()
-        self.total_pages = max(1, math.ceil(self.total_items / self.page_size))
         start = (self.page - 1) * self.page_size
         return list(queryset[start : start + self.page_size])
 
     def pagination_block(self) -> dict:
-        return {
-            "page": self.page,
-            "page_size": self.page_size,
-            "total_items": self.total_items,
-            "total_pages": self.total_pages,
-            "has_next": self.page < self.total_pages,
-            "has_previous": self.page > 1,
-        }
+        return page_number_block(self.page, self.page_size, self.total_items)
 
 
-class TimeCursorPagination(CursorPagination):
-    """Keyset pagination for deep scans of time series: as fast on page 10,000 as on page 1.
-
-    Started by passing `cursor` (empty for the first page); each response
-    gives `next_cursor`. Built on DRF's CursorPagination; cursors are opaque
-    tokens rather than URLs, and a bad one is a 400, not a 404.
-    """
-
-    page_size = DEFAULT_PAGE_SIZE
-    max_page_size = MAX_PAGE_SIZE
-    cursor_query_param = "cursor"
-    page_size_query_param = "page_size"
-
-    def get_page_size(self, request):
-        return parse_positive_int(
-            request.query_params, "page_size", self.page_size, self.max_page_size
-        )
-
-    def encode_cursor(self, cursor):
-        url = super().encode_cursor(cursor)
-        return parse_qs(urlparse(url).query)[self.cursor_query_param][0]
-
-    def decode_cursor(self, request):
-        try:
-            return super().decode_cursor(request)
-        except DRFNotFound:
-            raise ValidationFailed.for_field("cursor", "is not a cursor this API issued") from None
-
-    def pagination_block(self) -> dict:
-        return {
-            "page_size": self.page_size,
-            "next_cursor": self.get_next_link(),
-            "previous_cursor": self.get_previous_link(),
-            "has_next": self.has_next,
-            "has_previous": self.has_previous,
-        }
+def page_number_block(page: int, page_size: int, total_items: int) -> dict:
+    """Seed 004's `pagination` object."""
+    total_pages = max(1, math.ceil(total_items / page_size))
+    return {
+        "page": page,
+        "page_size": page_size,
+        "total_items": total_items,
+        "total_pages": total_pages,
+        "has_next": page < total_pages,
+        "has_previous": page > 1,
+    }
 
 
 def parse_skip_limit(params, default_limit: int = DEFAULT_PAGE_SIZE) -> tuple[int, int]:

@@ -25,6 +25,27 @@ class HeimdallAutoSchema(AutoSchema):
         return f"{snake}_{verbs.get(self.method.lower(), self.method.lower())}"
 
 
+def form_parameters(form_class) -> list:
+    """OpenAPI query parameters for a Django form that validates a plain APIView's query."""
+    from django import forms
+    from drf_spectacular.types import OpenApiTypes
+    from drf_spectacular.utils import OpenApiParameter
+
+    kinds = [
+        (forms.IntegerField, OpenApiTypes.INT),
+        (forms.FloatField, OpenApiTypes.FLOAT),
+        (forms.DateTimeField, OpenApiTypes.DATETIME),
+    ]
+    parameters = []
+    for name, field in form_class.base_fields.items():
+        kind = next((t for cls, t in kinds if isinstance(field, cls)), OpenApiTypes.STR)
+        choices = [value for value, _ in getattr(field, "choices", []) if value]
+        parameters.append(
+            OpenApiParameter(name, kind, enum=choices or None, description=field.help_text or "")
+        )
+    return parameters
+
+
 def filterset_parameters(filterset_class) -> list:
     """OpenAPI query parameters for a FilterSet used by a plain APIView."""
     from django import forms

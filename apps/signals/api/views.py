@@ -4,8 +4,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core.lookups import get_by_uuid_or_404
-from apps.core.pagination import PageNumberPagination, TimeCursorPagination
-from apps.core.schema import filterset_parameters
+from apps.core.pagination import (
+    DEFAULT_PAGE_SIZE,
+    MAX_PAGE_SIZE,
+    page_number_block,
+    parse_positive_int,
+)
+from apps.core.schema import form_parameters
 from apps.signals.analysis import signal_analyze
 from apps.signals.api.serializers import (
     AnalyzeRequestSerializer,
@@ -14,15 +19,15 @@ from apps.signals.api.serializers import (
     IngestRequestSerializer,
     IngestResponseSerializer,
 )
-from apps.signals.filters import DetectionFilterSet
 from apps.signals.models import SignalDetection
+from apps.signals.queries import (
+    DetectionFilterForm,
+    DetectionFilters,
+    detection_count,
+    detection_keyset_page,
+    detection_page,
+)
 from apps.signals.services import detection_ingest
-
-LIST_FIELDS = DetectionListItemSerializer.Meta.fields
-
-
-class DetectionCursorPagination(TimeCursorPagination):
-    ordering = ("-detection_timestamp", "-id")
 
 
 class DetectionListView(APIView):
@@ -33,7 +38,7 @@ class DetectionListView(APIView):
     @extend_schema(
         tags=["signals"],
         parameters=[
-            *filterset_parameters(DetectionFilterSet),
+            *form_parameters(DetectionFilterForm),
             OpenApiParameter("page", int, description="1-based page (page mode)"),
             OpenApiParameter("page_size", int, description="1-1000, default 50"),
             OpenApiParameter(
@@ -43,29 +48,29 @@ class DetectionListView(APIView):
         responses={200: DetectionListItemSerializer(many=True)},
     )
     def get(self, request):
-        filterset = DetectionFilterSet(
-            request.query_params, queryset=SignalDetection.objects.order_by(
-                "-detection_timestamp", "-id"
-            )
-        )  # fmt: skip
-        # Plain rows, not model instances and serializers: this is the hot read
-        # path (docs/performance.md); DRF's JSON encoder writes UUIDs and UTC
-        # times ("...Z") itself. DetectionListItemSerializer documents the shape.
-        queryset = filterset.validated_queryset().values(*LIST_FIELDS)
-        paginator = (
-            DetectionCursorPagination()
-            if "cursor" in request.query_params
-            else PageNumberPagination()
-        )
-        page = paginator.paginate_queryset(queryset, request, view=self)
-        if not page:
-            filterset.check_station_exists()
-        return Response(
-            {
-                "data": page,
-                "pagination": paginator.pagination_block(),
-                "filters_applied": filterset.filters_applied(),
+        params = request.query_params
+        filters = DetectionFilters.from_params(params)
+        page_size = parse_positive_int(params, "page_size", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+        if "cursor" in params:
+            keyset = detection_keyset_page(filters, params["cursor"], page_size)
+            rows = keyset.rows
+            pagination = {
+                "page_size": page_size,
+                "next_cursor": keyset.next_cursor,
+                "previous_cursor": keyset.previous_cursor,
+                "has_next": keyset.next_cursor is not None,
+                "has_previous": keyset.previous_cursor is not None,
             }
+        else:
+            page = parse_positive_int(params, "page", 1)
+            total = detection_count(filters)
+            rows = detection_page(filters, (page - 1) * page_size, page_size) if total else []
+            pagination = page_number_block(page, page_size, total)
+        if not rows:
+            filters.check_station_exists()
+        # Plain rows: DRF's JSON encoder writes UUIDs and UTC times ("...Z") itself.
+        return Response(
+            {"data": rows, "pagination": pagination, "filters_applied": filters.applied()}
         )
 
     @extend_schema(

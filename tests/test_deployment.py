@@ -134,8 +134,7 @@ def test_embedded_mode_migrates_sqlite_and_serves(tmp_path):
         first = _get(port, "/api/v1/signals/detections?page_size=2&cursor=", token)
         second = _get(
             port,
-            "/api/v1/signals/detections?page_size=2&cursor="
-            + first["pagination"]["next_cursor"],
+            "/api/v1/signals/detections?page_size=2&cursor=" + first["pagination"]["next_cursor"],
             token,
         )
         rows = first["data"] + second["data"]
@@ -149,9 +148,7 @@ def test_embedded_mode_migrates_sqlite_and_serves(tmp_path):
             f"&time_start=2000-01-01T00:00:00Z&time_end={stamps[0]}",
             token,
         )
-        assert filtered["data"] and {r["websdr_station_id"] for r in filtered["data"]} == {
-            station
-        }
+        assert filtered["data"] and {r["websdr_station_id"] for r in filtered["data"]} == {station}
         assert filtered["data"][0]["detection_timestamp"] <= stamps[0]
     finally:
         server.terminate()

@@ -293,6 +293,8 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = DEBUG
+# Starting weights for `pretrained: true` (<architecture>.pt files); nothing is downloaded.
+HEIMDALL_PRETRAINED_DIR = env_str("HEIMDALL_PRETRAINED_DIR", "")
 
 # --- security (production behind HTTPS) --------------------------------------
 HEIMDALL_HTTPS = env_bool("HEIMDALL_HTTPS", False)

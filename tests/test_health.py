@@ -102,9 +102,7 @@ def test_database_url(django_db_setup) -> str:
     """The test database as a URL, for a subprocess (the plain DATABASE_URL may not exist)."""
     from django.db import connection
 
-    s = connection.settings_dict
-    password = f":{s['PASSWORD']}" if s["PASSWORD"] else ""
-    return f"postgres://{s['USER']}{password}@{s['HOST']}:{s['PORT']}/{s['NAME']}"
+    return _url_of(connection.settings_dict)
 
 
 def test_unreachable_redis_is_degraded_not_500(test_database_url):

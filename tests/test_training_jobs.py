@@ -1,8 +1,11 @@
 import contextlib
+import json
+import os
 import threading
 import time
 
 import pytest
+from django.core.files.storage import default_storage
 
 from apps.ml.models import MLModel
 from apps.training import tasks
@@ -60,7 +63,7 @@ def test_seed_minimal_example_creates_a_queued_job(
         ({"dropout_rate": 0.95}, "config.dropout_rate"),
         ({"lr_scheduler": "linear"}, "config.lr_scheduler"),
         ({"model_architecture": "resnet"}, "config.model_architecture"),
-        ({"model_architecture": "convnext_tiny"}, "config.model_architecture"),
+        ({"metrics_every_n_batches": -1}, "config.metrics_every_n_batches"),
         ({"n_fft": 1000}, "config.n_fft"),
         ({"hop_length": 4096, "n_fft": 2048}, "config.hop_length"),
         ({"warmup_epochs": 10, "epochs": 5}, "config.warmup_epochs"),
@@ -116,6 +119,14 @@ def test_a_small_job_trains_end_to_end(operator_client, django_capture_on_commit
     registered = MLModel.objects.get(model_type="localization")
     assert registered.config["training_job_id"] == job["id"]
     assert registered.artifact_path.endswith("weights.pt")
+    assert done["checkpoint_path"] == registered.artifact_path
+    assert done["onnx_model_path"].endswith("/model.onnx")
+    assert done["metrics"]["onnx_max_abs_difference"] < 1e-3
+    assert done["metrics"]["initialized_from"].startswith("random initialisation (no earlier")
+    bundle = json.loads(default_storage.open(registered.artifact_path.replace(
+        "weights.pt", "bundle.json")).read())  # fmt: skip
+    assert set(bundle["files"]) == {"last.pt", "model.onnx", "normalisation.json"}
+    assert done["worker"].endswith(f":{os.getpid()}")
     listed = operator_client.get(JOBS, {"status": "completed"}).json()
     assert listed["total"] == 1
     assert_envelope(operator_client.post(f"{JOBS}/{job['id']}/cancel"), 409, "CONFLICT")
@@ -182,3 +193,107 @@ def test_job_without_dataset_generates_one(
     dataset = SyntheticDataset.objects.get()
     assert dataset.status == "ready" and dataset.num_samples == 10_000  # seed defaults
     assert TrainingJob.objects.get(pk=job["id"]).dataset_id == dataset.pk
+
+
+@pytest.mark.django_db
+def test_a_second_job_starts_from_the_first_models_weights(
+    operator_client, django_capture_on_commit_callbacks
+):
+    dataset_id = small_dataset(operator_client, django_capture_on_commit_callbacks, samples=100)
+    config = {"epochs": 1, "warmup_epochs": 0, "dataset_id": dataset_id}
+    ids = []
+    for name, extra in [("first", {}), ("second", {}), ("scratch", {"pretrained": False})]:
+        with django_capture_on_commit_callbacks(execute=True):
+            ids.append(
+                operator_client.post(
+                    JOBS, {"job_name": name, "config": {**config, **extra}}, format="json"
+                ).json()["id"]
+            )
+        assert tasks.run_training_job(ids[-1]) == "completed"
+    _, second, scratch = (TrainingJob.objects.get(pk=i) for i in ids)
+    origin = MLModel.objects.get(config__training_job_id=ids[0])
+    assert second.metrics["initialized_from"] == (
+        f"model {origin.name} 1.0.0 ({origin.pk}): 8 of 8 tensors"
+    )
+    assert scratch.metrics["initialized_from"] == "random initialisation (pretrained: false)"
+
+
+@pytest.mark.django_db
+def test_weights_file_for_the_architecture_wins(
+    operator_client, django_capture_on_commit_callbacks, settings, tmp_path
+):
+    import torch
+
+    from apps.training.localization import DeepSets
+
+    torch.save(DeepSets().state_dict(), tmp_path / "deepsets.pt")
+    settings.HEIMDALL_PRETRAINED_DIR = str(tmp_path)
+    dataset_id = small_dataset(operator_client, django_capture_on_commit_callbacks, samples=100)
+    with django_capture_on_commit_callbacks(execute=True):
+        job = operator_client.post(
+            JOBS,
+            {"job_name": "p", "config": {"epochs": 1, "warmup_epochs": 0,
+                                         "dataset_id": dataset_id}},
+            format="json",
+        ).json()  # fmt: skip
+    assert tasks.run_training_job(job["id"]) == "completed"
+    used = TrainingJob.objects.get(pk=job["id"]).metrics["initialized_from"]
+    assert used == f"file {tmp_path / 'deepsets.pt'}: 8 of 8 tensors"
+
+
+@pytest.mark.django_db
+def test_nan_loss_fails_the_job_with_the_reason(
+    operator_client, django_capture_on_commit_callbacks
+):
+    from apps.training.services import dataset_load, dataset_store
+
+    dataset_id = small_dataset(operator_client, django_capture_on_commit_callbacks, samples=100)
+    dataset = SyntheticDataset.objects.get(pk=dataset_id)
+    arrays = dict(dataset_load(dataset))
+    arrays["targets"] = arrays["targets"] * float("nan")  # a corrupted dataset
+    dataset_store(dataset=dataset, arrays=arrays)
+    dataset.save()
+    with django_capture_on_commit_callbacks(execute=True):
+        job = operator_client.post(
+            JOBS,
+            {"job_name": "nan", "config": {"epochs": 2, "warmup_epochs": 0,
+                                           "dataset_id": dataset_id}},
+            format="json",
+        ).json()  # fmt: skip
+    assert tasks.run_training_job(job["id"]) == "failed"
+    failed = TrainingJob.objects.get(pk=job["id"])
+    assert failed.status == "failed" and failed.message == "Failed"
+    assert failed.error_message.startswith("loss became nan at epoch 1, batch 1")
+    assert not MLModel.objects.exists()
+
+
+@pytest.mark.django_db
+def test_per_batch_metrics_when_asked(operator_client, django_capture_on_commit_callbacks):
+    dataset_id = small_dataset(operator_client, django_capture_on_commit_callbacks, samples=100)
+    with django_capture_on_commit_callbacks(execute=True):
+        job = operator_client.post(
+            JOBS,
+            {"job_name": "b", "config": {"epochs": 2, "warmup_epochs": 0, "batch_size": 16,
+                                         "metrics_every_n_batches": 2, "dataset_id": dataset_id}},
+            format="json",
+        ).json()  # fmt: skip
+    assert tasks.run_training_job(job["id"]) == "completed"
+    rows = TrainingMetric.objects.filter(training_job_id=job["id"])
+    # 80 training samples in batches of 16: batches 1-5, a row after batches 2 and 4.
+    assert sorted(rows.filter(phase="train_batch").values_list("epoch", "batch")) == [
+        (1, 2), (1, 4), (2, 2), (2, 4)
+    ]  # fmt: skip
+    assert rows.filter(phase="train", batch=None).count() == 2
+
+
+@pytest.mark.django_db
+def test_dataset_of_the_wrong_kind_is_400(operator_client, django_capture_on_commit_callbacks):
+    dataset_id = small_dataset(operator_client, django_capture_on_commit_callbacks, samples=50)
+    response = operator_client.post(
+        JOBS,
+        {"job_name": "x", "config": {"model_architecture": "convnext_tiny",
+                                     "dataset_id": dataset_id}},
+        format="json",
+    )  # fmt: skip
+    assert_envelope(response, 400, "VALIDATION_ERROR", "config.dataset_id")
+    assert not TrainingJob.objects.exists()

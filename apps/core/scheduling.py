@@ -25,6 +25,9 @@ class Periodic:
 PERIODIC_TASKS = [
     Periodic("signals.maintain_partitions", "apps.signals.tasks.maintain_partitions", 60),
     Periodic("signals.apply_retention", "apps.signals.tasks.apply_retention", 60),
+    # The fallback for a machine that died mid-job (a dead worker process on a
+    # live machine is caught within seconds: apps.training.watchdog).
+    Periodic("training.fail_stale_jobs", "apps.training.watchdog.fail_stale_jobs", 1),
 ]
 
 

@@ -21,8 +21,13 @@ def model_register(
     metrics: dict,
     config: dict,
     description: str = "",
+    extra_files: dict[str, bytes] | None = None,
 ) -> MLModel:
-    """Store the bundle (weights, metrics, config, hash) and record the model as trained."""
+    """Store the bundle (weights, metrics, config, hash) and record the model as trained.
+
+    `extra_files` (ONNX export, checkpoints, normalisation statistics) are
+    written beside the weights and listed with their hashes in bundle.json.
+    """
     if MLModel.objects.filter(name=name, version=version).exists():
         raise Conflict(f"Model {name} {version} already exists.", {"field": "version"})
     model = MLModel(
@@ -37,12 +42,18 @@ def model_register(
     )
     model.artifact_path = bundles.write_file(model.id, weights_name, weights)
     model.artifact_sha256 = bundles.sha256(weights)
+    files = {}
+    for file_name, data in (extra_files or {}).items():
+        files[file_name] = {
+            "path": bundles.write_file(model.id, file_name, data),
+            "sha256": bundles.sha256(data),
+        }
     bundles.write_json(model.id, "metrics.json", metrics)
     bundles.write_json(
         model.id,
         "bundle.json",
         {"name": name, "version": version, "model_type": model_type, "config": config,
-         "weights": model.artifact_path, "sha256": model.artifact_sha256},
+         "weights": model.artifact_path, "sha256": model.artifact_sha256, "files": files},
     )  # fmt: skip
     model.save()
     return model

@@ -31,6 +31,8 @@ class TrainingConfigSerializer(serializers.Serializer):
     lr_scheduler = serializers.ChoiceField(["cosine", "step", "plateau"], default="cosine")
     warmup_epochs = serializers.IntegerField(min_value=0, max_value=1000, default=5)
     early_stop_patience = serializers.IntegerField(min_value=0, max_value=1000, default=10)
+    # Optional per-batch metric rows (0: one row per epoch only)
+    metrics_every_n_batches = serializers.IntegerField(min_value=0, max_value=100_000, default=0)
     # Hardware
     accelerator = serializers.ChoiceField(["gpu", "cpu"], default="cpu")
     devices = serializers.IntegerField(min_value=1, max_value=64, default=1)

@@ -103,6 +103,10 @@ class TrainingJob(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # Which worker process runs the job ("host:pid") and when it last said so:
+    # how a job whose worker died is found (apps.training.watchdog).
+    worker = models.CharField(max_length=255, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "id"]

@@ -1,12 +1,14 @@
 """The training job runner: the worker-side body of a job, step by step.
 
 Steps and progress (seed 001): initializing → preparing_data → training
-(per epoch) → evaluating → exporting → done. The job row is the state; it is
-checked for cancellation after every batch. A NaN/inf loss or out-of-memory
-ends the job `failed` with the message.
+(per epoch) → evaluating → exporting → done. One loop (`train`) serves both
+pipelines — localization (apps.training.localization) and signal
+classification (apps.training.classification) — which supply data, model,
+loss and evaluation. Cancellation is noticed after every batch (JobWatch
+polls the job's row in a thread); a NaN/inf loss or out-of-memory ends the
+job `failed` with the message.
 """
 
-import io
 import logging
 import math
 
@@ -14,6 +16,7 @@ import numpy as np
 
 from apps.core.partitioning import ensure_partitions
 from apps.core.timeutil import utc_now
+from apps.training.config import is_localization
 from apps.training.models import SyntheticDataset, TrainingJob, TrainingMetric
 
 logger = logging.getLogger(__name__)
@@ -35,12 +38,9 @@ def _update(job_id, **fields) -> None:
         publish_job(job_id)
 
 
-def _cancelled(job_id) -> bool:
-    return TrainingJob.objects.filter(pk=job_id, status=TrainingJob.Status.CANCELLED).exists()
-
-
-def _dataset_for(job: TrainingJob) -> SyntheticDataset:
-    """The job's dataset, else the newest ready localization one, else one generated now."""
+def _dataset_for(job: TrainingJob, dataset_type: str) -> SyntheticDataset:
+    """The job's dataset, else the newest ready one of the type, else one generated now."""
+    from apps.training.generator import DEFAULT_PARAMETERS
     from apps.training.tasks import generate_dataset
 
     if job.dataset_id:
@@ -48,51 +48,34 @@ def _dataset_for(job: TrainingJob) -> SyntheticDataset:
     else:
         dataset = (
             SyntheticDataset.objects.filter(
-                status=SyntheticDataset.Status.READY,
-                dataset_type=SyntheticDataset.Type.LOCALIZATION,
+                status=SyntheticDataset.Status.READY, dataset_type=dataset_type
             )
             .order_by("-created_at")
             .first()
         )
         if dataset is None:
-            from apps.training.generator import DEFAULT_PARAMETERS
-
             params = dict(DEFAULT_PARAMETERS)
             dataset = SyntheticDataset.objects.create(
                 name=f"Generated for job {job.job_name}",
+                dataset_type=dataset_type,
                 parameters=params,
                 num_samples=params["num_samples"],
             )
+            _update(job.pk, message=f"Generating a {dataset_type} dataset with the defaults")
             generate_dataset(str(dataset.pk))
             dataset.refresh_from_db()
         TrainingJob.objects.filter(pk=job.pk).update(dataset=dataset)
     if dataset.status != SyntheticDataset.Status.READY:
         raise TrainingFailed(f"dataset {dataset.pk} is {dataset.status}: {dataset.error_message}")
-    if dataset.dataset_type != SyntheticDataset.Type.LOCALIZATION:
-        raise TrainingFailed("localization models train on localization datasets")
+    if dataset.dataset_type != dataset_type:
+        raise TrainingFailed(
+            f"{job.model_architecture} trains on {dataset_type} datasets; "
+            f"dataset {dataset.pk} is {dataset.dataset_type}"
+        )
     return dataset
 
 
-def _tensors(dataset: SyntheticDataset):
-    from apps.training.propagation import to_local_metres
-    from apps.training.services import dataset_load
-
-    arrays = dataset_load(dataset)
-    p = dataset.parameters
-    lat0 = (p["area_lat_min"] + p["area_lat_max"]) / 2
-    lon0 = (p["area_lon_min"] + p["area_lon_max"]) / 2
-    receivers, mask = arrays["receivers"].astype(np.float64), arrays["mask"]
-    xy = to_local_metres(receivers[..., 0], receivers[..., 1], lat0, lon0) / 1000.0
-    features = np.concatenate([xy, receivers[..., 2:4]], axis=-1)
-    features = np.nan_to_num(features, nan=0.0)
-    valid = features[mask]
-    mean, std = valid.mean(0), np.where(valid.std(0) > 0, valid.std(0), 1.0)
-    features = np.where(mask[..., None], (features - mean) / std, 0.0)
-    targets = to_local_metres(arrays["targets"][:, 0], arrays["targets"][:, 1], lat0, lon0) / 1000
-    return features.astype(np.float32), mask, targets.astype(np.float32), arrays, (mean, std)
-
-
-def _lr_factor(config: dict, epoch: int) -> float:
+def lr_factor(config: dict, epoch: int) -> float:
     warmup, total = config["warmup_epochs"], config["epochs"]
     if warmup and epoch < warmup:
         return (epoch + 1) / warmup
@@ -104,163 +87,182 @@ def _lr_factor(config: dict, epoch: int) -> float:
     return 1.0  # plateau: ReduceLROnPlateau acts on the validation loss
 
 
-def run_localization(job: TrainingJob) -> None:
-    import torch
+def build_pipeline(job: TrainingJob, device):
+    from apps.training.services import dataset_load
 
-    from apps.training.localization import ARCHITECTURES, gaussian_nll_km
+    if is_localization(job.model_architecture):
+        from apps.training.localization import LocalizationPipeline as Pipeline
+    else:
+        from apps.training.classification import ClassificationPipeline as Pipeline
+    dataset = _dataset_for(job, Pipeline.dataset_type)
+    return Pipeline(job.config, dataset_load(dataset), dataset.parameters, device)
+
+
+def split(count: int, validation_split: float, seed: int = 0):
+    order = np.random.default_rng(seed).permutation(count)
+    n_val = max(1, int(count * validation_split))
+    return order[n_val:], order[:n_val]
+
+
+def run_job(job: TrainingJob, watch) -> None:
+    import torch
 
     config = job.config
     _update(
         job.pk, step=TrainingJob.Step.PREPARING_DATA, progress_percent=2.0, message="Preparing data"
     )
-    dataset = _dataset_for(job)
-    features, mask, targets, arrays, _ = _tensors(dataset)
-    rng = np.random.default_rng(0)
-    order = rng.permutation(len(features))
-    n_val = max(1, int(len(order) * config["validation_split"]))
-    val_idx, train_idx = order[:n_val], order[n_val:]
-    _update(job.pk, dataset_size=len(order), train_samples=len(train_idx), val_samples=n_val)
+    device = torch.device("cuda" if config["accelerator"] == "gpu" else "cpu")
+    pipeline = build_pipeline(job, device)
+    train_idx, val_idx = split(len(pipeline), config["validation_split"])
+    pipeline.fit_normalisation(train_idx)
+    _update(job.pk, dataset_size=len(pipeline), train_samples=len(train_idx),
+            val_samples=len(val_idx))  # fmt: skip
+
+    from apps.training.export import initial_weights
 
     torch.manual_seed(0)
-    device = torch.device("cuda" if config["accelerator"] == "gpu" else "cpu")
-    model = ARCHITECTURES[config["model_architecture"]](dropout=config["dropout_rate"]).to(device)
+    model = pipeline.build_model()
+    started_from = initial_weights(
+        model,
+        architecture=config["model_architecture"],
+        model_type=pipeline.model_type,
+        pretrained=config["pretrained"],
+    )
+    if config["freeze_backbone"] and hasattr(model, "backbone_parameters"):
+        for parameter in model.backbone_parameters():
+            parameter.requires_grad_(False)
+    model.to(device)
+    best_state, last_state = train(job, pipeline, model, train_idx, val_idx, watch)
+
+    _update(
+        job.pk,
+        step=TrainingJob.Step.EVALUATING,
+        progress_percent=92.0,
+        message="Evaluating on the validation set",
+    )
+    model.load_state_dict(best_state)
+    model.eval()
+    metrics = {**pipeline.evaluate(model, val_idx), "initialized_from": started_from}
+
+    _update(
+        job.pk,
+        step=TrainingJob.Step.EXPORTING,
+        progress_percent=96.0,
+        message="Exporting ONNX and saving the model bundle",
+    )
+    from apps.training.export import onnx_export, register_bundle
+
+    examples = pipeline.example_inputs(val_idx[:8])
+    names = ["receivers", "mask"] if len(examples) == 2 else ["spectrogram"]
+    onnx, difference = onnx_export(model, examples, names)
+    metrics["onnx_max_abs_difference"] = difference
+    job.refresh_from_db()
+    registered = register_bundle(
+        job,
+        model_type=pipeline.model_type,
+        best=best_state,
+        last=last_state,
+        onnx=onnx,
+        normalisation=pipeline.normalisation,
+        metrics=metrics,
+    )
+    bundle_dir = registered.artifact_path.rsplit("/", 1)[0]
+    _update(
+        job.pk,
+        checkpoint_path=registered.artifact_path,
+        onnx_model_path=f"{bundle_dir}/model.onnx",
+        metrics={**metrics, "model_id": str(registered.pk)},
+    )
+
+
+def train(job, pipeline, model, train_idx, val_idx, watch) -> tuple[dict, dict]:
+    """The epoch loop; returns the best (lowest validation loss) and last state dicts."""
+    import torch
+
+    config = job.config
+    device = next(model.parameters()).device
     optimizer = torch.optim.AdamW(
-        model.parameters(), lr=config["learning_rate"], weight_decay=config["weight_decay"]
+        [p for p in model.parameters() if p.requires_grad],
+        lr=config["learning_rate"],
+        weight_decay=config["weight_decay"],
     )
     plateau = (
         torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=2)
         if config["lr_scheduler"] == "plateau"
         else None
     )
-    x = torch.from_numpy(features).to(device)
-    m = torch.from_numpy(mask).to(device)
-    y = torch.from_numpy(targets).to(device)
+    rng = np.random.default_rng(0)
+    batch, epochs = config["batch_size"], config["epochs"]
+    every = config.get("metrics_every_n_batches", 0)
     best, best_state, stale = math.inf, None, 0
-    epochs, batch = config["epochs"], config["batch_size"]
+    val_tensor = torch.from_numpy(val_idx).to(device)
     for epoch in range(epochs):
         if plateau is None:
             for group in optimizer.param_groups:
-                group["lr"] = config["learning_rate"] * _lr_factor(config, epoch)
+                group["lr"] = config["learning_rate"] * lr_factor(config, epoch)
+        lr = optimizer.param_groups[0]["lr"]
         model.train()
-        shuffled = train_idx[rng.permutation(len(train_idx))]
-        losses = []
-        for start in range(0, len(shuffled), batch):
-            if _cancelled(job.pk):
+        order = torch.from_numpy(train_idx[rng.permutation(len(train_idx))]).to(device)
+        loss_sum, correct_sum, seen, grad_norm = 0.0, 0, 0, 0.0
+        for number, start in enumerate(range(0, len(order), batch), start=1):
+            if watch.cancelled.is_set():
                 raise JobCancelled()
-            idx = torch.from_numpy(shuffled[start : start + batch]).to(device)
-            loss = gaussian_nll_km(model(x[idx], m[idx]), y[idx])
-            if not torch.isfinite(loss):
-                raise TrainingFailed(f"loss became {loss.item()} at epoch {epoch + 1}")
-            optimizer.zero_grad()
+            idx = order[start : start + batch]
+            loss, correct = pipeline.batch_loss(model, idx)
+            value = loss.item()
+            if not math.isfinite(value):
+                raise TrainingFailed(
+                    f"loss became {value} at epoch {epoch + 1}, batch {number}: "
+                    "lower the learning rate or check the dataset"
+                )
+            optimizer.zero_grad(set_to_none=True)
             loss.backward()
             grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0))
             optimizer.step()
-            losses.append(loss.item())
+            loss_sum += value * len(idx)
+            seen += len(idx)
+            if correct is not None:
+                correct_sum += int(correct)
+            if every and number % every == 0:
+                _metric(job, epoch + 1, batch=number, phase="train_batch", train_loss=value,
+                        learning_rate=lr, gradient_norm=grad_norm)  # fmt: skip
         model.eval()
-        with torch.no_grad():
-            vi = torch.from_numpy(val_idx).to(device)
-            out = model(x[vi], m[vi])
-            val_loss = gaussian_nll_km(out, y[vi]).item()
-            errors_m = ((out[:, :2] - y[vi]) ** 2).sum(-1).sqrt().cpu().numpy() * 1000
+        validation = pipeline.validate(model, val_tensor)
         if plateau is not None:
-            plateau.step(val_loss)
-        train_loss, lr = float(np.mean(losses)), optimizer.param_groups[0]["lr"]
-        now = utc_now()
-        ensure_partitions(TrainingMetric._meta.db_table, {now.date()})
-        TrainingMetric.objects.create(
-            training_job_id=job.pk,
-            timestamp=now,
-            epoch=epoch + 1,
-            train_loss=train_loss,
-            val_loss=val_loss,
-            learning_rate=lr,
-            gradient_norm=grad_norm,
-            phase="train",
-        )
-        improved = val_loss < best
+            plateau.step(validation["val_loss"])
+        train_loss = loss_sum / max(1, seen)
+        train_accuracy = correct_sum / seen if validation["val_accuracy"] is not None else None
+        _metric(job, epoch + 1, phase="train", train_loss=train_loss,
+                val_loss=validation["val_loss"], train_accuracy=train_accuracy,
+                val_accuracy=validation["val_accuracy"], learning_rate=lr,
+                gradient_norm=grad_norm)  # fmt: skip
+        last_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        improved = validation["val_loss"] < best
         if improved:
-            best, stale = val_loss, 0
-            best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+            best, best_state, stale = validation["val_loss"], last_state, 0
         else:
             stale += 1
         _update(
             job.pk,
             current_epoch=epoch + 1,
             train_loss=train_loss,
-            val_loss=val_loss,
+            val_loss=validation["val_loss"],
+            train_accuracy=train_accuracy,
+            val_accuracy=validation["val_accuracy"],
             learning_rate=lr,
             progress_percent=round(5 + 85 * (epoch + 1) / epochs, 1),
             step=TrainingJob.Step.TRAINING,
-            message=f"Epoch {epoch + 1}/{epochs}: val median error {np.median(errors_m):.0f} m",
-            **({"best_epoch": epoch + 1, "best_val_loss": val_loss} if improved else {}),
+            message=f"Epoch {epoch + 1}/{epochs}: {validation['summary']}",
+            **({"best_epoch": epoch + 1, "best_val_loss": best} if improved else {}),
         )
         if config["early_stop_patience"] and stale >= config["early_stop_patience"]:
             break
-
-    _update(
-        job.pk,
-        step=TrainingJob.Step.EVALUATING,
-        progress_percent=92.0,
-        message="Evaluating against WLS and the Cramér–Rao bound",
-    )
-    model.load_state_dict(best_state)
-    metrics = _evaluate(model, x, m, y, val_idx, arrays, dataset)
-    _update(
-        job.pk,
-        step=TrainingJob.Step.EXPORTING,
-        progress_percent=96.0,
-        message="Saving the model bundle",
-    )
-    _export(job, best_state, metrics)
+    if best_state is None:  # every validation loss was NaN
+        raise TrainingFailed("the validation loss was never finite")
+    return best_state, last_state
 
 
-def _evaluate(model, x, m, y, val_idx, arrays, dataset) -> dict:
-    import torch
-
-    from apps.training.propagation import PropagationModel, to_local_metres, wls_localize
-
-    with torch.no_grad():
-        vi = torch.from_numpy(val_idx).to(x.device)
-        errors = ((model(x[vi], m[vi])[:, :2] - y[vi]) ** 2).sum(-1).sqrt().cpu().numpy() * 1000
-    p = dataset.parameters
-    lat0 = (p["area_lat_min"] + p["area_lat_max"]) / 2
-    lon0 = (p["area_lon_min"] + p["area_lon_max"]) / 2
-    propagation = PropagationModel(frequency_mhz=p["frequency_mhz"])
-    wls = []
-    for index in val_idx[:500]:
-        heard = arrays["mask"][index]
-        rx = arrays["receivers"][index][heard].astype(float)
-        local = to_local_metres(rx[:, 0], rx[:, 1], lat0, lon0)
-        truth = to_local_metres(*arrays["targets"][index], lat0, lon0)
-        estimate = wls_localize(local, rx[:, 2], p["tx_power_dbm"], propagation)
-        wls.append(float(np.linalg.norm(estimate - truth)))
-    crb = arrays["crb_m"][val_idx]
-    return {
-        "model_median_error_m": round(float(np.median(errors)), 1),
-        "model_p90_error_m": round(float(np.quantile(errors, 0.9)), 1),
-        "wls_median_error_m": round(float(np.median(wls)), 1),
-        "wls_p90_error_m": round(float(np.quantile(wls, 0.9)), 1),
-        "crb_median_m": round(float(np.median(crb)), 1),
-        "crb_p90_m": round(float(np.quantile(crb, 0.9)), 1),
-    }
-
-
-def _export(job: TrainingJob, state: dict, metrics: dict) -> None:
-    import torch
-
-    from apps.ml.models import MLModel
-    from apps.ml.services import model_register
-
-    buffer = io.BytesIO()
-    torch.save(state, buffer)  # loaded with torch.load(weights_only=True): tensors only
-    job.refresh_from_db()
-    model = model_register(
-        name=f"{job.model_architecture}-{str(job.pk)[:8]}",
-        version="1.0.0",
-        model_type=MLModel.Type.LOCALIZATION,
-        weights=buffer.getvalue(),
-        weights_name="weights.pt",
-        metrics=metrics,
-        config={**job.config, "training_job_id": str(job.pk), "dataset_id": str(job.dataset_id)},
-    )
-    _update(job.pk, checkpoint_path=model.artifact_path, metrics=metrics)
+def _metric(job, epoch: int, **values) -> None:
+    now = utc_now()
+    ensure_partitions(TrainingMetric._meta.db_table, {now.date()})
+    TrainingMetric.objects.create(training_job_id=job.pk, timestamp=now, epoch=epoch, **values)

@@ -79,6 +79,18 @@ def job_create(*, user, job_name: str, config: dict):
             raise ValidationFailed.for_field(
                 "config.dataset_id", "unknown dataset", str(config["dataset_id"])
             )
+        from apps.training.config import is_localization
+
+        wanted = "localization" if is_localization(config["model_architecture"]) else "signals"
+        if dataset.dataset_type != wanted or dataset.status == SyntheticDataset.Status.FAILED:
+            from apps.core.exceptions import ValidationFailed
+
+            raise ValidationFailed.for_field(
+                "config.dataset_id",
+                f"{config['model_architecture']} needs a {wanted} dataset that has not failed; "
+                f"this one is a {dataset.status} {dataset.dataset_type} dataset",
+                str(dataset.pk),
+            )
         config = {**config, "dataset_id": str(dataset.pk)}
     task_id = str(uuid.uuid4())
     job = TrainingJob.objects.create(

@@ -98,27 +98,32 @@ def run_training_job(job_id: str) -> str:
     from apps.training import runner
     from apps.training.live import publish_job
     from apps.training.models import TrainingJob
+    from apps.training.watchdog import JobWatch, this_worker
 
+    now = utc_now()
     claimed = TrainingJob.objects.filter(pk=job_id, status=TrainingJob.Status.QUEUED).update(
         status=TrainingJob.Status.RUNNING,
-        started_at=utc_now(),
+        started_at=now,
+        heartbeat_at=now,
+        worker=this_worker(),
         step=TrainingJob.Step.INITIALIZING,
         message="Initializing",
     )
-    if not claimed:
+    if not claimed:  # cancelled or deleted before it started, or already taken
         return "skipped"
     publish_job(job_id)
     job = TrainingJob.objects.get(pk=job_id)
     try:
-        runner.run_localization(job)
+        with JobWatch(job_id) as watch:
+            runner.run_job(job, watch)
     except runner.JobCancelled:
         TrainingJob.objects.filter(pk=job_id).update(message="Cancelled", completed_at=utc_now())
         publish_job(job_id)
         return "cancelled"
     except Exception as exc:  # NaN loss, out of memory, bad data: the job says why
         logger.exception("training job %s failed", job_id)
-        text = str(exc)
-        if "out of memory" in text.lower():
+        text = str(exc) or exc.__class__.__name__
+        if isinstance(exc, MemoryError) or "out of memory" in text.lower():
             text = f"Out of memory: {text}"
         TrainingJob.objects.filter(pk=job_id).exclude(status=TrainingJob.Status.CANCELLED).update(
             status=TrainingJob.Status.FAILED,
@@ -128,7 +133,7 @@ def run_training_job(job_id: str) -> str:
         )
         publish_job(job_id)
         return "failed"
-    TrainingJob.objects.filter(pk=job_id).update(
+    finished = TrainingJob.objects.filter(pk=job_id, status=TrainingJob.Status.RUNNING).update(
         status=TrainingJob.Status.COMPLETED,
         step=TrainingJob.Step.DONE,
         progress_percent=100.0,
@@ -136,4 +141,4 @@ def run_training_job(job_id: str) -> str:
         completed_at=utc_now(),
     )
     publish_job(job_id)
-    return "completed"
+    return "completed" if finished else "cancelled"

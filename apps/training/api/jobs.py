@@ -8,7 +8,7 @@ from rest_framework.views import APIView
 from apps.core.exceptions import ValidationFailed
 from apps.core.lookups import choice_param, get_by_uuid_or_404, offset_param
 from apps.core.pagination import parse_positive_int
-from apps.training.config import TrainingConfigSerializer, is_localization
+from apps.training.config import TrainingConfigSerializer
 from apps.training.models import TrainingJob, TrainingMetric
 from apps.training.services import job_cancel, job_create, job_delete
 
@@ -42,6 +42,8 @@ JOB_FIELDS = [
     "val_samples",
     "model_architecture",
     "metrics",
+    "worker",
+    "heartbeat_at",
 ]
 METRIC_FIELDS = [
     "epoch",
@@ -99,13 +101,6 @@ class JobListView(APIView):
                 f"Invalid value for '{details['field']}': {details['constraint']}", details
             )
         values = dict(config.validated_data)
-        if not is_localization(values["model_architecture"]):
-            raise ValidationFailed.for_field(
-                "config.model_architecture",
-                "ConvNeXt classification training is not available yet; use deepsets or "
-                "set_transformer",
-                values["model_architecture"],
-            )
         values["dataset_id"] = str(values["dataset_id"]) if values["dataset_id"] else None
         job = job_create(user=request.user, job_name=body.validated_data["job_name"], config=values)
         return Response(JobSerializer(job).data, status=status.HTTP_201_CREATED)

@@ -297,3 +297,38 @@ def test_dataset_of_the_wrong_kind_is_400(operator_client, django_capture_on_com
     )  # fmt: skip
     assert_envelope(response, 400, "VALIDATION_ERROR", "config.dataset_id")
     assert not TrainingJob.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_deleting_a_running_job_stops_its_worker(operator_client):
+    from django.db import close_old_connections
+
+    dataset_id = small_dataset(
+        operator_client, lambda execute=True: contextlib.nullcontext(), samples=400
+    )
+    job = operator_client.post(
+        JOBS,
+        {"job_name": "doomed", "config": {"epochs": 200, "batch_size": 8, "warmup_epochs": 0,
+                                          "early_stop_patience": 0, "dataset_id": dataset_id}},
+        format="json",
+    ).json()  # fmt: skip
+    outcome = {}
+
+    def work():
+        outcome["result"] = tasks.run_training_job(job["id"])
+        close_old_connections()
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    deadline = time.time() + 60
+    while (
+        time.time() < deadline
+        and not TrainingMetric.objects.filter(training_job_id=job["id"]).exists()
+    ):
+        time.sleep(0.1)
+    assert operator_client.delete(f"{JOBS}/{job['id']}").status_code == 204
+    worker.join(timeout=30)
+    assert not worker.is_alive()
+    assert outcome["result"] == "cancelled"
+    assert not TrainingJob.objects.filter(pk=job["id"]).exists()
+    assert not TrainingMetric.objects.filter(training_job_id=job["id"]).exists()

@@ -121,6 +121,8 @@ def run_training_job(job_id: str) -> str:
         publish_job(job_id)
         return "cancelled"
     except Exception as exc:  # NaN loss, out of memory, bad data: the job says why
+        if not TrainingJob.objects.filter(pk=job_id).exists():
+            return "cancelled"  # deleted while running: its writes had nowhere to go
         logger.exception("training job %s failed", job_id)
         text = str(exc) or exc.__class__.__name__
         if isinstance(exc, MemoryError) or "out of memory" in text.lower():

@@ -125,12 +125,18 @@ class JobWatch:
 
         last_beat = 0.0
         elapsed = 0.0
+        seen = False
         try:
             while not self._stop.wait(self.poll_seconds):
                 elapsed += self.poll_seconds
                 jobs = TrainingJob.objects.filter(pk=self.job_id)
-                if jobs.filter(status=TrainingJob.Status.CANCELLED).exists():
+                status = jobs.values_list("status", flat=True).first()
+                # Cancelled, or deleted (DELETE cancels and removes the row) after
+                # having been seen: the row can be invisible to this thread's own
+                # connection while the job's transaction is open (tests).
+                if status == TrainingJob.Status.CANCELLED or (seen and status is None):
                     self.cancelled.set()
+                seen = seen or status is not None
                 if elapsed - last_beat >= HEARTBEAT_SECONDS:
                     jobs.update(heartbeat_at=utc_now())
                     last_beat = elapsed

@@ -13,6 +13,7 @@ PASSWORD = "correct-horse-battery-staple"
 @pytest.fixture(autouse=True)
 def _fast_and_isolated(settings, tmp_path):
     from apps.ml.scoring import forget_loaded_scorer
+    from apps.signals.live import forget_listeners
 
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.STORAGES = {
@@ -25,6 +26,7 @@ def _fast_and_isolated(settings, tmp_path):
     cache.clear()  # rate-limit windows must not leak between tests
     forget_known_partitions()
     forget_loaded_scorer()
+    forget_listeners()
     yield
     cache.clear()
     forget_loaded_scorer()

@@ -203,3 +203,29 @@ async def test_session_cookie_needs_an_allowed_origin(settings):
     assert (await receive(good))["type"] == "pong"
     await good.disconnect()
     await asyncio.sleep(0)
+
+
+async def test_with_no_live_client_no_payloads_are_built_or_sent():
+    """Ingest skips live fan-out work while no client is connected anywhere."""
+    from channels.layers import get_channel_layer
+
+    from apps.signals import live
+
+    await setup_world()
+    layer = get_channel_layer()
+    ingest = database_sync_to_async(lambda: factories.ingest(factories.detection(utc_now())))
+    # A listener the key does not know of (added straight to the group).
+    unknown = await layer.new_channel()
+    await layer.group_add(live.DETECTIONS_ALL, unknown)
+    await ingest()
+    with pytest.raises(asyncio.TimeoutError):
+        await asyncio.wait_for(layer.receive(unknown), timeout=1.5)
+    await layer.group_discard(live.DETECTIONS_ALL, unknown)
+    # A fresh channel: a cancelled receive may have dropped the first one's subscription.
+    known = await layer.new_channel()
+    await layer.group_add(live.DETECTIONS_ALL, known)
+    await live.mark_listening()  # what a connecting client does
+    await ingest()
+    message = await asyncio.wait_for(layer.receive(known), timeout=5)
+    assert message["type"] == "live.detections"
+    await layer.group_discard(live.DETECTIONS_ALL, known)

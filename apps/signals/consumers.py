@@ -7,6 +7,7 @@ messages are dropped and the client is told how many with a
 
 import asyncio
 import json
+import logging
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 
@@ -22,6 +23,8 @@ from apps.core.exceptions import envelope
 from apps.core.timeutil import isoformat_z, utc_now
 from apps.signals import live
 from apps.stations.models import Station
+
+logger = logging.getLogger(__name__)
 
 CHANNELS = ("signal_detections", "anomaly_alerts", "system_status")
 FRAME_CACHE_SIZE = 20_000
@@ -159,13 +162,23 @@ class LiveSignalsConsumer(AsyncWebsocketConsumer):
         self.limit = settings.HEIMDALL_WS_QUEUE_LIMIT
         self.wakeup = asyncio.Event()
         self.sender = asyncio.create_task(self._send_loop())
+        await live.mark_listening()
+        self.listening = asyncio.create_task(self._keep_listening())
 
     async def disconnect(self, code):
         for group in getattr(self, "joined", set()):
             await self.channel_layer.group_discard(group, self.channel_name)
-        sender = getattr(self, "sender", None)
-        if sender:
-            sender.cancel()
+        for task in (getattr(self, "sender", None), getattr(self, "listening", None)):
+            if task:
+                task.cancel()
+
+    async def _keep_listening(self):
+        while True:
+            await asyncio.sleep(live.LISTENERS_REFRESH)
+            try:
+                await live.mark_listening()
+            except Exception:
+                logger.warning("could not refresh the live listeners key", exc_info=True)
 
     # --- outgoing ---------------------------------------------------------------
 

@@ -8,15 +8,56 @@ A subscriber to given stations joins those stations' groups; one with no
 station filter joins `.all`. Other filters are applied by each consumer.
 """
 
+import logging
+import time
 from collections import defaultdict
+
+from django.core.cache import cache
 
 from apps.core.events import Messages, publish_lazy, publish_many, send_now
 from apps.core.timeutil import isoformat_z, utc_now
+
+logger = logging.getLogger(__name__)
 
 DETECTIONS_ALL = "live.detections.all"
 ANOMALIES_ALL = "live.anomalies.all"
 SYSTEM = "live.system"
 BATCH = 500
+
+
+# Whether any live client is connected, anywhere: a key in the shared cache that
+# every connected client refreshes. Ingest skips building detection and anomaly
+# payloads when nobody could receive them (that work competes with ingest
+# itself: docs/performance.md). A client's first events may thus lag its
+# connection by up to LISTENERS_RECHECK seconds in another process.
+LISTENERS_KEY = "live:listeners"
+LISTENERS_TTL = 90
+LISTENERS_REFRESH = 30
+LISTENERS_RECHECK = 1.0
+_listening = {"checked_at": 0.0, "answer": False}
+
+
+def anyone_listening() -> bool:
+    now = time.monotonic()
+    if now - _listening["checked_at"] > LISTENERS_RECHECK:
+        try:
+            answer = cache.get(LISTENERS_KEY) is not None
+        except Exception:  # an unreachable cache must not silence the feed
+            logger.warning("could not read the live listeners key", exc_info=True)
+            answer = True
+        _listening.update(checked_at=now, answer=answer)
+    return _listening["answer"]
+
+
+async def mark_listening() -> None:
+    """A live client is connected (called on connect and every LISTENERS_REFRESH s)."""
+    await cache.aset(LISTENERS_KEY, 1, LISTENERS_TTL)
+    _listening.update(checked_at=time.monotonic(), answer=True)
+
+
+def forget_listeners() -> None:
+    """Tests: drop this process's remembered answer."""
+    _listening.update(checked_at=0.0, answer=False)
 
 
 def detections_group(station_id: str) -> str:
@@ -76,6 +117,8 @@ def _batches(kind: str, all_group: str, group_for, items: list[dict], key: str) 
 
 def publish_detections(rows: list[dict]) -> None:
     """After commit: the stored detections to their live subscribers (not waited for)."""
+    if not anyone_listening():
+        return
     publish_lazy(
         lambda: _batches(
             "live.detections",
@@ -89,6 +132,8 @@ def publish_detections(rows: list[dict]) -> None:
 
 def publish_anomalies(events) -> None:
     """After commit: the new anomaly events to their live subscribers (not waited for)."""
+    if not anyone_listening():
+        return
     publish_lazy(
         lambda: _batches(
             "live.anomalies",

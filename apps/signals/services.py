@@ -103,13 +103,14 @@ def _not_stored(rows: list[dict]) -> list[dict]:
     if not client_rows:
         return rows
     times = [row["detection_timestamp"] for row in client_rows]
-    stored = set(
-        SignalDetection.objects.filter(
+    stored = {
+        str(stored_id)  # rows carry ids as canonical text
+        for stored_id in SignalDetection.objects.filter(
             id__in=[row["id"] for row in client_rows],
             detection_timestamp__gte=min(times),
             detection_timestamp__lte=max(times),
         ).values_list("id", flat=True)
-    )
+    }
     return [row for row in rows if row["id"] not in stored]
 
 
@@ -212,9 +213,16 @@ def _write(rows: list[dict], now: datetime) -> list[dict]:
 def _touch_stations(latest: dict[str, datetime]) -> None:
     """Move each station's last_seen forward (never back), in one UPDATE."""
     when = Case(*[When(pk=station, then=Value(ts)) for station, ts in latest.items()])
-    Station.objects.filter(pk__in=list(latest)).update(
-        last_seen=Greatest(Coalesce(F("last_seen"), when), when)
-    )
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            # A freshness stamp, not data: its commit need not wait for the WAL
+            # flush (a crash can only lose the newest stamp, which the next
+            # batch rewrites). Halves the flushes per ingest batch.
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit TO OFF")
+        Station.objects.filter(pk__in=list(latest)).update(
+            last_seen=Greatest(Coalesce(F("last_seen"), when), when)
+        )
 
 
 def _latest_per_station(rows: list[dict]) -> dict[str, datetime]:

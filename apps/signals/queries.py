@@ -20,7 +20,6 @@ from django.db import connection
 
 from apps.core.exceptions import ValidationFailed
 from apps.core.filters import RangeCheckedForm, StrictBooleanField, validated
-from apps.core.timeutil import isoformat_z
 from apps.signals.models import SignalDetection
 from apps.signals.validation import MODULATION_TYPES
 from apps.stations.models import Station
@@ -37,8 +36,6 @@ LIST_FIELDS = [
     "is_anomaly",
     "detection_timestamp",
 ]
-ID_COLUMN = LIST_FIELDS.index("id")
-TIME_COLUMN = LIST_FIELDS.index("detection_timestamp")
 ORDER = "detection_timestamp DESC, id DESC"
 
 
@@ -148,16 +145,7 @@ def _rows(sql: str, args: list) -> list[dict]:
             for index, functions, column in converters:
                 for convert in functions:
                     row[index] = convert(row[index], column, connection)
-    # Ids and times as the JSON will carry them, here in one pass rather than
-    # through the JSON encoder's per-value fallback.
-    return [
-        dict(
-            zip(LIST_FIELDS, row, strict=True),
-            id=str(row[ID_COLUMN]),
-            detection_timestamp=isoformat_z(row[TIME_COLUMN]),
-        )
-        for row in rows
-    ]
+    return [dict(zip(LIST_FIELDS, row, strict=True)) for row in rows]
 
 
 def detection_count(filters: DetectionFilters) -> int:
@@ -241,4 +229,4 @@ def _cursor_id(raw: str):
 
 
 def _edge(row: dict, backwards: bool) -> str:
-    return Cursor(datetime.fromisoformat(row["detection_timestamp"]), row["id"], backwards).encode()
+    return Cursor(row["detection_timestamp"], row["id"], backwards).encode()

@@ -183,10 +183,6 @@ def bench_throughput(rounds: int = 5) -> list[str]:
 # --- latency: queued → running, and epoch end → WebSocket ----------------------------
 
 
-def cluster_env() -> dict:
-    return {"Q_CLUSTER_NAME": "training"}
-
-
 def bench_queue_latency(dataset_id: str, jobs: int = 10) -> list[float]:
     """Seconds from a job's creation (committed) to its worker marking it running."""
     from apps.training.models import TrainingJob
@@ -247,7 +243,7 @@ def bench_ws_latency(dataset_id: str, port: int, epochs: int = 20) -> list[float
 def bench_latency() -> list[str]:
     dataset_id = make_dataset("localization", num_samples=300)
     port = free_port()
-    with process([sys.executable, "manage.py", "qcluster"], **cluster_env()), process(
+    with process([sys.executable, "manage.py", "qcluster"], Q_CLUSTER_NAME="training"), process(
         [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
          "heimdall.asgi:application"]
     ):  # fmt: skip

@@ -135,29 +135,21 @@ def test_a_small_job_trains_end_to_end(operator_client, django_capture_on_commit
     assert_envelope(operator_client.get(f"{JOBS}/{job['id']}"), 404, "NOT_FOUND")
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
-def test_cancel_stops_a_running_job_and_keeps_its_data(operator_client):
+def start_long_job(client) -> tuple[dict, threading.Thread, dict]:
+    """A 200-epoch job running on a thread, returned once its first epoch is stored.
+
+    Transactional tests only: commits are real, so on_commit runs without capturing.
+    """
     from django.db import close_old_connections
 
-    # Transactional test: commits are real, so on_commit runs without capturing.
-    dataset_id = small_dataset(
-        operator_client, lambda execute=True: contextlib.nullcontext(), samples=400
-    )
-    job = operator_client.post(
+    dataset_id = small_dataset(client, lambda execute=True: contextlib.nullcontext(), samples=400)
+    job = client.post(
         JOBS,
-        {
-            "job_name": "long",
-            "config": {
-                "epochs": 200,
-                "batch_size": 8,
-                "warmup_epochs": 0,
-                "early_stop_patience": 0,
-                "dataset_id": dataset_id,
-            },
-        },
+        {"job_name": "long", "config": {"epochs": 200, "batch_size": 8, "warmup_epochs": 0,
+                                        "early_stop_patience": 0, "dataset_id": dataset_id}},
         format="json",
-    ).json()
-    outcome = {}
+    ).json()  # fmt: skip
+    outcome: dict = {}
 
     def work():
         outcome["result"] = tasks.run_training_job(job["id"])
@@ -171,6 +163,12 @@ def test_cancel_stops_a_running_job_and_keeps_its_data(operator_client):
         and not TrainingMetric.objects.filter(training_job_id=job["id"]).exists()
     ):
         time.sleep(0.1)
+    return job, worker, outcome
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_cancel_stops_a_running_job_and_keeps_its_data(operator_client):
+    job, worker, outcome = start_long_job(operator_client)
     response = operator_client.post(f"{JOBS}/{job['id']}/cancel")
     assert response.status_code == 200
     worker.join(timeout=60)
@@ -301,31 +299,7 @@ def test_dataset_of_the_wrong_kind_is_400(operator_client, django_capture_on_com
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_deleting_a_running_job_stops_its_worker(operator_client):
-    from django.db import close_old_connections
-
-    dataset_id = small_dataset(
-        operator_client, lambda execute=True: contextlib.nullcontext(), samples=400
-    )
-    job = operator_client.post(
-        JOBS,
-        {"job_name": "doomed", "config": {"epochs": 200, "batch_size": 8, "warmup_epochs": 0,
-                                          "early_stop_patience": 0, "dataset_id": dataset_id}},
-        format="json",
-    ).json()  # fmt: skip
-    outcome = {}
-
-    def work():
-        outcome["result"] = tasks.run_training_job(job["id"])
-        close_old_connections()
-
-    worker = threading.Thread(target=work)
-    worker.start()
-    deadline = time.time() + 60
-    while (
-        time.time() < deadline
-        and not TrainingMetric.objects.filter(training_job_id=job["id"]).exists()
-    ):
-        time.sleep(0.1)
+    job, worker, outcome = start_long_job(operator_client)
     assert operator_client.delete(f"{JOBS}/{job['id']}").status_code == 204
     worker.join(timeout=30)
     assert not worker.is_alive()

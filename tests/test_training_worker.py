@@ -4,6 +4,7 @@ The cluster is a subprocess against the test database and Redis, as the
 Procfile runs it; the test process is the API and the WebSocket server.
 """
 
+import contextlib
 import json
 import os
 import signal
@@ -19,12 +20,12 @@ from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from apps.training import tasks
 from apps.training.models import TrainingJob
 from apps.training.watchdog import LOST_MESSAGE
 from heimdall.asgi import application
 from tests.conftest import make_user
 from tests.test_health import _url_of
+from tests.test_training_jobs import small_dataset
 
 ROOT = Path(__file__).resolve().parent.parent
 JOBS = "/api/v1/training/jobs"
@@ -60,14 +61,9 @@ def training_cluster():
             os.killpg(cluster.pid, signal.SIGKILL)
 
 
-def _dataset(client, samples: int) -> str:
-    body = client.post(
-        "/api/v1/training/synthetic/generate",
-        {"name": "train", "num_samples": samples, "receiver_seed": 5},
-        format="json",
-    ).json()
-    assert tasks.generate_dataset(body["id"]) == "ready"
-    return body["id"]
+def committed_dataset(client, samples: int) -> str:
+    # Transactional test: commits are real, so nothing needs capturing.
+    return small_dataset(client, lambda execute=True: contextlib.nullcontext(), samples=samples)
 
 
 def _create_job(client, dataset_id: str, **config) -> str:
@@ -97,7 +93,7 @@ def _wait_for(predicate, timeout: float, step: float = 0.1):
 
 @pytest.mark.asyncio
 async def test_job_runs_on_the_training_cluster_and_streams_progress(operator_client):
-    dataset_id = await sync_to_async(_dataset)(operator_client, 200)
+    dataset_id = await sync_to_async(committed_dataset)(operator_client, 200)
     job_id = await sync_to_async(_create_job)(operator_client, dataset_id, epochs=2)
     token = await sync_to_async(_viewer_token)()
     ws = WebsocketCommunicator(application, f"/ws/training/{job_id}?token={token}")
@@ -122,7 +118,7 @@ async def test_job_runs_on_the_training_cluster_and_streams_progress(operator_cl
 
 
 def test_sigkilled_worker_fails_the_job_with_worker_lost(operator_client):
-    dataset_id = _dataset(operator_client, 400)
+    dataset_id = committed_dataset(operator_client, 400)
     job_id = _create_job(
         operator_client, dataset_id, epochs=500, batch_size=8, early_stop_patience=0
     )

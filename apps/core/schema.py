@@ -28,6 +28,7 @@ class HeimdallAutoSchema(AutoSchema):
 def form_parameters(form_class) -> list:
     """OpenAPI query parameters for a Django form that validates a plain APIView's query."""
     from django import forms
+    from django_filters.fields import BaseCSVField
     from drf_spectacular.types import OpenApiTypes
     from drf_spectacular.utils import OpenApiParameter
 
@@ -38,40 +39,18 @@ def form_parameters(form_class) -> list:
     ]
     parameters = []
     for name, field in form_class.base_fields.items():
-        kind = next((t for cls, t in kinds if isinstance(field, cls)), OpenApiTypes.STR)
-        choices = [value for value, _ in getattr(field, "choices", []) if value]
+        if isinstance(field, BaseCSVField):  # `a,b,c`: a string, not one of the choices
+            kind, choices = OpenApiTypes.STR, []
+        else:
+            kind = next((t for cls, t in kinds if isinstance(field, cls)), OpenApiTypes.STR)
+            choices = [value for value, _ in getattr(field, "choices", []) if value]
+        description = field.help_text or (field.label if isinstance(field.label, str) else "")
         parameters.append(
-            OpenApiParameter(name, kind, enum=choices or None, description=field.help_text or "")
+            OpenApiParameter(name, kind, enum=choices or None, description=description or "")
         )
     return parameters
 
 
 def filterset_parameters(filterset_class) -> list:
     """OpenAPI query parameters for a FilterSet used by a plain APIView."""
-    from django import forms
-    from drf_spectacular.types import OpenApiTypes
-    from drf_spectacular.utils import OpenApiParameter
-
-    kinds = [
-        (forms.IntegerField, OpenApiTypes.INT),
-        (forms.FloatField, OpenApiTypes.FLOAT),
-        (forms.DateTimeField, OpenApiTypes.DATETIME),
-    ]
-    parameters = []
-    for name, filter_ in filterset_class.base_filters.items():
-        field_class = filter_.field_class
-        kind = next((t for cls, t in kinds if issubclass(field_class, cls)), OpenApiTypes.STR)
-        if getattr(filter_, "lookup_expr", "") == "in":
-            kind = OpenApiTypes.STR
-        choices = filter_.extra.get("choices")
-        parameters.append(
-            OpenApiParameter(
-                name,
-                kind,
-                enum=[value for value, _ in choices]
-                if choices and kind == OpenApiTypes.STR and filter_.lookup_expr != "in"
-                else None,
-                description=filter_.label or "",
-            )
-        )
-    return parameters
+    return form_parameters(type(filterset_class().form))

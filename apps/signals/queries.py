@@ -24,7 +24,7 @@ from apps.signals.models import SignalDetection
 from apps.signals.validation import MODULATION_TYPES
 from apps.stations.models import Station
 
-# What a list row holds (DetectionListItemSerializer documents the shape).
+# What a list row holds (DetectionListItemSerializer documents it in the API schema).
 LIST_FIELDS = [
     "id",
     "websdr_station_id",

@@ -20,6 +20,7 @@ from apps.training.spectrogram import log_mel
 class ClassificationPipeline:
     model_type = "signal_classification"
     dataset_type = "signals"
+    input_names = ["spectrogram"]  # the ONNX export's inputs, as example_inputs gives them
 
     def __init__(self, config: dict, arrays: dict, parameters: dict, device):
         self.config, self.device = config, device

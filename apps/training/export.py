@@ -72,7 +72,7 @@ def _export(model, inputs: tuple, buffer, input_names: list[str]) -> None:
     )
 
 
-def initial_weights(model, *, architecture: str, model_type: str, pretrained: bool) -> str:
+def initial_weights(model, *, architecture: str, pipeline, pretrained: bool) -> str:
     """Load the starting weights (ARCHITECTURE.md §6) into `model`; say where they came from.
 
     Nothing is downloaded: a weights file configured for the architecture
@@ -88,7 +88,7 @@ def initial_weights(model, *, architecture: str, model_type: str, pretrained: bo
         path = Path(directory) / f"{architecture}.pt"
         state, source = torch.load(path, map_location="cpu", weights_only=True), f"file {path}"
     else:
-        earlier = _best_earlier(architecture, model_type)
+        earlier = _best_earlier(architecture, pipeline)
         if earlier is not None:
             data = bundles.read_verified(earlier.artifact_path, earlier.artifact_sha256)
             state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
@@ -101,18 +101,11 @@ def initial_weights(model, *, architecture: str, model_type: str, pretrained: bo
     return f"{source}: {len(usable)} of {len(own)} tensors"
 
 
-def _best_earlier(architecture: str, model_type: str) -> MLModel | None:
-    from apps.training.classification import ClassificationPipeline
-    from apps.training.localization import LocalizationPipeline
-
-    pipeline = (
-        ClassificationPipeline
-        if model_type == MLModel.Type.SIGNAL_CLASSIFICATION
-        else LocalizationPipeline
-    )
+def _best_earlier(architecture: str, pipeline) -> MLModel | None:
+    """The registry's best bundle of `architecture`, by the pipeline's own measure."""
     best = None
     for candidate in MLModel.objects.filter(
-        model_type=model_type, config__model_architecture=architecture
+        model_type=pipeline.model_type, config__model_architecture=architecture
     ).exclude(artifact_path=""):
         if best is None or pipeline.better(candidate.metrics, best.metrics):
             best = candidate

@@ -73,6 +73,7 @@ class LocalizationPipeline:
 
     model_type = "localization"
     dataset_type = "localization"
+    input_names = ["receivers", "mask"]  # the ONNX export's inputs, as example_inputs gives them
 
     def __init__(self, config: dict, arrays: dict, parameters: dict, device):
         from apps.training.propagation import to_local_metres

@@ -125,7 +125,7 @@ def run_job(job: TrainingJob, watch) -> None:
     started_from = initial_weights(
         model,
         architecture=config["model_architecture"],
-        model_type=pipeline.model_type,
+        pipeline=pipeline,
         pretrained=config["pretrained"],
     )
     if config["freeze_backbone"] and hasattr(model, "backbone_parameters"):
@@ -153,8 +153,7 @@ def run_job(job: TrainingJob, watch) -> None:
     from apps.training.export import onnx_export, register_bundle
 
     examples = pipeline.example_inputs(val_idx[:8])
-    names = ["receivers", "mask"] if len(examples) == 2 else ["spectrogram"]
-    onnx, difference = onnx_export(model, examples, names)
+    onnx, difference = onnx_export(model, examples, pipeline.input_names)
     metrics["onnx_max_abs_difference"] = difference
     job.refresh_from_db()
     registered = register_bundle(

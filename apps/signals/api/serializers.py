@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
 from apps.signals.models import SignalDetection
+from apps.signals.queries import LIST_FIELDS
 
 
 class DetectionListItemSerializer(serializers.ModelSerializer):
@@ -8,17 +9,7 @@ class DetectionListItemSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = SignalDetection
-        fields = [
-            "id",
-            "websdr_station_id",
-            "frequency_hz",
-            "signal_strength_db",
-            "bandwidth_hz",
-            "modulation_type",
-            "anomaly_score",
-            "is_anomaly",
-            "detection_timestamp",
-        ]
+        fields = LIST_FIELDS  # what apps.signals.queries selects for a list row
 
 
 class DetectionSerializer(DetectionListItemSerializer):

@@ -68,6 +68,8 @@ def test_seed_minimal_example_creates_a_queued_job(
         ({"hop_length": 4096, "n_fft": 2048}, "config.hop_length"),
         ({"warmup_epochs": 10, "epochs": 5}, "config.warmup_epochs"),
         ({"accelerator": "gpu"}, "config.accelerator"),
+        ({"devices": 2}, "config.devices"),
+        ({"devices": 0}, "config.devices"),
         ({"learning_rate": 0}, "config.learning_rate"),
         ({"dataset_id": "not-a-uuid"}, "config.dataset_id"),
         ({"dataset_id": "00000000-0000-0000-0000-000000000000"}, "config.dataset_id"),

@@ -52,18 +52,13 @@ class TrainingConfigSerializer(serializers.Serializer):
             raise serializers.ValidationError({"n_mels": "must not exceed n_fft / 2 + 1"})
         if attrs["warmup_epochs"] >= attrs["epochs"] and attrs["warmup_epochs"] > 0:
             raise serializers.ValidationError({"warmup_epochs": "must be fewer than epochs"})
-        if attrs["accelerator"] == "gpu":
-            available = gpu_count()
-            if available == 0:
-                raise serializers.ValidationError(
-                    {"accelerator": "no GPU on this server: use 'cpu'"}
-                )
-            if attrs["devices"] > available:
-                raise serializers.ValidationError(
-                    {"devices": f"this server has {available} GPU(s)"}
-                )
-        elif attrs["devices"] > 1:
-            raise serializers.ValidationError({"devices": "CPU training uses one device"})
+        if attrs["devices"] > 1:
+            # One worker per device (Procfile `trainer`): more GPUs run more jobs at once.
+            raise serializers.ValidationError(
+                {"devices": "a job trains on one device; run a training worker per GPU"}
+            )
+        if attrs["accelerator"] == "gpu" and gpu_count() == 0:
+            raise serializers.ValidationError({"accelerator": "no GPU on this server: use 'cpu'"})
         return attrs
 
 

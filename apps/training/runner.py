@@ -216,7 +216,9 @@ def train(job, pipeline, model, train_idx, val_idx, watch) -> tuple[dict, dict]:
                 )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0))
+            # Kept as a tensor: float() here would make the CPU wait for the backward pass
+            # on a GPU every batch instead of queueing the next one behind it.
+            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
             optimizer.step()
             loss_sum += value * len(idx)
             seen += len(idx)
@@ -224,7 +226,7 @@ def train(job, pipeline, model, train_idx, val_idx, watch) -> tuple[dict, dict]:
                 correct_sum += int(correct)
             if every and number % every == 0:
                 _metric(job, epoch + 1, batch=number, phase="train_batch", train_loss=value,
-                        learning_rate=lr, gradient_norm=grad_norm)  # fmt: skip
+                        learning_rate=lr, gradient_norm=float(grad_norm))  # fmt: skip
         model.eval()
         validation = pipeline.validate(model, val_tensor)
         if plateau is not None:
@@ -234,11 +236,11 @@ def train(job, pipeline, model, train_idx, val_idx, watch) -> tuple[dict, dict]:
         _metric(job, epoch + 1, phase="train", train_loss=train_loss,
                 val_loss=validation["val_loss"], train_accuracy=train_accuracy,
                 val_accuracy=validation["val_accuracy"], learning_rate=lr,
-                gradient_norm=grad_norm)  # fmt: skip
-        last_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+                gradient_norm=float(grad_norm))  # fmt: skip
         improved = validation["val_loss"] < best
-        if improved:
-            best, best_state, stale = validation["val_loss"], last_state, 0
+        if improved:  # kept on the device (a GPU copies in ~0.1 ms; to the CPU at the end)
+            best, stale = validation["val_loss"], 0
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         else:
             stale += 1
         _update(
@@ -258,7 +260,24 @@ def train(job, pipeline, model, train_idx, val_idx, watch) -> tuple[dict, dict]:
             break
     if best_state is None:  # every validation loss was NaN
         raise TrainingFailed("the validation loss was never finite")
-    return best_state, last_state
+    return _on_cpu(best_state), _on_cpu(model.state_dict())
+
+
+def _on_cpu(state: dict) -> dict:
+    """A copy of `state` as CPU tensors, made with one transfer per dtype: a GPU copies a
+    few hundred small tensors to the host far slower than one large one (80 ms against
+    a few for ConvNeXt-T on an H100)."""
+    import torch
+
+    keys_by_dtype: dict = {}
+    for key, tensor in state.items():
+        keys_by_dtype.setdefault(tensor.dtype, []).append(key)
+    copied = {}
+    for keys in keys_by_dtype.values():
+        flat = torch.cat([state[k].detach().reshape(-1) for k in keys]).cpu()
+        for key, part in zip(keys, flat.split([state[k].numel() for k in keys]), strict=True):
+            copied[key] = part.view(state[key].shape)
+    return {key: copied[key] for key in state}
 
 
 def _metric(job, epoch: int, **values) -> None:

@@ -1,0 +1,82 @@
+"""Localization models: the evidence-map pooling, set properties, a Set Transformer job."""
+
+import io
+
+import pytest
+import torch
+from django.core.files.storage import default_storage
+
+from apps.ml.models import MLModel
+from apps.training import tasks
+from apps.training.localization import DeepSets, EvidenceMap, SetTransformer
+from tests.test_training_jobs import JOBS, small_dataset
+
+
+def test_exact_ranges_put_the_transmitter_where_they_cross():
+    decoder = EvidenceMap(half_extent_km=(100.0, 100.0), cells=41)  # 5 km grid
+    transmitter = torch.tensor([25.0, -40.0])  # a grid point
+    receivers = torch.tensor([[[-80.0, 60.0], [90.0, 10.0], [0.0, -95.0], [-50.0, -70.0]]])
+    distance = ((receivers - transmitter) ** 2).sum(-1).add(1.0).sqrt()
+    ranging = torch.stack([distance.log() - 4.0, torch.full_like(distance, 8.0)], -1)
+    output = decoder(ranging, receivers, torch.ones(1, 4, dtype=torch.bool))
+    assert torch.dist(output[0, :2], transmitter) < 0.5
+    assert output[0, 2] < 0.5  # a sharp posterior: sigma about a kilometre or less
+
+
+@pytest.mark.parametrize("architecture", [DeepSets, SetTransformer])
+def test_receiver_order_and_padding_do_not_matter(architecture):
+    torch.manual_seed(0)
+    model = architecture(dropout=0.0).eval()
+    x = torch.randn(2, 6, 4)
+    mask = torch.tensor([[True] * 4 + [False] * 2, [True] * 6])
+    with torch.no_grad():
+        reference = model(x, mask)
+        order = torch.tensor([3, 1, 0, 2, 4, 5])  # first sample: heard ones shuffled
+        shuffled = model(x[:, order], mask[:, order])
+        padded = x.clone()
+        padded[0, 4:] = 1e3  # whatever sits in the padding
+        garbage = model(padded, mask)
+    assert torch.allclose(shuffled[0], reference[0], atol=1e-4)
+    assert torch.equal(garbage, reference)
+
+
+@pytest.mark.django_db
+def test_a_set_transformer_job_trains_and_its_bundle_loads(
+    operator_client, django_capture_on_commit_callbacks
+):
+    dataset_id = small_dataset(operator_client, django_capture_on_commit_callbacks, samples=200)
+    with django_capture_on_commit_callbacks(execute=True):
+        job = operator_client.post(
+            JOBS,
+            {"job_name": "st", "config": {"model_architecture": "set_transformer", "epochs": 2,
+                                          "warmup_epochs": 0, "dataset_id": dataset_id}},
+            format="json",
+        ).json()  # fmt: skip
+    assert tasks.run_training_job(job["id"]) == "completed"
+    registered = MLModel.objects.get(config__training_job_id=job["id"])
+    assert registered.metrics["onnx_max_abs_difference"] < 1e-3
+    for name in ("weights.pt", "last.pt"):
+        path = registered.artifact_path.replace("weights.pt", name)
+        state = torch.load(io.BytesIO(default_storage.open(path).read()), weights_only=True)
+        SetTransformer().load_state_dict(state, strict=True)  # every tensor, right shapes
+        assert all(t.device.type == "cpu" for t in state.values())
+
+
+@pytest.mark.parametrize("architecture", [DeepSets, SetTransformer])
+def test_the_onnx_export_takes_any_batch_size(architecture):
+    import numpy as np
+    import onnxruntime
+
+    from apps.training.export import onnx_export
+
+    torch.manual_seed(0)
+    model = architecture(dropout=0.0).eval()
+    x, mask = torch.randn(8, 10, 4), torch.rand(8, 10) < 0.7
+    mask[:, :3] = True  # at least three receivers, as the generator guarantees
+    data, _ = onnx_export(model, (x, mask), ["receivers", "mask"])
+    session = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"])
+    got = session.run(None, {"receivers": x[:3].numpy(), "mask": mask[:3].numpy()})[0]
+    with torch.no_grad():
+        expected = model(x[:3], mask[:3]).numpy()
+    assert got.shape == (3, 3)
+    assert np.abs(got - expected).max() < 1e-3

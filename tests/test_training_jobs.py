@@ -308,3 +308,20 @@ def test_deleting_a_running_job_stops_its_worker(operator_client):
     assert outcome["result"] == "cancelled"
     assert not TrainingJob.objects.filter(pk=job["id"]).exists()
     assert not TrainingMetric.objects.filter(training_job_id=job["id"]).exists()
+
+
+@pytest.mark.parametrize("library", ["torch", "numpy"])
+def test_running_out_of_memory_is_said_plainly(library):
+    """Real allocation failures (a petabyte: torch's CPU allocator, numpy's MemoryError),
+    as a job's worker catches them; bench/gpu.py runs a job into CUDA's out of memory."""
+    import numpy as np
+    import torch
+
+    allocate = {
+        "torch": lambda: torch.empty(2**50, dtype=torch.uint8),
+        "numpy": lambda: np.empty(2**50, dtype=np.uint8),
+    }[library]
+    with pytest.raises((RuntimeError, MemoryError)) as caught:
+        allocate()
+    assert tasks.failure_message(caught.value).startswith("Out of memory: ")
+    assert tasks.failure_message(ValueError("bad data")) == "bad data"

@@ -93,6 +93,19 @@ def generate_dataset(dataset_id: str) -> str:
     return "ready"
 
 
+# How allocators say it: numpy's MemoryError, torch's CUDA OutOfMemoryError ("CUDA out of
+# memory"), torch's CPU allocator ("DefaultCPUAllocator: can't allocate memory").
+OUT_OF_MEMORY_SIGNS = ("out of memory", "can't allocate memory", "cannot allocate memory")
+
+
+def failure_message(exc: BaseException) -> str:
+    """A failed job's error_message; running out of memory is said first, in one way."""
+    text = str(exc) or exc.__class__.__name__
+    if isinstance(exc, MemoryError) or any(sign in text.lower() for sign in OUT_OF_MEMORY_SIGNS):
+        return f"Out of memory: {text}"
+    return text
+
+
 def run_training_job(job_id: str) -> str:
     """queued → running → completed | failed | cancelled. Idempotent on the job's status."""
     from apps.training import runner
@@ -124,9 +137,7 @@ def run_training_job(job_id: str) -> str:
         if not TrainingJob.objects.filter(pk=job_id).exists():
             return "cancelled"  # deleted while running: its writes had nowhere to go
         logger.exception("training job %s failed", job_id)
-        text = str(exc) or exc.__class__.__name__
-        if isinstance(exc, MemoryError) or "out of memory" in text.lower():
-            text = f"Out of memory: {text}"
+        text = failure_message(exc)
         TrainingJob.objects.filter(pk=job_id).exclude(status=TrainingJob.Status.CANCELLED).update(
             status=TrainingJob.Status.FAILED,
             error_message=text[:5000],

@@ -23,9 +23,8 @@ from apps.signals.models import SignalDetection
 from apps.signals.queries import (
     DetectionFilterForm,
     DetectionFilters,
-    detection_count,
     detection_keyset_page,
-    detection_page,
+    detection_numbered_page,
 )
 from apps.signals.services import detection_ingest
 
@@ -63,8 +62,7 @@ class DetectionListView(APIView):
             }
         else:
             page = parse_positive_int(params, "page", 1)
-            total = detection_count(filters)
-            rows = detection_page(filters, (page - 1) * page_size, page_size) if total else []
+            total, rows = detection_numbered_page(filters, (page - 1) * page_size, page_size)
             pagination = page_number_block(page, page_size, total)
         if not rows:
             filters.check_station_exists()

@@ -237,6 +237,25 @@ def test_list_query_count_does_not_grow_with_page_size(owner, alice, stations):
     assert counts[0] == 4, executed
 
 
+def test_list_total_counts_group_grants_once(owner, alice):
+    from django.contrib.auth.models import Group
+    from guardian.shortcuts import assign_perm
+
+    both, via_group, _hidden = (
+        services.constellation_create(owner=owner, name=name) for name in ("A", "B", "C")
+    )
+    services.share_create(constellation=both, user_id=alice.pk, permission="read",
+                          shared_by=owner)  # fmt: skip
+    team = Group.objects.create(name="night shift")
+    alice.groups.add(team)
+    for constellation in (both, via_group):
+        assign_perm("view_constellation", team, constellation)
+    body = client_for(alice).get(URL).json()
+    assert sorted(item["name"] for item in body["data"]) == ["A", "B"]
+    assert body["pagination"]["total"] == 2
+    assert client_for(owner).get(URL).json()["pagination"]["total"] == 3
+
+
 def test_unknown_and_malformed_ids_are_404(owner):
     client = client_for(owner)
     assert_envelope(client.get(f"{URL}/{uuid.uuid4()}"), 404, "NOT_FOUND")

@@ -6,7 +6,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.constellations import services
-from apps.constellations.access import constellation_for, permission_level
+from apps.constellations.access import constellation_for, count_visible, permission_level
 from apps.constellations.api.serializers import (
     ConstellationDetailSerializer,
     ConstellationListItemSerializer,
@@ -20,7 +20,6 @@ from apps.constellations.api.serializers import (
     ShareWithUserSerializer,
 )
 from apps.constellations.selectors import (
-    constellation_list,
     constellation_members,
     constellation_page,
     constellation_shares,
@@ -52,7 +51,7 @@ class ConstellationListView(APIView):
     def get(self, request):
         skip, limit = parse_skip_limit(request.query_params)
         page = constellation_page(user=request.user, skip=skip, limit=limit)
-        total = constellation_list(user=request.user).count()
+        total = count_visible(request.user)
         return Response(
             {
                 "data": ConstellationListItemSerializer(page, many=True).data,

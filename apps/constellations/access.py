@@ -9,7 +9,7 @@ A constellation the caller may not see is "not found" (no existence leak);
 one they may see but not act on is "permission denied".
 """
 
-from django.db.models import Q
+from django.db.models import Lookup, UUIDField
 
 from apps.accounts.roles import Role, has_permission, role_of
 from apps.core.exceptions import NotFound, PermissionDenied
@@ -27,6 +27,24 @@ def codename(action: str) -> str:
 
 def is_admin(user) -> bool:
     return role_of(user) == Role.ADMIN
+
+
+@UUIDField.register_lookup
+class InArray(Lookup):
+    """`id = ANY(ARRAY(subquery))` on PostgreSQL, `id IN (subquery)` elsewhere.
+
+    PostgreSQL runs the array's subquery once and fetches each id by primary key;
+    `IN`/`OR` over the grants made it walk the whole constellation table and test
+    every row (23 ms against 14 for a page of 10,000 visible among 100,000).
+    """
+
+    lookup_name = "in_array"
+
+    def as_sql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        template = "%s = ANY(ARRAY%s)" if connection.vendor == "postgresql" else "%s IN %s"
+        return template % (lhs, rhs), (*lhs_params, *rhs_params)
 
 
 def _granted(user, action: str):
@@ -55,15 +73,16 @@ def _may_use_grants(user, action: str) -> bool:
 def restrict(queryset, user, action: str = "view"):
     """`queryset` narrowed to the constellations `user` may perform `action` on.
 
-    One `id IN (subquery)` over the user and group permission tables: index
-    friendly, and cheaper than guardian's get_objects_for_user join.
+    The ids granted to the user or their groups (one UNION over the two
+    permission tables), looked up by primary key: cheaper than guardian's
+    get_objects_for_user join.
     """
     if is_admin(user):
         return queryset
     if not _may_use_grants(user, action):
         return queryset.none()
     by_user, by_group = _granted(user, action)
-    return queryset.filter(Q(pk__in=by_user) | Q(pk__in=by_group))
+    return queryset.filter(pk__in_array=by_user.union(by_group))
 
 
 def count_visible(user) -> int:

@@ -8,7 +8,12 @@ from django.core.files.storage import default_storage
 
 from apps.ml.models import MLModel
 from apps.training import tasks
-from apps.training.localization import DeepSets, EvidenceMap, SetTransformer
+from apps.training.localization import (
+    DeepSets,
+    EvidenceMap,
+    LocalizationPipeline,
+    SetTransformer,
+)
 from tests.test_training_jobs import JOBS, small_dataset
 
 
@@ -63,7 +68,7 @@ def test_a_set_transformer_job_trains_and_its_bundle_loads(
 
 
 @pytest.mark.parametrize("architecture", [DeepSets, SetTransformer])
-def test_the_onnx_export_takes_any_batch_size(architecture):
+def test_the_onnx_export_takes_any_batch_and_set_size(architecture):
     import numpy as np
     import onnxruntime
 
@@ -73,10 +78,14 @@ def test_the_onnx_export_takes_any_batch_size(architecture):
     model = architecture(dropout=0.0).eval()
     x, mask = torch.randn(8, 10, 4), torch.rand(8, 10) < 0.7
     mask[:, :3] = True  # at least three receivers, as the generator guarantees
-    data, _ = onnx_export(model, (x, mask), ["receivers", "mask"])
+    names = LocalizationPipeline.input_names
+    data, _ = onnx_export(model, (x, mask), names, LocalizationPipeline.onnx_dynamic_axes)
     session = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"])
-    got = session.run(None, {"receivers": x[:3].numpy(), "mask": mask[:3].numpy()})[0]
-    with torch.no_grad():
-        expected = model(x[:3], mask[:3]).numpy()
-    assert got.shape == (3, 3)
-    assert np.abs(got - expected).max() < 1e-3
+    for batch, receivers in ((3, 10), (2, 6), (1, 15)):
+        xs, masks = torch.randn(batch, receivers, 4), torch.ones(batch, receivers, dtype=torch.bool)
+        masks[0, 3:] = False  # one set with padding
+        got = session.run(None, dict(zip(names, (xs.numpy(), masks.numpy()), strict=True)))[0]
+        with torch.no_grad():
+            expected = model(xs, masks).numpy()
+        assert got.shape == (batch, 3)
+        assert np.abs(got - expected).max() < 1e-3

@@ -21,6 +21,7 @@ class ClassificationPipeline:
     model_type = "signal_classification"
     dataset_type = "signals"
     input_names = ["spectrogram"]  # the ONNX export's inputs, as example_inputs gives them
+    onnx_dynamic_axes: dict = {}  # clips are one length: only the batch is free
 
     def __init__(self, config: dict, arrays: dict, parameters: dict, device):
         self.config, self.device = config, device

@@ -34,8 +34,13 @@ def state_bytes(state: dict) -> bytes:
     return buffer.getvalue()
 
 
-def onnx_export(model, example_inputs: tuple, input_names: list[str]) -> tuple[bytes, float]:
-    """(ONNX bytes, max abs difference from torch on `example_inputs`); raises on mismatch."""
+def onnx_export(
+    model, example_inputs: tuple, input_names: list[str], dynamic: dict | None = None
+) -> tuple[bytes, float]:
+    """(ONNX bytes, max abs difference from torch on `example_inputs`); raises on mismatch.
+
+    Every input's first axis is the batch; `dynamic` names further free axes per input
+    (e.g. the number of receivers)."""
     import onnxruntime
 
     model = model.cpu().eval()
@@ -45,7 +50,7 @@ def onnx_export(model, example_inputs: tuple, input_names: list[str]) -> tuple[b
         # The TorchScript exporter is deprecated in favour of one that needs
         # onnxscript; it is chosen on purpose, and its output is checked below.
         warnings.simplefilter("ignore", DeprecationWarning)
-        _export(model, inputs, buffer, input_names)
+        _export(model, inputs, buffer, input_names, dynamic or {})
     data = buffer.getvalue()
     session = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"])
     with torch.no_grad():
@@ -59,7 +64,8 @@ def onnx_export(model, example_inputs: tuple, input_names: list[str]) -> tuple[b
     return data, difference
 
 
-def _export(model, inputs: tuple, buffer, input_names: list[str]) -> None:
+def _export(model, inputs: tuple, buffer, input_names: list[str], dynamic: dict) -> None:
+    axes = {name: {0: "batch", **dynamic.get(name, {})} for name in input_names}
     torch.onnx.export(
         model,
         inputs,
@@ -67,7 +73,7 @@ def _export(model, inputs: tuple, buffer, input_names: list[str]) -> None:
         dynamo=False,  # the TorchScript exporter: no onnxscript dependency
         input_names=input_names,
         output_names=["output"],
-        dynamic_axes={name: {0: "batch"} for name in [*input_names, "output"]},
+        dynamic_axes={**axes, "output": {0: "batch"}},
         opset_version=17,
     )
 

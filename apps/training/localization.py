@@ -83,6 +83,33 @@ class DeepSets(_SetModel):
         return self.decode(self.phi(x), x, mask)
 
 
+class SelfAttentionBlock(nn.Module):
+    """Lee et al.'s set attention block (SAB), pre-norm: x + attention(LN x), then
+    x + feed-forward(LN x). Written out rather than nn.TransformerEncoderLayer, whose
+    traced ONNX export fixes the set size: this one reads no shapes, so the exported
+    model takes any number of receivers."""
+
+    def __init__(self, width: int, heads: int, dropout: float):
+        super().__init__()
+        self.heads, self.scale = heads, (width // heads) ** -0.5
+        self.attention_norm, self.feedforward_norm = nn.LayerNorm(width), nn.LayerNorm(width)
+        self.qkv, self.out = nn.Linear(width, 3 * width), nn.Linear(width, width)
+        self.feedforward = nn.Sequential(
+            nn.Linear(width, 2 * width), nn.GELU(), nn.Dropout(dropout), nn.Linear(2 * width, width)
+        )
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, h, mask):
+        # [B, K, 3·width] → three [B, heads, K, width/heads]
+        qkv = self.qkv(self.attention_norm(h)).unflatten(-1, (3, self.heads, -1))
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
+        scores = (q @ k.transpose(-1, -2)) * self.scale
+        scores = scores.masked_fill(~mask[:, None, None, :], -1e4)  # padding is never attended
+        attended = (scores.softmax(-1) @ v).transpose(1, 2).flatten(-2)
+        h = h + self.dropout(self.out(attended))
+        return h + self.dropout(self.feedforward(self.feedforward_norm(h)))
+
+
 class SetTransformer(_SetModel):
     """Two self-attention blocks (Lee et al., 2019), so each receiver's ranging can depend
     on the others', then the same evidence-map pooling as DeepSets."""
@@ -91,18 +118,13 @@ class SetTransformer(_SetModel):
                  half_extent_km=(100.0, 100.0), xy_mean=(0.0, 0.0), xy_std=(1.0, 1.0)):  # fmt: skip
         super().__init__(half_extent_km, xy_mean, xy_std)
         self.embed = nn.Linear(features, width)
-        self.blocks = nn.ModuleList(
-            nn.TransformerEncoderLayer(
-                width, heads, 2 * width, dropout, batch_first=True, norm_first=True
-            )
-            for _ in range(2)
-        )
+        self.blocks = nn.ModuleList(SelfAttentionBlock(width, heads, dropout) for _ in range(2))
         self.head = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, 2))
 
     def forward(self, x, mask):
         h = self.embed(x)
         for block in self.blocks:
-            h = block(h, src_key_padding_mask=~mask)
+            h = block(h, mask)
         return self.decode(self.head(h), x, mask)
 
 
@@ -122,6 +144,7 @@ class LocalizationPipeline:
     model_type = "localization"
     dataset_type = "localization"
     input_names = ["receivers", "mask"]  # the ONNX export's inputs, as example_inputs gives them
+    onnx_dynamic_axes = {name: {1: "receivers"} for name in input_names}  # any set size
 
     def __init__(self, config: dict, arrays: dict, parameters: dict, device):
         from apps.training.propagation import to_local_metres

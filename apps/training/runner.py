@@ -153,7 +153,9 @@ def run_job(job: TrainingJob, watch) -> None:
     from apps.training.export import onnx_export, register_bundle
 
     examples = pipeline.example_inputs(val_idx[:8])
-    onnx, difference = onnx_export(model, examples, pipeline.input_names)
+    onnx, difference = onnx_export(
+        model, examples, pipeline.input_names, pipeline.onnx_dynamic_axes
+    )
     metrics["onnx_max_abs_difference"] = difference
     job.refresh_from_db()
     registered = register_bundle(

@@ -31,8 +31,9 @@ from torch import nn
 class EvidenceMap(nn.Module):
     """Per-receiver (expected log-range, log-precision) → (x km, y km, log sigma km)."""
 
-    def __init__(self, half_extent_km: tuple[float, float], cells: int = 48):
+    def __init__(self, half_extent_km: tuple[float, float], cells: int = 48, median_steps: int = 5):
         super().__init__()
+        self.median_steps = median_steps
         xs = torch.linspace(-half_extent_km[0], half_extent_km[0], cells)
         ys = torch.linspace(-half_extent_km[1], half_extent_km[1], cells)
         grid = torch.stack(torch.meshgrid(xs, ys, indexing="ij"), -1).reshape(-1, 2)
@@ -49,7 +50,10 @@ class EvidenceMap(nn.Module):
         evidence = -precision * (0.5 * torch.log(squared) - log_range) ** 2
         log_posterior = (evidence * mask.unsqueeze(-1).float()).sum(1) + self.prior
         weights = torch.softmax(log_posterior, -1)
-        position = weights @ self.grid
+        position = weights @ self.grid  # the posterior mean, then towards its median:
+        for _ in range(self.median_steps):  # Weiszfeld steps to the geometric median
+            inverse = ((self.grid - position.unsqueeze(1)) ** 2).sum(-1).add(1.0).rsqrt()
+            position = (weights * inverse) @ self.grid / (weights * inverse).sum(-1, keepdim=True)
         spread = (weights * ((self.grid - position.unsqueeze(1)) ** 2).sum(-1)).sum(-1)
         log_sigma = 0.5 * torch.log(spread / 2 + 1.0) + self.log_temperature
         return torch.cat([position, log_sigma.unsqueeze(-1)], -1)

@@ -9,14 +9,14 @@ contributes, over a grid of candidate transmitter positions covering the
 area, the log-evidence −precisionᵢ · (ln ‖g − rᵢ‖ − hᵢ)², where hᵢ (its
 expected log-range) and precisionᵢ are what the network makes of the
 receiver's features. The maps of all receivers are summed (receivers' errors
-are independent), a learned prior over the grid is added, and the soft-argmax
-gives the position; the spread of that posterior gives the uncertainty. The
-form is that of a log-distance path-loss likelihood with log-normal shadowing,
-but nothing of the propagation model is given to it: ranges, their precision
-and the prior are learned from the data. A free regression head (mean/max
-pooling into an MLP) stayed at ~0.91× the WLS baseline's median error on the
-seed-default data; the evidence map reaches ~0.75×, near the Bayes posterior
-(docs/training.md).
+are independent), a learned prior over the grid is added, and the geometric
+median of that posterior (Weiszfeld steps from its mean) is the position; its
+spread gives the uncertainty. The form is that of a log-distance path-loss
+likelihood with log-normal shadowing, but nothing of the propagation model is
+given to it: ranges, their precision and the prior are learned from the data.
+A free regression head (mean/max pooling into an MLP) stayed at ~0.91× the
+WLS baseline's median error on the seed-default data; the evidence map
+reaches 0.73–0.80× (the Bayes posterior: 0.71–0.73×; docs/performance.md).
 
 Imported only by the training worker: the web process never loads torch.
 """

@@ -137,6 +137,11 @@ def test_a_small_job_trains_end_to_end(operator_client, django_capture_on_commit
     assert_envelope(operator_client.get(f"{JOBS}/{job['id']}"), 404, "NOT_FOUND")
 
 
+def committed_dataset(client, samples: int) -> str:
+    """small_dataset for transactional tests: commits are real, so nothing needs capturing."""
+    return small_dataset(client, lambda execute=True: contextlib.nullcontext(), samples=samples)
+
+
 def start_long_job(client) -> tuple[dict, threading.Thread, dict]:
     """A 200-epoch job running on a thread, returned once its first epoch is stored.
 
@@ -144,7 +149,7 @@ def start_long_job(client) -> tuple[dict, threading.Thread, dict]:
     """
     from django.db import close_old_connections
 
-    dataset_id = small_dataset(client, lambda execute=True: contextlib.nullcontext(), samples=400)
+    dataset_id = committed_dataset(client, samples=400)
     job = client.post(
         JOBS,
         {"job_name": "long", "config": {"epochs": 200, "batch_size": 8, "warmup_epochs": 0,

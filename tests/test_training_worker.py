@@ -4,7 +4,6 @@ The cluster is a subprocess against the test database and Redis, as the
 Procfile runs it; the test process is the API and the WebSocket server.
 """
 
-import contextlib
 import json
 import os
 import signal
@@ -25,7 +24,7 @@ from apps.training.watchdog import LOST_MESSAGE
 from heimdall.asgi import application
 from tests.conftest import make_user
 from tests.test_health import _url_of
-from tests.test_training_jobs import small_dataset
+from tests.test_training_jobs import committed_dataset
 
 ROOT = Path(__file__).resolve().parent.parent
 JOBS = "/api/v1/training/jobs"
@@ -59,11 +58,6 @@ def training_cluster():
             cluster.wait(timeout=30)
         except subprocess.TimeoutExpired:
             os.killpg(cluster.pid, signal.SIGKILL)
-
-
-def committed_dataset(client, samples: int) -> str:
-    # Transactional test: commits are real, so nothing needs capturing.
-    return small_dataset(client, lambda execute=True: contextlib.nullcontext(), samples=samples)
 
 
 def _create_job(client, dataset_id: str, **config) -> str:

@@ -27,7 +27,7 @@ def _permission_for(user):
 
 def constellation_list(*, user):
     """Everything the user may see, newest first."""
-    return restrict(Constellation.objects.all(), user, "view").order_by(*ORDER)
+    return restrict(Constellation.objects.all(), user, "view", listing=True).order_by(*ORDER)
 
 
 def constellation_page(*, user, skip: int, limit: int) -> list[Constellation]:

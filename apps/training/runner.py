@@ -267,8 +267,8 @@ def train(job, pipeline, model, train_idx, val_idx, watch) -> tuple[dict, dict]:
 
 def _on_cpu(state: dict) -> dict:
     """A copy of `state` as CPU tensors, made with one transfer per dtype: a GPU copies a
-    few hundred small tensors to the host far slower than one large one (80 ms against
-    a few for ConvNeXt-T on an H100)."""
+    few hundred small tensors to the host slower than one large one (ConvNeXt-T on an
+    H100: 79 ms tensor by tensor, 46 ms in one transfer)."""
     import torch
 
     keys_by_dtype: dict = {}

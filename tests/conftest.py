@@ -4,10 +4,8 @@ import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
-from apps.accounts.services import user_create
 from apps.core.partitioning import forget_known_partitions
-
-PASSWORD = "correct-horse-battery-staple"
+from tests.helpers import client_for, make_user
 
 
 @pytest.fixture(autouse=True)
@@ -61,10 +59,6 @@ def anomaly_model(db, trained_anomaly_model, django_capture_on_commit_callbacks)
     return registered
 
 
-def make_user(username: str, role: str, **extra):
-    return user_create(username=username, password=PASSWORD, role=role, validate=False, **extra)
-
-
 @pytest.fixture
 def admin_user(db):
     return make_user("ada", "admin", email="ada@example.com", display_name="Ada Admin")
@@ -83,17 +77,6 @@ def viewer_user(db):
 @pytest.fixture
 def collector_user(db):
     return make_user("collector-1", "collector")
-
-
-def client_for(user) -> APIClient:
-    client = APIClient()
-    if user is not None:
-        response = client.post(
-            "/api/v1/auth/login", {"username": user.username, "password": PASSWORD}, format="json"
-        )
-        assert response.status_code == 200, response.content
-        client.credentials(HTTP_AUTHORIZATION=f"Bearer {response.json()['access_token']}")
-    return client
 
 
 @pytest.fixture
@@ -125,20 +108,3 @@ def role_clients(admin_user, operator_user, viewer_user):
         "operator": client_for(operator_user),
         "admin": client_for(admin_user),
     }
-
-
-def assert_envelope(response, status: int, code: str, field: str | None = None):
-    """The response is an error in the seed's envelope, naming `field` when given."""
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert set(body) == {"error"}
-    error = body["error"]
-    assert set(error) == {"code", "message", "details", "request_id", "timestamp"}
-    assert error["code"] == code
-    assert error["request_id"] == response["X-Request-ID"]
-    assert error["timestamp"].endswith("Z")
-    if field is not None:
-        assert (
-            field in error["details"].get("fields", {}) or error["details"].get("field") == field
-        ), error
-    return error

@@ -13,13 +13,14 @@ from pathlib import Path
 import pytest
 import websockets
 from asgiref.sync import sync_to_async
+from django.db import connection
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from apps.core.timeutil import utc_now
 from tests import factories
-from tests.conftest import make_user
+from tests.helpers import database_url, make_user
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.asyncio,
@@ -33,13 +34,6 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _database_url() -> str:
-    from django.db import connection
-
-    s = connection.settings_dict
-    return f"postgres://{s['USER']}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
-
-
 async def test_ingest_over_http_reaches_a_websocket_client_through_redis():
     def setup():
         factories.station("twente-nl")
@@ -48,8 +42,8 @@ async def test_ingest_over_http_reaches_a_websocket_client_through_redis():
 
     token = await sync_to_async(setup)()
     port = _free_port()
-    env = {**os.environ, "DATABASE_URL": await sync_to_async(_database_url)(),
-           "DJANGO_ALLOWED_HOSTS": "127.0.0.1"}  # fmt: skip
+    url = await sync_to_async(lambda: database_url(connection.settings_dict))()
+    env = {**os.environ, "DATABASE_URL": url, "DJANGO_ALLOWED_HOSTS": "127.0.0.1"}
     server = subprocess.Popen(
         [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
          "heimdall.asgi:application"],

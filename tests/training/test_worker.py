@@ -22,11 +22,9 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from apps.training.models import TrainingJob
 from apps.training.watchdog import LOST_MESSAGE
 from heimdall.asgi import application
-from tests.conftest import make_user
-from tests.test_health import _url_of
-from tests.test_training_jobs import committed_dataset
+from tests.helpers import committed_dataset, database_url, make_user
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 JOBS = "/api/v1/training/jobs"
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
@@ -37,7 +35,7 @@ def training_cluster():
 
     env = {
         **os.environ,
-        "DATABASE_URL": _url_of(connection.settings_dict),
+        "DATABASE_URL": database_url(connection.settings_dict),
         "Q_CLUSTER_NAME": "training",
         # The test's artifact storage (conftest), so the worker reads the same datasets.
         "HEIMDALL_ARTIFACT_ROOT": settings.STORAGES["default"]["OPTIONS"]["location"],

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PRODUCTION_ENV = {
     "DJANGO_SECRET_KEY": "x" * 20 + "production-secret-key-that-is-long-and-random-9f8e7d",
     "DJANGO_DEBUG": "false",

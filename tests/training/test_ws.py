@@ -8,7 +8,7 @@ from channels.testing import WebsocketCommunicator
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from heimdall.asgi import application
-from tests.conftest import make_user
+from tests.helpers import make_user
 
 pytestmark = [
     pytest.mark.asyncio,

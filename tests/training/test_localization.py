@@ -14,7 +14,9 @@ from apps.training.localization import (
     LocalizationPipeline,
     SetTransformer,
 )
-from tests.test_training_jobs import JOBS, small_dataset
+from tests.helpers import small_dataset
+
+JOBS = "/api/v1/training/jobs"
 
 
 def test_exact_ranges_put_the_transmitter_where_they_cross():

@@ -5,7 +5,7 @@ import pytest
 from apps.anomalies.classification import severity_for
 from apps.anomalies.models import AnomalyEvent
 from tests import factories
-from tests.conftest import assert_envelope
+from tests.helpers import assert_envelope
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/anomalies"

@@ -11,6 +11,7 @@ from django.test import Client
 
 from apps.core.timeutil import utc_now
 from apps.stations.models import Station
+from tests.helpers import database_url
 
 pytestmark = pytest.mark.django_db
 
@@ -102,7 +103,7 @@ def test_database_url(django_db_setup) -> str:
     """The test database as a URL, for a subprocess (the plain DATABASE_URL may not exist)."""
     from django.db import connection
 
-    return _url_of(connection.settings_dict)
+    return database_url(connection.settings_dict)
 
 
 def test_unreachable_redis_is_degraded_not_500(test_database_url):
@@ -123,7 +124,7 @@ def test_running_qcluster_makes_task_queue_healthy():
     """A real django-q2 cluster against the test database reports in."""
     from django.db import connection
 
-    env = {**os.environ, "DATABASE_URL": _url_of(connection.settings_dict)}
+    env = {**os.environ, "DATABASE_URL": database_url(connection.settings_dict)}
     cluster = subprocess.Popen(
         [sys.executable, "manage.py", "qcluster"],
         env=env,
@@ -146,10 +147,3 @@ def test_running_qcluster_makes_task_queue_healthy():
             cluster.wait(timeout=30)
         except subprocess.TimeoutExpired:
             os.killpg(cluster.pid, signal.SIGKILL)
-
-
-def _url_of(settings_dict) -> str:
-    user = settings_dict["USER"]
-    host = settings_dict["HOST"] or "127.0.0.1"
-    port = settings_dict["PORT"] or 5432
-    return f"postgres://{user}@{host}:{port}/{settings_dict['NAME']}"

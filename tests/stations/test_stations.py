@@ -7,7 +7,7 @@ from apps.core.partitioning import ensure_partitions
 from apps.core.timeutil import utc_now
 from apps.signals.models import SignalDetection
 from apps.stations.models import Station, StationCheck
-from tests.conftest import assert_envelope
+from tests.helpers import assert_envelope
 
 pytestmark = pytest.mark.django_db
 

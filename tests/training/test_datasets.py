@@ -6,7 +6,7 @@ from apps.training import generator, tasks
 from apps.training.models import SyntheticDataset
 from apps.training.services import dataset_load
 from tests import factories
-from tests.conftest import assert_envelope
+from tests.helpers import assert_envelope
 
 pytestmark = pytest.mark.django_db
 GENERATE = "/api/v1/training/synthetic/generate"

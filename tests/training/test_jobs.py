@@ -1,4 +1,3 @@
-import contextlib
 import json
 import os
 import threading
@@ -10,20 +9,9 @@ from django.core.files.storage import default_storage
 from apps.ml.models import MLModel
 from apps.training import tasks
 from apps.training.models import SyntheticDataset, TrainingJob, TrainingMetric
-from tests.conftest import assert_envelope
+from tests.helpers import assert_envelope, committed_dataset, small_dataset
 
 JOBS = "/api/v1/training/jobs"
-
-
-def small_dataset(client, capture, samples=300):
-    with capture(execute=True):
-        body = client.post(
-            "/api/v1/training/synthetic/generate",
-            {"name": "train", "num_samples": samples, "receiver_seed": 5},
-            format="json",
-        ).json()
-    assert tasks.generate_dataset(body["id"]) == "ready"
-    return body["id"]
 
 
 @pytest.mark.django_db
@@ -135,11 +123,6 @@ def test_a_small_job_trains_end_to_end(operator_client, django_capture_on_commit
     assert operator_client.delete(f"{JOBS}/{job['id']}").status_code == 204
     assert not TrainingMetric.objects.exists()
     assert_envelope(operator_client.get(f"{JOBS}/{job['id']}"), 404, "NOT_FOUND")
-
-
-def committed_dataset(client, samples: int) -> str:
-    """small_dataset for transactional tests: commits are real, so nothing needs capturing."""
-    return small_dataset(client, lambda execute=True: contextlib.nullcontext(), samples=samples)
 
 
 def start_long_job(client) -> tuple[dict, threading.Thread, dict]:

@@ -11,7 +11,7 @@ from apps.stations.collectors.openwebrx import OpenWebRXSource
 from apps.stations.collectors.runner import StationCollector, detections_from, supervise
 from apps.stations.models import Station, StationCheck
 from tests import factories
-from tests.fake_receivers import FakeKiwi, FakeOpenWebRX, serve
+from tests.collectors.fake_receivers import FakeKiwi, FakeOpenWebRX, serve
 
 
 @pytest.mark.asyncio
@@ -130,7 +130,7 @@ def test_adpcm_round_trip_with_sync_frames():
     import numpy as np
 
     from apps.stations.collectors.adpcm import SyncedImaAdpcmDecoder
-    from tests.fake_receivers import SyncedImaAdpcmEncoder
+    from tests.collectors.fake_receivers import SyncedImaAdpcmEncoder
 
     t = np.arange(12_000) / 12_000
     original = np.round(12_000 * np.sin(2 * np.pi * 800 * t)).astype(np.int16)

@@ -4,7 +4,7 @@ import pytest
 from apps.ml.models import MLModel
 from apps.signals.models import SignalDetection
 from tests import factories
-from tests.conftest import assert_envelope
+from tests.helpers import assert_envelope
 
 pytestmark = pytest.mark.django_db
 ANALYZE = "/api/v1/signals/analyze"

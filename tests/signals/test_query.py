@@ -4,7 +4,7 @@ import pytest
 
 from apps.core.timeutil import utc_now
 from tests import factories
-from tests.conftest import assert_envelope
+from tests.helpers import assert_envelope
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/signals/detections"

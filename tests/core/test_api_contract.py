@@ -10,7 +10,7 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from apps.core.exceptions import api_exception_handler
-from tests.conftest import assert_envelope
+from tests.helpers import assert_envelope
 
 pytestmark = pytest.mark.django_db
 
@@ -60,7 +60,7 @@ def test_paths_work_with_and_without_trailing_slash(viewer_client):
 
 
 def test_post_with_trailing_slash_is_not_redirected(anon_client, viewer_user):
-    from tests.conftest import PASSWORD
+    from tests.helpers import PASSWORD
 
     response = anon_client.post(
         "/api/v1/auth/login/", {"username": "vera", "password": PASSWORD}, format="json"

@@ -3,7 +3,7 @@ from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
 from apps.accounts.roles import ROLE_PERMISSIONS, Role
-from tests.conftest import PASSWORD, assert_envelope, client_for
+from tests.helpers import PASSWORD, assert_envelope, client_for
 
 pytestmark = pytest.mark.django_db
 
@@ -16,7 +16,7 @@ def login(client, username, password=PASSWORD):
 
 @pytest.mark.parametrize("role", ["admin", "operator", "viewer", "collector"])
 def test_login_returns_seed_shape_with_role_permissions(role, anon_client):
-    from tests.conftest import make_user
+    from tests.helpers import make_user
 
     user = make_user(f"user-{role}", role)
     response = login(anon_client, user.username)

@@ -16,7 +16,7 @@ from apps.constellations.models import (
     ConstellationUserObjectPermission,
 )
 from tests import factories
-from tests.conftest import client_for, make_user
+from tests.helpers import client_for, make_user
 
 ACTORS = ["anonymous", "viewer", "other", "reader", "editor", "owner", "admin"]
 

@@ -5,7 +5,7 @@ import pytest
 from apps.core.timeutil import utc_now
 from apps.stations.models import StationCheck
 from tests import factories
-from tests.conftest import assert_envelope
+from tests.helpers import assert_envelope
 
 pytestmark = pytest.mark.django_db
 

@@ -12,7 +12,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from apps.core.timeutil import utc_now
 from heimdall.asgi import application
 from tests import factories
-from tests.conftest import make_user
+from tests.helpers import make_user
 
 pytestmark = [
     pytest.mark.asyncio,

@@ -12,7 +12,7 @@ from apps.constellations.models import (
     ConstellationUserObjectPermission,
 )
 from tests import factories
-from tests.conftest import assert_envelope, client_for, make_user
+from tests.helpers import assert_envelope, client_for, make_user
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/constellations"

@@ -8,7 +8,7 @@ from apps.core.timeutil import utc_now
 from apps.signals.models import SignalDetection
 from apps.stations.models import Station
 from tests import factories
-from tests.conftest import assert_envelope, client_for
+from tests.helpers import assert_envelope, client_for
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/signals/detections"

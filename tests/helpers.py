@@ -1,0 +1,68 @@
+"""Helpers shared by tests: users in each role, authenticated API clients, the error envelope."""
+
+import contextlib
+
+from rest_framework.test import APIClient
+
+from apps.accounts.services import user_create
+
+PASSWORD = "correct-horse-battery-staple"
+
+
+def make_user(username: str, role: str, **extra):
+    return user_create(username=username, password=PASSWORD, role=role, validate=False, **extra)
+
+
+def client_for(user) -> APIClient:
+    client = APIClient()
+    if user is not None:
+        response = client.post(
+            "/api/v1/auth/login", {"username": user.username, "password": PASSWORD}, format="json"
+        )
+        assert response.status_code == 200, response.content
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {response.json()['access_token']}")
+    return client
+
+
+def assert_envelope(response, status: int, code: str, field: str | None = None):
+    """The response is an error in the seed's envelope, naming `field` when given."""
+    assert response.status_code == status, response.content
+    body = response.json()
+    assert set(body) == {"error"}
+    error = body["error"]
+    assert set(error) == {"code", "message", "details", "request_id", "timestamp"}
+    assert error["code"] == code
+    assert error["request_id"] == response["X-Request-ID"]
+    assert error["timestamp"].endswith("Z")
+    if field is not None:
+        assert (
+            field in error["details"].get("fields", {}) or error["details"].get("field") == field
+        ), error
+    return error
+
+
+def database_url(settings_dict) -> str:
+    """The test database as a URL, for subprocesses (servers, workers) under test."""
+    user = settings_dict["USER"]
+    host = settings_dict["HOST"] or "127.0.0.1"
+    port = settings_dict["PORT"] or 5432
+    return f"postgres://{user}@{host}:{port}/{settings_dict['NAME']}"
+
+
+def small_dataset(client, capture, samples=300):
+    """A ready synthetic localization dataset, generated through the API; its id."""
+    from apps.training import tasks
+
+    with capture(execute=True):
+        body = client.post(
+            "/api/v1/training/synthetic/generate",
+            {"name": "train", "num_samples": samples, "receiver_seed": 5},
+            format="json",
+        ).json()
+    assert tasks.generate_dataset(body["id"]) == "ready"
+    return body["id"]
+
+
+def committed_dataset(client, samples: int) -> str:
+    """small_dataset for transactional tests: commits are real, so nothing needs capturing."""
+    return small_dataset(client, lambda execute=True: contextlib.nullcontext(), samples=samples)

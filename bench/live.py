@@ -57,7 +57,7 @@ def bench_dsp() -> list[str]:
     import numpy as np
     from scipy import signal
 
-    from apps.signals import dsp
+    from apps.radio import dsp
 
     rng = np.random.default_rng(1)
     t = np.arange(48_000) / 48_000

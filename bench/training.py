@@ -302,7 +302,7 @@ def bayes_reference(dataset_id: str) -> tuple[float, float]:
     import numpy as np
 
     from apps.training.models import SyntheticDataset
-    from apps.training.propagation import PropagationModel, to_local_metres
+    from apps.radio.propagation import PropagationModel, to_local_metres
     from apps.training.runner import split
     from apps.training.services import dataset_load
 

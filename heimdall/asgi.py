@@ -15,11 +15,9 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
-from apps.core.scheduling import (  # noqa: E402
-    start_embedded_collectors,
-    start_inprocess_scheduler,
-)
-from apps.core.websocket_auth import HeimdallWebSocketAuth  # noqa: E402
+from apps.accounts.websocket_auth import HeimdallWebSocketAuth  # noqa: E402
+from apps.collectors.embedded import start_embedded_collectors  # noqa: E402
+from apps.core.scheduling import start_inprocess_scheduler  # noqa: E402
 from heimdall.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(

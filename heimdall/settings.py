@@ -52,10 +52,11 @@ INSTALLED_APPS = [
     "apps.core",
     "apps.accounts",
     "apps.stations",
-    "apps.signals",
     "apps.anomalies",
-    "apps.constellations",
     "apps.ml",
+    "apps.signals",
+    "apps.collectors",
+    "apps.constellations",
     "apps.training",
 ]
 

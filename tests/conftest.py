@@ -8,6 +8,19 @@ from apps.core.partitioning import forget_known_partitions
 from tests.helpers import client_for, make_user
 
 
+def pytest_configure(config):
+    """The suite runs on PostgreSQL (partitions, COPY, concurrency): stop at once elsewhere."""
+    from django.conf import settings
+
+    engine = settings.DATABASES["default"]["ENGINE"]
+    if engine != "django.db.backends.postgresql":
+        raise pytest.UsageError(
+            f"Heimdall's tests need PostgreSQL, and DATABASE_URL gives {engine!r}. "
+            "Run `make test` (postgres://postgres@127.0.0.1:5432/heimdall by default) or set "
+            "DATABASE_URL=postgres://... and REDIS_URL=redis://.../15."
+        )
+
+
 @pytest.fixture(autouse=True)
 def _fast_and_isolated(settings, tmp_path):
     from apps.ml.scoring import forget_loaded_scorer

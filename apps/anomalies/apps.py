@@ -5,3 +5,12 @@ class AnomaliesConfig(AppConfig):
     name = "apps.anomalies"
     label = "anomalies"
     verbose_name = "Anomaly events"
+
+    def ready(self):
+        from apps.anomalies import selectors
+        from apps.stations import activity
+
+        activity.register(
+            statistics_fn=selectors.station_anomaly_count,
+            history_fn=selectors.station_has_anomalies,
+        )

@@ -19,3 +19,16 @@ def anomaly_summary(queryset) -> dict:
         "acknowledged_count": counts["acknowledged_count"],
         "unacknowledged_count": counts["total"] - counts["acknowledged_count"],
     }
+
+
+def station_anomaly_count(*, station, since, until) -> dict:
+    """Seed 004's `anomalies_detected_24h` for a station over [since, until]."""
+    return {
+        "anomalies_detected_24h": AnomalyEvent.objects.filter(
+            station=station, detection_timestamp__gte=since, detection_timestamp__lte=until
+        ).count()
+    }
+
+
+def station_has_anomalies(*, station) -> bool:
+    return AnomalyEvent.objects.filter(station=station).exists()

@@ -2,7 +2,6 @@
 
 from datetime import datetime, timedelta
 
-from django.db import connection
 from django.db.models import Q
 
 from apps.anomalies.classification import describe, event_type_for, severity_for
@@ -14,7 +13,8 @@ CORRELATION_WINDOW = timedelta(seconds=10)
 MAX_CORRELATED_PER_BATCH = 500
 
 
-def _correlation_window(row: dict) -> tuple[int, int, datetime, datetime]:
+def correlation_window(row: dict) -> tuple[int, int, datetime, datetime]:
+    """The (f_low, f_high, t_low, t_high) in which other stations' detections correlate."""
     half_width = max((row.get("bandwidth_hz") or 0) // 2, 500)
     when = row["detection_timestamp"]
     return (
@@ -25,53 +25,23 @@ def _correlation_window(row: dict) -> tuple[int, int, datetime, datetime]:
     )
 
 
-def _correlated_stations(rows: list[dict]) -> list[list[str]]:
-    """For each row, the stations that heard its frequency within ±10 s.
-
-    PostgreSQL: one query for the whole batch (a VALUES list joined on the
-    frequency-time index). Elsewhere: one ORM query per row.
-    """
-    from apps.signals.models import SignalDetection
-
-    windows = [_correlation_window(row) for row in rows]
-    found: list[set[str]] = [set() for _ in rows]
-    if connection.vendor == "postgresql":
-        values = ", ".join(
-            ["(%s, %s::bigint, %s::bigint, %s::timestamptz, %s::timestamptz)"] * len(rows)
-        )
-        params = [item for index, window in enumerate(windows) for item in (index, *window)]
-        table = SignalDetection._meta.db_table
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT DISTINCT v.idx, d.websdr_station_id FROM (VALUES {values}) "  # noqa: S608
-                f"AS v(idx, f_low, f_high, t_low, t_high) JOIN {table} d ON "
-                "d.frequency_hz BETWEEN v.f_low AND v.f_high AND "
-                "d.detection_timestamp BETWEEN v.t_low AND v.t_high",
-                params,
-            )
-            for index, station in cursor.fetchall():
-                found[index].add(station)
-    else:
-        for index, (f_low, f_high, t_low, t_high) in enumerate(windows):
-            found[index].update(
-                SignalDetection.objects.filter(
-                    frequency_hz__gte=f_low,
-                    frequency_hz__lte=f_high,
-                    detection_timestamp__gte=t_low,
-                    detection_timestamp__lte=t_high,
-                ).values_list("websdr_station_id", flat=True)
-            )
-    return [
-        sorted(stations | {row["websdr_station_id"]})
-        for stations, row in zip(found, rows, strict=True)
-    ]
-
-
 def anomaly_events_create(
-    *, rows: list[dict], station_ranges: dict[str, tuple[int, int]]
+    *,
+    rows: list[dict],
+    station_ranges: dict[str, tuple[int, int]],
+    hearing: list[set[str]] | None = None,
 ) -> list[AnomalyEvent]:
-    """One event per anomalous detection row (rows already written); returns the events."""
-    correlated = _correlated_stations(rows[:MAX_CORRELATED_PER_BATCH])
+    """One event per anomalous detection row (rows already written); returns the events.
+
+    `hearing[i]`: the stations that detected row i's frequency within its
+    `correlation_window` (the ingesting app reads them; at most
+    MAX_CORRELATED_PER_BATCH rows are correlated per batch).
+    """
+    hearing = hearing or []
+    correlated = [
+        sorted(stations | {row["websdr_station_id"]})
+        for stations, row in zip(hearing, rows, strict=False)
+    ]
     events = []
     for index, row in enumerate(rows):
         score = row["anomaly_score"] if row["anomaly_score"] is not None else 1.0

@@ -5,14 +5,6 @@ from django.db import models
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
 
-class ConstellationQuerySet(models.QuerySet):
-    def restrict(self, user, action: str = "view"):
-        """The constellations `user` may perform `action` on (see apps.constellations.access)."""
-        from apps.constellations.access import restrict
-
-        return restrict(self, user, action)
-
-
 class Constellation(models.Model):
     """A group of stations used together to locate transmitters, owned and shareable."""
 
@@ -25,7 +17,6 @@ class Constellation(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
-    objects = ConstellationQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "id"]

@@ -9,7 +9,8 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from datetime import timedelta
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -17,7 +18,6 @@ from django.conf import settings
 from django.db import connection
 
 from apps.core import tasks
-from apps.core.timeutil import utc_now
 
 logger = logging.getLogger(__name__)
 
@@ -79,36 +79,64 @@ def check_task_queue() -> str:
         return UNHEALTHY
 
 
-def check_collectors() -> str:
-    """Healthy when every active station was heard from recently."""
-    from apps.stations.selectors import station_freshness
+@dataclass(frozen=True)
+class Check:
+    """A named check returning HEALTHY, DEGRADED or UNHEALTHY.
 
-    try:
-        fresh, total = station_freshness(
-            stale_after=timedelta(seconds=settings.HEIMDALL_COLLECTOR_STALE_SECONDS),
-            now=utc_now(),
-        )
-    except Exception:
+    `needs_database`: reported UNHEALTHY without running when the database is
+    down. `in_health`: listed in GET /health's `services` (some checks only
+    feed the live feed's system_status).
+    """
+
+    name: str
+    func: Callable[[], str]
+    needs_database: bool = False
+    in_health: bool = True
+
+
+_checks: dict[str, Check] = {}
+
+
+def register_check(
+    name: str, func: Callable[[], str], *, needs_database: bool = False, in_health: bool = True
+) -> None:
+    """Add a check (apps call this from `AppConfig.ready()`); re-registering replaces it."""
+    _checks[name] = Check(name, func, needs_database, in_health)
+
+
+def run_check(name: str) -> str:
+    """One registered check; an unknown name or a check that raises is UNHEALTHY."""
+    check = _checks.get(name)
+    if check is None:
         return UNHEALTHY
-    if total == 0 or fresh == total:
-        return HEALTHY
-    return DEGRADED if fresh else UNHEALTHY
+    try:
+        return check.func()
+    except Exception:
+        logger.warning("health: check %s failed", name, exc_info=True)
+        return UNHEALTHY
+
+
+register_check("database", check_database)
+register_check("channel_layer", check_channel_layer)
+register_check("task_queue", check_task_queue)
 
 
 def system_health() -> tuple[str, dict[str, str]]:
-    """Overall status and per-service status.
+    """Overall status and per-service status (every registered check with `in_health`).
 
     The database is the one service Heimdall cannot serve without: its loss
     makes the whole system unhealthy (HTTP 503). Any other failing service
     leaves it degraded.
     """
-    database = check_database()
-    services = {
-        "database": database,
-        "channel_layer": check_channel_layer(),
-        "task_queue": check_task_queue(),
-        "websdr_collectors": check_collectors() if database == HEALTHY else UNHEALTHY,
-    }
+    database = run_check("database")
+    services = {"database": database}
+    for check in _checks.values():
+        if not check.in_health or check.name == "database":
+            continue
+        if check.needs_database and database != HEALTHY:
+            services[check.name] = UNHEALTHY
+        else:
+            services[check.name] = run_check(check.name)
     if database != HEALTHY:
         overall = UNHEALTHY
     elif all(state == HEALTHY for state in services.values()):

@@ -1,4 +1,4 @@
-"""Periodic tasks: one list, run by django-q2's scheduler or, embedded, by a thread.
+"""Periodic tasks: one registry, filled by the apps, run by django-q2 or a thread.
 
 Production: `post_migrate` keeps one django-q2 `Schedule` row per entry, and
 the qcluster runs them. Embedded mode: `start_inprocess_scheduler()` (called
@@ -22,13 +22,14 @@ class Periodic:
     minutes: int
 
 
-PERIODIC_TASKS = [
-    Periodic("signals.maintain_partitions", "apps.signals.tasks.maintain_partitions", 60),
-    Periodic("signals.apply_retention", "apps.signals.tasks.apply_retention", 60),
-    # The fallback for a machine that died mid-job (a dead worker process on a
-    # live machine is caught within seconds: apps.training.watchdog).
-    Periodic("training.fail_stale_jobs", "apps.training.watchdog.fail_stale_jobs", 1),
-]
+# Filled by each app's AppConfig.ready() through register_periodic().
+PERIODIC_TASKS: list[Periodic] = []
+
+
+def register_periodic(name: str, func: str, *, minutes: int) -> None:
+    """Run dotted path `func` every `minutes` (django-q2 Schedule, or the embedded thread)."""
+    PERIODIC_TASKS[:] = [p for p in PERIODIC_TASKS if p.name != name]
+    PERIODIC_TASKS.append(Periodic(name, func, minutes))
 
 
 def sync_django_q_schedules(**kwargs) -> None:
@@ -67,15 +68,3 @@ def start_inprocess_scheduler() -> None:
             time.sleep(5)
 
     threading.Thread(target=loop, name="heimdall-scheduler", daemon=True).start()
-
-
-def start_embedded_collectors() -> None:
-    """Embedded mode: run the station collectors on a daemon thread of their own loop."""
-    import asyncio
-
-    from apps.stations.collectors.runner import supervise
-
-    def run():
-        asyncio.run(supervise(asyncio.Event()))
-
-    threading.Thread(target=run, name="heimdall-collectors", daemon=True).start()

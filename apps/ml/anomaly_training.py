@@ -3,7 +3,7 @@
 import numpy as np
 
 from apps.ml import density
-from apps.signals import dsp, simulation
+from apps.radio import dsp, simulation
 
 
 def carrier_features(carrier: dsp.Carrier) -> dict:

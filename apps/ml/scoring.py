@@ -9,15 +9,38 @@ every web and worker process within about a second, without a restart.
 import threading
 import time
 from dataclasses import dataclass
+from typing import Protocol
 
 from django.core.cache import cache
 
 from apps.ml import bundles, density
 from apps.ml.models import MLModel
 from apps.ml.services import ACTIVE_CACHE_KEY
-from apps.signals.scoring import Score
 
 CHECK_INTERVAL_S = 1.0
+
+
+@dataclass(frozen=True)
+class Score:
+    """One detection's anomaly score in [0, 1], the model's verdict and its confidence."""
+
+    anomaly_score: float
+    is_anomaly: bool
+    confidence: float
+
+
+class Scorer(Protocol):
+    """What ingest and analyze need of the active anomaly model."""
+
+    version: str
+
+    def score_features(self, rows: list[dict]) -> list[Score | None]:
+        """A Score per row of predict features (seed 004 predict), None where one is missing."""
+        ...
+
+    def score_rows(self, rows: list[dict]) -> list[Score | None]:
+        """A Score per detection row as ingested (features plus signal_strength_db)."""
+        ...
 
 
 @dataclass
@@ -79,7 +102,9 @@ def _active_model_id() -> str | None:
     return model_id or None
 
 
-def active_anomaly_scorer() -> AnomalyScorer | None:
+def active_anomaly_scorer() -> Scorer | None:
+    """The deployed anomaly model's scorer (reloaded within CHECK_INTERVAL_S of an
+    activation anywhere), or None while no anomaly model is deployed."""
     now = time.monotonic()
     with _lock:
         scorer = _state["scorer"]

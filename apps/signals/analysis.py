@@ -8,7 +8,8 @@ import numpy as np
 from django.conf import settings
 
 from apps.core.exceptions import PayloadTooLarge, ValidationFailed
-from apps.signals import dsp, scoring
+from apps.ml import scoring
+from apps.radio import dsp
 
 MIN_SAMPLES = 64
 
@@ -108,7 +109,7 @@ def signal_analyze(*, payload) -> dict:
         overlap=float(overlap),
         window=window,
     )
-    scorer = scoring.active_scorer()
+    scorer = scoring.active_anomaly_scorer()
     result = scorer.score_features([features])[0] if scorer else None
     return {
         "analysis_id": str(uuid.uuid4()),

@@ -147,18 +147,13 @@ def publish_anomalies(events) -> None:
 
 def system_status_snapshot() -> dict:
     """Seed 004's system_status data: overall state, services, each station's status."""
-    from apps.core.health import DEGRADED, HEALTHY, UNHEALTHY, check_collectors, check_task_queue
-    from apps.ml.models import MLModel
+    from apps.core.health import DEGRADED, HEALTHY, UNHEALTHY, run_check
     from apps.stations.models import Station
 
     services = {
-        "websdr_collectors": check_collectors(),
-        "signal_processor": check_task_queue(),
-        "ml_detector": HEALTHY
-        if MLModel.objects.filter(
-            model_type=MLModel.Type.ANOMALY_DETECTION, status=MLModel.Status.DEPLOYED
-        ).exists()
-        else DEGRADED,
+        "websdr_collectors": run_check("websdr_collectors"),
+        "signal_processor": run_check("task_queue"),
+        "ml_detector": run_check("ml_detector"),
     }
     states = set(services.values())
     overall = UNHEALTHY if UNHEALTHY in states else DEGRADED if DEGRADED in states else HEALTHY

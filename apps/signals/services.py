@@ -13,13 +13,19 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Case, F, Value, When
 from django.db.models.functions import Coalesce, Greatest
 
-from apps.anomalies.services import anomaly_events_create
+from apps.anomalies.services import (
+    MAX_CORRELATED_PER_BATCH,
+    anomaly_events_create,
+    correlation_window,
+)
 from apps.core.exceptions import ValidationFailed
 from apps.core.partitioning import ensure_partitions
 from apps.core.timeutil import utc_now
-from apps.signals import live, scoring
+from apps.ml import scoring
+from apps.signals import live
 from apps.signals.models import SignalDetection
 from apps.signals.retention import retention_cutoff
+from apps.signals.selectors import stations_hearing
 from apps.signals.validation import clean_detection
 from apps.stations.models import Station
 
@@ -121,7 +127,7 @@ def _apply_scores(rows: list[dict], station_ranges: dict[str, tuple[int, int]]) 
     carrier outside its station's coverage is anomalous whatever the model says.
     """
     unscored = [row for row in rows if row["anomaly_score"] is None]
-    scorer = scoring.active_scorer() if unscored else None
+    scorer = scoring.active_anomaly_scorer() if unscored else None
     if scorer is not None:
         for row, result in zip(unscored, scorer.score_rows(unscored), strict=True):
             if result is None:
@@ -251,7 +257,13 @@ def detection_ingest(*, detections: list) -> IngestResult:
         fresh = _write(unique, now)
         anomalous = [row for row in fresh if row["is_anomaly"]]
         events = (
-            anomaly_events_create(rows=anomalous, station_ranges=station_ranges)
+            anomaly_events_create(
+                rows=anomalous,
+                station_ranges=station_ranges,
+                hearing=stations_hearing(
+                    [correlation_window(row) for row in anomalous[:MAX_CORRELATED_PER_BATCH]]
+                ),
+            )
             if anomalous
             else []
         )

@@ -2,9 +2,10 @@
 
 from datetime import datetime, timedelta
 
-from django.db.models import Avg, Case, Count, Q, Value, When
+from django.db.models import Avg, Count, Q
 
 from apps.core.bands import AMATEUR_BANDS
+from apps.stations import activity
 from apps.stations.models import Station, StationCheck
 
 STATISTICS_WINDOW = timedelta(hours=24)
@@ -30,10 +31,11 @@ def station_counts(queryset) -> dict[str, int]:
 
 
 def station_statistics(*, station: Station, now: datetime) -> dict:
-    """Uptime, response time, detections and anomalies over the last 24 hours."""
-    from apps.anomalies.models import AnomalyEvent
-    from apps.signals.models import SignalDetection
+    """Uptime, response time, detections and anomalies over the last 24 hours.
 
+    Uptime and response time come from the station's own checks; detection
+    and anomaly counts from the apps that store them (`apps.stations.activity`).
+    """
     since = now - STATISTICS_WINDOW
     checks = StationCheck.objects.filter(station=station, checked_at__gte=since).aggregate(
         n_checks=Count("id"),
@@ -46,37 +48,15 @@ def station_statistics(*, station: Station, now: datetime) -> dict:
     return {
         "uptime_percentage": uptime,
         "average_response_time_ms": round(avg_response, 1) if avg_response is not None else None,
-        "total_detections_24h": SignalDetection.objects.filter(
-            websdr_station=station, detection_timestamp__gte=since, detection_timestamp__lte=now
-        ).count(),
-        "anomalies_detected_24h": AnomalyEvent.objects.filter(
-            station=station, detection_timestamp__gte=since, detection_timestamp__lte=now
-        ).count(),
+        "total_detections_24h": 0,
+        "anomalies_detected_24h": 0,
+        **activity.collect_statistics(station, since, now),
     }
 
 
 def station_active_bands(*, station: Station, now: datetime) -> list[str]:
     """Amateur bands in which the station detected signals during the last hour."""
-    from apps.signals.models import SignalDetection
-
-    band = Case(
-        *[
-            When(frequency_hz__gte=low, frequency_hz__lte=high, then=Value(name))
-            for name, low, high in AMATEUR_BANDS
-            if high >= station.frequency_min and low <= station.frequency_max
-        ],
-        default=Value(""),
-    )
-    rows = (
-        SignalDetection.objects.filter(
-            websdr_station=station, detection_timestamp__gte=now - ACTIVE_BANDS_WINDOW
-        )
-        .annotate(band=band)
-        .values_list("band", flat=True)
-        .distinct()
-        .order_by()
-    )
-    found = set(rows) - {""}
+    found = activity.bands_heard(station, now - ACTIVE_BANDS_WINDOW)
     return [name for name, _, _ in AMATEUR_BANDS if name in found]
 
 
@@ -105,11 +85,5 @@ def station_freshness(*, stale_after: timedelta, now: datetime) -> tuple[int, in
 
 
 def station_has_history(station: Station) -> bool:
-    """Whether detections or anomaly events reference the station."""
-    from apps.anomalies.models import AnomalyEvent
-    from apps.signals.models import SignalDetection
-
-    return (
-        SignalDetection.objects.filter(websdr_station=station).exists()
-        or AnomalyEvent.objects.filter(station=station).exists()
-    )
+    """Whether stored detections or anomaly events reference the station."""
+    return activity.has_history(station)

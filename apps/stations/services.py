@@ -2,6 +2,7 @@
 
 from django.db import transaction
 
+from apps.core import hooks
 from apps.core.exceptions import Conflict
 from apps.stations.models import Station
 from apps.stations.selectors import station_has_history
@@ -20,10 +21,8 @@ EDITABLE_FIELDS = (
 
 
 def _status_changed() -> None:
-    """Live clients subscribed to system_status get the new station map after commit."""
-    from apps.signals.live import publish_system_status
-
-    transaction.on_commit(lambda: publish_system_status(after_commit=False))
+    """After commit, tell whoever listens (the live feed's system_status) of the new station map."""
+    transaction.on_commit(lambda: hooks.fire(hooks.STATION_STATUS_CHANGED))
 
 
 @transaction.atomic

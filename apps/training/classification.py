@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from apps.signals.simulation import SAMPLE_RATE
+from apps.radio.simulation import SAMPLE_RATE
 from apps.training.convnext import convnext
 from apps.training.spectrogram import log_mel
 

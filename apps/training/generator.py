@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from apps.signals import simulation
-from apps.training.propagation import PropagationModel, crb_metres, gdop, to_local_metres
+from apps.radio import simulation
+from apps.radio.propagation import PropagationModel, crb_metres, gdop, to_local_metres
 
 SIGNAL_CLASSES = ("CW", "AM", "USB", "LSB", "FM", "FSK", "PSK", "NOISE")
 

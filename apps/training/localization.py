@@ -151,7 +151,7 @@ class LocalizationPipeline:
     onnx_dynamic_axes = {name: {1: "receivers"} for name in input_names}  # any set size
 
     def __init__(self, config: dict, arrays: dict, parameters: dict, device):
-        from apps.training.propagation import to_local_metres
+        from apps.radio.propagation import to_local_metres
 
         self.config, self.arrays, self.parameters, self.device = config, arrays, parameters, device
         self.origin = (
@@ -188,7 +188,7 @@ class LocalizationPipeline:
 
     def build_model(self) -> nn.Module:
         """After fit_normalisation: the model un-standardises positions itself."""
-        from apps.training.propagation import to_local_metres
+        from apps.radio.propagation import to_local_metres
 
         p = self.parameters
         corner = to_local_metres(p["area_lat_max"], p["area_lon_max"], *self.origin) / 1000.0
@@ -223,7 +223,7 @@ class LocalizationPipeline:
 
     def evaluate(self, model, idx: np.ndarray) -> dict:
         """Model, weighted-least-squares and Cramér–Rao bound on the same validation set."""
-        from apps.training.propagation import PropagationModel, to_local_metres, wls_localize
+        from apps.radio.propagation import PropagationModel, to_local_metres, wls_localize
 
         vi = torch.from_numpy(idx).to(self.device)
         out = self._predict(model, vi)[:, :2]

@@ -105,7 +105,7 @@ class SyncedImaAdpcmEncoder:
         self.since_sync = None  # write a sync frame first
 
     def _code(self, sample: int) -> int:
-        from apps.stations.collectors.adpcm import STEP_TABLE, decode_nibble
+        from apps.collectors.adpcm import STEP_TABLE, decode_nibble
 
         step = STEP_TABLE[self.index]
         delta = sample - self.predictor

@@ -3,12 +3,12 @@ import asyncio
 import pytest
 from asgiref.sync import sync_to_async
 
-from apps.signals import dsp
+from apps.collectors.base import ProtocolError
+from apps.collectors.kiwisdr import KiwiSDRSource
+from apps.collectors.openwebrx import OpenWebRXSource
+from apps.collectors.runner import StationCollector, detections_from, supervise
+from apps.radio import dsp
 from apps.signals.models import SignalDetection
-from apps.stations.collectors.base import ProtocolError
-from apps.stations.collectors.kiwisdr import KiwiSDRSource
-from apps.stations.collectors.openwebrx import OpenWebRXSource
-from apps.stations.collectors.runner import StationCollector, detections_from, supervise
 from apps.stations.models import Station, StationCheck
 from tests import factories
 from tests.collectors.fake_receivers import FakeKiwi, FakeOpenWebRX, serve
@@ -129,7 +129,7 @@ async def test_openwebrx_unknown_audio_codec_is_refused_clearly():
 def test_adpcm_round_trip_with_sync_frames():
     import numpy as np
 
-    from apps.stations.collectors.adpcm import SyncedImaAdpcmDecoder
+    from apps.collectors.adpcm import SyncedImaAdpcmDecoder
     from tests.collectors.fake_receivers import SyncedImaAdpcmEncoder
 
     t = np.arange(12_000) / 12_000
@@ -152,7 +152,7 @@ def test_adpcm_round_trip_with_sync_frames():
 def test_detections_from_a_chunk_are_one_per_carrier():
     import numpy as np
 
-    from apps.stations.collectors.base import Chunk
+    from apps.collectors.base import Chunk
 
     t = np.arange(6000) / 12000
     samples = np.exp(2j * np.pi * 1000 * t) + 0.5 * np.exp(-2j * np.pi * 3000 * t)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from apps.signals import dsp
+from apps.radio import dsp
 
 FS = 48_000
 T = np.arange(FS) / FS

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from apps.training.propagation import (
+from apps.radio.propagation import (
     PropagationModel,
     crb_metres,
     gdop,

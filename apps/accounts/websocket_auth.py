@@ -16,11 +16,11 @@ from django.contrib.auth.models import AnonymousUser
 from django.http.request import validate_host
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 
+from apps.accounts.authentication import HeimdallJWTAuthentication
+
 
 @database_sync_to_async
 def _user_for_token(raw: str):
-    from apps.accounts.authentication import HeimdallJWTAuthentication
-
     authenticator = HeimdallJWTAuthentication()
     try:
         token = authenticator.get_validated_token(raw.encode())

@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from apps.stations.collectors.base import Chunk, ProtocolError, Source, open_websocket
+from apps.collectors.base import Chunk, ProtocolError, Source, open_websocket
 
 KEEPALIVE_S = 5.0
 CHUNK_SECONDS = 0.25

@@ -2,8 +2,8 @@ import asyncio
 
 import numpy as np
 
-from apps.signals import simulation
-from apps.stations.collectors.base import Chunk, Source
+from apps.collectors.base import Chunk, Source
+from apps.radio import simulation
 
 ANOMALY_PROBABILITY = 0.005  # per chunk
 

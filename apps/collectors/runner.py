@@ -18,10 +18,10 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import close_old_connections
 
+from apps.collectors.base import Chunk, ProtocolError, Source
 from apps.core.timeutil import utc_now
-from apps.signals import dsp
+from apps.radio import dsp
 from apps.signals.services import detection_ingest
-from apps.stations.collectors.base import Chunk, ProtocolError, Source
 from apps.stations.models import Station, StationCheck
 
 logger = logging.getLogger(__name__)
@@ -29,9 +29,9 @@ MAX_BACKOFF_S = 60.0
 
 
 def source_for(station: Station) -> Source:
-    from apps.stations.collectors.kiwisdr import KiwiSDRSource
-    from apps.stations.collectors.openwebrx import OpenWebRXSource
-    from apps.stations.collectors.simulated import SimulatedSource
+    from apps.collectors.kiwisdr import KiwiSDRSource
+    from apps.collectors.openwebrx import OpenWebRXSource
+    from apps.collectors.simulated import SimulatedSource
 
     config = station.api_config
     frequency = config.get("frequency_hz") or (station.frequency_min + station.frequency_max) // 2

@@ -12,7 +12,7 @@
     ← {"type": "smeter", "value": <linear power>}
 
 Audio is decoded whether the server sends it uncompressed or (its default)
-as IMA ADPCM in sync frames (apps.stations.collectors.adpcm).
+as IMA ADPCM in sync frames (apps.collectors.adpcm).
 """
 
 import json
@@ -21,8 +21,8 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from apps.stations.collectors.adpcm import SyncedImaAdpcmDecoder
-from apps.stations.collectors.base import Chunk, ProtocolError, Source, open_websocket
+from apps.collectors.adpcm import SyncedImaAdpcmDecoder
+from apps.collectors.base import Chunk, ProtocolError, Source, open_websocket
 
 OUTPUT_RATE = 12_000
 CHUNK_SECONDS = 0.25

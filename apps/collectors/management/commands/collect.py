@@ -3,7 +3,7 @@ import signal
 
 from django.core.management.base import BaseCommand
 
-from apps.stations.collectors.runner import supervise
+from apps.collectors.runner import supervise
 
 
 class Command(BaseCommand):

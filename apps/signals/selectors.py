@@ -1,0 +1,87 @@
+"""Reads of stored detections that other parts of Heimdall ask for.
+
+The detection list itself is precompiled SQL (`apps.signals.queries`, the
+measured fast path); statistics are in `apps.signals.statistics`. Here: what
+a station has detected, and which stations heard a frequency at a time.
+"""
+
+from datetime import datetime
+
+from django.db import connection
+from django.db.models import Case, Value, When
+
+from apps.core.bands import AMATEUR_BANDS
+from apps.signals.models import SignalDetection
+
+
+def station_detection_count(*, station, since: datetime, until: datetime) -> dict:
+    """Seed 004's `total_detections_24h` for a station over [since, until]."""
+    return {
+        "total_detections_24h": SignalDetection.objects.filter(
+            websdr_station=station, detection_timestamp__gte=since, detection_timestamp__lte=until
+        ).count()
+    }
+
+
+def station_has_detections(*, station) -> bool:
+    return SignalDetection.objects.filter(websdr_station=station).exists()
+
+
+def station_bands_heard(*, station, since: datetime) -> set[str]:
+    """Names of the amateur bands (apps.core.bands) the station heard signals in since `since`."""
+    band = Case(
+        *[
+            When(frequency_hz__gte=low, frequency_hz__lte=high, then=Value(name))
+            for name, low, high in AMATEUR_BANDS
+            if high >= station.frequency_min and low <= station.frequency_max
+        ],
+        default=Value(""),
+    )
+    rows = (
+        SignalDetection.objects.filter(websdr_station=station, detection_timestamp__gte=since)
+        .annotate(band=band)
+        .values_list("band", flat=True)
+        .distinct()
+        .order_by()
+    )
+    return set(rows) - {""}
+
+
+def stations_hearing(windows: list[tuple[int, int, datetime, datetime]]) -> list[set[str]]:
+    """For each (f_low, f_high, t_low, t_high) window, the stations with a detection in it.
+
+    PostgreSQL: one query for the whole batch (a VALUES list joined on the
+    frequency-time index). Elsewhere: one ORM query per window.
+    """
+    found: list[set[str]] = [set() for _ in windows]
+    if not windows:
+        return found
+    if connection.vendor == "postgresql":
+        values = ", ".join(
+            ["(%s, %s::bigint, %s::bigint, %s::timestamptz, %s::timestamptz)"] * len(windows)
+        )
+        params = [item for index, window in enumerate(windows) for item in (index, *window)]
+        table = SignalDetection._meta.db_table
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT DISTINCT v.idx, d.websdr_station_id FROM (VALUES {values}) "  # noqa: S608
+                f"AS v(idx, f_low, f_high, t_low, t_high) JOIN {table} d ON "
+                "d.frequency_hz BETWEEN v.f_low AND v.f_high AND "
+                "d.detection_timestamp BETWEEN v.t_low AND v.t_high",
+                params,
+            )
+            for index, station in cursor.fetchall():
+                found[index].add(station)
+        return found
+    for index, (f_low, f_high, t_low, t_high) in enumerate(windows):
+        found[index].update(
+            SignalDetection.objects.filter(
+                frequency_hz__gte=f_low,
+                frequency_hz__lte=f_high,
+                detection_timestamp__gte=t_low,
+                detection_timestamp__lte=t_high,
+            )
+            .values_list("websdr_station_id", flat=True)
+            .distinct()
+        )
+    return found

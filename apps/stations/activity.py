@@ -1,0 +1,52 @@
+"""A station's activity as the apps that store it see it, without importing them.
+
+Detections and anomaly events live in apps above `stations` in the layer
+order (docs/architecture.md). Those apps register what they know from their
+`AppConfig.ready()`:
+
+- `statistics` — `(station, since, until) -> dict` of seed 004 statistics
+  fields (e.g. `total_detections_24h`), merged into the station detail;
+- `history` — `(station) -> bool`, whether stored rows reference the station
+  (such a station cannot be deleted);
+- `active_bands` — `(station, since) -> set[str]` of amateur band names heard.
+"""
+
+from collections.abc import Callable
+from datetime import datetime
+
+statistics: list[Callable[..., dict]] = []
+history: list[Callable[..., bool]] = []
+active_bands: list[Callable[..., set[str]]] = []
+
+
+def register(
+    *,
+    statistics_fn: Callable[..., dict] | None = None,
+    history_fn: Callable[..., bool] | None = None,
+    active_bands_fn: Callable[..., set[str]] | None = None,
+) -> None:
+    for registry, fn in (
+        (statistics, statistics_fn),
+        (history, history_fn),
+        (active_bands, active_bands_fn),
+    ):
+        if fn is not None and fn not in registry:
+            registry.append(fn)
+
+
+def collect_statistics(station, since: datetime, until: datetime) -> dict:
+    merged: dict = {}
+    for fn in statistics:
+        merged.update(fn(station=station, since=since, until=until))
+    return merged
+
+
+def has_history(station) -> bool:
+    return any(fn(station=station) for fn in history)
+
+
+def bands_heard(station, since: datetime) -> set[str]:
+    found: set[str] = set()
+    for fn in active_bands:
+        found |= fn(station=station, since=since)
+    return found

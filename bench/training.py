@@ -301,8 +301,8 @@ def bayes_reference(dataset_id: str) -> tuple[float, float]:
     propagation model and the uniform prior over the area (150 × 150 grid)."""
     import numpy as np
 
-    from apps.training.models import SyntheticDataset
     from apps.radio.propagation import PropagationModel, to_local_metres
+    from apps.training.models import SyntheticDataset
     from apps.training.runner import split
     from apps.training.services import dataset_load
 

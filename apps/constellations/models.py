@@ -17,7 +17,6 @@ class Constellation(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
-
     class Meta:
         ordering = ["-created_at", "id"]
         permissions = [("share_constellation", "Can share constellation")]

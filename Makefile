@@ -8,7 +8,7 @@ PORT ?= 8000
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/heimdall
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: install run test test-fast lint check bench clean
+.PHONY: install run test test-fast lint check bench clean vendor
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,12 @@ lint: install
 check: install
 	$(BIN)/python manage.py check
 	$(BIN)/python manage.py makemigrations --check --dry-run
+
+# The console's front-end libraries (Leaflet, uPlot, htmx, topojson-client, world-atlas)
+# from npm into static/vendor/, with versions and licences in static/vendor/VERSIONS.md.
+# The files are committed: `make run` needs no internet.
+vendor:
+	bash scripts/vendor.sh
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache

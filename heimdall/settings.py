@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "apps.collectors",
     "apps.constellations",
     "apps.training",
+    "apps.dashboard",
 ]
 
 MIDDLEWARE = [
@@ -176,7 +177,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-LOGIN_URL = "/admin/login/"
+# The console's log-in page (apps.dashboard); Django admin keeps its own at /admin/login/.
+LOGIN_URL = "/login"
+LOGIN_REDIRECT_URL = "/"
 GUARDIAN_RAISE_403 = True
 ANONYMOUS_USER_NAME = None  # no guardian "AnonymousUser" row: anonymous users get nothing
 

@@ -3,12 +3,14 @@
 from django.core.cache import cache
 from django.db import transaction
 
-from apps.core.exceptions import Conflict
+from apps.core.exceptions import Conflict, ValidationFailed
 from apps.core.timeutil import utc_now
 from apps.ml import bundles
 from apps.ml.models import MLModel
 
 ACTIVE_CACHE_KEY = "ml:active:{model_type}"
+# A model in one of these states has no usable bundle: it cannot be deployed.
+NOT_DEPLOYABLE = (MLModel.Status.FAILED, MLModel.Status.TRAINING, MLModel.Status.DRAFT)
 
 
 def model_register(
@@ -64,7 +66,13 @@ def model_activate(*, model: MLModel) -> MLModel:
     """Deploy `model` for its task; the previously deployed one is deprecated.
 
     Live scorers notice through a cache key (no restart): see apps.ml.scoring.
+    Every caller (API, console, Django admin) comes here. A failed, training or
+    draft model is a VALIDATION_ERROR naming `model_id`.
     """
+    if model.status in NOT_DEPLOYABLE:
+        raise ValidationFailed.for_field(
+            "model_id", f"a {model.status} model cannot be deployed", str(model.pk)
+        )
     locked = list(
         MLModel.objects.select_for_update().filter(
             model_type=model.model_type, status=MLModel.Status.DEPLOYED

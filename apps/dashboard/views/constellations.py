@@ -1,0 +1,150 @@
+"""`/constellations`: the user's constellations; members on a map, members and shares.
+
+Every object access goes through apps.constellations.access.constellation_for
+— the one permission check the API and the WebSocket consumers use — and
+every write through apps.constellations.services.
+"""
+
+from django.contrib.auth import get_user_model
+from django.shortcuts import redirect
+
+from apps.constellations import services
+from apps.constellations.access import constellation_for, count_visible, permission_level
+from apps.constellations.models import ConstellationShare
+from apps.constellations.selectors import (
+    constellation_members,
+    constellation_page,
+    constellation_shares,
+)
+from apps.core.exceptions import HeimdallError, ValidationFailed
+from apps.core.pagination import parse_skip_limit
+from apps.dashboard.views.base import ConsoleView
+from apps.dashboard.views.stations import map_points
+from apps.stations.selectors import station_list
+
+PAGE = 50
+
+
+class ConstellationListView(ConsoleView):
+    read_permission = "constellations:read"
+    write_permission = "constellations:write"
+    nav = "constellations"
+
+    def _page(self, request, *, status=200, errors=None, values=None):
+        skip, limit = parse_skip_limit(request.GET, PAGE)
+        return self.render(
+            request, "dashboard/constellations.html", status=status,
+            rows=constellation_page(user=request.user, skip=skip, limit=limit),
+            total=count_visible(request.user), skip=skip, limit=limit,
+            errors=errors or {}, values=values or {},
+        )  # fmt: skip
+
+    def get(self, request):
+        return self._page(request)
+
+    def post(self, request):
+        """Create (operators, admins): the API's service and its checks."""
+        values = {"name": request.POST.get("name", ""),
+                  "description": request.POST.get("description", "")}  # fmt: skip
+        try:
+            constellation = services.constellation_create(owner=request.user, **values)
+        except HeimdallError as exc:
+            field = exc.details.get("field", "body")
+            return self._page(request, status=exc.status_code, errors={field: [exc.message]},
+                              values=values)  # fmt: skip
+        return redirect("dashboard:constellation-detail", constellation_id=constellation.pk)
+
+
+def _share_user_id(username: str):
+    """The share form names a user; the service takes their id."""
+    username = (username or "").strip()
+    if not username:
+        raise ValidationFailed.for_field("user_id", "is required")
+    user = get_user_model().objects.filter(username=username, is_active=True).first()
+    if user is None:
+        raise ValidationFailed.for_field("user_id", f"unknown user '{username}'", username)
+    return str(user.pk)
+
+
+class ConstellationDetailView(ConsoleView):
+    """GET the page; POST an `action`: add_member, remove_member, share, reshare, revoke.
+
+    Each action asks access.constellation_for for the right it needs (change
+    for members, share for shares), so a refused POST is refused by the same
+    check as the API's, whatever the page showed.
+    """
+
+    read_permission = "constellations:read"
+    write_permission = "constellations:read"  # the object permission decides
+    nav = "constellations"
+
+    ACTIONS = {
+        "add_member": "change",
+        "remove_member": "change",
+        "share": "share",
+        "reshare": "share",
+        "revoke": "share",
+    }
+
+    def _page(self, request, constellation, *, status=200, errors=None):
+        user = request.user
+        level = permission_level(user, constellation)
+        may_share = _may(user, constellation.pk, "share")
+        members = list(constellation_members(constellation=constellation))
+        member_ids = {m.station_id for m in members}
+        return self.render(
+            request, "dashboard/constellation_detail.html", status=status,
+            constellation=constellation, level=level,
+            may_change=_may(user, constellation.pk, "change"), may_share=may_share,
+            members=members,
+            shares=list(constellation_shares(constellation=constellation)) if may_share else [],
+            candidates=[s for s in station_list() if s.id not in member_ids],
+            points=map_points([m.station for m in members]),
+            share_permissions=ConstellationShare.Permission.values,
+            errors=errors or {},
+        )  # fmt: skip
+
+    def get(self, request, constellation_id):
+        return self._page(request, constellation_for(request.user, constellation_id, "view"))
+
+    def post(self, request, constellation_id):
+        action = request.POST.get("action", "")
+        if action not in self.ACTIONS:
+            raise ValidationFailed.for_field("action", f"must be one of {', '.join(self.ACTIONS)}")
+        constellation = constellation_for(request.user, constellation_id, self.ACTIONS[action])
+        post = request.POST
+        try:
+            if action == "add_member":
+                services.member_add(constellation=constellation,
+                                    station_id=post.get("websdr_station_id", ""),
+                                    added_by=request.user)  # fmt: skip
+            elif action == "remove_member":
+                services.member_remove(constellation=constellation,
+                                       station_id=post.get("websdr_station_id", ""))  # fmt: skip
+            elif action == "share":
+                services.share_create(constellation=constellation,
+                                      user_id=_share_user_id(post.get("username", "")),
+                                      permission=post.get("permission", ""),
+                                      shared_by=request.user)  # fmt: skip
+            elif action == "reshare":
+                services.share_update(constellation=constellation, user_id=post.get("user_id"),
+                                      permission=post.get("permission", ""))  # fmt: skip
+            else:
+                services.share_revoke(constellation=constellation, user_id=post.get("user_id"))
+        except HeimdallError as exc:
+            if exc.status_code == 404 and action in ("remove_member", "reshare", "revoke"):
+                field = "websdr_station_id" if action == "remove_member" else "user_id"
+                errors = {f"{action}.{field}": [exc.message]}
+            else:
+                errors = {f"{action}.{exc.details.get('field', 'body')}": [exc.message]}
+            status = 400 if exc.status_code == 404 else exc.status_code
+            return self._page(request, constellation, status=status, errors=errors)
+        return redirect("dashboard:constellation-detail", constellation_id=constellation.pk)
+
+
+def _may(user, constellation_id, action: str) -> bool:
+    try:
+        constellation_for(user, constellation_id, action)
+    except HeimdallError:
+        return False
+    return True

@@ -1,0 +1,18 @@
+"""`/live`: the waterfall fed by /ws/signals/live with the session cookie."""
+
+from apps.dashboard.views.base import ConsoleView
+from apps.signals.queries import DetectionFilters, detection_keyset_page
+from apps.stations.selectors import station_list
+
+INITIAL_ROWS = 25
+
+
+class LiveView(ConsoleView):
+    read_permission = "signals:read"
+    nav = "live"
+
+    def get(self, request):
+        # The newest rows through the detection list's own read path (keyset: no count).
+        newest = detection_keyset_page(DetectionFilters.from_params({}), "", INITIAL_ROWS).rows
+        stations = list(station_list().values("id", "name", "status"))
+        return self.render(request, "dashboard/live.html", stations=stations, newest=newest)

@@ -75,7 +75,8 @@ const Heimdall = (() => {
       width: width(),
       height: options.height || 200,
       scales: { x: { time: options.time !== false } },
-      axes: [{}, { label: options.yLabel || "", size: 60 }],
+      axes: [{}, { label: options.yLabel || "", size: 64,
+        ...(options.yValues ? { values: (u, vals) => vals.map(options.yValues) } : {}) }],
       series: [{ label: options.xLabel || "time" }, ...series],
       legend: { live: true },
     }, columns, el);

@@ -18,7 +18,7 @@ document.addEventListener("DOMContentLoaded", () => {
   ], [[], [], []], xOpts);
   const lr = Heimdall.chart(document.getElementById("lr-chart"), [
     { label: "learning rate", stroke: "#1e8e3e", width: 1.5 },
-  ], [[], []], xOpts);
+  ], [[], []], { ...xOpts, yValues: (v) => (v === null ? "" : v.toExponential(1)) });
 
   function redraw() {
     const rows = [...byEpoch.values()].sort((a, b) => a.epoch - b.epoch);

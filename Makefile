@@ -8,7 +8,7 @@ PORT ?= 8000
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/heimdall
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: install run test test-fast lint check bench clean vendor
+.PHONY: install run test test-fast lint check bench clean vendor screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,15 +23,21 @@ install: $(VENV)/.installed
 run: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
-	$(BIN)/python manage.py ensure_admin
 	$(BIN)/python manage.py load_demo_stations
 	$(BIN)/python manage.py ensure_default_models
-	@echo "Heimdall on http://127.0.0.1:$(PORT)/ (admin: /admin/, API docs: /api/v1/docs/)"
+	@# Last before serving: where the console is, who logs in, the first run's password.
+	@$(BIN)/python manage.py ensure_admin --banner http://127.0.0.1:$(PORT)
 	$(BIN)/daphne -b 127.0.0.1 -p $(PORT) heimdall.asgi:application
 
 test: install
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) \
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Screenshots of every console page for docs/console.md, taken by the browser tests
+# (headless chromium against a live daphne; PostgreSQL + Redis as for `make test`).
+screenshots: install
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) HEIMDALL_SCREENSHOTS=docs/console \
+	$(BIN)/python -m pytest tests/dashboard/test_browser.py -k every_page $(PYTEST_ARGS)
 
 # The suite without the tests marked slow (real servers, workers, browsers).
 test-fast: install

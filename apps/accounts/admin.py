@@ -11,6 +11,12 @@ class UserAdmin(DjangoUserAdmin):
     search_fields = ["username", "email", "display_name", "first_name", "last_name"]
     fieldsets = (*DjangoUserAdmin.fieldsets, ("Heimdall", {"fields": ("display_name",)}))
 
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        if not request.user.is_superuser:  # a role-admin cannot make anyone a superuser
+            fields += ["is_superuser", "user_permissions"]
+        return fields
+
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("groups")
 

@@ -10,6 +10,12 @@ class DashboardConfig(AppConfig):
 
     def ready(self):
         from django.contrib import admin
+        from django.db.models.signals import post_migrate
+
+        from apps.dashboard.admin_access import on_post_migrate
+
+        # The `admin` role's model permissions for /admin/ (apps.dashboard.admin_access).
+        post_migrate.connect(on_post_migrate, sender=self, dispatch_uid="heimdall-admin-perms")
 
         # The admin's "view site" link leads to the console.
         admin.site.site_url = "/"

@@ -1,5 +1,7 @@
 from django.contrib import admin
 
+from apps.core.exceptions import HeimdallError
+from apps.stations import services
 from apps.stations.models import Station, StationCheck
 from apps.stations.selectors import station_has_history
 
@@ -34,13 +36,32 @@ class StationAdmin(admin.ModelAdmin):
             return False
         return super().has_delete_permission(request, obj)
 
-    @admin.action(description="Mark selected stations active")
-    def mark_active(self, request, queryset):
-        queryset.update(status=Station.Status.ACTIVE)
+    # Writes go through apps.stations.services, as the API's do (status events included).
+    def save_model(self, request, obj, form, change):
+        fields = {name: getattr(obj, name) for name in services.EDITABLE_FIELDS}
+        if change:
+            changed = {k: v for k, v in fields.items() if k in form.changed_data}
+            services.station_update(station=obj, **changed)
+        else:
+            services.station_create(id=obj.id, **fields)
 
-    @admin.action(description="Mark selected stations inactive")
+    def delete_model(self, request, obj):
+        services.station_delete(station=obj)
+
+    def _set_status(self, request, queryset, status: str) -> None:
+        for station in queryset:
+            try:
+                services.station_update(station=station, status=status)
+            except HeimdallError as exc:
+                self.message_user(request, f"{station.id}: {exc.message}", level="error")
+
+    @admin.action(description="Mark selected stations active", permissions=["change"])
+    def mark_active(self, request, queryset):
+        self._set_status(request, queryset, Station.Status.ACTIVE)
+
+    @admin.action(description="Mark selected stations inactive", permissions=["change"])
     def mark_inactive(self, request, queryset):
-        queryset.update(status=Station.Status.INACTIVE)
+        self._set_status(request, queryset, Station.Status.INACTIVE)
 
 
 @admin.register(StationCheck)

@@ -85,3 +85,15 @@ def test_load_demo_stations_is_idempotent_and_keeps_edits():
     assert Station.objects.get(pk="twente-nl").name == "Renamed"
     italian = Station.objects.get(pk="torino-it")
     assert (italian.frequency_min, italian.frequency_max) == (144_000_000, 440_000_000)
+
+
+def test_ensure_admin_banner_says_where_and_how_to_log_in(settings):
+    settings.HEIMDALL_ADMIN_PASSWORD = ""
+    first = run("ensure_admin", "--banner", "http://127.0.0.1:8000")
+    password = next(line for line in first.splitlines() if "Password" in line).split()[-1]
+    assert get_user_model().objects.get(username="admin").check_password(password)
+    assert "Heimdall console   http://127.0.0.1:8000/" in first
+    assert "User name          admin" in first
+    assert "manage.py changepassword admin" in first
+    again = run("ensure_admin", "--banner", "http://127.0.0.1:8000")
+    assert password not in again and "not shown again" in again

@@ -241,3 +241,34 @@ def test_csrf_is_enforced_on_console_posts(users, world):
     response = client.post(f"/anomalies/{world['event'].pk}", {"notes": "no token"})
     assert response.status_code == 403
     assert AnomalyEvent.objects.get(pk=world["event"].pk).acknowledged is False
+
+
+def test_api_docs_tell_anonymous_visitors_how_to_log_in(clients):
+    anonymous = clients["anonymous"].get("/api/v1/docs/")
+    assert anonymous.status_code == 401
+    html = anonymous.content.decode()
+    assert 'href="/login?next=/api/v1/docs/"' in html
+    assert "POST /api/v1/auth/login" in html or "/api/v1/auth/login" in html
+    signed_in = clients["viewer"].get("/api/v1/docs/")
+    assert signed_in.status_code == 200
+    body = signed_in.content.decode()
+    assert "Signed in as <strong>vera</strong>" in body and "swagger-ui" in body
+    assert "X-CSRFTOKEN" in body.upper()  # "Try it out" sends the session's CSRF token
+
+
+def test_login_page_and_logout(users):
+    client = Client()
+    page = client.get("/login")
+    assert page.status_code == 200 and b"changepassword admin" in page.content
+    from tests.helpers import PASSWORD
+
+    wrong = client.post("/login", {"username": "vera", "password": "nope"})
+    assert wrong.status_code == 200 and b"correct username and password" in wrong.content
+    right = client.post("/login?next=/anomalies", {"username": "vera", "password": PASSWORD,
+                                                   "next": "/anomalies"})  # fmt: skip
+    assert right.status_code == 302 and right["Location"] == "/anomalies"
+    assert client.get("/").status_code == 200
+    assert client.get("/logout").status_code == 405  # logging out is a POST (CSRF-protected)
+    out = client.post("/logout")
+    assert out.status_code == 302 and out["Location"] == "/login"
+    assert client.get("/").status_code == 302

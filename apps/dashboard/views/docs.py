@@ -7,6 +7,7 @@ with a JWT or API key entered under "Authorize".
 """
 
 from django.shortcuts import render
+from drf_spectacular.utils import extend_schema
 from drf_spectacular.views import SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
 
@@ -15,6 +16,7 @@ class ApiDocsView(SpectacularSwaggerView):
     permission_classes = [AllowAny]
     template_name = "dashboard/api_docs.html"
 
+    @extend_schema(exclude=True)
     def get(self, request, *args, **kwargs):
         if not request.user.is_authenticated:
             return render(

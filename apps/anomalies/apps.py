@@ -13,4 +13,5 @@ class AnomaliesConfig(AppConfig):
         activity.register(
             statistics_fn=selectors.station_anomaly_count,
             history_fn=selectors.station_has_anomalies,
+            statistics_many_fn=selectors.stations_anomaly_counts,
         )

@@ -30,5 +30,20 @@ def station_anomaly_count(*, station, since, until) -> dict:
     }
 
 
+def stations_anomaly_counts(*, station_ids, since, until) -> dict:
+    """`station_anomaly_count` for many stations in one grouped query."""
+    rows = (
+        AnomalyEvent.objects.filter(
+            station_id__in=station_ids,
+            detection_timestamp__gte=since,
+            detection_timestamp__lte=until,
+        )
+        .values("station_id")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    return {row["station_id"]: {"anomalies_detected_24h": row["n"]} for row in rows}
+
+
 def station_has_anomalies(*, station) -> bool:
     return AnomalyEvent.objects.filter(station=station).exists()

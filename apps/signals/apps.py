@@ -22,6 +22,7 @@ class SignalsConfig(AppConfig):
             statistics_fn=selectors.station_detection_count,
             history_fn=selectors.station_has_detections,
             active_bands_fn=selectors.station_bands_heard,
+            statistics_many_fn=selectors.stations_detection_counts,
         )
         hooks.register(
             hooks.STATION_STATUS_CHANGED, lambda: live.publish_system_status(after_commit=False)

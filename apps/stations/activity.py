@@ -8,7 +8,9 @@ order (docs/architecture.md). Those apps register what they know from their
   fields (e.g. `total_detections_24h`), merged into the station detail;
 - `history` — `(station) -> bool`, whether stored rows reference the station
   (such a station cannot be deleted);
-- `active_bands` — `(station, since) -> set[str]` of amateur band names heard.
+- `active_bands` — `(station, since) -> set[str]` of amateur band names heard;
+- `statistics_many` — `(station_ids, since, until) -> {station_id: dict}`: the
+  `statistics` fields of many stations in one query (lists of stations).
 """
 
 from collections.abc import Callable
@@ -17,6 +19,7 @@ from datetime import datetime
 statistics: list[Callable[..., dict]] = []
 history: list[Callable[..., bool]] = []
 active_bands: list[Callable[..., set[str]]] = []
+statistics_many: list[Callable[..., dict]] = []
 
 
 def register(
@@ -24,11 +27,13 @@ def register(
     statistics_fn: Callable[..., dict] | None = None,
     history_fn: Callable[..., bool] | None = None,
     active_bands_fn: Callable[..., set[str]] | None = None,
+    statistics_many_fn: Callable[..., dict] | None = None,
 ) -> None:
     for registry, fn in (
         (statistics, statistics_fn),
         (history, history_fn),
         (active_bands, active_bands_fn),
+        (statistics_many, statistics_many_fn),
     ):
         if fn is not None and fn not in registry:
             registry.append(fn)
@@ -38,6 +43,15 @@ def collect_statistics(station, since: datetime, until: datetime) -> dict:
     merged: dict = {}
     for fn in statistics:
         merged.update(fn(station=station, since=since, until=until))
+    return merged
+
+
+def collect_statistics_many(station_ids: list[str], since: datetime, until: datetime) -> dict:
+    """{station_id: merged statistics} for many stations, one query per registered app."""
+    merged: dict[str, dict] = {station_id: {} for station_id in station_ids}
+    for fn in statistics_many:
+        for station_id, values in fn(station_ids=station_ids, since=since, until=until).items():
+            merged.setdefault(station_id, {}).update(values)
     return merged
 
 

@@ -334,3 +334,37 @@ def test_station_with_detections_cannot_be_deleted(admin_client):
     add_detection(station, utc_now())
     assert_envelope(admin_client.delete("/api/v1/stations/twente-nl"), 409, "CONFLICT")
     assert Station.objects.filter(pk="twente-nl").exists()
+
+
+def test_statistics_of_many_stations_equal_each_stations_own(db):
+    from datetime import timedelta
+
+    from apps.core.timeutil import utc_now
+    from apps.stations import selectors
+    from apps.stations.models import Station, StationCheck
+    from tests import factories
+
+    now = utc_now()
+    factories.station("twente-nl")
+    factories.station("hackgreen-uk")
+    factories.station("quiet-nl")
+    factories.ingest(
+        factories.detection(now - timedelta(hours=1), anomaly_score=0.9),
+        factories.detection(now - timedelta(hours=2), anomaly_score=0.1),
+        factories.detection(now - timedelta(hours=30), anomaly_score=0.9),  # outside 24 h
+        factories.detection(now - timedelta(hours=3), station_id="hackgreen-uk"),
+    )
+    StationCheck.objects.create(station_id="twente-nl", checked_at=now, ok=True,
+                                response_time_ms=120)  # fmt: skip
+    StationCheck.objects.create(station_id="twente-nl", checked_at=now, ok=False)
+    stations = list(Station.objects.order_by("id"))
+    many = selectors.station_statistics_many(stations=stations, now=now)
+    for station in stations:
+        assert many[station.id] == selectors.station_statistics(station=station, now=now)
+    assert many["twente-nl"] == {
+        "uptime_percentage": 50.0,
+        "average_response_time_ms": 120.0,
+        "total_detections_24h": 2,
+        "anomalies_detected_24h": 1,
+    }
+    assert many["quiet-nl"]["total_detections_24h"] == 0

@@ -39,12 +39,9 @@ class StationListView(ConsoleView):
         status = request.GET.get("status") or None
         if status not in (None, *Station.Status.values):
             status = None
-        now = utc_now()
-        rows = [
-            {"station": s, "statistics": selectors.station_statistics(station=s, now=now)}
-            for s in selectors.station_list(status=status)
-        ]
-        stations = [row["station"] for row in rows]
+        stations = list(selectors.station_list(status=status))
+        statistics = selectors.station_statistics_many(stations=stations, now=utc_now())
+        rows = [{"station": s, "statistics": statistics[s.id]} for s in stations]
         return self.render(
             request,
             "dashboard/stations.html",

@@ -11,7 +11,7 @@ from apps.ml.models import MLModel
 from apps.ml.services import ACTIVE_CACHE_KEY
 from apps.stations.models import Station
 from apps.training.models import TrainingJob
-from tests import factories
+from tests.dashboard import data as factories
 from tests.helpers import make_user
 
 pytestmark = pytest.mark.django_db

@@ -25,8 +25,8 @@ from apps.core.timeutil import utc_now
 from apps.ml.models import MLModel
 from apps.stations.models import Station
 from apps.training.models import TrainingJob, TrainingMetric
-from tests import factories
 from tests.dashboard import browser
+from tests.dashboard import data as factories
 from tests.helpers import PASSWORD, client_for, committed_dataset, database_url, make_user
 
 pytestmark = [
@@ -83,6 +83,14 @@ def shot(driver, name: str) -> None:
     if SCREENSHOTS:
         Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
         driver.save_screenshot(str(Path(SCREENSHOTS) / f"{name}.png"))
+
+
+def maps_drawn(driver) -> bool:
+    """Every map on the page has its offline basemap (country outlines) drawn."""
+    return driver.execute_script(
+        "const maps = [...document.querySelectorAll('.map')];"
+        "return maps.every(m => m.querySelector('.leaflet-overlay-pane path:not(.station-marker)'));"
+    )
 
 
 def no_js_errors(driver, where: str) -> None:
@@ -203,6 +211,7 @@ def test_every_page_in_chromium_without_js_errors(server, driver):
     station_id = Station.objects.filter(status="active").first().pk
     driver.get(f"{server}/stations/{station_id}")
     browser.wait_for(lambda: chart_points(driver, "hourly-chart") > 0)
+    browser.wait_for(lambda: maps_drawn(driver))
     shot(driver, "station")
     no_js_errors(driver, "station")
 
@@ -225,6 +234,7 @@ def test_every_page_in_chromium_without_js_errors(server, driver):
             browser.wait_for(lambda: len(driver.find_elements(*MARKERS)) == 4)
         if name == "job":
             browser.wait_for(lambda: chart_points(driver, "loss-chart") == 12)
+        browser.wait_for(lambda: maps_drawn(driver))
         if name == "api-docs":
             browser.wait_for(lambda: driver.find_elements("css selector", ".opblock"), 20)
         shot(driver, name)

@@ -89,7 +89,8 @@ def maps_drawn(driver) -> bool:
     """Every map on the page has its offline basemap (country outlines) drawn."""
     return driver.execute_script(
         "const maps = [...document.querySelectorAll('.map')];"
-        "return maps.every(m => m.querySelector('.leaflet-overlay-pane path:not(.station-marker)'));"
+        "const outline = '.leaflet-overlay-pane path:not(.station-marker)';"
+        "return maps.every(m => m.querySelector(outline));"
     )
 
 

@@ -112,10 +112,11 @@ const Heimdall = (() => {
 
   function autoMaps() {
     for (const el of document.querySelectorAll("[data-map]")) {
-      map(el, data(el.dataset.map) || []);
+      el.heimdallMap = map(el, data(el.dataset.map) || []);
     }
   }
 
+  // Before the pages' own DOMContentLoaded handlers (scripts load in order, deferred).
   document.addEventListener("DOMContentLoaded", autoMaps);
   return { data, fmtHz, fmtTime, map, chart, socket, STATUS_COLOURS };
 })();

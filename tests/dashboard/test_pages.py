@@ -272,3 +272,20 @@ def test_login_page_and_logout(users):
     out = client.post("/logout")
     assert out.status_code == 302 and out["Location"] == "/login"
     assert client.get("/").status_code == 302
+
+
+def test_list_pages_query_count_does_not_grow_with_rows(
+    clients, users, django_assert_max_num_queries
+):
+    """No query per row: 30 constellations, 60 anomalies list in a fixed number of queries."""
+    from datetime import timedelta
+
+    factories.station("twente-nl")
+    factories.ingest(*[factories.detection(utc_now() - timedelta(seconds=i), anomaly_score=0.9)
+                       for i in range(60)])  # fmt: skip
+    for n in range(30):
+        owner = make_user(f"owner{n}", "operator")
+        constellation_services.constellation_create(owner=owner, name=f"c{n}")
+    for url, budget in (("/constellations", 12), ("/anomalies", 12), ("/stations", 12)):
+        with django_assert_max_num_queries(budget):
+            assert clients["admin"].get(url).status_code == 200

@@ -6,6 +6,7 @@ every write through apps.constellations.services.
 """
 
 from django.contrib.auth import get_user_model
+from django.db.models import prefetch_related_objects
 from django.shortcuts import redirect
 
 from apps.constellations import services
@@ -32,9 +33,11 @@ class ConstellationListView(ConsoleView):
 
     def _page(self, request, *, status=200, errors=None, values=None):
         skip, limit = parse_skip_limit(request.GET, PAGE)
+        rows = constellation_page(user=request.user, skip=skip, limit=limit)
+        prefetch_related_objects(rows, "owner")  # one query for the owners' names
         return self.render(
             request, "dashboard/constellations.html", status=status,
-            rows=constellation_page(user=request.user, skip=skip, limit=limit),
+            rows=rows,
             total=count_visible(request.user), skip=skip, limit=limit,
             errors=errors or {}, values=values or {},
         )  # fmt: skip

@@ -120,11 +120,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
     }
     DATABASES["default"]["CONN_MAX_AGE"] = 0
-else:
-    # A bounded psycopg pool per process (docs/running.md has the arithmetic for
-    # max_connections). Connections go back to the pool at the end of each
-    # request/task (CONN_MAX_AGE 0); a request that waits longer than the
-    # timeout for one answers 503 with Retry-After (apps/core/outages.py).
+elif HEIMDALL_PROCESS != "command":
+    # A bounded psycopg pool per long-running process (docs/running.md has the
+    # arithmetic for max_connections). Connections go back to the pool at the
+    # end of each request/task (CONN_MAX_AGE 0); a request that waits longer
+    # than the timeout for one answers 503 with Retry-After (apps/core/outages.py).
+    # One-off commands (migrate, create_user, shell, tests) open one plain
+    # connection and close it: a pool would only hide a connection error
+    # behind its timeout.
     _POOL_MAX_DEFAULTS = {"web": 10, "worker": 2, "trainer": 2, "collector": 4}
     _pool_max = env_int("HEIMDALL_DB_POOL_MAX_SIZE", _POOL_MAX_DEFAULTS.get(HEIMDALL_PROCESS, 2))
     DATABASES["default"]["CONN_MAX_AGE"] = 0
@@ -141,7 +144,13 @@ else:
         "reconnect_timeout": 3600.0 * 24 * 365,
         "name": f"heimdall-{HEIMDALL_PROCESS}",
     }
-    DATABASES["default"]["OPTIONS"].setdefault("application_name", f"heimdall-{HEIMDALL_PROCESS}")
+else:
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
+    # Who holds a connection, in pg_stat_activity (docs/running.md, bench/load.py).
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "application_name", f"heimdall-{HEIMDALL_PROCESS}"
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- redis: channel layer and cache ----------------------------------------

@@ -48,6 +48,14 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
         exc = exc.__cause__ or exc.__context__
 
 
+def _pool_has_connections() -> bool:
+    try:
+        pool = db.connections["default"].pool
+        return pool is None or pool.get_stats().get("pool_size", 0) > 0
+    except Exception:
+        return True
+
+
 def _reason_of(exc: BaseException) -> str | None:
     try:
         import psycopg
@@ -57,7 +65,9 @@ def _reason_of(exc: BaseException) -> str | None:
     if psycopg_pool is not None and isinstance(
         exc, psycopg_pool.PoolTimeout | psycopg_pool.TooManyRequests
     ):
-        return "database_pool_exhausted"
+        # An empty pool timed out because the server cannot be reached, not
+        # because every connection was busy.
+        return "database_pool_exhausted" if _pool_has_connections() else "database_unavailable"
     if psycopg is not None and isinstance(exc, psycopg.Error):
         state = getattr(exc, "sqlstate", None)
         if state in _PG_UNAVAILABLE_STATES or (state or "").startswith("08"):

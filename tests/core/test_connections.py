@@ -208,3 +208,36 @@ def test_collect_process_survives_a_database_outage(tmp_path):
             "SELECT count(*) FROM stations_stationcheck WHERE station_id = 'sim-1' AND NOT ok"
         ).fetchone()[0]
     assert failed == 0
+
+
+def _task_done(task_id: str) -> bool:
+    with _raw_connection() as conn:
+        row = conn.execute("SELECT success FROM django_q_task WHERE id = %s", [task_id]).fetchone()
+    return bool(row and row[0])
+
+
+def test_qcluster_survives_a_database_outage(tmp_path):
+    """Pusher, workers and monitor of a django-q2 cluster go on after the database returns."""
+    from django_q.tasks import async_task
+
+    settings = connection.settings_dict
+    proxy = TcpProxy(settings["HOST"] or "127.0.0.1", int(settings["PORT"] or 5432))
+    proxy.up()
+    env = _server_env(
+        HEIMDALL_PROCESS="worker",
+        DATABASE_URL=f"postgres://{settings['USER']}@127.0.0.1:{proxy.port}/{settings['NAME']}",
+    )
+    cluster = Process([sys.executable, "manage.py", "qcluster"], env, tmp_path / "q.log")
+    try:
+        first = async_task("math.floor", 2.5)
+        wait_until(lambda: _task_done(first), 60, 0.5, "a task before the outage")
+        proxy.down()
+        asyncio.run(asyncio.sleep(12))  # longer than the pusher's own 10 s pause
+        assert cluster.alive(), cluster.log()[-3000:]
+        proxy.up()
+        second = async_task("math.floor", 3.5)
+        wait_until(lambda: _task_done(second), 90, 0.5, "a task after the outage")
+        assert cluster.alive()
+    finally:
+        cluster.stop()
+        proxy.down()

@@ -241,3 +241,34 @@ def test_qcluster_survives_a_database_outage(tmp_path):
     finally:
         cluster.stop()
         proxy.down()
+
+
+def test_websocket_consumers_give_their_connections_back(tmp_path):
+    """database_sync_to_async returns each connection to the pool: open sockets hold none."""
+    factories.station("twente-nl")
+    token = str(RefreshToken.for_user(make_user("otto", "operator")).access_token)
+    env = _server_env(
+        HEIMDALL_PROCESS="web", HEIMDALL_DB_POOL_MAX_SIZE=2, HEIMDALL_DB_POOL_TIMEOUT=2
+    )
+
+    async def scenario(base: str):
+        url = base.replace("http://", "ws://") + f"/ws/signals/live?token={token}"
+        sockets = []
+        for _ in range(12):  # each: a user lookup, a permission check, a station lookup
+            ws = await websockets.connect(url)
+            await ws.send(json.dumps({"type": "subscribe", "channels": ["signal_detections"],
+                                      "filters": {"station_ids": ["twente-nl"]}}))  # fmt: skip
+            assert json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "subscribed"
+            sockets.append(ws)
+        statuses = [
+            (await asyncio.to_thread(http, "GET", f"{base}/api/v1/stations", None, token))[0]
+            for _ in range(5)
+        ]
+        for ws in sockets:
+            await ws.close()
+        return statuses
+
+    with daphne(env, tmp_path / "daphne.log") as (base, server):
+        assert asyncio.run(scenario(base)) == [200] * 5
+        assert _server_connections("heimdall-web") <= 2
+        assert "Traceback" not in server.log()

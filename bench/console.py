@@ -318,7 +318,20 @@ def live_run(driver, base: str, token: str | None, rate: int, seconds: float) ->
     stop.set()
     for thread in threads:
         thread.join()
+    # Late or lost? Everything sent since the page connected should arrive (or be reported
+    # dropped): wait up to 20 s for the page's total to reach the total sent.
+    total_sent = sent[0]
+    caught_up = None
+    wait_started = time.monotonic()
+    while token and time.monotonic() - wait_started < 20:
+        if int(driver.find_element("id", "total").text) >= total_sent:
+            caught_up = round(time.monotonic() - wait_started, 1)
+            break
+        time.sleep(0.2)
+    missing = total_sent - int(driver.find_element("id", "total").text) if token else 0
     return {
+        "late_s": caught_up,
+        "missing": max(0, missing),
         "heap_start_mb": round(start_heap, 2),
         "heap_end_mb": round(end_heap, 2),
         "growth_mb": round(end_heap - start_heap, 2),
@@ -350,15 +363,19 @@ def bench_live(base: str, world: dict, rate: int, seconds: float) -> list[str]:
 
     def row(label: str, run: dict, received: str) -> str:
         heap = f"{run['heap_start_mb']} → {run['heap_end_mb']} MB (samples {run['samples_mb']})"
+        tail = "caught up" if run["late_s"] is not None else f"{run['missing']:,} never arrived"
+        lag = f"{tail} {run['late_s']} s after the feed stopped" if run["late_s"] else tail
+        if received == "0":
+            lag = "–"
         return (
             f"| {label} | {heap} | {run['growth_mb']:+.2f} MB | {run['fps']} | {received} | "
-            f"{run['dropped_notice']} |"
+            f"{run['dropped_notice']} | {lag} |"
         )
 
     return [
         "| live page | JS heap start → end (after GC) | growth | frames/s | sent/s → received/s "
-        "| dropped |",
-        "|---|---|---|---|---|---|",
+        "| dropped notice | late or lost |",
+        "|---|---|---|---|---|---|---|",
         row(f"idle (baseline), {seconds:.0f} s", idle, "0"),
         row(
             f"{rate:,} detections/s asked, {seconds:.0f} s",

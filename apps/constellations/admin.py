@@ -1,6 +1,7 @@
 from django.contrib import admin
 from guardian.admin import GuardedModelAdmin
 
+from apps.constellations import services
 from apps.constellations.models import Constellation, ConstellationMember, ConstellationShare
 
 
@@ -37,6 +38,23 @@ class ConstellationAdmin(GuardedModelAdmin):
     list_select_related = ["owner"]
     readonly_fields = ["created_at", "updated_at"]
     inlines = [MemberInline, ShareInline]
+
+    def save_model(self, request, obj, form, change):
+        """Through the services, so a new constellation's owner gets their object permissions."""
+        if change:
+            changed = {
+                k: getattr(obj, k) for k in ("name", "description") if k in form.changed_data
+            }
+            services.constellation_update(constellation=obj, **changed)
+            if "owner" in form.changed_data:
+                obj.save(update_fields=["owner"])
+        else:
+            created = services.constellation_create(
+                owner=obj.owner, name=obj.name, description=obj.description
+            )
+            obj.pk = created.pk
+            obj._state.adding = False
+            obj.refresh_from_db()
 
     @admin.display(description="members")
     def member_count(self, constellation):

@@ -130,3 +130,19 @@ def test_role_admin_cannot_make_a_superuser(role_admin):
     other = make_user("otto", "operator")
     page = client.get(f"/admin/accounts/user/{other.pk}/change/").content.decode()
     assert 'name="is_superuser"' not in page
+
+
+def test_constellation_added_in_admin_is_visible_to_its_owner(role_admin):
+    from apps.constellations.access import constellation_for
+    from apps.constellations.models import Constellation
+
+    _, client = role_admin
+    owner = make_user("otto", "operator")
+    response = client.post("/admin/constellations/constellation/add/", {
+        "owner": str(owner.pk), "name": "From admin", "description": "",
+        "members-TOTAL_FORMS": "0", "members-INITIAL_FORMS": "0",
+        "shares-TOTAL_FORMS": "0", "shares-INITIAL_FORMS": "0",
+    })  # fmt: skip
+    assert response.status_code == 302, response.content[:2000]
+    constellation = Constellation.objects.get(name="From admin")
+    assert constellation_for(owner, constellation.pk, "share") == constellation

@@ -336,3 +336,23 @@ def test_edit_share_may_add_members_but_not_share(operator, db):
     refused = client.post(url, {"action": "share", "username": "otto", "permission": "read"})
     assert refused.status_code == 403
     assert not ConstellationShare.objects.exclude(user=operator).exists()
+
+
+@pytest.mark.parametrize(
+    ("url", "field"),
+    [
+        ("/anomalies?page=0", "page"),
+        ("/anomalies?page_size=5000", "page_size"),
+        ("/stations?status=exploded", "status"),
+        ("/training?status=sleeping", "status"),
+        ("/training?page=x", "page"),
+        ("/training/datasets?page=-1", "page"),
+        ("/models?model_type=oracle", "model_type"),
+        ("/constellations?skip=-1", "skip"),
+        ("/constellations?limit=0", "limit"),
+    ],
+)
+def test_bad_query_parameters_are_400_naming_them(operator, url, field):
+    response = _client(operator).get(url)
+    assert response.status_code == 400, url
+    assert f"<code>{field}</code>" in response.content.decode()

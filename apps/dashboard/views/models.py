@@ -2,7 +2,7 @@
 
 from django.shortcuts import redirect
 
-from apps.core.lookups import get_by_uuid_or_404
+from apps.core.lookups import choice_param, get_by_uuid_or_404
 from apps.dashboard.views.base import ConsoleView
 from apps.ml.models import MLModel
 from apps.ml.services import NOT_DEPLOYABLE, model_activate
@@ -32,8 +32,8 @@ class ModelListView(ConsoleView):
 
     def get(self, request):
         queryset = MLModel.objects.order_by("model_type", "-created_at")
-        model_type = request.GET.get("model_type") or ""
-        if model_type in MLModel.Type.values:
+        model_type = choice_param(request.GET, "model_type", MLModel.Type.values) or ""
+        if model_type:
             queryset = queryset.filter(model_type=model_type)
         return self.render(
             request, "dashboard/models.html", rows=list(queryset[:500]),

@@ -11,6 +11,7 @@ from datetime import timedelta
 from django.shortcuts import get_object_or_404, redirect
 
 from apps.core.exceptions import Conflict
+from apps.core.lookups import choice_param
 from apps.core.timeutil import utc_now
 from apps.dashboard.forms import data_from_post, serializer_fields, validate
 from apps.dashboard.views.base import ConsoleView
@@ -36,9 +37,7 @@ class StationListView(ConsoleView):
     nav = "stations"
 
     def get(self, request):
-        status = request.GET.get("status") or None
-        if status not in (None, *Station.Status.values):
-            status = None
+        status = choice_param(request.GET, "status", Station.Status.values)
         stations = list(selectors.station_list(status=status))
         statistics = selectors.station_statistics_many(stations=stations, now=utc_now())
         rows = [{"station": s, "statistics": statistics[s.id]} for s in stations]

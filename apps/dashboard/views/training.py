@@ -8,7 +8,7 @@ POST /api/v1/training/jobs and /training/synthetic/generate do.
 from django.shortcuts import redirect
 
 from apps.core.exceptions import HeimdallError
-from apps.core.lookups import get_by_uuid_or_404
+from apps.core.lookups import choice_param, get_by_uuid_or_404
 from apps.dashboard.forms import data_from_post, serializer_fields, validate
 from apps.dashboard.views.base import ConsoleView, is_htmx
 from apps.dashboard.views.pages import paginate
@@ -55,8 +55,8 @@ class JobListView(ConsoleView):
 
     def get(self, request):
         queryset = TrainingJob.objects.order_by("-created_at", "id")
-        status = request.GET.get("status") or ""
-        if status in TrainingJob.Status.values:
+        status = choice_param(request.GET, "status", TrainingJob.Status.values) or ""
+        if status:
             queryset = queryset.filter(status=status)
         rows, pagination = paginate(queryset, request.GET)
         template = (

@@ -356,3 +356,22 @@ def test_bad_query_parameters_are_400_naming_them(operator, url, field):
     response = _client(operator).get(url)
     assert response.status_code == 400, url
     assert f"<code>{field}</code>" in response.content.decode()
+
+
+def test_generate_with_a_constellations_stations_as_fixed_receivers(operator):
+    constellation = constellation_services.constellation_create(owner=operator, name="Three")
+    for index, station_id in enumerate(["a-nl", "b-nl", "c-nl"]):
+        factories.station(station_id, latitude=52.0 + index, longitude=6.0)
+        constellation_services.member_add(constellation=constellation, station_id=station_id,
+                                          added_by=operator)  # fmt: skip
+    client = _client(operator)
+    assert (
+        f'<option value="{constellation.pk}"' in client.get("/training/datasets").content.decode()
+    )
+    form = {"name": "fixed", "num_samples": "10", "constellation_id": str(constellation.pk)}
+    response = client.post("/training/datasets", form)
+    assert response.status_code == 302
+    dataset = SyntheticDataset.objects.get()
+    assert dataset.parameters["use_random_receivers"] is False
+    assert dataset.parameters["fixed_receivers"] == [[52.0, 6.0], [53.0, 6.0], [54.0, 6.0]]
+    assert dataset.parameters["constellation_id"] == str(constellation.pk)

@@ -7,6 +7,7 @@ POST /api/v1/training/jobs and /training/synthetic/generate do.
 
 from django.shortcuts import redirect
 
+from apps.constellations.selectors import constellation_list
 from apps.core.exceptions import HeimdallError
 from apps.core.lookups import choice_param, get_by_uuid_or_404
 from apps.dashboard.forms import data_from_post, serializer_fields, validate
@@ -176,6 +177,7 @@ class DatasetListView(ConsoleView):
             groups=grouped(fields, GENERATE_GROUPS),
             form_errors=(errors or {}).get("body", []),
             any_active=any(d.status in ("pending", "generating") for d in rows),
+            constellations=constellation_list(user=request.user)[:200],
         )  # fmt: skip
 
     def get(self, request):

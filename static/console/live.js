@@ -202,6 +202,7 @@ document.addEventListener("DOMContentLoaded", () => {
       }
     },
   });
+  window.heimdallLive = { socket: live };  // for the browser tests and the console
   document.getElementById("live-filters").addEventListener("submit", (event) => {
     event.preventDefault();
     if (live.ws && live.ws.readyState === 1) subscribe(live.ws);

@@ -278,6 +278,30 @@ def test_live_page_shows_an_ingested_detection_within_two_seconds(server, driver
     assert time.monotonic() - started < 2.0
     row = driver.find_element("css selector", f'tr[data-id="{item["id"]}"]').text
     assert "twente-nl" in row and "7.0740 MHz" in row
+    assert not driver.find_element("id", "dropped").is_displayed()
+
+    # A burst beyond what one frame takes (8,000 in one task, the buffer holds 5,000): the
+    # oldest are dropped and the page says so; so are the server's own drops.
+    driver.execute_script(
+        """
+        const ws = window.heimdallLive.socket.ws;
+        const base = JSON.parse(arguments[0]);
+        for (let i = 0; i < 8000; i++) {
+          ws.onmessage({data: JSON.stringify({type: "signal_detection",
+                                              data: {...base, id: "burst-" + i}})});
+        }
+        ws.onmessage({data: JSON.stringify({type: "messages_dropped", count: 7})});
+    """,
+        json.dumps({**item, "detection_timestamp": item["detection_timestamp"]}),
+    )
+    notice = browser.wait_for(
+        lambda: (
+            driver.find_element("id", "dropped").is_displayed()
+            and driver.find_element("id", "dropped").text
+        )
+    )
+    assert "3000 dropped by this page" in notice and "7 dropped by the server" in notice
+    browser.wait_for(lambda: driver.find_elements("css selector", 'tr[data-id="burst-7999"]'))
     no_js_errors(driver, "live")
 
 

@@ -12,11 +12,9 @@ STATISTICS_WINDOW = timedelta(hours=24)
 ACTIVE_BANDS_WINDOW = timedelta(hours=1)
 
 
-def station_list(*, status: str | None = None):
-    queryset = Station.objects.all().order_by("id")
-    if status:
-        queryset = queryset.filter(status=status)
-    return queryset
+def station_list():
+    """Every station by id (StationFilterSet narrows it)."""
+    return Station.objects.all().order_by("id")
 
 
 def station_counts(queryset) -> dict[str, int]:

@@ -102,3 +102,10 @@ class ShareCreateSerializer(serializers.Serializer):
 
 class SharePermissionSerializer(serializers.Serializer):
     permission = serializers.CharField()
+
+
+class ShareListSerializer(serializers.Serializer):
+    """Seed 004's share list: every share (no pages) and their count."""
+
+    data = ShareWithUserSerializer(many=True)
+    total = serializers.IntegerField()

@@ -12,6 +12,42 @@ class DetectionListItemSerializer(serializers.ModelSerializer):
         fields = LIST_FIELDS  # what apps.signals.queries selects for a list row
 
 
+class DetectionPaginationSerializer(serializers.Serializer):
+    """Seed 004's page block; in keyset mode (`cursor` given) page_size, the cursors and
+    has_next/has_previous instead of page numbers and totals."""
+
+    page = serializers.IntegerField(required=False)
+    page_size = serializers.IntegerField()
+    total_items = serializers.IntegerField(required=False)
+    total_pages = serializers.IntegerField(required=False)
+    has_next = serializers.BooleanField()
+    has_previous = serializers.BooleanField()
+    next_cursor = serializers.CharField(required=False, allow_null=True)
+    previous_cursor = serializers.CharField(required=False, allow_null=True)
+
+
+class FiltersAppliedSerializer(serializers.Serializer):
+    """Seed 004's `filters_applied`: what narrowed the list, as the client gave it."""
+
+    frequency_range = serializers.ListField(
+        child=serializers.IntegerField(allow_null=True), min_length=2, max_length=2,
+        required=False,
+    )  # fmt: skip
+    time_range = serializers.ListField(
+        child=serializers.CharField(allow_null=True), min_length=2, max_length=2, required=False
+    )
+    station = serializers.CharField(required=False)
+    modulation_type = serializers.CharField(required=False)
+    is_anomaly = serializers.BooleanField(required=False)
+    min_anomaly_score = serializers.FloatField(required=False)
+
+
+class DetectionListResponseSerializer(serializers.Serializer):
+    data = DetectionListItemSerializer(many=True)
+    pagination = DetectionPaginationSerializer()
+    filters_applied = FiltersAppliedSerializer()
+
+
 class DetectionSerializer(DetectionListItemSerializer):
     class Meta(DetectionListItemSerializer.Meta):
         fields = [

@@ -128,6 +128,11 @@ class HeimdallAutoSchema(AutoSchema):
         operation = super().get_operation(path, path_regex, path_prefix, method, registry)
         if operation is not None:
             self._declare_envelope(operation, path)
+            for parameter in operation.get("parameters", []):
+                # Heimdall's query validation reads an empty optional parameter as absent
+                # (`?status=` lists everything), and the schema says so.
+                if parameter["in"] == "query" and not parameter.get("required"):
+                    parameter["allowEmptyValue"] = True
         return operation
 
     def _headers(self, names) -> dict:

@@ -65,7 +65,7 @@ class MemberAddSerializer(serializers.Serializer):
 
 
 class UserInfoSerializer(serializers.Serializer):
-    email = serializers.EmailField()
+    email = serializers.CharField(help_text="E-mail address; empty when none is set")
     username = serializers.CharField()
     display_name = serializers.CharField(source="get_display_name")
 

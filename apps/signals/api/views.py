@@ -10,6 +10,7 @@ from apps.signals import selectors
 from apps.signals.analysis import signal_analyze
 from apps.signals.api.serializers import (
     AnalyzeRequestSerializer,
+    AnalyzeResponseSerializer,
     DetectionListResponseSerializer,
     DetectionSerializer,
     IngestRequestSerializer,
@@ -102,6 +103,10 @@ class AnalyzeView(APIView):
     resource = "signals"
     write_permission = "signals:read"
 
-    @extend_schema(tags=["signals"], request=AnalyzeRequestSerializer, responses={200: dict})
+    @extend_schema(
+        tags=["signals"],
+        request=AnalyzeRequestSerializer,
+        responses={200: AnalyzeResponseSerializer},
+    )
     def post(self, request):
         return Response(signal_analyze(payload=request.data))

@@ -4,13 +4,14 @@ import contextlib
 
 from rest_framework.test import APIClient
 
-from apps.accounts.services import user_create
-
 PASSWORD = "correct-horse-battery-staple"
 
 
 def make_user(username: str, role: str, **extra):
-    return user_create(username=username, password=PASSWORD, role=role, validate=False, **extra)
+    """A user in `role` whose password is PASSWORD (tests.accounts.factories.UserFactory)."""
+    from tests.accounts.factories import UserFactory
+
+    return UserFactory(username=username, role=role, **extra)
 
 
 def client_for(user) -> APIClient:

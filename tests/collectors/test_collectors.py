@@ -10,8 +10,8 @@ from apps.collectors.runner import StationCollector, detections_from, supervise
 from apps.radio import dsp
 from apps.signals.models import SignalDetection
 from apps.stations.models import Station, StationCheck
-from tests import factories
 from tests.collectors.fake_receivers import FakeKiwi, FakeOpenWebRX, serve
+from tests.stations.factories import StationFactory
 
 
 @pytest.mark.asyncio
@@ -170,8 +170,8 @@ def test_detections_from_a_chunk_are_one_per_carrier():
 async def test_kiwisdr_collector_ingests_and_keeps_station_current():
     fake = FakeKiwi(offset_hz=2000)
     server, port = await serve(fake.handler)
-    station = await sync_to_async(factories.station)(
-        "kiwi-test",
+    station = await sync_to_async(StationFactory)(
+        id="kiwi-test",
         url=f"http://127.0.0.1:{port}/",
         api_config={
             "api_type": "kiwisdr",
@@ -201,8 +201,8 @@ async def test_kiwisdr_collector_ingests_and_keeps_station_current():
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 @pytest.mark.asyncio
 async def test_unreachable_receiver_is_marked_error_and_retried():
-    await sync_to_async(factories.station)(
-        "nowhere-sdr",
+    await sync_to_async(StationFactory)(
+        id="nowhere-sdr",
         url="http://127.0.0.1:9/",
         api_config={"api_type": "kiwisdr", "poll_interval": 1.0, "timeout": 2},
     )
@@ -224,8 +224,8 @@ async def test_unreachable_receiver_is_marked_error_and_retried():
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 @pytest.mark.asyncio
 async def test_simulated_collector_produces_detections_through_ingest():
-    await sync_to_async(factories.station)(
-        "sim-hf",
+    await sync_to_async(StationFactory)(
+        id="sim-hf",
         frequency_min=14_000_000,
         frequency_max=14_350_000,
         api_config={"api_type": "simulated", "poll_interval": 0.2, "timeout": 5},

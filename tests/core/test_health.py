@@ -12,20 +12,13 @@ from django.test import Client
 from apps.core.timeutil import utc_now
 from apps.stations.models import Station
 from tests.helpers import database_url
+from tests.stations.factories import StationFactory
 
 pytestmark = pytest.mark.django_db
 
 
 def make_station(station_id: str, **extra) -> Station:
-    defaults = {
-        "name": station_id,
-        "url": "http://example.org/",
-        "latitude": 45.0,
-        "longitude": 7.0,
-        "frequency_min": 0,
-        "frequency_max": 30_000_000,
-    }
-    return Station.objects.create(id=station_id, **{**defaults, **extra})
+    return StationFactory(id=station_id, latitude=45.0, longitude=7.0, **extra)
 
 
 def test_health_shape_without_auth():

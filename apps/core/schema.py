@@ -244,7 +244,11 @@ def form_parameters(form_class) -> list:
     parameters = []
     for name, field in form_class.base_fields.items():
         description = field.help_text or (field.label if isinstance(field.label, str) else "")
-        parameters.append(OpenApiParameter(name, field_schema(field), description=description))
+        parameters.append(
+            OpenApiParameter(
+                name, field_schema(field), required=field.required, description=description
+            )
+        )
     return parameters
 
 

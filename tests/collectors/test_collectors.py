@@ -11,6 +11,7 @@ from apps.radio import dsp
 from apps.signals.models import SignalDetection
 from apps.stations.models import Station, StationCheck
 from tests.collectors.fake_receivers import FakeKiwi, FakeOpenWebRX, serve
+from tests.helpers import async_wait_for
 from tests.stations.factories import StationFactory
 
 
@@ -210,7 +211,8 @@ async def test_unreachable_receiver_is_marked_error_and_retried():
     collector = StationCollector(station)
     stop = asyncio.Event()
     task = asyncio.create_task(collector.run(stop))
-    await asyncio.sleep(3.5)  # first attempt, ~1 s backoff, second attempt
+    # The first attempt, ~1 s of backoff, the second attempt.
+    await async_wait_for(lambda: collector.failures >= 2, 15, what="two failed attempts")
     stop.set()
     await task
     assert collector.failures >= 2

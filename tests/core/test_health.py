@@ -3,7 +3,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from datetime import timedelta
 
 import pytest
@@ -11,7 +10,7 @@ from django.test import Client
 
 from apps.core.timeutil import utc_now
 from apps.stations.models import Station
-from tests.helpers import database_url
+from tests.helpers import database_url, wait_for
 from tests.stations.factories import StationFactory
 
 pytestmark = pytest.mark.django_db
@@ -126,14 +125,12 @@ def test_running_qcluster_makes_task_queue_healthy():
         start_new_session=True,
     )
     try:
-        deadline = time.time() + 30
-        state = None
-        while time.time() < deadline:
-            state = Client().get("/health").json()["services"]["task_queue"]
-            if state == "healthy":
-                break
-            time.sleep(0.5)
-        assert state == "healthy"
+        wait_for(
+            lambda: Client().get("/health").json()["services"]["task_queue"] == "healthy",
+            30,
+            interval=0.2,
+            what="the task queue healthy once a cluster runs",
+        )
     finally:
         cluster.send_signal(signal.SIGTERM)  # the cluster stops its own children
         try:

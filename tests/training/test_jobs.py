@@ -1,7 +1,6 @@
 import json
 import os
 import threading
-import time
 
 import pytest
 from django.core.files.storage import default_storage
@@ -9,7 +8,7 @@ from django.core.files.storage import default_storage
 from apps.ml.models import MLModel
 from apps.training import tasks
 from apps.training.models import SyntheticDataset, TrainingJob, TrainingMetric
-from tests.helpers import assert_envelope, committed_dataset, small_dataset
+from tests.helpers import assert_envelope, committed_dataset, small_dataset, wait_for
 
 JOBS = "/api/v1/training/jobs"
 
@@ -147,12 +146,11 @@ def start_long_job(client) -> tuple[dict, threading.Thread, dict]:
 
     worker = threading.Thread(target=work)
     worker.start()
-    deadline = time.time() + 60
-    while (
-        time.time() < deadline
-        and not TrainingMetric.objects.filter(training_job_id=job["id"]).exists()
-    ):
-        time.sleep(0.1)
+    wait_for(
+        lambda: TrainingMetric.objects.filter(training_job_id=job["id"]).exists(),
+        60,
+        what="the job's first metric",
+    )
     return job, worker, outcome
 
 

@@ -15,6 +15,7 @@ from tests.helpers import async_wait_for
 from tests.stations.factories import StationFactory
 
 
+@pytest.mark.slow
 @pytest.mark.asyncio
 async def test_kiwisdr_protocol_and_iq_samples():
     fake = FakeKiwi(offset_hz=1000)
@@ -166,6 +167,7 @@ def test_detections_from_a_chunk_are_one_per_carrier():
     assert all(d["processing_metadata"]["processing_time_ms"] >= 12.0 for d in detections)
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 @pytest.mark.asyncio
 async def test_kiwisdr_collector_ingests_and_keeps_station_current():

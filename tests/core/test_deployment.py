@@ -29,6 +29,7 @@ def _clean_env(**extra) -> dict:
     return {**env, **extra}
 
 
+@pytest.mark.slow
 def test_check_deploy_is_clean_with_production_variables():
     env = _clean_env(
         **PRODUCTION_ENV, DATABASE_URL=os.environ["DATABASE_URL"], REDIS_URL=os.environ["REDIS_URL"]

@@ -79,6 +79,7 @@ print(json.dumps({"code": r.status_code, "body": r.json()}))
 """
 
 
+@pytest.mark.slow
 def test_unreachable_database_is_503_unhealthy():
     out = json.loads(
         _run_in_subprocess(
@@ -98,6 +99,7 @@ def test_database_url(django_db_setup) -> str:
     return database_url(connection.settings_dict)
 
 
+@pytest.mark.slow
 def test_unreachable_redis_is_degraded_not_500(test_database_url):
     out = json.loads(
         _run_in_subprocess(

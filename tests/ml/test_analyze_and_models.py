@@ -211,6 +211,7 @@ def test_only_admins_activate(operator_client, anomaly_model):
     assert_envelope(response, 403, "PERMISSION_DENIED")
 
 
+@pytest.mark.slow
 def test_ensure_default_models_command(db, settings):
     from django.core.management import call_command
 

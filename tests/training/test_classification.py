@@ -50,6 +50,7 @@ def test_small_settings_are_stretched_to_the_networks_minimum():
     assert features.shape == (1, 1, 32, 32)
 
 
+@pytest.mark.slow
 @pytest.mark.django_db
 def test_convnext_job_trains_exports_and_registers(
     operator_client, django_capture_on_commit_callbacks

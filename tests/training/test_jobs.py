@@ -76,6 +76,7 @@ def test_viewers_read_but_cannot_train(viewer_client):
     assert viewer_client.get(JOBS).json() == {"jobs": [], "total": 0}
 
 
+@pytest.mark.slow
 @pytest.mark.django_db
 def test_a_small_job_trains_end_to_end(operator_client, django_capture_on_commit_callbacks):
     dataset_id = small_dataset(operator_client, django_capture_on_commit_callbacks)
@@ -154,6 +155,7 @@ def start_long_job(client) -> tuple[dict, threading.Thread, dict]:
     return job, worker, outcome
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_cancel_stops_a_running_job_and_keeps_its_data(operator_client):
     job, worker, outcome = start_long_job(operator_client)
@@ -167,6 +169,7 @@ def test_cancel_stops_a_running_job_and_keeps_its_data(operator_client):
     assert TrainingMetric.objects.filter(training_job_id=job["id"]).exists()  # data kept
 
 
+@pytest.mark.slow
 @pytest.mark.django_db
 def test_job_without_dataset_generates_one(
     operator_client, django_capture_on_commit_callbacks, settings
@@ -181,6 +184,7 @@ def test_job_without_dataset_generates_one(
     assert TrainingJob.objects.get(pk=job["id"]).dataset_id == dataset.pk
 
 
+@pytest.mark.slow
 @pytest.mark.django_db
 def test_a_second_job_starts_from_the_first_models_weights(
     operator_client, django_capture_on_commit_callbacks
@@ -204,6 +208,7 @@ def test_a_second_job_starts_from_the_first_models_weights(
     assert scratch.metrics["initialized_from"] == "random initialisation (pretrained: false)"
 
 
+@pytest.mark.slow
 @pytest.mark.django_db
 def test_weights_file_for_the_architecture_wins(
     operator_client, django_capture_on_commit_callbacks, settings, tmp_path
@@ -253,6 +258,7 @@ def test_nan_loss_fails_the_job_with_the_reason(
     assert not MLModel.objects.exists()
 
 
+@pytest.mark.slow
 @pytest.mark.django_db
 def test_per_batch_metrics_when_asked(operator_client, django_capture_on_commit_callbacks):
     dataset_id = small_dataset(operator_client, django_capture_on_commit_callbacks, samples=100)

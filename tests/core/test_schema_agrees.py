@@ -235,3 +235,24 @@ def test_analyze_schema_bounds_are_the_validations(schema, viewer_client):
     from apps.signals.analysis import MIN_SAMPLES
 
     assert samples_schema["properties"]["samples"]["minItems"] == MIN_SAMPLES
+
+
+@pytest.mark.parametrize(
+    ("path", "name"),
+    [
+        ("/api/v1/signals/detections", "page"),
+        ("/api/v1/signals/detections", "page_size"),
+        ("/api/v1/signals/detections", "frequency_min"),
+        ("/api/v1/anomalies", "page"),
+        ("/api/v1/constellations", "skip"),
+        ("/api/v1/users", "limit"),
+        ("/api/v1/training/jobs", "offset"),
+        ("/api/v1/training/synthetic/datasets", "offset"),
+        ("/api/v1/statistics/frequency-usage", "bin_width_hz"),
+    ],
+)
+def test_a_huge_integer_is_a_400_naming_it_not_a_500(viewer_client, path, name):
+    """Issue 12 §2: `page=99999999999999999999` answered 500 (bigint out of range)."""
+    params = {"frequency_min": 0, "frequency_max": 10, name: "99999999999999999999"}
+    error = assert_envelope(viewer_client.get(path, params), 400, "VALIDATION_ERROR", name)
+    assert error["details"]["field"] == name

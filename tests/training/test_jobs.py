@@ -147,9 +147,11 @@ def start_long_job(client) -> tuple[dict, threading.Thread, dict]:
 
     worker = threading.Thread(target=work)
     worker.start()
+    # Returns as soon as the metric is stored (seconds); the long timeout is for a busy
+    # machine, where the old loop went on without the metric after 60 s.
     wait_for(
         lambda: TrainingMetric.objects.filter(training_job_id=job["id"]).exists(),
-        60,
+        300,
         what="the job's first metric",
     )
     return job, worker, outcome

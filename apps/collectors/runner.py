@@ -4,6 +4,12 @@ One asyncio task per active station (`manage.py collect`, or a thread in
 embedded mode). Network waits are async; DSP and database work run in worker
 threads. A failure marks the station's connection "error" with the reason and
 reconnects after an exponential backoff (1 s doubling to 60 s, with jitter).
+
+Whose failure: the station's own (unreachable, refused, protocol, timeout)
+are recorded as failed StationChecks, which the uptime counts. Heimdall's own
+(its database busy, locked or down, its Redis down, a detection it built
+wrongly: HEIMDALL_FAULTS) are logged and retried the same way but never
+recorded against the station.
 """
 
 import asyncio
@@ -16,38 +22,64 @@ import zlib
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db import Error as DatabaseError
 from django.db import close_old_connections
 
-from apps.collectors.base import Chunk, ProtocolError, Source
+from apps.collectors.base import (
+    DEMODULATED,
+    LOWER_SIDEBAND,
+    Chunk,
+    ProtocolError,
+    Source,
+)
+from apps.core.exceptions import HeimdallError
 from apps.core.timeutil import utc_now
 from apps.radio import dsp
 from apps.signals.services import detection_ingest
 from apps.stations.models import Station, StationCheck
+from apps.stations.validators import default_mode
 
 logger = logging.getLogger(__name__)
 MAX_BACKOFF_S = 60.0
 
 
+def _heimdall_faults() -> tuple[type[BaseException], ...]:
+    faults: list[type[BaseException]] = [DatabaseError, HeimdallError]
+    try:
+        from redis.exceptions import RedisError
+
+        faults.append(RedisError)
+    except ImportError:  # pragma: no cover - redis is a dependency
+        pass
+    return tuple(faults)
+
+
+HEIMDALL_FAULTS = _heimdall_faults()
+
+
+class HeimdallFault(Exception):
+    """A failure of Heimdall itself while collecting: not the station's."""
+
+
 def source_for(station: Station) -> Source:
+    """The protocol client `api_config.api_type` names, tuned as `api_config` says."""
     from apps.collectors.kiwisdr import KiwiSDRSource
     from apps.collectors.openwebrx import OpenWebRXSource
     from apps.collectors.simulated import SimulatedSource
+    from apps.collectors.websdr import WebSDRSource
 
     config = station.api_config
     frequency = config.get("frequency_hz") or (station.frequency_min + station.frequency_max) // 2
     timeout = float(config.get("timeout", 30))
     api_type = config.get("api_type", "simulated")
+    url = config.get("stream_url") or station.url
+    mode = config.get("mode") or default_mode(api_type)
     if api_type == "kiwisdr":
-        return KiwiSDRSource(
-            url=config.get("stream_url") or station.url, frequency_hz=frequency, timeout=timeout
-        )
+        return KiwiSDRSource(url=url, frequency_hz=frequency, timeout=timeout, mode=mode)
     if api_type == "openwebrx":
-        return OpenWebRXSource(
-            url=config.get("stream_url") or station.url,
-            frequency_hz=frequency,
-            timeout=timeout,
-            mode=config.get("mode", "usb"),
-        )
+        return OpenWebRXSource(url=url, frequency_hz=frequency, timeout=timeout, mode=mode)
+    if api_type == "http_streaming":
+        return WebSDRSource(url=url, frequency_hz=frequency, timeout=timeout, mode=mode)
     if api_type == "simulated":
         return SimulatedSource(
             center_frequency=frequency,
@@ -58,8 +90,48 @@ def source_for(station: Station) -> Source:
     raise ProtocolError(f"no collector for api_type {api_type!r}")
 
 
+def _detection(
+    chunk: Chunk,
+    station_id: str,
+    *,
+    frequency: int,
+    bandwidth: int,
+    modulation: str,
+    strength: float,
+    snr: float,
+    offset: float,
+    metadata: dict,
+) -> dict:
+    return {
+        "id": str(uuid.uuid4()),
+        "websdr_station_id": station_id,
+        "frequency_hz": frequency,
+        "signal_strength_db": strength,
+        "bandwidth_hz": bandwidth,
+        "modulation_type": modulation,
+        "signal_features": {
+            "spectral_centroid": offset,
+            "bandwidth": bandwidth,
+            "snr_estimate": snr,
+            "peak_frequency": frequency,
+        },
+        "detection_timestamp": chunk.timestamp or utc_now(),
+        "processing_metadata": metadata,
+    }
+
+
 def detections_from(chunk: Chunk, station_id: str, processing_ms: float) -> list[dict]:
-    """Each significant carrier in the chunk becomes one detection."""
+    """The chunk's detections, each labelled with a frequency the receiver was tuned to.
+
+    * I/Q (audio_mode None): each significant carrier, at centre + its offset.
+    * Single-sideband audio (usb, cw: dial + f; lsb: dial - f): each carrier, mapped back.
+    * Demodulated audio (am, sam, nfm, nbfm, wfm, fm): the audio is the modulation, not
+      the spectrum; when it carries a signal, one detection at the dial frequency, its
+      bandwidth the passband, its strength the receiver's S-meter when it sends one.
+
+    `detection_timestamp` is the chunk's (GPS or arrival time); processing_metadata
+    says which clock (`clock`: "gps" or "system").
+    """
     started = time.perf_counter()
     _, carriers = dsp.analyze(
         chunk.samples,
@@ -68,35 +140,60 @@ def detections_from(chunk: Chunk, station_id: str, processing_ms: float) -> list
         fft_size=512,
     )
     elapsed = processing_ms + (time.perf_counter() - started) * 1000
-    now = utc_now()
+    base = {"processing_time_ms": round(elapsed, 2), "clock": chunk.clock, **chunk.metadata}
+    if chunk.audio_mode:
+        base["receiver_mode"] = chunk.audio_mode
+    if chunk.injected_anomaly:
+        base["simulated_anomaly"] = chunk.injected_anomaly
+
+    def quality(snr: float) -> float:
+        return round(min(1.0, max(0.0, snr / 40)), 3)
+
+    if chunk.audio_mode in DEMODULATED:
+        if not carriers:
+            return []
+        low, high = chunk.passband or (0, 0)
+        snr = max(c.snr_db for c in carriers)
+        strength = (
+            chunk.signal_level_db
+            if chunk.signal_level_db is not None
+            else max(c.strength_db for c in carriers)
+        )
+        modulation = {"nbfm": "NFM", "fm": "NFM", "sam": "AM"}.get(
+            chunk.audio_mode, chunk.audio_mode.upper()
+        )
+        detection = _detection(
+            chunk,
+            station_id,
+            frequency=chunk.center_frequency,
+            bandwidth=max(1, high - low),
+            modulation=modulation,
+            strength=round(float(strength), 2),
+            snr=snr,
+            offset=0.0,
+            metadata={**base, "quality_score": quality(snr)},
+        )
+        return [detection]
+    sign = -1 if chunk.audio_mode in LOWER_SIDEBAND else 1
     detections = []
     for carrier in carriers:
-        if carrier.frequency_hz < 0:
+        if chunk.audio_mode and carrier.offset_hz <= 0:
+            continue  # real audio: the mirror half of a one-sided spectrum
+        frequency = round(chunk.center_frequency + sign * carrier.offset_hz)
+        if frequency < 0:
             continue  # below 0 Hz: an artefact at the edge of a low HF span
-        metadata = {
-            "processing_time_ms": round(elapsed, 2),
-            "quality_score": round(min(1.0, max(0.0, carrier.snr_db / 40)), 3),
-        }
-        if chunk.injected_anomaly:
-            metadata["simulated_anomaly"] = chunk.injected_anomaly
-        detections.append(
-            {
-                "id": str(uuid.uuid4()),
-                "websdr_station_id": station_id,
-                "frequency_hz": carrier.frequency_hz,
-                "signal_strength_db": carrier.strength_db,
-                "bandwidth_hz": carrier.bandwidth_hz,
-                "modulation_type": carrier.modulation,
-                "signal_features": {
-                    "spectral_centroid": carrier.offset_hz,
-                    "bandwidth": carrier.bandwidth_hz,
-                    "snr_estimate": carrier.snr_db,
-                    "peak_frequency": carrier.frequency_hz,
-                },
-                "detection_timestamp": now,
-                "processing_metadata": metadata,
-            }
+        detection = _detection(
+            chunk,
+            station_id,
+            frequency=frequency,
+            bandwidth=carrier.bandwidth_hz,
+            modulation=carrier.modulation,
+            strength=carrier.strength_db,
+            snr=carrier.snr_db,
+            offset=carrier.offset_hz,
+            metadata={**base, "quality_score": quality(carrier.snr_db)},
         )
+        detections.append(detection)
     return detections
 
 
@@ -114,7 +211,8 @@ class StationCollector:
         self.connection = station.connection_status
         self.chunks = 0
         self.detections = 0
-        self.failures = 0
+        self.failures = 0  # the station's own
+        self.heimdall_failures = 0  # Heimdall's (database, Redis): not the station's
 
     # --- database side (worker threads) ---------------------------------------------
 
@@ -157,19 +255,37 @@ class StationCollector:
             publish_system_status(after_commit=False)
 
     def _process(self, chunk: Chunk, response_ms: float) -> int:
-        close_old_connections()
-        detections = detections_from(chunk, self.station_id, response_ms)
-        if detections:
-            detection_ingest(detections=detections)
-        quality = max((d["processing_metadata"]["quality_score"] for d in detections), default=None)
-        self._set_state(
-            connection=Station.Connection.CONNECTED,
-            response_ms=response_ms,
-            chunk=chunk,
-            quality=quality,
-            ok=True,
-        )
+        try:
+            close_old_connections()
+            detections = detections_from(chunk, self.station_id, response_ms)
+            if detections:
+                detection_ingest(detections=detections)
+            quality = max(
+                (d["processing_metadata"]["quality_score"] for d in detections), default=None
+            )
+            self._set_state(
+                connection=Station.Connection.CONNECTED,
+                response_ms=response_ms,
+                chunk=chunk,
+                quality=quality,
+                ok=True,
+            )
+        except HEIMDALL_FAULTS as exc:
+            raise HeimdallFault(f"{type(exc).__name__}: {exc}") from exc
         return len(detections)
+
+    def _record_failure(self, reason: str) -> None:
+        """The station's own failure: its status and a failed check (which the uptime counts)."""
+        try:
+            self._set_state(connection=Station.Connection.ERROR, error=reason, ok=False)
+        except HEIMDALL_FAULTS as exc:  # the database is down too: the log keeps it
+            logger.warning("collector %s: could not record %r: %s", self.station_id, reason, exc)
+
+    async def _connecting(self) -> None:
+        try:
+            await sync_to_async(self._set_state)(connection=Station.Connection.CONNECTING, ok=True)
+        except HEIMDALL_FAULTS as exc:
+            raise HeimdallFault(f"{type(exc).__name__}: {exc}") from exc
 
     # --- the loop ----------------------------------------------------------------------
 
@@ -179,39 +295,71 @@ class StationCollector:
             source = None
             try:
                 source = source_for(self.station)
-                await sync_to_async(self._set_state)(
-                    connection=Station.Connection.CONNECTING, ok=True
-                )
+                await self._connecting()
                 await asyncio.wait_for(source.open(), self.timeout)
                 backoff = 1.0
+                own_backoff, resume_at = 1.0, 0.0
                 while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
                     started = time.monotonic()
                     chunk = await asyncio.wait_for(source.read(), self.timeout)
                     response_ms = (time.monotonic() - started) * 1000
-                    self.detections += await sync_to_async(self._process, thread_sensitive=False)(
-                        chunk, response_ms
-                    )
                     self.chunks += 1
+                    if time.monotonic() < resume_at:
+                        continue  # Heimdall is failing: keep the receiver, drop its chunks
+                    try:
+                        self.detections += await sync_to_async(
+                            self._process, thread_sensitive=False
+                        )(chunk, response_ms)
+                        own_backoff = 1.0
+                    except HeimdallFault as exc:  # ours: the receiver stays connected
+                        self._own_failure(exc, own_backoff)
+                        resume_at = time.monotonic() + own_backoff
+                        own_backoff = min(own_backoff * 2, MAX_BACKOFF_S)
             except asyncio.CancelledError:
                 raise
+            except HeimdallFault as exc:  # ours, not the station's: never counted against it
+                self._own_failure(exc, backoff)
+                await self._wait(stop, backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF_S)
             except Exception as exc:  # network, protocol, server errors: all mean reconnect
                 self.failures += 1
-                reason = f"{type(exc).__name__}: {exc}"[:500]
+                reason = _reason(exc, self.timeout)
                 logger.warning(
                     "collector %s: %s; retry in %.0f s", self.station_id, reason, backoff
                 )
-                await sync_to_async(self._set_state)(
-                    connection=Station.Connection.ERROR, error=reason, ok=False
-                )
-                delay = backoff * random.uniform(0.8, 1.2)  # noqa: S311 - jitter, not crypto
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), delay)
+                await sync_to_async(self._record_failure)(reason)
+                await self._wait(stop, backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF_S)
             finally:
                 if source is not None:
                     with contextlib.suppress(Exception):  # closing a broken connection
                         await source.close()
-        await sync_to_async(self._set_state)(connection=Station.Connection.DISCONNECTED, ok=True)
+        with contextlib.suppress(*HEIMDALL_FAULTS):
+            await sync_to_async(self._set_state)(
+                connection=Station.Connection.DISCONNECTED, ok=True
+            )
+
+    def _own_failure(self, exc: Exception, retry_s: float) -> None:
+        self.heimdall_failures += 1
+        logger.warning(
+            "collector %s: Heimdall's own failure, not the station's (%s); retry in %.0f s",
+            self.station_id, exc, retry_s,
+        )  # fmt: skip
+
+    @staticmethod
+    async def _wait(stop: asyncio.Event, backoff: float) -> None:
+        delay = backoff * random.uniform(0.8, 1.2)  # noqa: S311 - jitter, not crypto
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), delay)
+
+
+def _reason(exc: Exception, timeout: float) -> str:
+    """A station failure as its status shows it: the receiver's own words where it gave any."""
+    if isinstance(exc, ProtocolError):
+        return str(exc)[:500]
+    if isinstance(exc, TimeoutError) and not str(exc):
+        return f"TimeoutError: the receiver sent nothing usable for {timeout:g} s"
+    return f"{type(exc).__name__}: {exc}"[:500]
 
 
 def active_stations() -> list[Station]:
@@ -256,6 +404,11 @@ async def supervise(
         own_stop.set()
     await asyncio.gather(*(task for _, task, _ in running.values()), return_exceptions=True)
     return {
-        sid: {"chunks": c.chunks, "detections": c.detections, "failures": c.failures}
+        sid: {
+            "chunks": c.chunks,
+            "detections": c.detections,
+            "failures": c.failures,
+            "heimdall_failures": c.heimdall_failures,
+        }
         for sid, (c, _, _) in running.items()
     }

@@ -7,9 +7,13 @@ reconnects after an exponential backoff (1 s doubling to 60 s, with jitter).
 
 Whose failure: the station's own (unreachable, refused, protocol, timeout)
 are recorded as failed StationChecks, which the uptime counts. Heimdall's own
-(its database busy, locked or down, its Redis down, a detection it built
-wrongly: HEIMDALL_FAULTS) are logged and retried the same way but never
-recorded against the station.
+(its database or Redis unreachable, pool exhausted, SQLite locked:
+`apps.core.outages`; and any other database error, a lock or statement
+timeout, a detection it built wrongly: HEIMDALL_FAULTS) are logged and waited
+out with backoff, never recorded against the station, and the process never
+exits because of one. While the receiver is connected it stays connected
+through them (its chunks are dropped), so that a receiver that allows one
+connection per address is not reconnected for nothing.
 """
 
 import asyncio
@@ -20,7 +24,7 @@ import time
 import uuid
 import zlib
 
-from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async as sync_to_async
 from django.conf import settings
 from django.db import Error as DatabaseError
 from django.db import close_old_connections
@@ -33,6 +37,7 @@ from apps.collectors.base import (
     Source,
 )
 from apps.core.exceptions import HeimdallError
+from apps.core.outages import backoff_delays, unavailable_reason
 from apps.core.timeutil import utc_now
 from apps.radio import dsp
 from apps.signals.services import detection_ingest
@@ -212,7 +217,7 @@ class StationCollector:
         self.chunks = 0
         self.detections = 0
         self.failures = 0  # the station's own
-        self.heimdall_failures = 0  # Heimdall's (database, Redis): not the station's
+        self.outages = 0  # Heimdall's own (database, Redis): not the station's
 
     # --- database side (worker threads) ---------------------------------------------
 
@@ -270,22 +275,19 @@ class StationCollector:
                 quality=quality,
                 ok=True,
             )
-        except HEIMDALL_FAULTS as exc:
-            raise HeimdallFault(f"{type(exc).__name__}: {exc}") from exc
+        except Exception as exc:
+            if _is_heimdalls(exc):
+                raise HeimdallFault(f"{type(exc).__name__}: {exc}") from exc
+            raise
         return len(detections)
-
-    def _record_failure(self, reason: str) -> None:
-        """The station's own failure: its status and a failed check (which the uptime counts)."""
-        try:
-            self._set_state(connection=Station.Connection.ERROR, error=reason, ok=False)
-        except HEIMDALL_FAULTS as exc:  # the database is down too: the log keeps it
-            logger.warning("collector %s: could not record %r: %s", self.station_id, reason, exc)
 
     async def _connecting(self) -> None:
         try:
             await sync_to_async(self._set_state)(connection=Station.Connection.CONNECTING, ok=True)
-        except HEIMDALL_FAULTS as exc:
-            raise HeimdallFault(f"{type(exc).__name__}: {exc}") from exc
+        except Exception as exc:
+            if _is_heimdalls(exc):
+                raise HeimdallFault(f"{type(exc).__name__}: {exc}") from exc
+            raise
 
     # --- the loop ----------------------------------------------------------------------
 
@@ -318,29 +320,34 @@ class StationCollector:
             except asyncio.CancelledError:
                 raise
             except HeimdallFault as exc:  # ours, not the station's: never counted against it
-                self._own_failure(exc, backoff)
-                await self._wait(stop, backoff)
-                backoff = min(backoff * 2, MAX_BACKOFF_S)
-            except Exception as exc:  # network, protocol, server errors: all mean reconnect
+                cause = exc.__cause__ or exc
+                if unavailable_reason(cause):
+                    await self._wait_out_outage(cause, stop)
+                else:
+                    self._own_failure(exc, backoff)
+                    await self._wait(stop, backoff)
+                    backoff = min(backoff * 2, MAX_BACKOFF_S)
+            except Exception as exc:
+                if _is_heimdalls(exc):  # raised outside the guarded calls: still ours
+                    await self._wait_out_outage(exc, stop)
+                    continue
+                # Network, protocol, server errors: all mean reconnect.
                 self.failures += 1
                 reason = _reason(exc, self.timeout)
                 logger.warning(
                     "collector %s: %s; retry in %.0f s", self.station_id, reason, backoff
                 )
-                await sync_to_async(self._record_failure)(reason)
+                await self._record(connection=Station.Connection.ERROR, error=reason, ok=False)
                 await self._wait(stop, backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF_S)
             finally:
                 if source is not None:
                     with contextlib.suppress(Exception):  # closing a broken connection
                         await source.close()
-        with contextlib.suppress(*HEIMDALL_FAULTS):
-            await sync_to_async(self._set_state)(
-                connection=Station.Connection.DISCONNECTED, ok=True
-            )
+        await self._record(connection=Station.Connection.DISCONNECTED, ok=True)
 
     def _own_failure(self, exc: Exception, retry_s: float) -> None:
-        self.heimdall_failures += 1
+        self.outages += 1
         logger.warning(
             "collector %s: Heimdall's own failure, not the station's (%s); retry in %.0f s",
             self.station_id, exc, retry_s,
@@ -351,6 +358,43 @@ class StationCollector:
         delay = backoff * random.uniform(0.8, 1.2)  # noqa: S311 - jitter, not crypto
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), delay)
+
+    # --- Heimdall's own outages ----------------------------------------------------------
+
+    async def _record(self, **state) -> None:
+        """`_set_state`; Heimdall's own failure while recording is logged, not raised."""
+        try:
+            await sync_to_async(self._set_state)(**state)
+        except Exception as exc:
+            if not _is_heimdalls(exc):
+                raise
+            logger.warning("collector %s: state not recorded (%s)", self.station_id, exc)
+
+    async def _wait_out_outage(self, exc: Exception, stop: asyncio.Event) -> None:
+        """Wait (with backoff) until the database answers again; one log line per outage."""
+        self.outages += 1
+        logger.warning(
+            "collector %s: %s (%s); waiting for it",
+            self.station_id,
+            unavailable_reason(exc) or "Heimdall's own failure, not the station's",
+            f"{type(exc).__name__}: {exc}"[:200],
+        )
+        for delay in backoff_delays(maximum=MAX_BACKOFF_S / 2):
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            if stop.is_set():
+                return
+            try:
+                await sync_to_async(_database_answers)()
+                return
+            except Exception as again:
+                if not unavailable_reason(again):
+                    return  # something else: let the normal path deal with it
+
+
+def _is_heimdalls(exc: BaseException) -> bool:
+    """Whether a failure is Heimdall's own (its database, Redis, a detection it built)."""
+    return bool(unavailable_reason(exc)) or isinstance(exc, HEIMDALL_FAULTS)
 
 
 def _reason(exc: Exception, timeout: float) -> str:
@@ -367,6 +411,36 @@ def active_stations() -> list[Station]:
     return list(Station.objects.filter(status=Station.Status.ACTIVE).order_by("id"))
 
 
+def _database_answers() -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+
+
+async def _active_stations_when_available(stop: asyncio.Event) -> list[Station] | None:
+    """The active stations; during an outage, waits (with backoff) until it ends or `stop`."""
+    started = None
+    for delay in backoff_delays(maximum=MAX_BACKOFF_S / 2):
+        try:
+            stations = await sync_to_async(active_stations)()
+        except Exception as exc:
+            if not unavailable_reason(exc):
+                raise
+            if started is None:
+                started = time.monotonic()
+                logger.warning("collectors: cannot read the stations (%s); waiting", exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            if stop.is_set():
+                return None
+            continue
+        if started is not None:
+            logger.warning("collectors: database back after %.0f s", time.monotonic() - started)
+        return stations
+    return None  # pragma: no cover - backoff_delays never ends
+
+
 async def supervise(
     stop: asyncio.Event,
     *,
@@ -378,7 +452,10 @@ async def supervise(
     deadline = time.monotonic() + duration if duration else None
     running: dict[str, tuple[StationCollector, asyncio.Task, asyncio.Event]] = {}
     while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
-        stations = {s.id: s for s in await sync_to_async(active_stations)()}
+        found = await _active_stations_when_available(stop)
+        if found is None:
+            break
+        stations = {s.id: s for s in found}
         if station_ids:
             stations = {k: v for k, v in stations.items() if k in station_ids}
         for station_id in list(running):
@@ -404,11 +481,7 @@ async def supervise(
         own_stop.set()
     await asyncio.gather(*(task for _, task, _ in running.values()), return_exceptions=True)
     return {
-        sid: {
-            "chunks": c.chunks,
-            "detections": c.detections,
-            "failures": c.failures,
-            "heimdall_failures": c.heimdall_failures,
-        }
+        sid: {"chunks": c.chunks, "detections": c.detections, "failures": c.failures}
+        | ({"outages": c.outages} if c.outages else {})
         for sid, (c, _, _) in running.items()
     }

@@ -173,7 +173,7 @@ async def test_heimdalls_own_database_failure_is_not_the_stations():
             **{k: params[k] for k in ("dbname", "user", "password", "host", "port")
                if k in params}, autocommit=True,
         )  # fmt: skip
-        while collector.heimdall_failures < 2:
+        while collector.outages < 2:
             await cancel.execute(
                 "SELECT pg_cancel_backend(pid) FROM pg_stat_activity "
                 "WHERE datname = current_database() AND wait_event_type = 'Lock'"
@@ -190,7 +190,7 @@ async def test_heimdalls_own_database_failure_is_not_the_stations():
         await locker.close()
         server.close()
     assert collector.failures == 0
-    assert collector.heimdall_failures >= 2
+    assert collector.outages >= 2
     failed = await sync_to_async(
         lambda: StationCheck.objects.filter(station_id="kiwi-ours", ok=False).count()
     )()

@@ -16,6 +16,15 @@ from tests import factories
 from tests.collectors.fake_receivers import FakeKiwi, FakeWebSDR, serve
 
 
+async def until(condition, seconds: float = 30.0, action=None) -> None:
+    """Wait on an event (polled), failing the test rather than hanging it."""
+    async with asyncio.timeout(seconds):
+        while not condition():
+            if action is not None:
+                await action()
+            await asyncio.sleep(0.05)
+
+
 def test_detections_from_iq_are_one_per_carrier():
     t = np.arange(6000) / 12000
     samples = np.exp(2j * np.pi * 1000 * t) + 0.5 * np.exp(-2j * np.pi * 3000 * t)
@@ -81,8 +90,7 @@ async def test_a_kiwisdr_refusal_is_the_stations_status():
     collector = StationCollector(station)
     stop = asyncio.Event()
     task = asyncio.create_task(collector.run(stop))
-    while collector.failures < 1:
-        await asyncio.sleep(0.05)
+    await until(lambda: collector.failures >= 1)
     station = await sync_to_async(Station.objects.get)(pk="kiwi-dup")
     stop.set()
     await task
@@ -130,8 +138,7 @@ async def test_unreachable_receiver_is_marked_error_and_retried():
     collector = StationCollector(station)
     stop = asyncio.Event()
     task = asyncio.create_task(collector.run(stop))
-    while collector.failures < 2:  # first attempt, ~1 s backoff, second attempt
-        await asyncio.sleep(0.05)
+    await until(lambda: collector.failures >= 2)  # first attempt, ~1 s backoff, second
     stop.set()
     await task
     checks = await sync_to_async(
@@ -164,8 +171,7 @@ async def test_heimdalls_own_database_failure_is_not_the_stations():
     stop = asyncio.Event()
     task = asyncio.create_task(collector.run(stop))
     try:
-        while collector.detections == 0:  # connected and collecting
-            await asyncio.sleep(0.05)
+        await until(lambda: collector.detections > 0)  # connected and collecting
         await locker.execute(
             "LOCK TABLE stations_station, stations_stationcheck IN ACCESS EXCLUSIVE MODE"
         )  # held by the open transaction
@@ -173,17 +179,18 @@ async def test_heimdalls_own_database_failure_is_not_the_stations():
             **{k: params[k] for k in ("dbname", "user", "password", "host", "port")
                if k in params}, autocommit=True,
         )  # fmt: skip
-        while collector.outages < 2:
+
+        async def cancel_waiting():
             await cancel.execute(
                 "SELECT pg_cancel_backend(pid) FROM pg_stat_activity "
                 "WHERE datname = current_database() AND wait_event_type = 'Lock'"
             )
-            await asyncio.sleep(0.1)
+
+        await until(lambda: collector.outages >= 2, action=cancel_waiting)
         await cancel.close()
         await locker.rollback()  # the database answers again
         resumed_at = collector.detections
-        while collector.detections == resumed_at:
-            await asyncio.sleep(0.05)
+        await until(lambda: collector.detections > resumed_at)
     finally:
         stop.set()
         await task

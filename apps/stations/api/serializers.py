@@ -109,6 +109,11 @@ class StationStatusSerializer(serializers.Serializer):
     station_id = serializers.CharField()
     status = serializers.CharField()
     connection_status = serializers.CharField()
+    connection_error = serializers.CharField(
+        allow_null=True,
+        help_text="While connection_status is error: the reason, in the receiver's own terms "
+        "(e.g. a KiwiSDR refusal, an OpenWebRX backoff, an unreachable host).",
+    )
     last_data_received = serializers.DateTimeField(allow_null=True)
     response_time_ms = serializers.FloatField(allow_null=True)
     current_listeners = serializers.IntegerField(allow_null=True)

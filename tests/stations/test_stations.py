@@ -342,17 +342,17 @@ def test_statistics_of_many_stations_equal_each_stations_own(db):
     from apps.core.timeutil import utc_now
     from apps.stations import selectors
     from apps.stations.models import Station, StationCheck
-    from tests import factories
+    from tests.signals.factories import DetectionFactory, ingest
+    from tests.stations.factories import StationFactory
 
     now = utc_now()
-    factories.station("twente-nl")
-    factories.station("hackgreen-uk")
-    factories.station("quiet-nl")
-    factories.ingest(
-        factories.detection(now - timedelta(hours=1), anomaly_score=0.9),
-        factories.detection(now - timedelta(hours=2), anomaly_score=0.1),
-        factories.detection(now - timedelta(hours=30), anomaly_score=0.9),  # outside 24 h
-        factories.detection(now - timedelta(hours=3), station_id="hackgreen-uk"),
+    for station_id in ("twente-nl", "hackgreen-uk", "quiet-nl"):
+        StationFactory(id=station_id)
+    ingest(
+        DetectionFactory(when=now - timedelta(hours=1), anomaly_score=0.9),
+        DetectionFactory(when=now - timedelta(hours=2), anomaly_score=0.1),
+        DetectionFactory(when=now - timedelta(hours=30), anomaly_score=0.9),  # outside 24 h
+        DetectionFactory(when=now - timedelta(hours=3), websdr_station_id="hackgreen-uk"),
     )
     StationCheck.objects.create(station_id="twente-nl", checked_at=now, ok=True,
                                 response_time_ms=120)  # fmt: skip

@@ -5,7 +5,7 @@ from django.shortcuts import redirect
 from apps.anomalies.api.serializers import AcknowledgeRequestSerializer
 from apps.anomalies.filters import AnomalyFilterSet
 from apps.anomalies.models import AnomalyEvent
-from apps.anomalies.selectors import anomaly_summary
+from apps.anomalies.selectors import anomaly_list, anomaly_summary
 from apps.anomalies.services import anomaly_acknowledge
 from apps.core.exceptions import Conflict
 from apps.core.lookups import get_by_uuid_or_404, parse_uuid_or_404
@@ -24,9 +24,7 @@ class AnomalyListView(ConsoleView):
         params = request.GET.copy()
         params.pop("page", None)
         params.pop("page_size", None)
-        filterset = AnomalyFilterSet(
-            request.GET, queryset=AnomalyEvent.objects.order_by("-created_at", "-id")
-        )
+        filterset = AnomalyFilterSet(request.GET, queryset=anomaly_list())
         status = 200
         if filterset.is_valid():
             queryset = filterset.qs

@@ -10,9 +10,10 @@ from django.db.models import prefetch_related_objects
 from django.shortcuts import redirect
 
 from apps.constellations import services
-from apps.constellations.access import constellation_for, count_visible, permission_level
+from apps.constellations.access import constellation_for, permission_level
 from apps.constellations.models import ConstellationShare
 from apps.constellations.selectors import (
+    constellation_count,
     constellation_members,
     constellation_page,
     constellation_shares,
@@ -38,7 +39,7 @@ class ConstellationListView(ConsoleView):
         return self.render(
             request, "dashboard/constellations.html", status=status,
             rows=rows,
-            total=count_visible(request.user), skip=skip, limit=limit,
+            total=constellation_count(user=request.user), skip=skip, limit=limit,
             errors=errors or {}, values=values or {},
         )  # fmt: skip
 

@@ -4,7 +4,7 @@ from datetime import timedelta
 
 from apps.anomalies.filters import AnomalyFilterSet
 from apps.anomalies.models import AnomalyEvent
-from apps.anomalies.selectors import anomaly_summary
+from apps.anomalies.selectors import anomaly_list, anomaly_summary
 from apps.core.health import system_health
 from apps.core.timeutil import utc_now
 from apps.dashboard.views.base import ConsoleView, is_htmx
@@ -16,10 +16,7 @@ NEWEST_ANOMALIES = 10
 
 def newest_unacknowledged(limit: int = NEWEST_ANOMALIES) -> list[AnomalyEvent]:
     """Through the anomaly list's own FilterSet (the API's `acknowledged=false`)."""
-    filterset = AnomalyFilterSet(
-        {"acknowledged": "false"},
-        queryset=AnomalyEvent.objects.order_by("-created_at", "-id"),
-    )
+    filterset = AnomalyFilterSet({"acknowledged": "false"}, queryset=anomaly_list())
     return list(filterset.validated_queryset().select_related("station")[:limit])
 
 

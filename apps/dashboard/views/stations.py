@@ -11,13 +11,13 @@ from datetime import timedelta
 from django.shortcuts import get_object_or_404, redirect
 
 from apps.core.exceptions import Conflict
-from apps.core.lookups import choice_param
 from apps.core.timeutil import utc_now
 from apps.dashboard.forms import data_from_post, serializer_fields, validate
 from apps.dashboard.views.base import ConsoleView
 from apps.signals.statistics import detection_counts_over_time
 from apps.stations import selectors, services
 from apps.stations.api.serializers import StationDetailSerializer
+from apps.stations.filters import StationFilterSet
 from apps.stations.models import Station
 
 FORM_FIELDS = ["id", "name", "url", "location", "latitude", "longitude", "frequency_min",
@@ -37,8 +37,9 @@ class StationListView(ConsoleView):
     nav = "stations"
 
     def get(self, request):
-        status = choice_param(request.GET, "status", Station.Status.values)
-        stations = list(selectors.station_list(status=status))
+        filterset = StationFilterSet(request.GET, queryset=selectors.station_list())
+        stations = list(filterset.validated_queryset())
+        status = filterset.form.cleaned_data.get("status") or ""
         statistics = selectors.station_statistics_many(stations=stations, now=utc_now())
         rows = [{"station": s, "statistics": statistics[s.id]} for s in stations]
         return self.render(
@@ -47,7 +48,7 @@ class StationListView(ConsoleView):
             rows=rows,
             counts=selectors.station_counts(selectors.station_list()),
             points=map_points(stations),
-            status_filter=status or "",
+            status_filter=status,
             statuses=Station.Status.values,
         )
 

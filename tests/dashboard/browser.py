@@ -35,13 +35,15 @@ def collect_static(target: Path, env: dict) -> None:
 
 
 @contextmanager
-def daphne(database_url: str, *, static_root: Path, artifact_root: Path, extra_env=None):
+def daphne(database_url: str, *, static_root: Path, artifact_root: Path, extra_env=None,
+           base_env=None):  # fmt: skip
     """A daphne serving Heimdall on a free port; yields its base URL. Background work runs
-    in-process (training included), events go through Redis (REDIS_URL of the caller)."""
+    in-process (training included), events go through Redis (REDIS_URL of the caller).
+    An empty `database_url` with `base_env` lacking DATABASE_URL/REDIS_URL: embedded mode."""
     port = free_port()
     env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
+        **(os.environ if base_env is None else base_env),
+        **({"DATABASE_URL": database_url} if database_url else {}),
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
         "HEIMDALL_STATIC_ROOT": str(static_root),
         "HEIMDALL_ARTIFACT_ROOT": str(artifact_root),

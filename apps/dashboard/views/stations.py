@@ -14,6 +14,7 @@ from apps.core.exceptions import Conflict
 from apps.core.timeutil import utc_now
 from apps.dashboard.forms import data_from_post, serializer_fields, validate
 from apps.dashboard.views.base import ConsoleView
+from apps.signals.selectors import detection_filters, detection_keyset
 from apps.signals.statistics import detection_counts_over_time
 from apps.stations import selectors, services
 from apps.stations.api.serializers import StationDetailSerializer
@@ -72,6 +73,9 @@ class StationDetailView(ConsoleView):
                 bucket_seconds=3600,
                 station_id=station.id,
             ),
+            recent=detection_keyset(
+                filters=detection_filters({"websdr_station": station.id}), cursor="", limit=15
+            ).rows,
             api_config_json=json.dumps(station.api_config, indent=2, sort_keys=True),
             points=map_points([station]),
         )

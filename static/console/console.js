@@ -98,8 +98,9 @@ const Heimdall = (() => {
       ws.onmessage = (event) => handlers.message(JSON.parse(event.data), ws);
       ws.onclose = (event) => {
         handlers.close && handlers.close(event);
-        // 4401/4403/4404: no point retrying (logged out, not allowed, gone).
-        if (!closedByUs && event.code < 4400) {
+        // 4401/4403/4404: no point retrying (logged out, not allowed, gone); anything
+        // else (a restart, 4503 service unavailable) is retried with backoff.
+        if (!closedByUs && ![4401, 4403, 4404].includes(event.code)) {
           setTimeout(open, retry);
           retry = Math.min(retry * 2, 30000);
         }

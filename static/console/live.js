@@ -183,7 +183,8 @@ document.addEventListener("DOMContentLoaded", () => {
     open: (ws) => subscribe(ws),
     close: (event) => {
       state.className = "badge error";
-      state.textContent = event.code === 4401 ? "logged out" : event.code === 4403 ? "not allowed" : "disconnected";
+      state.textContent = event.code === 4401 ? "logged out" : event.code === 4403 ? "not allowed"
+        : "disconnected (retrying)";
     },
     message: (m) => {
       if (m.type === "signal_detection") {

@@ -241,6 +241,13 @@ def test_every_page_in_chromium_without_js_errors(server, driver):
         shot(driver, name)
         no_js_errors(driver, name)
 
+    # Swagger UI's "Try it out" calls go with the session (and its CSRF token for writes).
+    me = driver.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "fetch('/api/v1/auth/me', {credentials: 'same-origin'}).then(r => r.json()).then(done);"
+    )
+    assert me["username"] == "ada"
+
     # The live page, with detections arriving through the API.
     driver.get(f"{server}/live")
     browser.wait_for(lambda: driver.find_element("id", "ws-state").text == "live")

@@ -1,28 +1,37 @@
 from django.contrib.auth import authenticate
 from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.exceptions import Throttled
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.api.serializers import (
+    ApiKeyCreatedSerializer,
+    ApiKeyCreateSerializer,
+    ApiKeySerializer,
     DirectoryEntrySerializer,
     LoginSerializer,
     RefreshSerializer,
     TokenSerializer,
     UserSummarySerializer,
 )
+from apps.accounts.api_keys import ApiKeyAuth
+from apps.accounts.login_limits import refused_attempt
 from apps.accounts.roles import permissions_of, role_of
-from apps.accounts.selectors import user_directory
+from apps.accounts.selectors import api_keys_visible_to, user_directory
+from apps.accounts.services import api_key_create, api_key_revoke
 from apps.accounts.tokens import InvalidCredentials, tokens_issue, tokens_refresh
-from apps.core.exceptions import ValidationFailed
+from apps.core.exceptions import PermissionDenied, ValidationFailed
 from apps.core.pagination import parse_skip_limit
-from apps.core.throttling import LoginAddressThrottle, LoginUsernameThrottle
+from apps.core.throttling import LoginAddressThrottle
 
 
 class LoginView(APIView):
+    """Login attempts are limited where every login passes (apps.accounts.login_limits)."""
+
     authentication_classes: list = []
     permission_classes = [AllowAny]
-    throttle_classes = [LoginAddressThrottle, LoginUsernameThrottle]
 
     @extend_schema(tags=["auth"], request=LoginSerializer, responses={200: TokenSerializer})
     def post(self, request):
@@ -33,6 +42,9 @@ class LoginView(APIView):
             username=serializer.validated_data["username"],
             password=serializer.validated_data["password"],
         )
+        refused = refused_attempt(request._request)
+        if refused is not None:
+            raise Throttled(wait=refused.retry_after)
         if user is None or role_of(user) is None:
             raise InvalidCredentials()
         return Response(tokens_issue(user=user))
@@ -94,3 +106,48 @@ class UserDirectoryView(APIView):
                 "pagination": {"skip": skip, "limit": limit, "total": users.count()},
             }
         )
+
+
+class ApiKeyListView(APIView):
+    """Your API keys (admins: everyone's); POST mints one, shown once."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        tags=["auth"],
+        parameters=[OpenApiParameter("skip", int), OpenApiParameter("limit", int)],
+        responses={200: ApiKeySerializer(many=True)},
+    )
+    def get(self, request):
+        skip, limit = parse_skip_limit(request.query_params, default_limit=50)
+        keys = api_keys_visible_to(request.user)
+        page = list(keys[skip : skip + limit])
+        return Response(
+            {
+                "data": ApiKeySerializer(page, many=True).data,
+                "pagination": {"skip": skip, "limit": limit, "total": keys.count()},
+            }
+        )
+
+    @extend_schema(
+        tags=["auth"], request=ApiKeyCreateSerializer, responses={201: ApiKeyCreatedSerializer}
+    )
+    def post(self, request):
+        if isinstance(request.auth, ApiKeyAuth):
+            raise PermissionDenied(
+                "API keys cannot mint API keys: log in with your password to create one."
+            )
+        serializer = ApiKeyCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        key, raw = api_key_create(user=request.user, **serializer.validated_data)
+        body = {**ApiKeySerializer(key).data, "key": raw}
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class ApiKeyDetailView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(tags=["auth"], responses={204: None})
+    def delete(self, request, key_id):
+        api_key_revoke(key_id=key_id, by=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -73,8 +73,8 @@ def test_the_address_limit_counts_every_username_tried(viewer_user, settings):
     set_rates(settings, login_address="2/min")
     client = Client(REMOTE_ADDR="203.0.113.9")
     for name in ("a", "b"):
-        assert client.post("/admin/login/", {"username": name, "password": "x"}).status_code == 200
-    assert client.post("/admin/login/", {"username": "vera", "password": PASSWORD}).status_code == 429
+        assert admin_login(client, name, "x").status_code == 200
+    assert admin_login(client, "vera", PASSWORD).status_code == 429
 
 
 def test_forged_x_forwarded_for_does_not_reset_the_limit(viewer_user, settings):

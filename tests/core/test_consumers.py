@@ -119,8 +119,12 @@ async def test_reauthentication_with_a_bad_or_foreign_token_is_an_error_frame():
     user = await world()
     other = await database_sync_to_async(make_user)("otto", "operator")
     ws = await connect(f"/ws/signals/live?token={access_token(user)}")
-    cases = [("garbage", "INVALID_TOKEN"), (access_token(other), "PERMISSION_DENIED"),
-             (access_token(user, seconds=-5), "INVALID_TOKEN"), (7, "VALIDATION_ERROR")]  # fmt: skip
+    cases = [
+        ("garbage", "INVALID_TOKEN"),
+        (access_token(other), "PERMISSION_DENIED"),
+        (access_token(user, seconds=-5), "INVALID_TOKEN"),
+        (7, "VALIDATION_ERROR"),
+    ]
     for token, code in cases:
         await ws.send_to(json.dumps({"type": "authenticate", "token": token}))
         frame = await receive(ws)
@@ -305,10 +309,10 @@ async def test_binary_frames_and_floods_are_answered_not_fatal(settings):
 class _PausedTransport:
     """Stands for daphne's Twisted transport: a socket the client has stopped reading."""
 
-    def registerProducer(self, producer, streaming):  # noqa: N802 - Twisted's interface
+    def registerProducer(self, producer, streaming):
         self.producer = producer
 
-    def unregisterProducer(self):  # noqa: N802
+    def unregisterProducer(self):
         pass
 
 
@@ -436,7 +440,8 @@ async def test_a_registered_channel_needs_its_permission(things_channel):
     from apps.signals import consumers
 
     consumers._extra_channels["things"] = replace(
-        consumers._extra_channels["things"], permission="users:write"  # admins only
+        consumers._extra_channels["things"],
+        permission="users:write",  # admins only
     )
     viewer = await world()
     ws = await connect(f"/ws/signals/live?token={access_token(viewer)}")
@@ -456,3 +461,56 @@ async def test_http_api_and_sockets_agree_on_an_expired_token():
     response = await database_sync_to_async(lambda: client.get("/api/v1/stations"))()
     assert response.status_code == 401
     assert await closed_with(await connect(f"/ws/signals/live?token={token}")) == 4401
+
+
+async def test_revoking_a_constellation_share_closes_sockets_watching_it(settings):
+    """A channel bound to constellations (as `localizations` will be) loses a revoked share."""
+    from apps.constellations.access import constellation_for
+    from apps.constellations.services import constellation_create, share_create, share_revoke
+    from apps.core.exceptions import HeimdallError
+    from apps.signals import consumers
+
+    settings.HEIMDALL_WS_RECHECK_SECONDS = 3600
+
+    def parse(filters, user):
+        ids = filters.get("constellation_ids", [])
+        for index, cid in enumerate(ids):
+            try:
+                constellation_for(user, cid)
+            except HeimdallError:
+                from apps.core.consumers import BadMessage
+
+                raise BadMessage(f"filters.constellation_ids[{index}]", "unknown") from None
+        return set(ids)
+
+    def still_allowed(subscription, user):
+        try:
+            for cid in subscription:
+                constellation_for(user, cid)
+        except HeimdallError:
+            return False
+        return True
+
+    consumers.register_live_channel(consumers.LiveChannel(
+        name="watch", frame_type="watched", permission="constellations:read",
+        filter_keys=frozenset({"constellation_ids"}), parse=parse,
+        groups=lambda subscription: {"live.watch"}, still_allowed=still_allowed,
+    ))  # fmt: skip
+    try:
+        viewer = await world()
+
+        def share():
+            owner = make_user("otto", "operator")
+            constellation = constellation_create(owner=owner, name="North")
+            share_create(constellation=constellation, user_id=viewer.pk, permission="read",
+                         shared_by=owner)  # fmt: skip
+            return constellation
+
+        constellation = await database_sync_to_async(share)()
+        ws = await connect(f"/ws/signals/live?token={access_token(viewer)}")
+        await subscribe(ws, ["watch"], {"constellation_ids": [str(constellation.pk)]})
+        await database_sync_to_async(share_revoke)(constellation=constellation,
+                                                   user_id=viewer.pk)  # fmt: skip
+        assert await closed_with(ws) == 4403
+    finally:
+        consumers._extra_channels.pop("watch", None)

@@ -23,6 +23,7 @@ from apps.collectors.embedded import start_embedded_collectors  # noqa: E402
 from apps.core.proxies import ClientAddressASGI, refuse_daphne_proxy_headers  # noqa: E402
 from apps.core.scheduling import start_inprocess_scheduler  # noqa: E402
 from apps.core.websocket import FlowControlASGI  # noqa: E402
+from apps.core.websocket_outages import websocket_outage_guard  # noqa: E402
 from heimdall.routing import websocket_urlpatterns  # noqa: E402
 
 refuse_daphne_proxy_headers()
@@ -30,8 +31,12 @@ refuse_daphne_proxy_headers()
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
+        # Outermost: flow control needs daphne's own `send`. An unreachable database or
+        # Redis closes a socket with 4503, never 1011.
         "websocket": FlowControlASGI(
-            ClientAddressASGI(HeimdallWebSocketAuth(URLRouter(websocket_urlpatterns)))
+            websocket_outage_guard(
+                ClientAddressASGI(HeimdallWebSocketAuth(URLRouter(websocket_urlpatterns)))
+            )
         ),
     }
 )

@@ -33,6 +33,7 @@ from apps.accounts.authentication import (
     api_key_authenticate,
 )
 from apps.accounts.roles import has_permission, role_of
+from apps.core.outages import unavailable_reason
 from apps.core.proxies import is_trusted_proxy, websocket_scheme
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -53,7 +54,9 @@ def authenticate_token(raw: str):
         user = authenticator.get_user(token)
     except (InvalidToken, TokenError):
         return AnonymousUser(), None
-    except Exception:  # user gone or inactive
+    except Exception as exc:  # user gone or inactive
+        if unavailable_reason(exc):
+            raise  # not the client's fault: websocket_outage_guard closes with 4503
         return AnonymousUser(), None
     return user, {"method": "jwt", "expires_at": float(token["exp"]), "key_id": None}
 

@@ -64,6 +64,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from apps.core.events import publish_many, remember_event_loop
 from apps.core.exceptions import envelope
+from apps.core.outages import unavailable_payload, unavailable_reason
 from apps.core.timeutil import isoformat_z, utc_now
 from apps.core.websocket import (
     SLOT_REFRESH,
@@ -71,6 +72,7 @@ from apps.core.websocket import (
     refresh_socket_slot,
     release_socket_slot,
 )
+from apps.core.websocket_outages import OutageGuardMixin
 
 logger = logging.getLogger(__name__)
 
@@ -157,7 +159,11 @@ def non_finite_path(value, path: str = "") -> str | None:
     return None
 
 
-class HeimdallWebSocketConsumer(AsyncWebsocketConsumer):
+class HeimdallWebSocketConsumer(OutageGuardMixin, AsyncWebsocketConsumer):
+    """The base (module docstring). An outage of the database or Redis closes a
+    connecting socket with 4503 and answers a message with a SERVICE_UNAVAILABLE
+    error frame (apps.core.websocket_outages)."""
+
     kind_key = "type"
     required_permission: str | None = None
     # message kind → name of an async method taking the decoded message
@@ -209,6 +215,16 @@ class HeimdallWebSocketConsumer(AsyncWebsocketConsumer):
     def send_error(self, code: str, message: str, details: dict | None = None) -> None:
         self.send_frame({self.kind_key: "error", **envelope(code, message, details)})
 
+    @property
+    def error_frame_key(self) -> str:  # OutageGuardMixin's name for kind_key
+        return self.kind_key
+
+    async def send_outage_error(self, reason: str) -> None:
+        if not hasattr(self, "_outbox"):
+            await super().send_outage_error(reason)
+            return
+        self.send_error(*unavailable_payload(reason))
+
     def now(self) -> str:
         return isoformat_z(utc_now())
 
@@ -254,11 +270,16 @@ class HeimdallWebSocketConsumer(AsyncWebsocketConsumer):
             await self._refuse(CLOSE_TOO_MANY_SOCKETS)
             return
         self._slot = (str(user.pk), member)
-        code = await self.authorize()
-        if code is not None:
-            await self._refuse(code)
-            return
-        await self._join_control_groups()
+        try:
+            code = await self.authorize()
+            if code is not None:
+                await self._refuse(code)
+                return
+            await self._join_control_groups()
+        except BaseException:
+            await release_socket_slot(*self._slot)  # an outage: the slot is not kept
+            self._slot = None
+            raise
         self._tasks = [
             asyncio.create_task(self._send_loop()),
             asyncio.create_task(self._guard()),
@@ -453,7 +474,9 @@ class HeimdallWebSocketConsumer(AsyncWebsocketConsumer):
                 f"Invalid value for '{bad.field}': {bad.constraint}",
                 {"field": bad.field, "constraint": bad.constraint},
             )
-        except Exception:
+        except Exception as exc:
+            if unavailable_reason(exc):
+                raise  # the database or Redis is out: OutageGuardMixin says so
             # A fault of ours, not the client's: say so and keep the socket.
             logger.exception("WebSocket message handling failed")
             self.send_error("INTERNAL_ERROR", "The message could not be handled.")

@@ -5,6 +5,7 @@ in-memory channel layer, a local-memory cache and in-process task workers.
 DATABASE_URL and REDIS_URL switch it to PostgreSQL and Redis.
 """
 
+import ipaddress
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -378,12 +379,25 @@ if HEIMDALL_HTTPS:
 # Reverse proxies / load balancers whose X-Forwarded-For/-Proto/-Host are
 # believed (addresses or networks, comma-separated); nobody else's are.
 HEIMDALL_TRUSTED_PROXIES = env_list("HEIMDALL_TRUSTED_PROXIES", [])
+for _proxy in HEIMDALL_TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy, strict=False)
+    except ValueError as _exc:
+        raise ImproperlyConfigured(
+            f"HEIMDALL_TRUSTED_PROXIES: {_proxy!r} is not an IP address or network"
+        ) from _exc
 if env_str("HEIMDALL_NUM_PROXIES"):
     raise ImproperlyConfigured(
         "HEIMDALL_NUM_PROXIES is gone: it believed X-Forwarded-For from anyone who reached the "
         "server directly. List the proxies' addresses in HEIMDALL_TRUSTED_PROXIES instead."
     )
 if env_bool("HEIMDALL_BEHIND_PROXY", False):
+    if not HEIMDALL_TRUSTED_PROXIES:
+        # X-Forwarded-Proto is dropped from untrusted peers (apps.core.proxies): without
+        # the proxies listed every request would look like plain HTTP (redirect loops).
+        raise ImproperlyConfigured(
+            "HEIMDALL_BEHIND_PROXY needs HEIMDALL_TRUSTED_PROXIES: the proxies' addresses."
+        )
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     USE_X_FORWARDED_HOST = True
 

@@ -343,7 +343,8 @@ class HeimdallWebSocketConsumer(OutageGuardMixin, AsyncWebsocketConsumer):
             await self._wakeup.wait()
             self._wakeup.clear()
             while self._outbox and not self._closing:
-                if self._flow is not None and not await self._flow.writable(stall):
+                flow = self._flow
+                if flow is not None and flow.paused and not await flow.writable(stall):
                     logger.info("closing a WebSocket that has not read for %s s", stall)
                     await self.end(CLOSE_TOO_SLOW)
                     return

@@ -14,7 +14,9 @@ from rest_framework.test import APIClient
 from apps.accounts.models import ApiKey
 from tests.helpers import PASSWORD, assert_envelope, make_user
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# serialized_rollback: the flush after each test would otherwise re-create content types
+# and groups that the next serialized test restores again (duplicate keys).
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 CLIENTS = 12
 
 

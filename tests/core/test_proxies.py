@@ -132,3 +132,31 @@ def test_the_procfile_runs_daphne_without_proxy_headers():
     procfile = (Path(__file__).resolve().parents[2] / "Procfile").read_text()
     web = next(line for line in procfile.splitlines() if line.startswith("web:"))
     assert "daphne" in web and "--proxy-headers" not in web
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"HEIMDALL_NUM_PROXIES": "1"}, "HEIMDALL_TRUSTED_PROXIES instead"),
+        ({"HEIMDALL_BEHIND_PROXY": "true"}, "HEIMDALL_BEHIND_PROXY needs"),
+        ({"HEIMDALL_TRUSTED_PROXIES": "10.0.0.0/8,not-an-address"}, "not-an-address"),
+    ],
+)
+def test_unsafe_proxy_settings_stop_the_process(env, message):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=root,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert message in result.stderr

@@ -220,7 +220,7 @@ def _login(port: int, forwarded_for: str) -> int:
 
 async def test_a_new_x_forwarded_for_per_request_gets_no_new_login_budget():
     await sync_to_async(make_user)("vera", "viewer")
-    server, port = await start_daphne(HEIMDALL_RATE_LIMIT_LOGIN_USERNAME="3/min")
+    server, port = await start_daphne(HEIMDALL_RATE_LIMIT_LOGIN_USERNAME="3/hour")
     try:
         statuses = [await asyncio.to_thread(_login, port, f"10.0.0.{index}") for index in range(5)]
         assert statuses == [401, 401, 401, 429, 429]

@@ -45,7 +45,7 @@ def anon_rate(settings, rate):
 
 
 def test_a_new_x_forwarded_for_per_request_does_not_defeat_the_anonymous_limit(settings):
-    anon_rate(settings, "3/min")
+    anon_rate(settings, "3/hour")
     client = APIClient(REMOTE_ADDR="198.51.100.30")
     for index in range(3):
         response = client.get("/api/v1/stations", HTTP_X_FORWARDED_FOR=f"10.0.{index}.1")
@@ -56,7 +56,7 @@ def test_a_new_x_forwarded_for_per_request_does_not_defeat_the_anonymous_limit(s
 
 def test_behind_trusted_proxies_the_forwarded_client_counts(settings):
     settings.HEIMDALL_TRUSTED_PROXIES = ["10.0.0.2"]
-    anon_rate(settings, "2/min")
+    anon_rate(settings, "2/hour")
     proxy = APIClient(REMOTE_ADDR="10.0.0.2")
     for _ in range(2):
         assert proxy.get("/api/v1/stations", HTTP_X_FORWARDED_FOR="203.0.113.1").status_code == 401

@@ -21,9 +21,9 @@ import websockets
 from django.db import connection
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from tests import factories
 from tests.helpers import database_url, make_user
 from tests.servers import Process, TcpProxy, daphne, http, wait_until
+from tests.stations.factories import StationFactory
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
@@ -66,7 +66,7 @@ def _assert_503(status, headers, body):
 
 
 def test_an_exhausted_pool_answers_503_and_never_exceeds_its_size(tmp_path):
-    factories.station("twente-nl")
+    StationFactory(id="twente-nl")
     token = str(RefreshToken.for_user(make_user("otto", "operator")).access_token)
     env = _server_env(
         HEIMDALL_PROCESS="web",
@@ -149,7 +149,7 @@ async def _websocket_close_code(base: str, token: str) -> int:
 
 
 def test_web_process_recovers_when_its_connections_are_killed(tmp_path):
-    factories.station("twente-nl")
+    StationFactory(id="twente-nl")
     token = str(RefreshToken.for_user(make_user("otto", "operator")).access_token)
     env = _server_env(HEIMDALL_PROCESS="web", HEIMDALL_DB_POOL_MAX_SIZE=3)
     with daphne(env, tmp_path / "daphne.log") as (base, server):
@@ -176,7 +176,7 @@ def _detections_since(station_id: str) -> int:
 
 
 def test_collect_process_survives_a_database_outage(tmp_path):
-    factories.station("sim-1", api_config={"api_type": "simulated", "poll_interval": 0.2})
+    StationFactory(id="sim-1", api_config={"api_type": "simulated", "poll_interval": 0.2})
     settings = connection.settings_dict
     proxy = TcpProxy(settings["HOST"] or "127.0.0.1", int(settings["PORT"] or 5432))
     proxy.up()
@@ -245,7 +245,7 @@ def test_qcluster_survives_a_database_outage(tmp_path):
 
 def test_websocket_consumers_give_their_connections_back(tmp_path):
     """database_sync_to_async returns each connection to the pool: open sockets hold none."""
-    factories.station("twente-nl")
+    StationFactory(id="twente-nl")
     token = str(RefreshToken.for_user(make_user("otto", "operator")).access_token)
     env = _server_env(
         HEIMDALL_PROCESS="web", HEIMDALL_DB_POOL_MAX_SIZE=2, HEIMDALL_DB_POOL_TIMEOUT=2

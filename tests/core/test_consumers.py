@@ -18,8 +18,9 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from apps.core.timeutil import isoformat_z, utc_now
 from heimdall.asgi import application
-from tests import factories
 from tests.helpers import PASSWORD, client_for, make_user
+from tests.signals.factories import DetectionFactory, ingest
+from tests.stations.factories import StationFactory
 
 pytestmark = [
     pytest.mark.asyncio,
@@ -35,8 +36,10 @@ def access_token(user, seconds: int = 3600) -> str:
 
 @database_sync_to_async
 def world(role: str = "viewer", username: str = "vera"):
-    if not factories.Station.objects.filter(pk="twente-nl").exists():
-        factories.station("twente-nl")
+    from apps.stations.models import Station
+
+    if not Station.objects.filter(pk="twente-nl").exists():
+        StationFactory(id="twente-nl")
     return make_user(username, role)
 
 
@@ -334,8 +337,8 @@ async def test_a_client_that_stops_reading_holds_a_bounded_outbox_then_closes_44
     await subscribe(ws)
     flow.pauseProducing()  # the transport's buffer is full: nothing more may be written
     now = utc_now()
-    items = [factories.detection(now - timedelta(seconds=i)) for i in range(30)]
-    await database_sync_to_async(factories.ingest)(*items)
+    items = [DetectionFactory(when=now - timedelta(seconds=i)) for i in range(30)]
+    await database_sync_to_async(ingest)(*items)
     assert await ws.receive_nothing(timeout=0.5)  # nothing written while paused
     flow.resumeProducing()  # the client read: the newest five, told of the rest
     dropped = await receive(ws)
@@ -343,7 +346,7 @@ async def test_a_client_that_stops_reading_holds_a_bounded_outbox_then_closes_44
     assert [(await receive(ws))["data"]["id"] for _ in range(5)] == [i["id"] for i in items[25:]]
     # It stops reading for good while frames wait: closed after HEIMDALL_WS_STALL_SECONDS.
     flow.pauseProducing()
-    await database_sync_to_async(factories.ingest)(factories.detection(utc_now()))
+    await database_sync_to_async(ingest)(DetectionFactory(when=utc_now()))
     assert await closed_with(ws, timeout=5) == 4408
 
 
@@ -357,8 +360,8 @@ async def test_the_outbox_is_bounded_in_bytes_too(settings):
     await subscribe(ws)
     flow.pauseProducing()
     now = utc_now()
-    await database_sync_to_async(factories.ingest)(
-        *[factories.detection(now - timedelta(seconds=i)) for i in range(100)]
+    await database_sync_to_async(ingest)(
+        *[DetectionFactory(when=now - timedelta(seconds=i)) for i in range(100)]
     )
     assert await ws.receive_nothing(timeout=0.3)
     flow.resumeProducing()

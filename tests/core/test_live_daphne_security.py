@@ -30,7 +30,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from apps.core.timeutil import isoformat_z, utc_now
 from apps.signals import live
-from tests import factories
+from tests.signals.factories import DetectionFactory
 from tests.helpers import database_url, make_user
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -122,7 +122,7 @@ def open_raw_socket(port: int, path: str) -> socket.socket:
 def items_batch(count: int) -> list[dict]:
     now = utc_now()
     return [
-        live.detection_payload({**factories.detection(now), "id": f"{i:08d}-stall",
+        live.detection_payload({**DetectionFactory(when=now), "id": f"{i:08d}-stall",
                                 "detection_timestamp": now, "is_anomaly": False})
         for i in range(count)
     ]  # fmt: skip

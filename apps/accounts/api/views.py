@@ -1,5 +1,5 @@
 from django.contrib.auth import authenticate
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.exceptions import Throttled
 from rest_framework.permissions import AllowAny, IsAuthenticated
@@ -17,13 +17,15 @@ from apps.accounts.api.serializers import (
     UserSummarySerializer,
 )
 from apps.accounts.api_keys import ApiKeyAuth
+from apps.accounts.filters import UserDirectoryFilterSet
 from apps.accounts.login_limits import refused_attempt
 from apps.accounts.roles import permissions_of, role_of
 from apps.accounts.selectors import api_keys_visible_to, user_directory
 from apps.accounts.services import api_key_create, api_key_revoke
 from apps.accounts.tokens import InvalidCredentials, tokens_issue, tokens_refresh
-from apps.core.exceptions import PermissionDenied, ValidationFailed
-from apps.core.pagination import parse_skip_limit
+from apps.core.exceptions import PermissionDenied
+from apps.core.pagination import SkipLimitPaginator
+from apps.core.schema import filterset_parameters
 from apps.core.throttling import LoginAddressThrottle
 
 
@@ -79,6 +81,9 @@ class MeView(APIView):
         return Response(UserSummarySerializer(summary).data)
 
 
+DIRECTORY_PAGINATOR = SkipLimitPaginator(default_limit=20)
+
+
 class UserDirectoryView(APIView):
     """Find people to share with: id, username and display name (no e-mail) of active users."""
 
@@ -87,25 +92,23 @@ class UserDirectoryView(APIView):
     @extend_schema(
         tags=["auth"],
         parameters=[
-            OpenApiParameter("search", str, description="Part of a username or display name"),
-            OpenApiParameter("skip", int),
-            OpenApiParameter("limit", int),
+            *filterset_parameters(UserDirectoryFilterSet),
+            *DIRECTORY_PAGINATOR.parameters(),
         ],
-        responses={200: DirectoryEntrySerializer(many=True)},
+        responses={
+            200: DIRECTORY_PAGINATOR.response_serializer("UserDirectory", DirectoryEntrySerializer)
+        },
     )
     def get(self, request):
-        skip, limit = parse_skip_limit(request.query_params, default_limit=20)
-        search = request.query_params.get("search", "").strip()
-        if len(search) > 150:
-            raise ValidationFailed.for_field("search", "must be at most 150 characters")
-        users = user_directory(search=search)
-        page = list(users[skip : skip + limit])
+        params = request.query_params
+        users = UserDirectoryFilterSet(params, queryset=user_directory()).validated_queryset()
+        rows, block = DIRECTORY_PAGINATOR.paginate(users, params)
         return Response(
-            {
-                "data": DirectoryEntrySerializer(page, many=True).data,
-                "pagination": {"skip": skip, "limit": limit, "total": users.count()},
-            }
+            DIRECTORY_PAGINATOR.body(DirectoryEntrySerializer(rows, many=True).data, block)
         )
+
+
+API_KEY_PAGINATOR = SkipLimitPaginator(default_limit=50)
 
 
 class ApiKeyListView(APIView):
@@ -115,19 +118,13 @@ class ApiKeyListView(APIView):
 
     @extend_schema(
         tags=["auth"],
-        parameters=[OpenApiParameter("skip", int), OpenApiParameter("limit", int)],
-        responses={200: ApiKeySerializer(many=True)},
+        parameters=API_KEY_PAGINATOR.parameters(),
+        responses={200: API_KEY_PAGINATOR.response_serializer("ApiKeyList", ApiKeySerializer)},
     )
     def get(self, request):
-        skip, limit = parse_skip_limit(request.query_params, default_limit=50)
-        keys = api_keys_visible_to(request.user)
-        page = list(keys[skip : skip + limit])
-        return Response(
-            {
-                "data": ApiKeySerializer(page, many=True).data,
-                "pagination": {"skip": skip, "limit": limit, "total": keys.count()},
-            }
-        )
+        rows, block = API_KEY_PAGINATOR.paginate(api_keys_visible_to(request.user),
+                                                 request.query_params)  # fmt: skip
+        return Response(API_KEY_PAGINATOR.body(ApiKeySerializer(rows, many=True).data, block))
 
     @extend_schema(
         tags=["auth"], request=ApiKeyCreateSerializer, responses={201: ApiKeyCreatedSerializer}

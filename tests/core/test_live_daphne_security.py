@@ -30,8 +30,8 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from apps.core.timeutil import isoformat_z, utc_now
 from apps.signals import live
-from tests.signals.factories import DetectionFactory
 from tests.helpers import database_url, make_user
+from tests.signals.factories import DetectionFactory
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [

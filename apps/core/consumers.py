@@ -424,7 +424,9 @@ class HeimdallWebSocketConsumer(OutageGuardMixin, AsyncWebsocketConsumer):
                 return
             self.scope["user"] = user
             code = await self.still_allowed()
-            if code is not None:
+            if code == CLOSE_NOT_FOUND:
+                await self.end(code, ("NOT_FOUND", "The object this socket watches is gone."))
+            elif code is not None:
                 await self.end(
                     code, ("PERMISSION_DENIED", "Your access to this object was revoked.")
                 )

@@ -49,6 +49,14 @@ class TrainingJobConsumer(HeimdallWebSocketConsumer):
         )
         self.send_frame(self._state)  # a late client is never blank
 
+    async def still_allowed(self):
+        from apps.training.models import TrainingJob
+
+        exists = await database_sync_to_async(
+            lambda: TrainingJob.objects.filter(pk=self.job_id).exists()
+        )()
+        return None if exists else CLOSE_NOT_FOUND  # the job was deleted
+
     async def closed(self, code):
         if getattr(self, "group", None):
             await self.channel_layer.group_discard(self.group, self.channel_name)

@@ -517,3 +517,31 @@ async def test_revoking_a_constellation_share_closes_sockets_watching_it(setting
         assert await closed_with(ws) == 4403
     finally:
         consumers._extra_channels.pop("watch", None)
+
+
+async def test_a_training_socket_closes_on_role_loss_and_on_job_deletion(settings):
+    from apps.accounts.services import user_set_role
+    from apps.training.models import TrainingJob
+
+    settings.HEIMDALL_WS_RECHECK_SECONDS = 1
+    user = await world()
+    other = await world(username="walt")
+
+    def job():
+        return TrainingJob.objects.create(
+            job_name="j", config={"epochs": 1}, total_epochs=1, model_architecture="deepsets"
+        )
+
+    first, second = await database_sync_to_async(job)(), await database_sync_to_async(job)()
+    ws = await connect(f"/ws/training/{first.pk}?token={access_token(user)}")
+    watcher = await connect(f"/ws/training/{second.pk}?token={access_token(other)}")
+    for socket in (ws, watcher):
+        assert [(await receive(socket))["event"] for _ in range(2)] == [
+            "connected", "training_status"]  # fmt: skip
+    await database_sync_to_async(user_set_role)(user=user, role="collector")
+    assert await closed_with(ws) == 4403
+    assert (ws.frames[-1]["event"], ws.frames[-1]["error"]["code"]) == (
+        "error", "PERMISSION_DENIED")  # fmt: skip
+    await database_sync_to_async(second.delete)()
+    assert await closed_with(watcher) == 4404
+    assert watcher.frames[-1]["error"]["code"] == "NOT_FOUND"

@@ -304,7 +304,7 @@ def bayes_reference(dataset_id: str) -> tuple[float, float]:
     from apps.radio.propagation import PropagationModel, to_local_metres
     from apps.training.models import SyntheticDataset
     from apps.training.runner import split
-    from apps.training.services import dataset_load
+    from apps.training.datasets import dataset_load
 
     dataset = SyntheticDataset.objects.get(pk=dataset_id)
     arrays, p = dataset_load(dataset), dataset.parameters

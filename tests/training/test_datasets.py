@@ -4,7 +4,7 @@ from django.core.files.storage import default_storage
 
 from apps.training import generator, tasks
 from apps.training.models import SyntheticDataset
-from apps.training.services import dataset_load
+from apps.training.datasets import dataset_load
 from tests import factories
 from tests.helpers import assert_envelope
 

@@ -65,21 +65,24 @@ async def test_connected_then_current_state_then_updates():
         "learning_rate",
     }
 
-    from apps.training.runner import _update
+    from apps.training.lifecycle import JobRunner
+    from apps.training.models import TrainingJob
 
-    await database_sync_to_async(_update)(
-        job_id,
-        current_epoch=2,
-        train_loss=0.5,
-        val_loss=0.6,
-        progress_percent=40.0,
-        step="training",
-    )
+    def epoch_two():
+        job = TrainingJob.objects.get(pk=job_id)
+        JobRunner(job).epoch(epoch=2, train_loss=0.5, val_loss=0.6, progress=40.0,
+                             message="Epoch 2/5")  # fmt: skip
+
+    await database_sync_to_async(epoch_two)()
     update = await receive(ws)
     assert update["event"] == "training_status"
     assert update["current_epoch"] == 2
     assert update["metrics"]["val_loss"] == 0.6
     assert update["progress_percent"] == 40.0
+    progress = await receive(ws)  # seed 001's event beside seed 000's
+    assert progress == {"event": "train_progress", "type": "train_progress", "job_id": job_id,
+                        "step": "training", "progress_pct": 40.0, "message": "Epoch 2/5",
+                        "timestamp": progress["timestamp"]}  # fmt: skip
 
     await ws.send_to(json.dumps({"event": "ping"}))
     pong = await receive(ws)

@@ -84,7 +84,6 @@ def test_convnext_job_trains_exports_and_registers(
     spectrogram = np.random.default_rng(0).standard_normal((3, 1, 32, 32)).astype(np.float32)
     onnx_logits = session.run(None, {"spectrogram": spectrogram})[0]
     from apps.training.convnext import convnext
-
     from apps.training.export import onnx_state
 
     model = convnext("convnext_tiny", 8).eval()

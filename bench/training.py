@@ -146,8 +146,8 @@ def claimed_job(dataset_id: str, **config):
 
 
 def pipeline_loop(job, pipeline, model, train_idx, val_idx) -> float:
-    from apps.training.runner import train
     from apps.training.lifecycle import JobWatch
+    from apps.training.runner import train
 
     with JobWatch(job.pk) as watch:
         started = time.perf_counter()

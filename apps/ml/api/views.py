@@ -11,7 +11,9 @@ import time
 from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status as http
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from apps.core.exceptions import ValidationFailed, validation_details
@@ -219,11 +221,25 @@ class CurrentInspectView(APIView):
         return Response({"loaded": True, **inspect_model(model)})
 
 
+class _FormatIsOurs:
+    """DRF settings with the `?format=` renderer override off: here it names the file."""
+
+    URL_FORMAT_OVERRIDE = None
+
+    def __getattr__(self, name):
+        return getattr(api_settings, name)
+
+
+class _DownloadNegotiation(DefaultContentNegotiation):
+    settings = _FormatIsOurs()
+
+
 class ModelDownloadView(APIView):
     """`?format=bundle` (default): a zip of every bundle file; `?format=onnx`: the ONNX
     export. An invalid bundle is a 422 (nothing tampered is served)."""
 
     resource = "models"
+    content_negotiation_class = _DownloadNegotiation
 
     @extend_schema(
         tags=["models"],

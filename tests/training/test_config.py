@@ -63,7 +63,7 @@ def test_every_invalid_field_is_reported_at_once(operator_client):
             "n_fft": 1000,
             "lr_scheduler": "linear",
             "devices": 2,
-            "hop_length": 9000,
+            "hop_length": 20000,
             "n_mels": 4000,
             "warmup_epochs": -1,
         },

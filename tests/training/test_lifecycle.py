@@ -26,10 +26,14 @@ DATASET_STATE = {
 def _writes(tree: ast.AST):
     """(line, keyword) of `.update(...)`/`.create(...)` keywords and `x.status = ...`."""
     for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
-            if node.func.attr in ("update", "create", "update_or_create", "get_or_create"):
-                for keyword in node.keywords:
-                    yield node.lineno, keyword.arg
+        writes = ("update", "create", "update_or_create", "get_or_create")
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in writes
+        ):
+            for keyword in node.keywords:
+                yield node.lineno, keyword.arg
         if isinstance(node, ast.Assign):
             for target in node.targets:
                 if isinstance(target, ast.Attribute) and target.attr in ("status", "step"):

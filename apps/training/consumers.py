@@ -24,6 +24,7 @@ from apps.accounts.roles import has_permission
 from apps.core.events import remember_event_loop
 from apps.core.exceptions import envelope
 from apps.core.timeutil import isoformat_z, utc_now
+from apps.core.websocket_outages import OutageGuardMixin
 from apps.training.live import ALL_JOBS_GROUP, job_group, training_status
 
 CLOSE_UNAUTHENTICATED = 4401
@@ -52,8 +53,11 @@ def _may_read(user) -> bool:
     return fresh is not None and has_permission(fresh, "training:read")
 
 
-class _TrainingConsumer(AsyncWebsocketConsumer):
-    """Auth, groups, ping/pong, error frames and per-event permission for both routes."""
+class _TrainingConsumer(OutageGuardMixin, AsyncWebsocketConsumer):
+    """Auth, groups, ping/pong, error frames and per-event permission for both routes; an
+    outage closes with 4503 or answers an error frame (apps.core.websocket_outages)."""
+
+    error_frame_key = "event"
 
     groups_to_join: list[str]
 

@@ -22,7 +22,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from apps.training.models import TrainingJob
 from apps.training.watchdog import LOST_MESSAGE
 from heimdall.asgi import application
-from tests.helpers import committed_dataset, database_url, make_user
+from tests.helpers import committed_dataset, database_url, make_user, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 JOBS = "/api/v1/training/jobs"
@@ -74,16 +74,6 @@ def _viewer_token() -> str:
     return str(RefreshToken.for_user(make_user("vera", "viewer")).access_token)
 
 
-def _wait_for(predicate, timeout: float, step: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = predicate()
-        if found:
-            return found
-        time.sleep(step)
-    raise AssertionError(f"not within {timeout} s")
-
-
 @pytest.mark.asyncio
 async def test_job_runs_on_the_training_cluster_and_streams_progress(operator_client):
     dataset_id = await sync_to_async(committed_dataset)(operator_client, 200)
@@ -116,7 +106,7 @@ async def test_job_runs_on_the_training_cluster_and_streams_progress(operator_cl
 
 
 def _kill_worker_of(job_id, after_epoch: int):
-    job = _wait_for(
+    job = wait_for(
         lambda: TrainingJob.objects.filter(
             pk=job_id, checkpoint_epoch__gte=after_epoch, status="running"
         ).first(),
@@ -136,7 +126,7 @@ def test_a_sigkilled_worker_s_job_resumes_and_completes(operator_client):
     job_id = _create_job(operator_client, dataset_id, epochs=6, batch_size=8, early_stop_patience=0)
     with training_cluster() as cluster:
         killed = _kill_worker_of(job_id, after_epoch=2)
-        done = _wait_for(
+        done = wait_for(
             lambda: TrainingJob.objects.filter(
                 pk=job_id, status__in=["completed", "failed"]
             ).first(),
@@ -165,7 +155,7 @@ def test_without_resumes_left_a_sigkilled_worker_fails_the_job(operator_client):
     with training_cluster(HEIMDALL_TRAINING_MAX_RESUMES="0") as cluster:
         _kill_worker_of(job_id, after_epoch=1)
         killed_at = time.monotonic()
-        failed = _wait_for(
+        failed = wait_for(
             lambda: TrainingJob.objects.filter(pk=job_id, status="failed").first(), 60
         )
         assert time.monotonic() - killed_at < 60
@@ -192,7 +182,7 @@ def test_train_a_classifier_through_a_real_worker_then_inspect(admin_client):
         },
         format="json",
     ).json()
-    _wait_for(lambda: SyntheticDataset.objects.filter(pk=dataset["id"]).exists(), 5)
+    wait_for(lambda: SyntheticDataset.objects.filter(pk=dataset["id"]).exists(), 5)
     assert generate_dataset(dataset["id"]) in ("ready", "skipped")
     model = admin_client.post(
         "/api/v1/models",
@@ -221,7 +211,7 @@ def test_train_a_classifier_through_a_real_worker_then_inspect(admin_client):
     assert response.status_code == 202, response.content
     job_id = response.json()["job_id"]
     with training_cluster():
-        job = _wait_for(
+        job = wait_for(
             lambda: TrainingJob.objects.filter(
                 pk=job_id, status__in=["completed", "failed"]
             ).first(),

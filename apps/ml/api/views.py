@@ -10,6 +10,7 @@ import time
 
 from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
 from rest_framework import status as http
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.response import Response
@@ -37,6 +38,12 @@ from apps.ml.scoring import load_scorer
 from apps.ml.selectors import active_model, model_list
 
 
+class ModelListSerializer(serializers.Serializer):
+    """Every model matching the filters (no pages: a registry holds tens of models)."""
+
+    data = MLModelSerializer(many=True)
+
+
 def _model(model_id: str) -> MLModel:
     return get_by_uuid_or_404(MLModel.objects.all(), model_id)
 
@@ -61,7 +68,7 @@ class ModelListView(APIView):
             OpenApiParameter("model_type", str, enum=MLModel.Type.values),
             OpenApiParameter("status", str, enum=MLModel.Status.values),
         ],
-        responses={200: MLModelSerializer(many=True)},
+        responses={200: ModelListSerializer},
     )
     def get(self, request):
         model_type = choice_param(request.query_params, "model_type", MLModel.Type.values)

@@ -7,8 +7,8 @@ from rest_framework.views import APIView
 
 from apps.accounts.roles import Role, role_of
 from apps.core.exceptions import NotFound, ValidationFailed, validation_details
-from apps.core.lookups import choice_param, get_by_uuid_or_404, offset_param
-from apps.core.pagination import parse_positive_int
+from apps.core.lookups import choice_param, get_by_uuid_or_404
+from apps.core.pagination import IntParam, LimitOffsetPaginator
 from apps.training import selectors
 from apps.training.api.jobs import MetricSerializer
 from apps.training.config import (
@@ -23,6 +23,8 @@ from apps.training.readiness import data_check, newest_ready
 from apps.training.services import preset_create, preset_delete, preset_update
 
 ARCHITECTURES = LOCALIZATION_ARCHITECTURES + CLASSIFICATION_ARCHITECTURES
+RUNS_PAGINATOR = LimitOffsetPaginator(items_key="runs")
+RUN_METRICS_LIMIT = IntParam("limit", 1, 10_000, 1000, "The last `limit` metric rows")
 
 
 def _fail_with(errors) -> None:
@@ -182,20 +184,33 @@ class RunListView(APIView):
         tags=["training"],
         parameters=[
             OpenApiParameter("status", str, enum=TrainingJob.Status.values),
-            OpenApiParameter("limit", int),
-            OpenApiParameter("offset", int),
+            *RUNS_PAGINATOR.parameters(),
         ],
-        responses={200: RunSummarySerializer(many=True)},
+        responses={
+            200: RUNS_PAGINATOR.response_serializer("TrainingRunList", RunSummarySerializer)
+        },
     )
     def get(self, request):
         wanted = choice_param(request.query_params, "status", TrainingJob.Status.values)
         queryset = selectors.runs(status=wanted)
-        limit = parse_positive_int(request.query_params, "limit", 50, 1000)
-        offset = offset_param(request.query_params)
-        page = queryset[offset : offset + limit]
+        window = RUNS_PAGINATOR.window(request.query_params)
+        page = queryset[window.offset : window.offset + window.limit]
         return Response(
-            {"runs": [selectors.run_summary(job) for job in page], "total": queryset.count()}
+            RUNS_PAGINATOR.body(
+                [selectors.run_summary(job) for job in page],
+                RUNS_PAGINATOR.block(window, queryset.count()),
+            )
         )
+
+
+class RunMetricsResponseSerializer(serializers.Serializer):
+    job_id = serializers.UUIDField()
+    status = serializers.CharField()
+    metrics = MetricSerializer(many=True)
+
+
+class LatestMetricsResponseSerializer(RunSummarySerializer):
+    metrics = MetricSerializer(many=True)
 
 
 class RunMetricsView(APIView):
@@ -203,12 +218,12 @@ class RunMetricsView(APIView):
 
     @extend_schema(
         tags=["training"],
-        parameters=[OpenApiParameter("limit", int)],
-        responses={200: MetricSerializer(many=True)},
+        parameters=[RUN_METRICS_LIMIT.openapi()],
+        responses={200: RunMetricsResponseSerializer},
     )
     def get(self, request, job_id):
         job = _job(job_id)
-        limit = parse_positive_int(request.query_params, "limit", 1000, 10_000)
+        limit = RUN_METRICS_LIMIT.parse(request.query_params)
         rows = selectors.run_metrics(job, limit)
         return Response(
             {
@@ -232,7 +247,7 @@ class LatestMetricsView(APIView):
 
     resource = "training"
 
-    @extend_schema(tags=["training"], responses={200: RunSummarySerializer})
+    @extend_schema(tags=["training"], responses={200: LatestMetricsResponseSerializer})
     def get(self, request):
         job = selectors.latest_run()
         if job is None:

@@ -286,6 +286,7 @@ SPECTACULAR_SETTINGS = {
         "MLModelStatusEnum": "apps.ml.models.MLModel.Status",
         "DatasetStatusEnum": "apps.training.models.SyntheticDataset.Status",
         "TrainingJobStatusEnum": "apps.training.models.TrainingJob.Status",
+        "MLModelTypeEnum": "apps.ml.models.MLModel.Type",
     },
 }
 # Largest request body accepted anywhere (10,000 detections fit easily).

@@ -57,7 +57,7 @@ class MLModelSerializer(serializers.ModelSerializer):
 class ModelCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=255)
     description = serializers.CharField(required=False, allow_blank=True, default="")
-    model_type = serializers.ChoiceField(MLModel.Type.values)
+    model_type = serializers.ChoiceField(MLModel.Type.choices)
     architecture = serializers.CharField(
         max_length=100, required=False, allow_blank=True, default=""
     )

@@ -86,7 +86,7 @@ class ModelTrainView(APIView):
 
 
 class RecommendRequestSerializer(serializers.Serializer):
-    model_type = serializers.ChoiceField(MLModel.Type.values, required=False)
+    model_type = serializers.ChoiceField(MLModel.Type.choices, required=False)
     dataset_id = serializers.UUIDField(required=False)
     constellation_id = serializers.UUIDField(required=False)
 

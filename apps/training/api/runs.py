@@ -258,19 +258,64 @@ class LatestMetricsView(APIView):
         )
 
 
+class SlotJobSerializer(serializers.Serializer):
+    job_id = serializers.UUIDField()
+    job_name = serializers.CharField()
+    step = serializers.CharField()
+    current_epoch = serializers.IntegerField()
+    total_epochs = serializers.IntegerField()
+    progress_percent = serializers.FloatField()
+    message = serializers.CharField()
+
+
+class SlotSerializer(serializers.Serializer):
+    slot = serializers.IntegerField()
+    worker = serializers.CharField(allow_null=True, help_text="host:pid, admins only")
+    cluster = serializers.CharField()
+    gpu_count = serializers.IntegerField(allow_null=True)
+    devices = serializers.ListField(child=serializers.CharField())
+    seen_at = serializers.DateTimeField(allow_null=True)
+    job = SlotJobSerializer(allow_null=True)
+
+
+class StatusSerializer(serializers.Serializer):
+    running = serializers.BooleanField()
+    slots = SlotSerializer(many=True)
+    queued_jobs = serializers.IntegerField()
+    timestamp = serializers.DateTimeField()
+
+
 class StatusView(APIView):
     """Per worker slot what is running, and how many jobs wait. Worker host names and
     process ids are shown to admins only."""
 
     resource = "training"
 
-    @extend_schema(tags=["training"], responses={200: serializers.DictField()})
+    @extend_schema(tags=["training"], responses={200: StatusSerializer})
     def get(self, request):
         admin = role_of(request.user) == Role.ADMIN
         return Response(selectors.training_status(show_workers=admin))
 
 
 # --- data readiness ----------------------------------------------------------------------------
+
+
+class DataCheckSerializer(serializers.Serializer):
+    dataset_id = serializers.UUIDField(allow_null=True)
+    dataset_type = serializers.CharField()
+    model_architecture = serializers.CharField()
+    min_snr_db = serializers.FloatField()
+    total_samples = serializers.IntegerField()
+    trainable_samples = serializers.IntegerField()
+    trainable_labels = serializers.ListField(child=serializers.CharField())
+    per_class = serializers.DictField(child=serializers.IntegerField(), allow_null=True)
+    per_class_total = serializers.DictField(child=serializers.IntegerField(), required=False)
+    receivers_per_sample = serializers.DictField(required=False)
+    receivers_below_min_snr = serializers.IntegerField(required=False)
+    snr_db = serializers.DictField(required=False)
+    train_samples = serializers.IntegerField()
+    val_samples = serializers.IntegerField()
+    problems = serializers.ListField(child=serializers.CharField())
 
 
 class DataCheckView(APIView):
@@ -292,7 +337,7 @@ class DataCheckView(APIView):
             OpenApiParameter("config_name", str),
             OpenApiParameter("min_snr_db", float),
         ],
-        responses={200: serializers.DictField()},
+        responses={200: DataCheckSerializer},
     )
     def get(self, request):
         params = request.query_params

@@ -278,6 +278,13 @@ def model_training_reported(
         return locked, False
     if locked.status != states.TRAINING:
         raise Conflict(f"The model is {locked.status}, not training.", {"status": locked.status})
+    own = bundles.bundle_dir(locked.pk)
+    if folder.startswith("models/") and folder != own:
+        raise ValidationFailed.for_field(
+            "model_artifact_path",
+            f"is another model's bundle; this model's folder is {own}",
+            artifact_path,
+        )
     bundle, reason = bundles.check_folder(folder, model_type=locked.model_type)
     if reason is not None:
         raise ValidationFailed.for_field("model_artifact_path", reason, artifact_path)

@@ -464,6 +464,10 @@ def test_fail_callback_is_idempotent(admin_user, admin_client):
         ("external/../../etc", "must not contain '..'"),
         ("external\\run-1", "must be a relative path inside artifact storage"),
         ("external/nothing-here", "bundle files missing: bundle.json"),
+        (
+            "models/00000000-0000-0000-0000-000000000000",
+            "is another model's bundle; this model's folder is models/{id}",
+        ),
         ("", "This field may not be blank."),
     ],
 )
@@ -477,7 +481,7 @@ def test_complete_callback_refuses_paths_outside_storage(
         f"{MODELS}/{model.pk}/training/complete", {"model_artifact_path": path}, format="json"
     )
     error = assert_envelope(response, 400, "VALIDATION_ERROR", "model_artifact_path")
-    assert error["details"]["constraint"] == constraint
+    assert error["details"]["constraint"] == constraint.format(id=model.pk)
     assert snapshot() == before
 
 

@@ -239,3 +239,33 @@ def test_data_check_problems_and_bad_input(operator_client, django_capture_on_co
     assert_envelope(
         operator_client.get("/api/v1/training/data-check", {"dataset_id": "x"}), 404, "NOT_FOUND"
     )
+
+
+READS = [
+    "/api/v1/training/configs",
+    "/api/v1/training/runs",
+    "/api/v1/training/status",
+    "/api/v1/training/data-check",
+    "/api/v1/models/current/inspect?model_type=localization",
+]
+
+
+@pytest.mark.parametrize("path", READS)
+@pytest.mark.parametrize(
+    ("role", "expected"),
+    [
+        ("anonymous", 401),
+        ("collector", 403),
+        ("trainer", None),
+        ("viewer", 200),
+        ("operator", 200),
+        ("admin", 200),
+    ],
+)
+def test_reads_by_role(path, role, expected):
+    from rest_framework.test import APIClient
+
+    client = APIClient() if role == "anonymous" else client_for(make_user(f"u-{role}", role))
+    if expected is None:  # trainers read models, not training
+        expected = 200 if path.startswith("/api/v1/models") else 403
+    assert client.get(path).status_code == expected

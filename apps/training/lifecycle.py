@@ -258,9 +258,11 @@ class JobRunner:
         return self.terminate(Status.COMPLETED, message=final or "Done")
 
     def terminate(self, status: str, *, error: str = "", message: str = "") -> str:
-        """End the job: completed (with `message`), failed (with `error`) or cancelled."""
+        """End the job: completed (with `message`), failed (with `error`) or cancelled. The
+        resume checkpoint is dropped in the same write (and its file removed after)."""
         now = utc_now()
         jobs = TrainingJob.objects.filter(pk=self.job_id)
+        checkpoint = jobs.values_list("resume_checkpoint", flat=True).first()
         if status == Status.COMPLETED:
             changed = jobs.filter(status=Status.RUNNING).update(
                 status=Status.COMPLETED,
@@ -268,6 +270,7 @@ class JobRunner:
                 progress_percent=100.0,
                 message=message[:500],
                 completed_at=now,
+                resume_checkpoint="",
             )
             if not changed:  # cancelled while exporting
                 return self.terminate(Status.CANCELLED)
@@ -278,17 +281,18 @@ class JobRunner:
                 error_message=error[:5000],
                 message="Failed",
                 completed_at=now,
+                resume_checkpoint="",
             )
             _fail_model(self.job, error)
             _publish(self.job_id, live.training_status, live.train_failed)
         else:
-            jobs.update(status=Status.CANCELLED, message="Cancelled", completed_at=now)
+            jobs.update(
+                status=Status.CANCELLED, message="Cancelled", completed_at=now, resume_checkpoint=""
+            )
             _fail_model(self.job, "the training job was cancelled")
             _publish(self.job_id, live.training_status, live.train_failed)
-        job = jobs.first()
-        if job is not None and job.resume_checkpoint:
-            _delete_file(job.resume_checkpoint)
-            jobs.update(resume_checkpoint="")
+        if checkpoint:
+            _delete_file(checkpoint)
         return status
 
 

@@ -298,6 +298,7 @@ SPECTACULAR_SETTINGS = {
         "MLModelStatusEnum": "apps.ml.models.MLModel.Status",
         "DatasetStatusEnum": "apps.training.models.SyntheticDataset.Status",
         "TrainingJobStatusEnum": "apps.training.models.TrainingJob.Status",
+        "MLModelTypeEnum": "apps.ml.models.MLModel.Type",
     },
 }
 # Largest request body accepted anywhere (10,000 detections fit easily).
@@ -362,6 +363,9 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = DEBUG
 # Starting weights for `pretrained: true` (<architecture>.pt files); nothing is downloaded.
 HEIMDALL_PRETRAINED_DIR = env_str("HEIMDALL_PRETRAINED_DIR", "")
+# A training job whose worker died resumes from its last epoch's checkpoint at most this
+# many times; then it fails with "worker lost" (docs/training.md).
+HEIMDALL_TRAINING_MAX_RESUMES = env_int("HEIMDALL_TRAINING_MAX_RESUMES", 2)
 
 # --- security (production behind HTTPS) --------------------------------------
 HEIMDALL_HTTPS = env_bool("HEIMDALL_HTTPS", False)

@@ -1,8 +1,16 @@
-"""/ws/training/{job_id} (seed 000): `connected`, then `training_status` events; ping → pong.
+"""Training WebSockets.
 
-Auth, close codes (4401, 4403, 4404 for an unknown job), error frames,
-ping, re-checks and the bounded outbox are the base consumer's
-(apps.core.consumers); frames name their kind under `event`, as seed 000's.
+- `/ws/training/{job_id}` (seed 000): `connected`, the job's current
+  `training_status`, then its events — `training_status`, and seed 001's
+  `train_progress`, `train_complete`, `train_failed`; `ping` → `pong`.
+- `/ws/training`: the same events for every job the user may see (reading
+  jobs is team-wide: every role with `training:read`), each carrying its
+  `job_id`; `connected` on open.
+
+Auth, close codes (4401, 4403, 4404 for an unknown or deleted job), error
+frames, ping, periodic re-checks of the user's role and the bounded outbox
+are the base consumer's (apps.core.consumers); frames name their kind under
+`event`, as seed 000's. Payload types: apps.training.live.
 """
 
 import uuid
@@ -10,7 +18,7 @@ import uuid
 from channels.db import database_sync_to_async
 
 from apps.core.consumers import CLOSE_NOT_FOUND, HeimdallWebSocketConsumer
-from apps.training.live import job_group, training_status
+from apps.training.live import ALL_JOBS_GROUP, job_group, training_status
 
 
 @database_sync_to_async
@@ -25,9 +33,22 @@ def _job_state(job_id):
     return training_status(job) if job else None
 
 
-class TrainingJobConsumer(HeimdallWebSocketConsumer):
+class _TrainingConsumer(HeimdallWebSocketConsumer):
     kind_key = "event"
     required_permission = "training:read"
+    group: str
+
+    async def closed(self, code):
+        if getattr(self, "group", None):
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def training_event(self, event):
+        """A typed payload from apps.training.live (the role is re-checked periodically)."""
+        self.send_frame(event["payload"], droppable=True)
+
+
+class TrainingJobConsumer(_TrainingConsumer):
+    """/ws/training/{job_id}."""
 
     async def authorize(self):
         self.job_id = self.scope["url_route"]["kwargs"]["job_id"]
@@ -57,9 +78,20 @@ class TrainingJobConsumer(HeimdallWebSocketConsumer):
         )()
         return None if exists else CLOSE_NOT_FOUND  # the job was deleted
 
-    async def closed(self, code):
-        if getattr(self, "group", None):
-            await self.channel_layer.group_discard(self.group, self.channel_name)
 
-    async def training_status(self, event):
-        self.send_frame(event["payload"], droppable=True)
+class TrainingStreamConsumer(_TrainingConsumer):
+    """/ws/training: every job's events."""
+
+    async def authorize(self):
+        self.group = ALL_JOBS_GROUP
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        return None
+
+    async def opened(self):
+        self.send_frame(
+            {
+                "event": "connected",
+                "timestamp": self.now(),
+                "message": "Connected to training events for every job",
+            }
+        )

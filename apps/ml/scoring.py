@@ -15,6 +15,7 @@ from django.core.cache import cache
 
 from apps.ml import bundles, density
 from apps.ml.models import MLModel
+from apps.ml.selectors import SERVING_STATUSES
 from apps.ml.services import ACTIVE_CACHE_KEY
 
 CHECK_INTERVAL_S = 1.0
@@ -92,7 +93,7 @@ def _active_model_id() -> str | None:
     if model_id is None:
         model_id = (
             MLModel.objects.filter(
-                model_type=MLModel.Type.ANOMALY_DETECTION, status=MLModel.Status.DEPLOYED
+                model_type=MLModel.Type.ANOMALY_DETECTION, status__in=SERVING_STATUSES
             )
             .values_list("pk", flat=True)
             .first()

@@ -7,6 +7,9 @@ from tests.signals.factories import DetectionFactory
 from tests.signals.factories import ingest as _ingest
 from tests.stations.factories import StationFactory
 
+# The backend that loads a session's user (the first one only counts login attempts).
+SESSION_BACKEND = "apps.accounts.backends.UsernameOrEmailBackend"
+
 
 def station(station_id: str = "twente-nl", **extra):
     return StationFactory(id=station_id, **extra)

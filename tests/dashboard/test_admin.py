@@ -8,11 +8,12 @@ from django.test import Client
 from apps.anomalies.models import AnomalyEvent
 from apps.core.timeutil import utc_now
 from apps.ml.models import MLModel
-from apps.ml.services import ACTIVE_CACHE_KEY
+from apps.ml.services import ACTIVE_CACHE_KEY, model_activate
 from apps.stations.models import Station
 from apps.training.models import TrainingJob
 from tests.dashboard import data as factories
 from tests.helpers import make_user
+from tests.ml.factories import registered
 
 pytestmark = pytest.mark.django_db
 
@@ -22,7 +23,7 @@ def role_admin(db):
     user = make_user("ada", "admin")
     assert user.is_staff and not user.is_superuser
     client = Client()
-    client.force_login(user)
+    client.force_login(user, backend=factories.SESSION_BACKEND)
     return user, client
 
 
@@ -59,7 +60,7 @@ def test_role_admin_uses_the_admin(role_admin):
 def test_other_roles_have_no_admin(db):
     for role in ("operator", "viewer"):
         client = Client()
-        client.force_login(make_user(f"u-{role}", role))
+        client.force_login(make_user(f"u-{role}", role), backend=factories.SESSION_BACKEND)
         response = client.get("/admin/")
         assert response.status_code == 302 and response["Location"].startswith("/admin/login/")
 
@@ -68,24 +69,22 @@ def test_activating_in_admin_reaches_the_live_scorer(
     role_admin, django_capture_on_commit_callbacks
 ):
     _, client = role_admin
-    old = MLModel.objects.create(name="m", version="1", model_type="anomaly_detection",
-                                 status="deployed")  # fmt: skip
-    new = MLModel.objects.create(name="m", version="2", model_type="anomaly_detection",
-                                 status="trained")  # fmt: skip
+    with django_capture_on_commit_callbacks(execute=True):
+        old = registered("localization", version="1.0.0")
+        model_activate(model=old)
+    new = registered("localization", version="2.0.0")
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post("/admin/ml/mlmodel/", action("activate", new.pk))
     assert response.status_code == 302
     assert MLModel.objects.get(pk=new.pk).status == "deployed"
     assert MLModel.objects.get(pk=old.pk).status == "deprecated"
-    assert cache.get(ACTIVE_CACHE_KEY.format(model_type="anomaly_detection")) == str(new.pk)
+    assert cache.get(ACTIVE_CACHE_KEY.format(model_type="localization")) == str(new.pk)
 
 
 def test_failed_model_is_not_activated_in_admin(role_admin):
     _, client = role_admin
-    failed = MLModel.objects.create(name="f", version="1", model_type="localization",
-                                    status="failed")  # fmt: skip
-    client.post("/admin/ml/mlmodel/", {"action": "activate",
-                                       "_selected_action": [str(failed.pk)]})  # fmt: skip
+    failed = registered("localization", status="failed")
+    client.post("/admin/ml/mlmodel/", action("activate", failed.pk))
     assert MLModel.objects.get(pk=failed.pk).status == "failed"
 
 

@@ -15,6 +15,7 @@ from apps.stations.models import Station
 from apps.training.models import SyntheticDataset, TrainingJob
 from tests.dashboard import data as factories
 from tests.helpers import make_user
+from tests.ml.factories import registered
 
 pytestmark = pytest.mark.django_db
 ROLES = ["anonymous", "collector", "viewer", "operator", "admin"]
@@ -35,7 +36,7 @@ def clients(users):
     found = {"anonymous": Client()}
     for role, user in users.items():
         client = Client()
-        client.force_login(user)
+        client.force_login(user, backend=factories.SESSION_BACKEND)
         found[role] = client
     return found
 
@@ -62,14 +63,9 @@ def world(users):
     )
     job = TrainingJob.objects.create(
         job_name="run-1", config={"epochs": 3}, total_epochs=3, model_architecture="deepsets",
-        status="running", current_epoch=1, progress_percent=33.3,
+        status="running", current_epoch=1, progress_percent=33.3, created_by=users["operator"],
     )  # fmt: skip
-    model = MLModel.objects.create(
-        name="convnext-small", version="1.0.0", model_type="signal_classification",
-        status="trained",
-        metrics={"accuracy": 0.9, "classes": ["am", "fm", "cw"],
-                 "confusion_matrix": [[9, 1, 0], [0, 10, 0], [2, 0, 8]]},
-    )  # fmt: skip
+    model = registered("signal_classification", name="convnext-small")
     return {"event": event, "constellation": constellation, "dataset": dataset, "job": job,
             "model": model}  # fmt: skip
 
@@ -228,7 +224,7 @@ def test_refused_posts_change_nothing(clients, world):
 def test_other_operators_constellation_is_not_found_and_unchanged(clients, users, world):
     other = make_user("olga", "operator")
     client = Client()
-    client.force_login(other)
+    client.force_login(other, backend=factories.SESSION_BACKEND)
     url = f"/constellations/{world['constellation'].pk}"
     assert client.get(url).status_code == 404
     before = _state(world)
@@ -239,7 +235,7 @@ def test_other_operators_constellation_is_not_found_and_unchanged(clients, users
 
 def test_csrf_is_enforced_on_console_posts(users, world):
     client = Client(enforce_csrf_checks=True)
-    client.force_login(users["operator"])
+    client.force_login(users["operator"], backend=factories.SESSION_BACKEND)
     response = client.post(f"/anomalies/{world['event'].pk}", {"notes": "no token"})
     assert response.status_code == 403
     assert AnomalyEvent.objects.get(pk=world["event"].pk).acknowledged is False

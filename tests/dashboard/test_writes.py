@@ -11,18 +11,19 @@ from apps.constellations import services as constellation_services
 from apps.constellations.models import Constellation, ConstellationShare
 from apps.core.timeutil import utc_now
 from apps.ml.models import MLModel
-from apps.ml.services import ACTIVE_CACHE_KEY
+from apps.ml.services import ACTIVE_CACHE_KEY, model_activate
 from apps.stations.models import Station
 from apps.training.models import SyntheticDataset, TrainingJob
 from tests.dashboard import data as factories
 from tests.helpers import make_user
+from tests.ml.factories import registered
 
 pytestmark = pytest.mark.django_db
 
 
 def _client(user) -> Client:
     client = Client()
-    client.force_login(user)
+    client.force_login(user, backend=factories.SESSION_BACKEND)
     return client
 
 
@@ -165,7 +166,7 @@ def test_new_job_form_shows_seed_000_defaults(operator):
 
 def test_new_job_is_queued_with_the_form_config(operator, django_capture_on_commit_callbacks):
     dataset = SyntheticDataset.objects.create(
-        name="loc", num_samples=50, status="ready", parameters={"num_samples": 50}
+        name="loc", num_samples=50, status="pending", parameters={"num_samples": 50}
     )
     form = {
         "job_name": "from the console",
@@ -189,7 +190,7 @@ def test_new_job_is_queued_with_the_form_config(operator, django_capture_on_comm
     assert job.config["batch_size"] == 16 and job.config["learning_rate"] == 0.01
     assert job.config["pretrained"] is False and job.config["n_mels"] == 128
     assert job.config["lr_scheduler"] == "step" and job.config["validation_split"] == 0.25
-    assert len(callbacks) == 1  # the training task, dispatched after commit
+    assert len(callbacks) == 2  # the training task and the queued event, after commit
 
 
 @pytest.mark.parametrize(
@@ -217,8 +218,15 @@ def test_new_job_errors_inline_and_nothing_created(operator, change, field, mess
 
 def test_cancel_a_running_job_then_conflict(operator):
     job = TrainingJob.objects.create(
-        job_name="j", config={}, total_epochs=5, model_architecture="deepsets", status="running"
-    )
+        job_name="j", config={}, total_epochs=5, model_architecture="deepsets", status="running",
+        created_by=operator,
+    )  # fmt: skip
+    other = _client(make_user("olga", "operator"))
+    page = other.get(f"/training/jobs/{job.pk}").content.decode()
+    assert 'id="cancel"' not in page  # only its creator or an admin cancels
+    assert other.post(f"/training/jobs/{job.pk}").status_code == 403
+    job.refresh_from_db()
+    assert job.status == "running"
     client = _client(operator)
     assert client.post(f"/training/jobs/{job.pk}").status_code == 302
     job.refresh_from_db()
@@ -255,37 +263,50 @@ def test_generate_a_dataset_and_refusals(operator, django_capture_on_commit_call
 def test_admin_activates_a_model_and_the_live_scorer_hears(
     admin, django_capture_on_commit_callbacks
 ):
-    old = MLModel.objects.create(name="a", version="1", model_type="anomaly_detection",
-                                 status="deployed")  # fmt: skip
-    new = MLModel.objects.create(name="a", version="2", model_type="anomaly_detection",
-                                 status="trained")  # fmt: skip
+    with django_capture_on_commit_callbacks(execute=True):
+        old = registered("localization", version="1.0.0")
+        model_activate(model=old)
+    new = registered("localization", version="2.0.0")
     with django_capture_on_commit_callbacks(execute=True):
         response = _client(admin).post(f"/models/{new.pk}")
     assert response.status_code == 302
     new.refresh_from_db()
     old.refresh_from_db()
     assert (new.status, old.status) == ("deployed", "deprecated")
-    assert cache.get(ACTIVE_CACHE_KEY.format(model_type="anomaly_detection")) == str(new.pk)
+    assert cache.get(ACTIVE_CACHE_KEY.format(model_type="localization")) == str(new.pk)
 
 
 def test_failed_model_cannot_be_activated(admin):
-    failed = MLModel.objects.create(name="f", version="1", model_type="localization",
-                                    status="failed")  # fmt: skip
+    failed = registered("localization", status="failed")
+    page = _client(admin).get(f"/models/{failed.pk}").content.decode()
+    assert 'id="activate"' not in page
     response = _client(admin).post(f"/models/{failed.pk}")
-    assert response.status_code == 400 and "cannot be deployed" in response.content.decode()
+    assert response.status_code == 409 and "cannot be deployed" in response.content.decode()
     failed.refresh_from_db()
     assert failed.status == "failed"
 
 
-def test_confusion_matrix_heat_map(admin):
-    model = MLModel.objects.create(
-        name="c", version="1", model_type="signal_classification", status="trained",
-        metrics={"classes": ["am", "fm"], "confusion_matrix": [[3, 1], [0, 4]]},
-    )  # fmt: skip
+def test_model_without_a_valid_bundle_says_why(admin):
+    bare = MLModel.objects.create(name="bare", version="1", model_type="localization",
+                                  status="trained")  # fmt: skip
+    page = _client(admin).get(f"/models/{bare.pk}")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert 'id="invalid-bundle"' in html and 'id="activate"' not in html
+    assert _client(admin).post(f"/models/{bare.pk}").status_code == 409
+    bare.refresh_from_db()
+    assert bare.status == "trained"
+
+
+def test_confusion_matrix_heat_map_from_the_inspection(admin):
+    metrics = {"accuracy": 0.875, "classes": ["am", "fm"], "confusion_matrix": [[3, 1], [0, 4]]}
+    model = registered("signal_classification", metrics=metrics)
     html = _client(admin).get(f"/models/{model.pk}").content.decode()
     table = html.split('id="confusion"')[1].split("</table>")[0]
     assert table.count('class="cell"') == 4
     assert 'title="75.0 %">3</td>' in table and 'title="100.0 %">4</td>' in table
+    per_class = html.split('id="per-class"')[1].split("</table>")[0]
+    assert "<td>am</td>" in per_class and "am taken for fm: 1" in html
 
 
 def test_constellation_members_and_shares(operator, db):

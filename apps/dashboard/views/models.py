@@ -1,29 +1,34 @@
-"""`/models`: the registry; a model's metrics, status, activation; confusion matrix."""
+"""`/models`: the registry; a model's inspection (seed 001: saved validation, confusion
+matrix, per-class scores), status and activation (admins, through model_activate)."""
 
 from django.shortcuts import redirect
 
 from apps.core.lookups import choice_param, get_by_uuid_or_404
 from apps.dashboard.views.base import ConsoleView
+from apps.ml import states
+from apps.ml.bundles import InvalidBundle
+from apps.ml.inspection import inspect_model
 from apps.ml.models import MLModel
-from apps.ml.services import NOT_DEPLOYABLE, model_activate
+from apps.ml.selectors import model_list
+from apps.ml.services import model_activate
 
 
-def confusion(metrics: dict) -> dict | None:
+def confusion(validation: dict) -> dict | None:
     """The classifier's confusion matrix as heat-map rows: counts and each cell's share
-    of its true class (row-normalised), or None when the metrics have none."""
-    matrix = metrics.get("confusion_matrix")
-    classes = metrics.get("classes")
-    if not matrix or not classes or len(matrix) != len(classes):
+    of its true class (row-normalised), or None when the inspection has none."""
+    matrix = validation.get("confusion_matrix")
+    labels = validation.get("label_names")
+    if not matrix or not labels or len(matrix) != len(labels):
         return None
     rows = []
-    for name, counts in zip(classes, matrix, strict=True):
+    for name, counts in zip(labels, matrix, strict=True):
         total = sum(counts) or 1
         rows.append({"label": name, "cells": [{"count": c, "share": c / total} for c in counts]})
-    return {"classes": classes, "rows": rows}
+    return {"classes": labels, "rows": rows}
 
 
-def scalar_metrics(metrics: dict) -> list[tuple[str, object]]:
-    return [(k, v) for k, v in sorted(metrics.items()) if isinstance(v, int | float | str)]
+def scalars(values: dict) -> list[tuple[str, object]]:
+    return [(k, v) for k, v in sorted(values.items()) if isinstance(v, int | float | str)]
 
 
 class ModelListView(ConsoleView):
@@ -31,13 +36,12 @@ class ModelListView(ConsoleView):
     nav = "models"
 
     def get(self, request):
-        queryset = MLModel.objects.order_by("model_type", "-created_at")
         model_type = choice_param(request.GET, "model_type", MLModel.Type.values) or ""
-        if model_type:
-            queryset = queryset.filter(model_type=model_type)
+        status = choice_param(request.GET, "status", MLModel.Status.values) or ""
+        rows = list(model_list(model_type=model_type or None, status=status or None)[:500])
         return self.render(
-            request, "dashboard/models.html", rows=list(queryset[:500]),
-            type_filter=model_type, types=MLModel.Type.values,
+            request, "dashboard/models.html", rows=rows, type_filter=model_type,
+            types=MLModel.Type.values,
         )  # fmt: skip
 
 
@@ -48,11 +52,20 @@ class ModelDetailView(ConsoleView):
 
     def get(self, request, model_id):
         model = get_by_uuid_or_404(MLModel.objects.all(), model_id)
+        try:
+            inspection, invalid = inspect_model(model), None
+        except InvalidBundle as exc:
+            inspection, invalid = None, exc.message
+        validation = (inspection or {}).get("bundle_saved_validation") or {}
         return self.render(
-            request, "dashboard/model_detail.html", model=model,
-            scalars=scalar_metrics(model.metrics), confusion=confusion(model.metrics),
-            deployable=model.status not in NOT_DEPLOYABLE
-            and model.status != MLModel.Status.DEPLOYED,
+            request, "dashboard/model_detail.html", model=model, inspection=inspection,
+            invalid=invalid, scalars=scalars(model.metrics), validation_scalars=scalars(validation),
+            per_class=validation.get("per_class"),
+            top_pairs=validation.get("top_confusion_pairs") or [],
+            percentiles=validation.get("error_percentiles_m"),
+            confusion=confusion(validation),
+            deployable=invalid is None and model.status in states.ACTIVATABLE
+            and model.status != states.DEPLOYED,
         )  # fmt: skip
 
     def post(self, request, model_id):

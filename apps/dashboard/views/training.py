@@ -6,13 +6,16 @@ POST /api/v1/training/jobs and /training/synthetic/generate do.
 """
 
 from django.shortcuts import redirect
+from rest_framework import serializers
 
+from apps.accounts.roles import is_owner_or_admin
 from apps.constellations.selectors import constellation_list
 from apps.core.exceptions import HeimdallError
 from apps.core.lookups import choice_param, get_by_uuid_or_404
 from apps.dashboard.forms import data_from_post, serializer_fields, validate
 from apps.dashboard.views.base import ConsoleView, is_htmx
 from apps.dashboard.views.pages import paginate
+from apps.training.api.jobs import validated_job_request
 from apps.training.api.serializers import GenerateSerializer
 from apps.training.api.views import _fixed_receivers
 from apps.training.config import TrainingConfigSerializer
@@ -82,6 +85,7 @@ class JobCreateView(ConsoleView):
             request, "dashboard/job_form.html", status=status,
             groups=grouped(fields, CONFIG_GROUPS),
             job_name=(values or {}).get("job_name", ""),
+            auto_activate=bool((values or {}).get("auto_activate")),
             job_name_errors=errors.get("job_name", []),
             form_errors=errors.get("body", []) + errors.get("config", []),
             datasets=datasets.order_by("-created_at", "id")[:200],
@@ -94,27 +98,39 @@ class JobCreateView(ConsoleView):
         return self._form(request, values=values)
 
     def post(self, request):
-        config = data_from_post(TrainingConfigSerializer, request.POST)
+        """As POST /api/v1/training/jobs: its request check (every error at once, defaults
+        adjusted to short runs) and job_create. Fields left at their default are not sent,
+        so the server's adjustments (e.g. warm-up for a few epochs) apply as for the API."""
+        submitted = data_from_post(TrainingConfigSerializer, request.POST)
+        config = {k: v for k, v in submitted.items() if not _is_default(k, v)}
         job_name = request.POST.get("job_name", "").strip()
-        errors: dict = {}
-        if not job_name:
-            errors["job_name"] = ["This field may not be blank."]
-        elif len(job_name) > 255:
-            errors["job_name"] = ["Ensure this field has no more than 255 characters."]
-        values, config_errors = validate(TrainingConfigSerializer, config)
-        errors.update({f"config.{name}": messages for name, messages in config_errors.items()})
-        if errors:
-            return self._form(request, values={**request.POST.dict(), "job_name": job_name,
-                                               **_booleans(config)},
-                              errors=errors, status=400)  # fmt: skip
-        values["dataset_id"] = str(values["dataset_id"]) if values["dataset_id"] else None
+        auto_activate = "auto_activate" in request.POST
+        shown = {**request.POST.dict(), "job_name": job_name, "auto_activate": auto_activate,
+                 **_booleans(submitted)}  # fmt: skip
         try:
-            job = job_create(user=request.user, job_name=job_name, config=values)
+            body, resolved = validated_job_request(
+                {"job_name": job_name, "config": config, "auto_activate": auto_activate}
+            )
+            job = job_create(user=request.user, job_name=body["job_name"], config=resolved,
+                             config_name=body["config_name"],
+                             auto_activate=body["auto_activate"])  # fmt: skip
         except HeimdallError as exc:
-            field = exc.details.get("field", "body")
-            return self._form(request, values={**request.POST.dict(), **_booleans(config)},
-                              errors={field: [exc.message]}, status=exc.status_code)  # fmt: skip
+            errors = exc.details.get("fields") or {exc.details.get("field", "body"): [exc.message]}
+            return self._form(request, values=shown, errors=errors, status=exc.status_code)
         return redirect("dashboard:job-detail", job_id=job.pk)
+
+
+def _is_default(name: str, value) -> bool:
+    field = TrainingConfigSerializer().fields[name]
+    default = field.get_default() if field.default is not serializers.empty else None
+    if isinstance(value, bool) or isinstance(default, bool):
+        return value == default
+    if value in (None, "") or default is None:
+        return value in (None, "") and default is None
+    try:
+        return float(value) == float(default)
+    except (TypeError, ValueError):
+        return str(value) == str(default)
 
 
 def _booleans(data: dict) -> dict:
@@ -148,12 +164,13 @@ class JobDetailView(ConsoleView):
         return self.render(
             request, "dashboard/job_detail.html", job=job, metrics=epoch_metrics(job),
             terminal=job.status not in ACTIVE,
+            may_cancel=is_owner_or_admin(request.user, job.created_by_id),
         )  # fmt: skip
 
     def post(self, request, job_id):
-        """Cancel (operators, admins): the API's service."""
+        """Cancel (the job's creator or an admin): the API's service and its check."""
         job = get_by_uuid_or_404(TrainingJob.objects.all(), job_id)
-        job_cancel(job=job)
+        job_cancel(user=request.user, job=job)
         return redirect("dashboard:job-detail", job_id=job.pk)
 
 

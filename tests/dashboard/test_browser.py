@@ -28,6 +28,7 @@ from apps.training.models import TrainingJob, TrainingMetric
 from tests.dashboard import browser
 from tests.dashboard import data as factories
 from tests.helpers import PASSWORD, client_for, committed_dataset, database_url, make_user
+from tests.ml.factories import registered
 
 pytestmark = [
     pytest.mark.slow,
@@ -165,13 +166,7 @@ def demo_world(operator, admin):
             learning_rate=1e-3 * (0.5 ** (epoch // 3)),
             phase="train",
         )
-    classes = ["AM", "FM", "USB", "LSB", "CW", "FT8"]
-    matrix = [[(40 if i == j else rng.randint(0, 6)) for j in range(6)] for i in range(6)]
-    MLModel.objects.create(
-        name="convnext-tiny", version="1.0.0", model_type="signal_classification",
-        status="trained", metrics={"accuracy": 0.83, "classes": classes,
-                                   "confusion_matrix": matrix},
-    )  # fmt: skip
+    registered("signal_classification", name="convnext-tiny")
     return constellation, job
 
 

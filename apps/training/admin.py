@@ -53,7 +53,7 @@ class TrainingJobAdmin(ReadOnlyAdmin):
     def cancel(self, request, queryset):
         for job in queryset:
             try:
-                job_cancel(job=job)
+                job_cancel(user=request.user, job=job)
             except HeimdallError as exc:
                 self.message_user(request, f"{job.job_name}: {exc.message}", level="warning")
             else:

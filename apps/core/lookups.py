@@ -5,6 +5,7 @@ import uuid
 from django.http import Http404
 
 from apps.core.exceptions import ValidationFailed
+from apps.core.numbers import MAX_OFFSET, bounded_int
 
 
 def parse_uuid_or_404(raw_id: str) -> uuid.UUID:
@@ -34,7 +35,5 @@ def choice_param(params, name: str, choices) -> str | None:
 
 
 def offset_param(params, name: str = "offset") -> int:
-    raw = params.get(name) or "0"
-    if not raw.isdigit():
-        raise ValidationFailed.for_field(name, "must be 0 or more", raw)
-    return int(raw)
+    """An offset query parameter, 0 to MAX_OFFSET (400 naming it otherwise)."""
+    return bounded_int(params, name, default=0, minimum=0, maximum=MAX_OFFSET)

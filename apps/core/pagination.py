@@ -1,6 +1,6 @@
 """Page-number pagination in seed 004's shape.
 
-`page` ≥ 1 and `page_size` 1–1000; anything else is a 400 naming the parameter
+`page` 1–1,000,000 and `page_size` 1–1000; anything else is a 400 naming the parameter
 (not DRF's silent clamp), because a client that asked for 5,000 rows must know
 it did not get them.
 """
@@ -9,25 +9,20 @@ import math
 
 from rest_framework.pagination import BasePagination
 
-from apps.core.exceptions import ValidationFailed
+from apps.core.numbers import INT64_MAX, MAX_OFFSET, MAX_PAGE, bounded_int
 
 MAX_PAGE_SIZE = 1000
 DEFAULT_PAGE_SIZE = 50
 
 
-def parse_positive_int(params, name: str, default: int, maximum: int | None = None) -> int:
-    raw = params.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except (TypeError, ValueError):
-        raise ValidationFailed.for_field(name, "must be an integer", raw) from None
-    if value < 1:
-        raise ValidationFailed.for_field(name, "must be at least 1", value)
-    if maximum is not None and value > maximum:
-        raise ValidationFailed.for_field(name, f"must be at most {maximum}", value)
-    return value
+def parse_positive_int(params, name: str, default: int, maximum: int = INT64_MAX) -> int:
+    """A query parameter ≥ 1 and ≤ `maximum` (never unbounded: see apps.core.numbers)."""
+    return bounded_int(params, name, default=default, minimum=1, maximum=maximum)
+
+
+def parse_page(params) -> int:
+    """`page`: 1 to MAX_PAGE (a million; the keyset cursor serves deeper reads)."""
+    return parse_positive_int(params, "page", 1, MAX_PAGE)
 
 
 class PageNumberPagination(BasePagination):
@@ -37,7 +32,7 @@ class PageNumberPagination(BasePagination):
     def paginate_queryset(self, queryset, request, view=None):
         if getattr(queryset, "ordered", True) is False:
             raise RuntimeError("refusing to paginate an unordered queryset")
-        self.page = parse_positive_int(request.query_params, "page", 1)
+        self.page = parse_page(request.query_params)
         self.page_size = parse_positive_int(
             request.query_params, "page_size", self.page_size, self.max_page_size
         )
@@ -63,15 +58,7 @@ def page_number_block(page: int, page_size: int, total_items: int) -> dict:
 
 
 def parse_skip_limit(params, default_limit: int = DEFAULT_PAGE_SIZE) -> tuple[int, int]:
-    """Seed 004's `skip` (≥ 0) and `limit` (1–1000) parameters."""
-    raw_skip = params.get("skip")
-    skip = 0
-    if raw_skip not in (None, ""):
-        try:
-            skip = int(raw_skip)
-        except (TypeError, ValueError):
-            raise ValidationFailed.for_field("skip", "must be an integer", raw_skip) from None
-        if skip < 0:
-            raise ValidationFailed.for_field("skip", "must be 0 or more", skip)
+    """Seed 004's `skip` (0 to MAX_OFFSET) and `limit` (1–1000) parameters."""
+    skip = bounded_int(params, "skip", default=0, minimum=0, maximum=MAX_OFFSET)
     limit = parse_positive_int(params, "limit", default_limit, MAX_PAGE_SIZE)
     return skip, limit

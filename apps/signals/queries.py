@@ -18,8 +18,10 @@ from django import forms
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import connection
 
+from apps.core.bands import MAX_FREQUENCY_HZ
 from apps.core.exceptions import ValidationFailed
 from apps.core.filters import RangeCheckedForm, StrictBooleanField, validated
+from apps.core.numbers import BoundedIntegerField
 from apps.signals.models import SignalDetection
 from apps.signals.validation import MODULATION_TYPES
 from apps.stations.models import Station
@@ -40,8 +42,8 @@ ORDER = "detection_timestamp DESC, id DESC"
 
 
 class DetectionFilterForm(RangeCheckedForm):
-    frequency_min = forms.IntegerField(required=False, min_value=0)
-    frequency_max = forms.IntegerField(required=False, min_value=0)
+    frequency_min = BoundedIntegerField(required=False, min_value=0, max_value=MAX_FREQUENCY_HZ)
+    frequency_max = BoundedIntegerField(required=False, min_value=0, max_value=MAX_FREQUENCY_HZ)
     time_start = forms.DateTimeField(required=False)
     time_end = forms.DateTimeField(required=False)
     websdr_station = forms.CharField(required=False, max_length=64)

@@ -14,11 +14,12 @@ from datetime import UTC, datetime, timedelta
 
 from django.utils.dateparse import parse_datetime
 
+from apps.core.bands import MAX_FREQUENCY_HZ
+
 MODULATION_TYPES = frozenset(
     ["AM", "FM", "NFM", "WFM", "USB", "LSB", "CW", "FSK", "PSK", "OFDM", "DIGITAL", "NOISE",
      "UNKNOWN"]
 )  # fmt: skip
-MAX_FREQUENCY_HZ = 300_000_000_000
 MAX_FEATURES = 64
 MAX_CLOCK_SKEW = timedelta(hours=1)
 KNOWN_FIELDS = frozenset(

@@ -3,6 +3,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.core.bands import MAX_FREQUENCY_HZ
 from apps.core.timeutil import utc_now
 from apps.signals.statistics import (
     GRANULARITIES,
@@ -20,11 +21,11 @@ class SummaryParams(serializers.Serializer):
 
 
 class FrequencyUsageParams(serializers.Serializer):
-    frequency_min = serializers.IntegerField(min_value=0)
-    frequency_max = serializers.IntegerField(min_value=0)
+    frequency_min = serializers.IntegerField(min_value=0, max_value=MAX_FREQUENCY_HZ)
+    frequency_max = serializers.IntegerField(min_value=0, max_value=MAX_FREQUENCY_HZ)
     time_period = serializers.ChoiceField(list(TIME_PERIODS), default="24h")
     granularity = serializers.ChoiceField(list(GRANULARITIES), default="1h")
-    bin_width_hz = serializers.IntegerField(min_value=1, required=False)
+    bin_width_hz = serializers.IntegerField(min_value=1, max_value=MAX_FREQUENCY_HZ, required=False)
 
     def validate(self, attrs):
         low, high = attrs["frequency_min"], attrs["frequency_max"]

@@ -8,6 +8,7 @@ from apps.core.pagination import (
     DEFAULT_PAGE_SIZE,
     MAX_PAGE_SIZE,
     page_number_block,
+    parse_page,
     parse_positive_int,
 )
 from apps.core.schema import form_parameters
@@ -61,7 +62,7 @@ class DetectionListView(APIView):
                 "has_previous": keyset.previous_cursor is not None,
             }
         else:
-            page = parse_positive_int(params, "page", 1)
+            page = parse_page(params)
             total, rows = detection_numbered_page(filters, (page - 1) * page_size, page_size)
             pagination = page_number_block(page, page_size, total)
         if not rows:

@@ -18,8 +18,10 @@ from django.conf import settings
 
 from apps.accounts.roles import has_permission
 from apps.anomalies.models import AnomalyEvent
+from apps.core.bands import MAX_FREQUENCY_HZ
 from apps.core.events import remember_event_loop
 from apps.core.exceptions import envelope
+from apps.core.numbers import is_finite_number
 from apps.core.timeutil import isoformat_z, utc_now
 from apps.signals import live
 from apps.stations.models import Station
@@ -43,6 +45,7 @@ def encoded_frame(kind: str, item: dict, timestamp: str) -> str:
     return text
 
 
+MAX_STATION_FILTER = 1000
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 
@@ -86,7 +89,8 @@ class Subscription:
 
 
 def _number(value) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    """A finite int or float (JSON's NaN, Infinity and 1e400 are not)."""
+    return is_finite_number(value)
 
 
 def parse_subscription(filters) -> Subscription:
@@ -97,18 +101,27 @@ def parse_subscription(filters) -> Subscription:
     subscription = Subscription()
     stations = filters.get("station_ids", filters.get("stations"))
     if stations is not None:
-        if not isinstance(stations, list) or not all(isinstance(s, str) for s in stations):
-            raise BadMessage("filters.station_ids", "must be a list of station ids")
+        if (
+            not isinstance(stations, list)
+            or len(stations) > MAX_STATION_FILTER
+            or not all(isinstance(s, str) and len(s) <= 64 for s in stations)
+        ):
+            raise BadMessage(
+                "filters.station_ids", f"must be a list of at most {MAX_STATION_FILTER} station ids"
+            )
         subscription.station_ids = sorted(set(stations))
     frequency_range = filters.get("frequency_range")
     if frequency_range is not None:
         if (
             not isinstance(frequency_range, list)
             or len(frequency_range) != 2
-            or not all(_number(v) and v >= 0 for v in frequency_range)
+            or not all(_number(v) and 0 <= v <= MAX_FREQUENCY_HZ for v in frequency_range)
             or frequency_range[0] > frequency_range[1]
         ):
-            raise BadMessage("filters.frequency_range", "must be [min_hz, max_hz] with min ≤ max")
+            raise BadMessage(
+                "filters.frequency_range",
+                f"must be [min_hz, max_hz], finite, 0 ≤ min ≤ max ≤ {MAX_FREQUENCY_HZ}",
+            )
         subscription.frequency_range = (int(frequency_range[0]), int(frequency_range[1]))
     threshold = filters.get("anomaly_threshold")
     if threshold is not None:
@@ -120,7 +133,11 @@ def parse_subscription(filters) -> Subscription:
         if isinstance(severities, str):
             severities = [severities]
         valid = set(AnomalyEvent.Severity.values)
-        if not isinstance(severities, list) or not set(severities) <= valid:
+        if (
+            not isinstance(severities, list)
+            or not all(isinstance(v, str) for v in severities)
+            or not set(severities) <= valid
+        ):
             raise BadMessage("filters.severity", f"must be a list of {', '.join(sorted(valid))}")
         subscription.severities = set(severities)
     unknown = set(filters) - {

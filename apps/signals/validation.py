@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from django.utils.dateparse import parse_datetime
 
 from apps.core.bands import MAX_FREQUENCY_HZ
+from apps.core.numbers import all_numbers_ok, first_bad_number
 
 MODULATION_TYPES = frozenset(
     ["AM", "FM", "NFM", "WFM", "USB", "LSB", "CW", "FSK", "PSK", "OFDM", "DIGITAL", "NOISE",
@@ -156,6 +157,9 @@ def clean_detection(
     metadata = item.get("processing_metadata") or {}
     if not isinstance(metadata, dict):
         problems["processing_metadata"] = "must be an object"
+    elif not all_numbers_ok(metadata):
+        bad = first_bad_number(metadata, "processing_metadata")
+        problems[bad.path] = bad.constraint
 
     if problems:
         for field, message in problems.items():

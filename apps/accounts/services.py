@@ -8,6 +8,7 @@ from django.db import transaction
 
 from apps.accounts.roles import Role
 from apps.core.exceptions import Conflict, ValidationFailed
+from apps.core.text import clean_text
 
 
 @transaction.atomic
@@ -27,8 +28,17 @@ def user_create(
     except ValueError:
         allowed = ", ".join(r.value for r in Role)
         raise ValidationFailed.for_field("role", f"must be one of {allowed}", role) from None
+    if not isinstance(username, str):
+        raise ValidationFailed.for_field("username", "must be a string")
+    # Django's own normalisation (NFKC) and rule (letters, digits and @.+-_).
+    username = user_model.normalize_username(username.strip())
     if not username or len(username) > 150:
         raise ValidationFailed.for_field("username", "must be 1-150 characters")
+    try:
+        user_model.username_validator(username)
+    except DjangoValidationError as exc:
+        raise ValidationFailed.for_field("username", " ".join(exc.messages)) from None
+    display_name = clean_text(display_name, field="display_name", max_length=255, required=False)
     if user_model.objects.filter(username=username).exists():
         raise Conflict(f"User '{username}' already exists.", {"field": "username"})
     user = user_model(username=username, email=email, display_name=display_name)

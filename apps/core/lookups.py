@@ -5,7 +5,8 @@ import uuid
 from django.http import Http404
 
 from apps.core.exceptions import ValidationFailed
-from apps.core.numbers import MAX_OFFSET, bounded_int
+from apps.core.numbers import MAX_OFFSET
+from apps.core.params import bounded_int
 
 
 def parse_uuid_or_404(raw_id: str) -> uuid.UUID:

@@ -14,9 +14,9 @@ mode cannot write them back out. So:
 * `json_safe` makes any value JSON-writable (non-finite floats as the
   strings "Infinity", "-Infinity", "NaN"): the error envelope runs every
   `details` through it, so an error can never fail to render.
-* `bounded_int` and `BoundedIntegerField` give every integer query
-  parameter an upper bound (a 400 naming the parameter, never a database
-  "bigint out of range").
+* `BoundedIntegerField` (forms) and `apps.core.params.bounded_int` give
+  every integer query parameter an upper bound (a 400 naming the
+  parameter, never a database "bigint out of range").
 """
 
 import json
@@ -37,7 +37,7 @@ _INT64_DIGITS = len(str(INT64_MAX))
 MAX_PAGE = 1_000_000
 MAX_OFFSET = 1_000_000_000
 
-_INTEGER = re.compile(r"[+-]?[0-9]+")
+INTEGER_TEXT = re.compile(r"[+-]?[0-9]+")
 
 FINITE = "must be a finite number"
 INT64 = f"must be an integer from {INT64_MIN} to {INT64_MAX}"
@@ -194,31 +194,6 @@ def json_safe(value: Any) -> Any:
 
 
 # --- integer query parameters -----------------------------------------------------
-
-
-def bounded_int(
-    params, name: str, *, default: int | None, minimum: int = 0, maximum: int = INT64_MAX
-) -> int | None:
-    """The integer query parameter `name`, or `default` when absent or empty.
-
-    Anything else than a base-10 integer from `minimum` to `maximum` is the
-    envelope's 400 naming the parameter (`maximum` defaults to the 64-bit
-    limit: no parameter reaches the database unbounded).
-    """
-    from apps.core.exceptions import ValidationFailed
-
-    raw = params.get(name)
-    if raw is None or raw == "":
-        return default
-    text = str(raw).strip()
-    if len(text) > 40 or not _INTEGER.fullmatch(text):
-        raise ValidationFailed.for_field(name, "must be an integer", str(raw)[:40])
-    value = int(text)
-    if value < minimum:
-        raise ValidationFailed.for_field(name, f"must be at least {minimum}", text)
-    if value > maximum:
-        raise ValidationFailed.for_field(name, f"must be at most {maximum}", text)
-    return value
 
 
 class BoundedIntegerField(forms.IntegerField):

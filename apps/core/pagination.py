@@ -9,7 +9,8 @@ import math
 
 from rest_framework.pagination import BasePagination
 
-from apps.core.numbers import INT64_MAX, MAX_OFFSET, MAX_PAGE, bounded_int
+from apps.core.numbers import INT64_MAX, MAX_OFFSET, MAX_PAGE
+from apps.core.params import bounded_int
 
 MAX_PAGE_SIZE = 1000
 DEFAULT_PAGE_SIZE = 50

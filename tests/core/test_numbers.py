@@ -9,11 +9,11 @@ from apps.constellations.models import Constellation
 from apps.core.numbers import (
     INT64_MAX,
     BadNumber,
-    bounded_int,
     checked_loads,
     first_bad_number,
     json_safe,
 )
+from apps.core.params import bounded_int
 from apps.signals.models import SignalDetection
 from apps.stations.models import Station
 from apps.training.models import TrainingJob

@@ -2,6 +2,7 @@ import math
 
 from rest_framework import serializers
 
+from apps.core.text import NameField
 from apps.stations.models import Station, default_api_config
 from apps.stations.validators import api_config_errors, validate_station_id
 
@@ -51,6 +52,8 @@ class ApiConfigField(serializers.JSONField):
 
 class StationDetailSerializer(serializers.ModelSerializer):
     id = serializers.CharField(max_length=64, validators=[validate_station_id])
+    name = NameField(max_length=255)
+    location = NameField(max_length=255, required=False, allow_blank=True)
     api_config = ApiConfigField(required=False)
     latitude = serializers.FloatField(min_value=-90, max_value=90)
     longitude = serializers.FloatField(min_value=-180, max_value=180)
@@ -77,7 +80,7 @@ class StationDetailSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = ["last_seen", "created_at", "updated_at"]
-        extra_kwargs = {"location": {"required": False}, "status": {"required": False}}
+        extra_kwargs = {"status": {"required": False}}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -8,6 +8,7 @@ from rest_framework.views import APIView
 from apps.core.exceptions import ValidationFailed
 from apps.core.lookups import choice_param, get_by_uuid_or_404, offset_param
 from apps.core.pagination import parse_positive_int
+from apps.core.text import NameField
 from apps.training.config import TrainingConfigSerializer
 from apps.training.models import TrainingJob, TrainingMetric
 from apps.training.services import job_cancel, job_create, job_delete
@@ -72,7 +73,7 @@ class MetricSerializer(serializers.ModelSerializer):
 
 
 class JobCreateSerializer(serializers.Serializer):
-    job_name = serializers.CharField(max_length=255)
+    job_name = NameField(max_length=255)
     config = serializers.DictField(required=False, default=dict)
 
 

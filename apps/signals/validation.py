@@ -37,10 +37,15 @@ class ItemErrors(Exception):
 
 
 def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+    return type(value) is int or (isinstance(value, int) and not isinstance(value, bool))
 
 
 def _is_number(value) -> bool:
+    kind = type(value)  # the exact types first: this runs several times per item
+    if kind is float:
+        return value - value == 0  # not inf, not nan
+    if kind is int:
+        return True
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
@@ -92,8 +97,9 @@ def clean_detection(
         return None
     problems: dict[str, str] = {}
 
-    for key in item.keys() - KNOWN_FIELDS:
-        problems[key] = "unknown field"
+    if not KNOWN_FIELDS.issuperset(item):
+        for key in item.keys() - KNOWN_FIELDS:
+            problems[key] = "unknown field"
 
     raw_id = item.get("id")
     detection_id = None

@@ -97,7 +97,7 @@ def test_constellation_description_is_free_text(operator_client):
     assert body["description"] == ""
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_concurrent_creates_of_one_normalised_name(operator_user):
     """Two spellings of one name at the same moment: one 201, one 409, one row."""
     clients = [client_for(operator_user), client_for(operator_user)]

@@ -2,6 +2,7 @@ import math
 
 from rest_framework import serializers
 
+from apps.core.merge import json_merge_patch
 from apps.core.text import NameField
 from apps.stations.models import Station, default_api_config
 from apps.stations.validators import api_config_errors, validate_station_id
@@ -38,16 +39,28 @@ class StationStatisticsSerializer(serializers.Serializer):
 
 
 class ApiConfigField(serializers.JSONField):
-    """api_config, validated key by key so errors name `api_config.<key>`."""
+    """api_config, validated key by key so errors name `api_config.<key>`.
+
+    PATCH merges the object sent into the stored one (RFC 7396: a key set to
+    null is removed, other keys are kept); POST and PUT replace it (the
+    defaults plus the keys sent). The result is validated as a whole.
+    """
 
     def to_internal_value(self, data):
         data = super().to_internal_value(data)
-        errors = api_config_errors(data)
+        if not isinstance(data, dict):
+            raise serializers.ValidationError("must be an object")
+        parent = self.parent
+        if parent is not None and parent.partial and parent.instance is not None:
+            config = json_merge_patch(parent.instance.api_config, data)
+        else:
+            config = json_merge_patch(default_api_config(), data)
+        errors = api_config_errors(config)
         if "" in errors:
             raise serializers.ValidationError(errors[""])
         if errors:
             raise serializers.ValidationError(errors)  # reported as api_config.<key>
-        return {**default_api_config(), **data}
+        return config
 
 
 class StationDetailSerializer(serializers.ModelSerializer):

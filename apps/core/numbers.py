@@ -210,3 +210,26 @@ class BoundedIntegerField(forms.IntegerField):
         if isinstance(value, str) and len(value.strip()) > 40:
             raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
         return super().to_python(value)
+
+
+# --- command-line arguments -----------------------------------------------------------
+
+
+def argument_number(kind: type, *, minimum, maximum):
+    """An argparse `type=` for management commands: a finite int or float in [minimum,
+    maximum] (`--duration inf` or `--seed -1` is a usage error, not a crash)."""
+    import argparse
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except (TypeError, ValueError, OverflowError):
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if isinstance(value, float) and not math.isfinite(value):
+            raise argparse.ArgumentTypeError(FINITE)
+        if not minimum <= value <= maximum:
+            raise argparse.ArgumentTypeError(f"must be from {minimum} to {maximum}")
+        return value
+
+    parse.__name__ = kind.__name__
+    return parse

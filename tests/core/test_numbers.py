@@ -199,3 +199,25 @@ def test_the_last_page_inside_the_bound_is_an_empty_page(viewer_client):
     body = viewer_client.get("/api/v1/signals/detections", {"page": "1000000"}).json()
     assert body["data"] == []
     assert body["pagination"]["page"] == 1_000_000
+
+
+# --- management commands ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["collect", "--duration", "inf"], "must be a finite number"),
+        (["collect", "--duration", "nan"], "must be a finite number"),
+        (["collect", "--duration", "1e400"], "must be a finite number"),
+        (["collect", "--duration", "0"], "must be from 0.1"),
+        (["ensure_default_models", "--seed", "-1"], "must be from 0"),
+        (["ensure_default_models", "--seed", BIG], "must be from 0"),
+        (["create_user", "\u200b", "--role", "viewer", "--password", "x"], "username"),
+    ],
+)
+def test_commands_refuse_bad_numbers_and_names(args, message):
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match=message):
+        call_command(*args)

@@ -1,6 +1,7 @@
 """Spectrum band plans used across apps (ITU designations, IARU Region 1 amateur bands)."""
 
-# The highest frequency Heimdall stores (Hz): the top of the ITU EHF band.
+# The highest frequency Heimdall stores or filters on (the top of the ITU EHF band):
+# ingest, stations, the detection list's filters and statistics all check against it.
 MAX_FREQUENCY_HZ = 300_000_000_000
 
 # ITU radio bands (ITU-R V.431), [low, high) in Hz, for statistics' `by_frequency_band`:

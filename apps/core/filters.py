@@ -51,6 +51,13 @@ class RangeCheckedForm(forms.Form):
         return cleaned
 
 
+def choice_field(values: list[str], **kwargs) -> forms.ChoiceField:
+    """An optional choice among `values` ("" or absent: not given)."""
+    return forms.ChoiceField(
+        required=False, choices=[("", "")] + [(v, v) for v in values], **kwargs
+    )
+
+
 class IntegerFilter(django_filters.NumberFilter):
     """Bounded: the int64 range unless the filter is given min_value/max_value."""
 

@@ -5,8 +5,6 @@ import uuid
 from django.http import Http404
 
 from apps.core.exceptions import ValidationFailed
-from apps.core.numbers import MAX_OFFSET
-from apps.core.params import bounded_int
 
 
 def parse_uuid_or_404(raw_id: str) -> uuid.UUID:
@@ -36,5 +34,7 @@ def choice_param(params, name: str, choices) -> str | None:
 
 
 def offset_param(params, name: str = "offset") -> int:
-    """An offset query parameter, 0 to MAX_OFFSET (400 naming it otherwise)."""
-    return bounded_int(params, name, default=0, minimum=0, maximum=MAX_OFFSET)
+    """A row offset, 0 to MAX_OFFSET (apps.core.pagination): never an out-of-range bigint."""
+    from apps.core.pagination import MAX_OFFSET, IntParam
+
+    return IntParam(name, 0, MAX_OFFSET, 0).parse(params)

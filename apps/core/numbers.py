@@ -14,14 +14,13 @@ mode cannot write them back out. So:
 * `json_safe` makes any value JSON-writable (non-finite floats as the
   strings "Infinity", "-Infinity", "NaN"): the error envelope runs every
   `details` through it, so an error can never fail to render.
-* `BoundedIntegerField` (forms) and `apps.core.params.bounded_int` give
-  every integer query parameter an upper bound (a 400 naming the
-  parameter, never a database "bigint out of range").
+* `BoundedIntegerField` (forms, and `apps.core.filters.IntegerFilter` built
+  on it) is never unbounded: the int64 range unless told tighter bounds.
+  Pagination parameters are `apps.core.pagination.IntParam`s.
 """
 
 import json
 import math
-import re
 from typing import Any
 
 from django import forms
@@ -31,13 +30,6 @@ INT64_MAX = 2**63 - 1
 # Integers this long may be outside the 64-bit range: checked one by one.
 _INT64_DIGITS = len(str(INT64_MAX))
 
-# Page numbers and offsets: deep enough for any real page (a million pages of
-# 1,000 rows is a billion rows; keyset cursors serve deeper), small enough that
-# page * page_size always fits a bigint.
-MAX_PAGE = 1_000_000
-MAX_OFFSET = 1_000_000_000
-
-INTEGER_TEXT = re.compile(r"[+-]?[0-9]+")
 
 FINITE = "must be a finite number"
 INT64 = f"must be an integer from {INT64_MIN} to {INT64_MAX}"

@@ -23,6 +23,7 @@ from apps.core.events import remember_event_loop
 from apps.core.exceptions import envelope
 from apps.core.numbers import is_finite_number
 from apps.core.timeutil import isoformat_z, utc_now
+from apps.core.websocket_outages import OutageGuardMixin
 from apps.signals import live
 from apps.stations.models import Station
 
@@ -152,7 +153,7 @@ def parse_subscription(filters) -> Subscription:
     return subscription
 
 
-class LiveSignalsConsumer(AsyncWebsocketConsumer):
+class LiveSignalsConsumer(OutageGuardMixin, AsyncWebsocketConsumer):
     async def dispatch(self, message):
         # Channels runs close_old_connections in a worker thread before every
         # handler; the live.* handlers never touch the database, and that

@@ -15,8 +15,9 @@ from apps.core.exceptions import ValidationFailed
 from apps.core.text import clean_text, normalize_text
 from apps.stations.models import Station
 from apps.training.models import SyntheticDataset, TrainingJob
-from tests import factories
 from tests.helpers import assert_envelope, client_for, make_user
+from tests.signals.factories import DetectionFactory, ingest
+from tests.stations.factories import StationFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -147,8 +148,8 @@ def test_station_service_normalises_for_every_caller():
 def test_acknowledge_notes(operator_client):
     from apps.core.timeutil import utc_now
 
-    factories.station("twente-nl")
-    factories.ingest(factories.detection(utc_now(), anomaly_score=0.99))
+    StationFactory(id="twente-nl")
+    ingest(DetectionFactory(when=utc_now(), anomaly_score=0.99))
     event = AnomalyEvent.objects.get()
     url = f"/api/v1/anomalies/{event.pk}/acknowledge"
     assert_envelope(operator_client.post(url, {"notes": "be\x07ll"}, format="json"), 400,

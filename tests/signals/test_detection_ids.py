@@ -13,8 +13,9 @@ from django.db import connection
 
 from apps.core.timeutil import utc_now
 from apps.signals.models import DetectionKey, SignalDetection
-from tests import factories
 from tests.helpers import assert_envelope, client_for
+from tests.signals.factories import DetectionFactory
+from tests.stations.factories import StationFactory
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/signals/detections"
@@ -22,7 +23,7 @@ URL = "/api/v1/signals/detections"
 
 @pytest.fixture
 def stations(db):
-    factories.station("twente-nl")
+    StationFactory(id="twente-nl")
 
 
 def post(client, *items):
@@ -36,10 +37,10 @@ def stored_ids() -> list[str]:
 def test_same_id_other_timestamp_in_a_later_request_is_a_409(operator_client, stations):
     """The fault: stored twice, in two partitions, and GET showed one of them."""
     now = utc_now()
-    first = factories.detection(now - timedelta(days=2))
+    first = DetectionFactory(when=now - timedelta(days=2))
     assert post(operator_client, first).json() == {"ingested": 1, "duplicates": 0}
     moved = {**first, "detection_timestamp": now.isoformat().replace("+00:00", "Z")}
-    fresh = factories.detection(now)
+    fresh = DetectionFactory(when=now)
     error = assert_envelope(post(operator_client, fresh, moved), 409, "CONFLICT",
                             "detections[1].id")  # fmt: skip
     assert error["details"]["value"] == first["id"]
@@ -62,8 +63,8 @@ def test_same_id_other_timestamp_in_a_later_request_is_a_409(operator_client, st
     ],
 )
 def test_any_other_content_under_a_stored_id_is_a_409(operator_client, stations, change):
-    factories.station("hackgreen-uk")
-    first = factories.detection(utc_now())
+    StationFactory(id="hackgreen-uk")
+    first = DetectionFactory(when=utc_now())
     post(operator_client, first)
     assert_envelope(post(operator_client, first | change), 409, "CONFLICT", "detections[0].id")
     assert stored_ids() == [first["id"]]
@@ -71,14 +72,14 @@ def test_any_other_content_under_a_stored_id_is_a_409(operator_client, stations,
 
 def test_the_same_content_again_is_a_duplicate(operator_client, stations):
     now = utc_now()
-    first = factories.detection(now, anomaly_score=None)  # scored by the server
+    first = DetectionFactory(when=now, anomaly_score=None)  # scored by the server
     post(operator_client, first)
     stored = SignalDetection.objects.get()
     # The same detection, spelled differently: offset time, lower-case modulation,
     # keys in another order. Same content.
     again = {**dict(reversed(list(first.items()))), "modulation_type": "usb",
              "detection_timestamp": now.isoformat()}  # fmt: skip
-    other = factories.detection(now)
+    other = DetectionFactory(when=now)
     assert post(operator_client, again, other).json() == {"ingested": 1, "duplicates": 1}
     assert stored_ids() == sorted([first["id"], other["id"]])
     assert SignalDetection.objects.get(pk=first["id"]).updated_at == stored.updated_at
@@ -86,11 +87,11 @@ def test_the_same_content_again_is_a_duplicate(operator_client, stations):
 
 def test_repeats_within_one_batch(operator_client, stations):
     now = utc_now()
-    item = factories.detection(now)
+    item = DetectionFactory(when=now)
     assert post(operator_client, item, item, item).json() == {"ingested": 1, "duplicates": 2}
-    changed = factories.detection(now)
+    changed = DetectionFactory(when=now)
     clash = {**changed, "detection_timestamp": (now - timedelta(days=1)).isoformat()}
-    error = assert_envelope(post(operator_client, factories.detection(now), changed, clash), 409,
+    error = assert_envelope(post(operator_client, DetectionFactory(when=now), changed, clash), 409,
                             "CONFLICT", "detections[2].id")  # fmt: skip
     assert error["details"]["constraint"] == "appears at detections[1] with different content"
     assert stored_ids() == [item["id"]]
@@ -99,7 +100,7 @@ def test_repeats_within_one_batch(operator_client, stations):
 def test_ids_stored_before_content_digests_compare_by_time(operator_client, stations):
     """Keys backfilled by the migration have no digest: same time = duplicate."""
     now = utc_now()
-    item = factories.detection(now)
+    item = DetectionFactory(when=now)
     post(operator_client, item)
     DetectionKey.objects.update(content_hash=None)
     changed_strength = item | {"signal_strength_db": -60.0}
@@ -111,7 +112,7 @@ def test_ids_stored_before_content_digests_compare_by_time(operator_client, stat
 
 def test_server_generated_ids_are_keys_too(operator_client, stations):
     """An id read back from the API and sent again with another time is refused."""
-    item = factories.detection(utc_now())
+    item = DetectionFactory(when=utc_now())
     del item["id"]
     post(operator_client, item)
     server_id = str(SignalDetection.objects.get().id)
@@ -147,12 +148,12 @@ def _at_once(clients, bodies) -> list:
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_concurrent_batches_with_one_id_and_different_times(operator_user):
-    factories.station("twente-nl")
+    StationFactory(id="twente-nl")
     now = utc_now()
     detection_id = str(uuid.uuid4())
     bodies = [
-        {"detections": [factories.detection(now - timedelta(days=n), id=detection_id),
-                        factories.detection(now)]}
+        {"detections": [DetectionFactory(when=now - timedelta(days=n), id=detection_id),
+                        DetectionFactory(when=now)]}
         for n in range(6)
     ]  # fmt: skip
     clients = [client_for(operator_user) for _ in bodies]
@@ -175,9 +176,9 @@ def test_concurrent_batches_with_one_id_and_different_times(operator_user):
 def test_concurrent_retries_of_one_batch_store_it_once(operator_user):
     """Six clients retry the same 50-detection batch, ids in different orders: one
     stores all 50, the others count 50 duplicates; no deadlock, no 500."""
-    factories.station("twente-nl")
+    StationFactory(id="twente-nl")
     now = utc_now()
-    items = [factories.detection(now - timedelta(seconds=i)) for i in range(50)]
+    items = [DetectionFactory(when=now - timedelta(seconds=i)) for i in range(50)]
     bodies = [{"detections": items[n:] + items[:n]} for n in range(0, 60, 10)]
     clients = [client_for(operator_user) for _ in bodies]
     responses = _at_once(clients, bodies)
@@ -192,7 +193,7 @@ def test_copy_text_keeps_every_character(operator_client, stations):
     """Ingest writes COPY text itself: backslashes, tabs, newlines, quotes, non-ASCII
     and NULLs come back exactly."""
     nasty = "a\\b\tc\nd\r\"e' \\N \u00e9\u200b\U0001f4e1 \x7f"
-    item = factories.detection(
+    item = DetectionFactory(when=
         utc_now(), bandwidth_hz=None, anomaly_score=None, modulation_type="",
         signal_features={"k\\ey": 1e-300, "x": -0.0},
         processing_metadata={nasty: [nasty, None, {"\\": True}], "n": -1.5e10},

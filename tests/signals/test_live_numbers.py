@@ -17,8 +17,8 @@ from django.db import connection
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from heimdall.asgi import application
-from tests import factories
 from tests.helpers import database_url, make_user
+from tests.stations.factories import StationFactory
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [
@@ -48,7 +48,7 @@ HOSTILE = [
 
 @database_sync_to_async
 def viewer_token() -> str:
-    factories.station("twente-nl")
+    StationFactory(id="twente-nl")
     return str(RefreshToken.for_user(make_user("vera", "viewer")).access_token)
 
 

@@ -7,8 +7,8 @@ from django.db import connection
 
 from apps.core.merge import json_merge_patch
 from apps.stations.models import Station
-from tests import factories
 from tests.helpers import assert_envelope, client_for
+from tests.stations.factories import StationFactory
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/stations/kiwi-nl"
@@ -18,7 +18,7 @@ KIWI = {"api_type": "kiwisdr", "poll_interval": 1.0, "timeout": 30,
 
 @pytest.fixture
 def kiwi(db):
-    return factories.station("kiwi-nl", api_config=dict(KIWI))
+    return StationFactory(id="kiwi-nl", api_config=dict(KIWI))
 
 
 # RFC 7396 appendix A, every example.
@@ -100,7 +100,7 @@ def test_put_replaces_the_object(admin_client, kiwi):
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_concurrent_patches_of_different_keys_both_land(admin_user):
-    factories.station("kiwi-nl", api_config=dict(KIWI))
+    StationFactory(id="kiwi-nl", api_config=dict(KIWI))
     clients = [client_for(admin_user), client_for(admin_user)]
     patches = [{"api_config": {"timeout": 11}}, {"api_config": {"poll_interval": 2.5}}]
     barrier = threading.Barrier(2)

@@ -7,8 +7,8 @@ import pytest
 from apps.training import generator, tasks
 from apps.training.models import SyntheticDataset
 from apps.training.services import dataset_load
-from tests import factories
 from tests.helpers import assert_envelope
+from tests.stations.factories import StationFactory
 
 pytestmark = pytest.mark.django_db
 GENERATE = "/api/v1/training/synthetic/generate"
@@ -64,7 +64,7 @@ def _constellation(owner, coverages):
 
     constellation = constellation_create(owner=owner, name="Ring")
     for index, ((lat, lon), (low, high)) in enumerate(zip(RING, coverages, strict=True)):
-        factories.station(f"ring-{index}", latitude=lat, longitude=lon, frequency_min=low,
+        StationFactory(id=f"ring-{index}", latitude=lat, longitude=lon, frequency_min=low,
                           frequency_max=high)  # fmt: skip
         member_add(constellation=constellation, station_id=f"ring-{index}", added_by=owner)
     return constellation

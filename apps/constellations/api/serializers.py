@@ -65,7 +65,7 @@ class MemberAddSerializer(serializers.Serializer):
 
 
 class UserInfoSerializer(serializers.Serializer):
-    email = serializers.EmailField()
+    email = serializers.CharField(help_text="E-mail address; empty when none is set")
     username = serializers.CharField()
     display_name = serializers.CharField(source="get_display_name")
 
@@ -102,3 +102,10 @@ class ShareCreateSerializer(serializers.Serializer):
 
 class SharePermissionSerializer(serializers.Serializer):
     permission = serializers.CharField()
+
+
+class ShareListSerializer(serializers.Serializer):
+    """Seed 004's share list: every share (no pages) and their count."""
+
+    data = ShareWithUserSerializer(many=True)
+    total = serializers.IntegerField()

@@ -1,12 +1,12 @@
 """Constellation endpoints. Every object access goes through access.constellation_for."""
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.constellations import services
-from apps.constellations.access import constellation_for, count_visible, permission_level
+from apps.constellations.access import constellation_for, permission_level
 from apps.constellations.api.serializers import (
     ConstellationDetailSerializer,
     ConstellationListItemSerializer,
@@ -15,16 +15,18 @@ from apps.constellations.api.serializers import (
     MemberAddSerializer,
     MemberSerializer,
     ShareCreateSerializer,
+    ShareListSerializer,
     SharePermissionSerializer,
     ShareSerializer,
     ShareWithUserSerializer,
 )
 from apps.constellations.selectors import (
+    constellation_count,
     constellation_members,
     constellation_page,
     constellation_shares,
 )
-from apps.core.pagination import parse_skip_limit
+from apps.core.pagination import SkipLimitPaginator
 
 
 class _ObjectView(APIView):
@@ -40,23 +42,36 @@ def _body(serializer_class, request):
     return serializer.validated_data
 
 
+LIST_PAGINATOR = SkipLimitPaginator()
+
+
 class ConstellationListView(APIView):
+    """What the caller may see, newest first, in seed 004's skip/limit pages.
+
+    The selector keeps the measured fast path: the page's ids from the grant
+    lookup, then only those rows annotated; the total counted in the grant tables.
+    """
+
     resource = "constellations"
 
     @extend_schema(
         tags=["constellations"],
-        parameters=[OpenApiParameter("skip", int), OpenApiParameter("limit", int)],
-        responses={200: ConstellationListItemSerializer(many=True)},
+        parameters=LIST_PAGINATOR.parameters(),
+        responses={
+            200: LIST_PAGINATOR.response_serializer(
+                "ConstellationList", ConstellationListItemSerializer
+            )
+        },
     )
     def get(self, request):
-        skip, limit = parse_skip_limit(request.query_params)
-        page = constellation_page(user=request.user, skip=skip, limit=limit)
-        total = count_visible(request.user)
+        window = LIST_PAGINATOR.window(request.query_params)
+        page = constellation_page(user=request.user, skip=window.offset, limit=window.limit)
+        total = constellation_count(user=request.user)
         return Response(
-            {
-                "data": ConstellationListItemSerializer(page, many=True).data,
-                "pagination": {"skip": skip, "limit": limit, "total": total},
-            }
+            LIST_PAGINATOR.body(
+                ConstellationListItemSerializer(page, many=True).data,
+                LIST_PAGINATOR.block(window, total),
+            )
         )
 
     @extend_schema(
@@ -122,8 +137,9 @@ class MemberDetailView(_ObjectView):
 
 
 class ShareListView(_ObjectView):
-    @extend_schema(tags=["constellations"], responses={200: ShareWithUserSerializer(many=True)})
+    @extend_schema(tags=["constellations"], responses={200: ShareListSerializer})
     def get(self, request, constellation_id):
+        """Seed 004's shape: every share of the constellation (no pages) and their count."""
         constellation = constellation_for(request.user, constellation_id, "share")
         shares = list(constellation_shares(constellation=constellation))
         return Response(

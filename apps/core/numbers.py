@@ -23,6 +23,7 @@ import json
 import math
 from typing import Any
 
+import orjson
 from django import forms
 
 INT64_MIN = -(2**63)
@@ -157,6 +158,45 @@ def checked_loads(text: str | bytes):
     )
     if suspect:
         check_numbers(data)
+    return data
+
+
+# Digits → "9", "." → ".", anything else → " ": an integer literal of 19 or more digits
+# then reads " 9999999999999999999" (a fraction's digits follow a ".").
+_DIGIT_SHAPE = bytes.maketrans(
+    bytes(range(256)),
+    bytes(ord("9") if chr(b).isdigit() and b < 128 else ord(".") if b == ord(".") else ord(" ")
+          for b in range(256)),
+)  # fmt: skip
+_LONG_INTEGER = b" " + b"9" * _INT64_DIGITS
+
+
+def fast_checked_loads(body: bytes):
+    """`checked_loads` at orjson's speed, and stricter.
+
+    orjson refuses NaN, Infinity, literals that overflow to infinity, lone
+    UTF-16 surrogates (no UTF-8 text can hold them) and nesting deeper than
+    1024; it reads integers beyond 64 bits as floats. So a body with an
+    integer literal of 19+ digits goes through `checked_loads`, and a body
+    orjson refuses is read again by `checked_loads` only to name the path of
+    a bad number (`BadNumber`); otherwise orjson's refusal stands (ValueError).
+    The digit scan is two C passes (about 1 ms per MB).
+    """
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as refusal:
+        try:
+            checked_loads(body)
+        except BadNumber:
+            raise
+        except (ValueError, RecursionError):
+            pass
+        raise ValueError(str(refusal)) from None
+    if _LONG_INTEGER in body.translate(_DIGIT_SHAPE):
+        try:
+            return checked_loads(body)
+        except RecursionError:
+            raise ValueError("nesting too deep") from None
     return data
 
 

@@ -7,7 +7,7 @@ from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
 from apps.core.exceptions import ValidationFailed
-from apps.core.numbers import BadNumber, checked_loads
+from apps.core.numbers import BadNumber, fast_checked_loads
 
 
 class FiniteJSONParser(JSONParser):
@@ -19,8 +19,10 @@ class FiniteJSONParser(JSONParser):
         parser_context = parser_context or {}
         encoding = parser_context.get("encoding", settings.DEFAULT_CHARSET)
         try:
-            text = codecs.getreader(encoding)(stream).read()
-            return checked_loads(text)
+            body = stream.read()
+            if encoding.lower().replace("-", "") != "utf8":
+                body = codecs.decode(body, encoding).encode("utf-8")
+            return fast_checked_loads(body)
         except BadNumber as bad:
             raise ValidationFailed.for_field(bad.path, bad.constraint, bad.value) from None
         except ValueError as exc:  # malformed JSON, or undecodable bytes

@@ -217,3 +217,29 @@ def test_commands_refuse_bad_numbers_and_names(args, message):
 
     with pytest.raises(CommandError, match=message):
         call_command(*args)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"name": "\\ud800"}',  # a lone surrogate: no UTF-8 text can hold it
+        "[" * 100_000 + "]" * 100_000,  # nesting past any parser's depth
+        "[" * 1010 + "12345678901234567890" + "]" * 1010,
+        '{"name": "x"',
+    ],
+)
+def test_hostile_json_is_a_400_never_a_500(operator_client, text):
+    response = raw(operator_client, "post", "/api/v1/constellations", text)
+    assert_envelope(response, 400, "VALIDATION_ERROR", "body")
+    assert not Constellation.objects.exists()
+
+
+def test_integers_beyond_64_bits_in_free_form_objects_are_named(operator_client):
+    StationFactory(id="twente-nl")
+    item = DetectionFactory(when=factories_now())
+    text = json.dumps({"detections": [item]}).replace(
+        '"snr_estimate": 15.3', f'"snr_estimate": {BIG}'
+    )
+    response = raw(operator_client, "post", "/api/v1/signals/detections", text)
+    assert_envelope(response, 400, "VALIDATION_ERROR", "detections[0].signal_features.snr_estimate")
+    assert SignalDetection.objects.count() == 0

@@ -109,8 +109,11 @@ def _datasets(rows, owner):
 
 
 def _metrics(rows, owner):
+    from apps.core.partitioning import ensure_partitions
     from apps.training.models import TrainingJob, TrainingMetric
 
+    # Metrics live in daily partitions; the training loop creates today's as it writes.
+    ensure_partitions(TrainingMetric._meta.db_table, {utc_now().date()})
     job = TrainingJob.objects.filter(job_name="metered").first() or TrainingJob.objects.create(
         job_name="metered", config={}, total_epochs=100, model_architecture="deepsets"
     )

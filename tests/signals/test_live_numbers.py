@@ -32,9 +32,10 @@ def subscribe_text(filters_json: str, channels: str = '["signal_detections"]') -
 
 
 HOSTILE = [
-    (subscribe_text('{"frequency_range": [0, Infinity]}'), "filters.frequency_range"),
-    (subscribe_text('{"frequency_range": [NaN, 10]}'), "filters.frequency_range"),
-    (subscribe_text('{"frequency_range": [0, 1e400]}'), "filters.frequency_range"),
+    # Non-finite numbers are named down to the element by the base consumer's decoding.
+    (subscribe_text('{"frequency_range": [0, Infinity]}'), "filters.frequency_range[1]"),
+    (subscribe_text('{"frequency_range": [NaN, 10]}'), "filters.frequency_range[0]"),
+    (subscribe_text('{"frequency_range": [0, 1e400]}'), "filters.frequency_range[1]"),
     (subscribe_text('{"frequency_range": [0, 1' + "0" * 30 + "]}"), "filters.frequency_range"),
     (subscribe_text('{"frequency_range": [0, 300000000001]}'), "filters.frequency_range"),
     (subscribe_text('{"anomaly_threshold": NaN}', '["anomaly_alerts"]'),
@@ -100,7 +101,7 @@ async def test_infinity_on_the_wire_to_a_live_daphne():
         await ws.send(subscribe_text('{"frequency_range": [0, Infinity]}'))
         frame = json.loads(await asyncio.wait_for(ws.recv(), 10))
         assert frame["type"] == "error"
-        assert frame["error"]["details"]["field"] == "filters.frequency_range"
+        assert frame["error"]["details"]["field"] == "filters.frequency_range[1]"
         await ws.send(json.dumps({"type": "ping"}))
         assert json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "pong"
         await ws.close()

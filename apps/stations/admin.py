@@ -1,11 +1,14 @@
 from django.contrib import admin
 
+from apps.core.text import NormalizedTextAdminMixin
 from apps.stations.models import Station, StationCheck
 from apps.stations.selectors import station_has_history
 
 
 @admin.register(Station)
-class StationAdmin(admin.ModelAdmin):
+class StationAdmin(NormalizedTextAdminMixin, admin.ModelAdmin):
+    normalized_text_fields = {"name": False, "location": False}
+
     list_display = [
         "id",
         "name",

@@ -1,10 +1,13 @@
 from django.contrib import admin
 
+from apps.core.text import NormalizedTextAdminMixin
 from apps.training.models import SyntheticDataset
 
 
 @admin.register(SyntheticDataset)
-class SyntheticDatasetAdmin(admin.ModelAdmin):
+class SyntheticDatasetAdmin(NormalizedTextAdminMixin, admin.ModelAdmin):
+    normalized_text_fields = {"name": False, "description": True}
+
     list_display = [
         "name",
         "dataset_type",

@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from benchdb import recreate_database, use_database  # noqa: E402
 
-BENCH_DB = "heimdall_bench_live"
+BENCH_DB = os.environ.get("HEIMDALL_BENCH_LIVE_DB", "heimdall_bench_live")
 use_database(BENCH_DB)
 os.environ["REDIS_URL"] = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "heimdall.settings")

@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from benchdb import recreate_database, use_database  # noqa: E402
 
-BENCH_DB = "heimdall_bench"
+BENCH_DB = os.environ.get("HEIMDALL_BENCH_DB", "heimdall_bench")
 use_database(BENCH_DB)
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/14")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "heimdall.settings")
@@ -94,7 +94,7 @@ def truncate() -> None:
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute(f"TRUNCATE {TABLE}, anomalies_anomalyevent")
+        cursor.execute(f"TRUNCATE {TABLE}, signals_detectionkey, anomalies_anomalyevent")
 
 
 # --- ingest -----------------------------------------------------------------

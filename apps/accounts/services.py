@@ -1,6 +1,5 @@
 """Writes for users, roles and API keys."""
 
-import unicodedata
 from datetime import datetime
 
 from django.conf import settings
@@ -14,6 +13,7 @@ from apps.accounts.api_keys import DISPLAY_PREFIX_LENGTH, key_generate, key_hash
 from apps.accounts.roles import Role, role_of
 from apps.core.consumers import recheck_sockets
 from apps.core.exceptions import Conflict, NotFound, ValidationFailed
+from apps.core.text import clean_text
 from apps.core.timeutil import utc_now
 
 
@@ -34,8 +34,17 @@ def user_create(
     except ValueError:
         allowed = ", ".join(r.value for r in Role)
         raise ValidationFailed.for_field("role", f"must be one of {allowed}", role) from None
+    if not isinstance(username, str):
+        raise ValidationFailed.for_field("username", "must be a string")
+    # Django's own normalisation (NFKC) and rule (letters, digits and @.+-_).
+    username = user_model.normalize_username(username.strip())
     if not username or len(username) > 150:
         raise ValidationFailed.for_field("username", "must be 1-150 characters")
+    try:
+        user_model.username_validator(username)
+    except DjangoValidationError as exc:
+        raise ValidationFailed.for_field("username", " ".join(exc.messages)) from None
+    display_name = clean_text(display_name, field="display_name", max_length=255, required=False)
     if user_model.objects.filter(username=username).exists():
         raise Conflict(f"User '{username}' already exists.", {"field": "username"})
     user = user_model(username=username, email=email, display_name=display_name)
@@ -72,15 +81,10 @@ def user_set_role(*, user, role: Role | str) -> None:
 
 
 def _clean_name(name) -> str:
-    if not isinstance(name, str):
-        raise ValidationFailed.for_field("name", "must be a string")
-    cleaned = unicodedata.normalize("NFC", name).strip()
-    if not any(ch.isprintable() and not ch.isspace() and unicodedata.category(ch)[0] != "C"
-               for ch in cleaned):  # fmt: skip
-        raise ValidationFailed.for_field("name", "must contain a visible character")
-    if len(cleaned) > 100:
-        raise ValidationFailed.for_field("name", "must be at most 100 characters")
-    return cleaned
+    """An API key's name: NFC, trimmed, a visible character, 1-100 characters (apps.core.text)."""
+    if name is None:
+        raise ValidationFailed.for_field("name", "is required")
+    return clean_text(name, field="name", max_length=100)
 
 
 def api_key_create(

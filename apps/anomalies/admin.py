@@ -3,10 +3,13 @@ from django.contrib import admin
 from apps.anomalies.models import AnomalyEvent
 from apps.anomalies.services import anomaly_acknowledge
 from apps.core.exceptions import HeimdallError
+from apps.core.text import NormalizedTextAdminMixin
 
 
 @admin.register(AnomalyEvent)
-class AnomalyEventAdmin(admin.ModelAdmin):
+class AnomalyEventAdmin(NormalizedTextAdminMixin, admin.ModelAdmin):
+    normalized_text_fields = {"notes": True, "description": False}
+
     list_display = [
         "created_at",
         "station",

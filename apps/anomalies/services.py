@@ -7,6 +7,7 @@ from django.db.models import Q
 from apps.anomalies.classification import describe, event_type_for, severity_for
 from apps.anomalies.models import AnomalyEvent
 from apps.core.exceptions import Conflict, NotFound
+from apps.core.text import clean_text
 from apps.core.timeutil import utc_now
 
 CORRELATION_WINDOW = timedelta(seconds=10)
@@ -78,6 +79,7 @@ def anomaly_acknowledge(*, event_id, user, notes: str = "") -> AnomalyEvent:
 
     One conditional UPDATE, so two operators acknowledging at once cannot both win.
     """
+    notes = clean_text(notes, field="notes", max_length=2000, required=False, multiline=True)
     now = utc_now()
     updated = AnomalyEvent.objects.filter(Q(pk=event_id) & Q(acknowledged=False)).update(
         acknowledged=True, acknowledged_by=user, acknowledged_at=now, notes=notes

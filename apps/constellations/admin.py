@@ -3,6 +3,7 @@ from guardian.admin import GuardedModelAdmin
 
 from apps.constellations import services
 from apps.constellations.models import Constellation, ConstellationMember, ConstellationShare
+from apps.core.text import NormalizedTextAdminMixin
 
 
 class MemberInline(admin.TabularInline):
@@ -29,8 +30,10 @@ class ShareInline(admin.TabularInline):
 
 
 @admin.register(Constellation)
-class ConstellationAdmin(GuardedModelAdmin):
+class ConstellationAdmin(NormalizedTextAdminMixin, GuardedModelAdmin):
     """With guardian's per-object permission admin ("Object permissions" button)."""
+
+    normalized_text_fields = {"name": False, "description": True}
 
     list_display = ["name", "owner", "member_count", "created_at", "updated_at"]
     list_filter = ["created_at"]

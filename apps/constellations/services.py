@@ -16,26 +16,21 @@ from apps.constellations.models import (
 )
 from apps.core.consumers import recheck_sockets
 from apps.core.exceptions import Conflict, NotFound, ValidationFailed
+from apps.core.text import clean_text
 from apps.stations.models import Station
 
 
 def _clean_name(name) -> str:
-    if not isinstance(name, str) or not name.strip():
+    """NFC, trimmed, at least one visible character, 1-255 characters (apps.core.text)."""
+    if name is None:
         raise ValidationFailed.for_field("name", "is required")
-    name = name.strip()
-    if len(name) > 255:
-        raise ValidationFailed.for_field("name", "must be at most 255 characters", len(name))
-    return name
+    return clean_text(name, field="name", max_length=255)
 
 
 def _clean_description(description) -> str:
-    if description is None:
-        return ""
-    if not isinstance(description, str):
-        raise ValidationFailed.for_field("description", "must be a string")
-    if len(description) > 5000:
-        raise ValidationFailed.for_field("description", "must be at most 5000 characters")
-    return description
+    return clean_text(
+        description, field="description", max_length=5000, required=False, multiline=True
+    )
 
 
 def _grant(constellation: Constellation, user, actions) -> None:

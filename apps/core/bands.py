@@ -4,8 +4,14 @@
 # ingest, stations, the detection list's filters and statistics all check against it.
 MAX_FREQUENCY_HZ = 300_000_000_000
 
-# ITU radio bands, by lower edge (Hz), for statistics' `by_frequency_band`.
+# ITU radio bands (ITU-R V.431), [low, high) in Hz, for statistics' `by_frequency_band`:
+# together they cover every frequency Heimdall stores, 0 Hz to MAX_FREQUENCY_HZ
+# inclusive. ELF is counted from 0 Hz (the ITU names no band below 3 Hz) and
+# EHF includes its upper edge, 300 GHz.
 ITU_BANDS: list[tuple[str, int, int]] = [
+    ("elf", 0, 30),
+    ("slf", 30, 300),
+    ("ulf", 300, 3_000),
     ("vlf", 3_000, 30_000),
     ("lf", 30_000, 300_000),
     ("mf", 300_000, 3_000_000),
@@ -13,7 +19,9 @@ ITU_BANDS: list[tuple[str, int, int]] = [
     ("vhf", 30_000_000, 300_000_000),
     ("uhf", 300_000_000, 3_000_000_000),
     ("shf", 3_000_000_000, 30_000_000_000),
+    ("ehf", 30_000_000_000, MAX_FREQUENCY_HZ + 1),
 ]
+ITU_BAND_NAMES: list[str] = [name for name, _, _ in ITU_BANDS]
 
 # IARU Region 1 amateur allocations (Hz).
 AMATEUR_BANDS: list[tuple[str, int, int]] = [

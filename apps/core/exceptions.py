@@ -17,6 +17,7 @@ from rest_framework import exceptions as drf
 from rest_framework.response import Response
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 
+from apps.core.numbers import json_safe
 from apps.core.outages import retry_after, unavailable_payload, unavailable_reason
 from apps.core.request_id import get_request_id
 from apps.core.timeutil import isoformat_z, utc_now
@@ -75,11 +76,13 @@ class PayloadTooLarge(HeimdallError):
 
 
 def envelope(code: str, message: str, details: dict | None = None) -> dict:
+    """The error envelope. `details` is made JSON-safe (a non-finite number a client
+    sent is echoed as the string "Infinity"/"NaN"): an error must always render."""
     return {
         "error": {
             "code": code,
             "message": message,
-            "details": details or {},
+            "details": json_safe(details or {}),
             "request_id": get_request_id(),
             "timestamp": isoformat_z(utc_now()),
         }

@@ -4,6 +4,7 @@ import django_filters
 from django import forms
 
 from apps.core.exceptions import ValidationFailed
+from apps.core.numbers import BoundedIntegerField
 
 
 class StrictFilterSet(django_filters.FilterSet):
@@ -58,7 +59,9 @@ def choice_field(values: list[str], **kwargs) -> forms.ChoiceField:
 
 
 class IntegerFilter(django_filters.NumberFilter):
-    field_class = forms.IntegerField
+    """Bounded: the int64 range unless the filter is given min_value/max_value."""
+
+    field_class = BoundedIntegerField
 
 
 class FloatFilter(django_filters.NumberFilter):

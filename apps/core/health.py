@@ -1,8 +1,14 @@
 """Real checks of each service Heimdall depends on, for GET /health.
 
-Service keys follow seed 004 where Heimdall has the same part and name the
-part Heimdall really uses where it differs: the seed's `redis` is the channel
-layer (`channel_layer`), its `rabbitmq` the django-q2 task queue (`task_queue`).
+Service keys follow seed 004 where Heimdall has the same part, and name the
+part Heimdall really uses where it differs:
+
+* `database`, as in the seed;
+* `redis` when Redis is configured (REDIS_URL): the channel layer and the
+  cache, both checked with a real round trip. The embedded default has no
+  Redis; its in-memory channel layer is reported as `channel_layer`;
+* the seed's `rabbitmq` is Heimdall's django-q2 task queue: `task_queue`;
+* `websdr_collectors`, as in the seed (registered by apps.collectors).
 """
 
 import asyncio
@@ -66,6 +72,27 @@ def check_channel_layer() -> str:
         return UNHEALTHY
 
 
+def check_cache() -> str:
+    """A value written to the cache must read back."""
+    from django.core.cache import cache
+
+    key, marker = f"health:{uuid.uuid4().hex}", uuid.uuid4().hex
+    try:
+        cache.set(key, marker, timeout=10)
+        found = cache.get(key)
+        cache.delete(key)
+        return HEALTHY if found == marker else UNHEALTHY
+    except Exception:
+        logger.warning("health: cache unreachable", exc_info=True)
+        return UNHEALTHY
+
+
+def check_redis() -> str:
+    """Redis as Heimdall uses it: the channel layer and the cache (the worse of the two)."""
+    states = (check_channel_layer(), check_cache())
+    return HEALTHY if all(state == HEALTHY for state in states) else UNHEALTHY
+
+
 def check_task_queue() -> str:
     if settings.HEIMDALL_TASK_BACKEND != "django_q":
         return HEALTHY if tasks.inprocess_workers_alive() else UNHEALTHY
@@ -117,7 +144,10 @@ def run_check(name: str) -> str:
 
 
 register_check("database", check_database)
-register_check("channel_layer", check_channel_layer)
+if getattr(settings, "REDIS_URL", None):
+    register_check("redis", check_redis)
+else:
+    register_check("channel_layer", check_channel_layer)
 register_check("task_queue", check_task_queue)
 
 

@@ -185,8 +185,13 @@ def ensure_partitions_ahead(table: str, today: date, days_ahead: int = 7) -> lis
     return ensure_partitions(table, [today + timedelta(days=n) for n in range(-1, days_ahead + 1)])
 
 
-def drop_partitions_before(table: str, cutoff: date) -> list[date]:
-    """Drop whole daily partitions that end on or before `cutoff` (retention)."""
+def drop_partitions_before(table: str, cutoff: date, before_drop=None) -> list[date]:
+    """Drop whole daily partitions that end on or before `cutoff` (retention).
+
+    `before_drop(partition_table_name)`, when given, runs in the same
+    transaction just before each partition is dropped (to delete what refers
+    to its rows).
+    """
     mode = storage_mode(table)
     if mode == "hypertable":
         with connection.cursor() as cursor:
@@ -202,6 +207,8 @@ def drop_partitions_before(table: str, cutoff: date) -> list[date]:
         cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"partitions:{table}"])
         for day in sorted(existing_partitions(table)):
             if day + timedelta(days=1) <= cutoff:
+                if before_drop is not None:
+                    before_drop(_partition_name(table, day))
                 cursor.execute(f'DROP TABLE "{_partition_name(table, day)}"')
                 dropped.append(day)
     with _known_lock:

@@ -1,12 +1,15 @@
 from django.contrib import admin
 
 from apps.core.exceptions import HeimdallError
+from apps.core.text import NormalizedTextAdminMixin
 from apps.ml.models import MLModel
 from apps.ml.services import model_activate
 
 
 @admin.register(MLModel)
-class MLModelAdmin(admin.ModelAdmin):
+class MLModelAdmin(NormalizedTextAdminMixin, admin.ModelAdmin):
+    normalized_text_fields = {"name": False, "description": True}
+
     list_display = ["name", "version", "model_type", "status", "deployment_date", "created_at"]
     list_filter = ["model_type", "status"]
     search_fields = ["name", "version", "description", "artifact_sha256"]

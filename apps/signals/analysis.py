@@ -1,4 +1,10 @@
-"""POST /signals/analyze: validate a chunk of samples, run the DSP, score it."""
+"""POST /signals/analyze: validate a chunk of samples, run the DSP, score it.
+
+Chunks shorter than `analysis_config.fft_size` are analysed with an FFT as
+long as the chunk (`processing_metadata.fft_size_used` says which), so seed
+004's own example (4 samples, fft_size 1024) works as written; the true
+minimum is dsp.MIN_SAMPLES (2).
+"""
 
 import math
 import time
@@ -9,12 +15,13 @@ from django.conf import settings
 
 from apps.core.bands import MAX_FREQUENCY_HZ
 from apps.core.exceptions import PayloadTooLarge, ValidationFailed
+from apps.core.numbers import is_finite_number
 from apps.ml import scoring
 from apps.radio import dsp
 
 # The request's bounds: the validation below and the OpenAPI schema
 # (apps.signals.api.serializers.AnalyzeRequestSerializer) both read them.
-MIN_SAMPLES = 64
+MIN_SAMPLES = dsp.MIN_SAMPLES  # shorter chunks than fft_size shorten the FFT
 SAMPLE_RATE_MIN, SAMPLE_RATE_MAX = 1, 100_000_000  # Hz
 DURATION_MIN, DURATION_MAX = 1e-6, 3600  # s
 FFT_SIZE_MIN, FFT_SIZE_MAX = 64, 65_536  # a power of two
@@ -25,14 +32,30 @@ DEFAULT_FFT_SIZE, DEFAULT_OVERLAP, DEFAULT_WINDOW = 1024, 0.5, "hann"
 def _positive_number(config: dict, name: str, prefix: str, low: float, high: float):
     value = config.get(name)
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ValidationFailed.for_field(f"{prefix}.{name}", "must be a number", value)
+        raise ValidationFailed.for_field(f"{prefix}.{name}", "must be a finite number", value)
     if not low <= value <= high:
         raise ValidationFailed.for_field(f"{prefix}.{name}", f"must be {low}-{high}", value)
     return value
 
 
+def _first_bad_sample(raw: list) -> str:
+    """The path of the first sample that is not a finite number or an [i, q] pair of them."""
+    pairs = isinstance(raw[0], list)
+    for index, item in enumerate(raw):
+        values = item if pairs and isinstance(item, list) and len(item) == 2 else [item]
+        if (pairs and not (isinstance(item, list) and len(item) == 2)) or not all(
+            is_finite_number(v) for v in values
+        ):
+            return f"signal_data.samples[{index}]"
+    return "signal_data.samples"
+
+
 def _samples(raw) -> np.ndarray:
-    """Real samples [x, ...] or complex I/Q pairs [[i, q], ...] as a numpy array."""
+    """Real samples [x, ...] or complex I/Q pairs [[i, q], ...] as a numpy array.
+
+    Any finite numbers are accepted (the DSP scales them first, so none can
+    overflow); at least MIN_SAMPLES of them.
+    """
     if not isinstance(raw, list) or not raw:
         raise ValidationFailed.for_field("signal_data.samples", "must be a non-empty list")
     limit = settings.HEIMDALL_ANALYZE_MAX_SAMPLES
@@ -46,20 +69,19 @@ def _samples(raw) -> np.ndarray:
         raise ValidationFailed.for_field(
             "signal_data.samples", f"at least {MIN_SAMPLES} samples", len(raw)
         )
+    shape = "must be finite numbers, or [i, q] pairs of finite numbers"
     try:
         array = np.asarray(raw, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValidationFailed.for_field(
-            "signal_data.samples", "must be numbers, or [i, q] pairs of numbers"
-        ) from None
+    except (TypeError, ValueError, OverflowError):
+        raise ValidationFailed.for_field(_first_bad_sample(raw), shape) from None
     if array.ndim == 2 and array.shape[1] == 2:
-        array = array[:, 0] + 1j * array[:, 1]
-    elif array.ndim != 1:
-        raise ValidationFailed.for_field(
-            "signal_data.samples", "must be numbers, or [i, q] pairs of numbers"
-        )
+        if not np.isfinite(array).all():
+            raise ValidationFailed.for_field(_first_bad_sample(raw), shape)
+        return array[:, 0] + 1j * array[:, 1]
+    if array.ndim != 1:
+        raise ValidationFailed.for_field(_first_bad_sample(raw), shape)
     if not np.isfinite(array).all():
-        raise ValidationFailed.for_field("signal_data.samples", "must be finite numbers")
+        raise ValidationFailed.for_field(_first_bad_sample(raw), shape)
     return array
 
 
@@ -116,12 +138,12 @@ def signal_analyze(*, payload) -> dict:
             overlap,
         )
     window = config.get("window_function", DEFAULT_WINDOW)
-    if window not in dsp.WINDOWS:
+    if not isinstance(window, str) or window not in dsp.WINDOWS:
         raise ValidationFailed.for_field(
             "analysis_config.window_function", f"must be one of {', '.join(dsp.WINDOWS)}", window
         )
 
-    features, carriers = dsp.analyze(
+    features, carriers, spectrum = dsp.analyze_spectrum(
         samples,
         sample_rate=float(sample_rate),
         center_frequency=frequency,
@@ -147,6 +169,12 @@ def signal_analyze(*, payload) -> dict:
             }
             for c in carriers
         ],
+        "processing_metadata": {
+            "fft_size_requested": fft_size,
+            **dsp.spectrum_metadata(spectrum),
+            "window_function": window,
+            "overlap": float(overlap),
+        },
         "processing_time_ms": round((time.perf_counter() - started) * 1000, 2),
         "model_version": scorer.version if scorer else None,
     }

@@ -27,6 +27,7 @@ from apps.core.consumers import (
     HeimdallWebSocketConsumer,
     get_authority,
 )
+from apps.core.numbers import is_finite_number
 from apps.signals import live
 from apps.signals.validation import MAX_FREQUENCY_HZ
 from apps.stations.models import Station
@@ -50,6 +51,7 @@ def encoded_frame(kind: str, item: dict, timestamp: str) -> str:
     return text
 
 
+MAX_STATION_FILTER = 1000
 BUILTIN_FILTER_KEYS = frozenset(
     {"station_ids", "stations", "frequency_range", "anomaly_threshold", "severity"}
 )
@@ -131,7 +133,8 @@ class Subscription:
 
 
 def _number(value) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    """A finite int or float (JSON's NaN, Infinity and 1e400 are not)."""
+    return is_finite_number(value)
 
 
 def parse_subscription(filters, extra_keys: frozenset[str] = frozenset()) -> Subscription:
@@ -143,8 +146,14 @@ def parse_subscription(filters, extra_keys: frozenset[str] = frozenset()) -> Sub
     subscription = Subscription()
     stations = filters.get("station_ids", filters.get("stations"))
     if stations is not None:
-        if not isinstance(stations, list) or not all(isinstance(s, str) for s in stations):
-            raise BadMessage("filters.station_ids", "must be a list of station ids")
+        if (
+            not isinstance(stations, list)
+            or len(stations) > MAX_STATION_FILTER
+            or not all(isinstance(s, str) and len(s) <= 64 for s in stations)
+        ):
+            raise BadMessage(
+                "filters.station_ids", f"must be a list of at most {MAX_STATION_FILTER} station ids"
+            )
         subscription.station_ids = sorted(set(stations))
     frequency_range = filters.get("frequency_range")
     if frequency_range is not None:
@@ -156,7 +165,7 @@ def parse_subscription(filters, extra_keys: frozenset[str] = frozenset()) -> Sub
         ):
             raise BadMessage(
                 "filters.frequency_range",
-                f"must be [min_hz, max_hz] with 0 ≤ min ≤ max ≤ {MAX_FREQUENCY_HZ}",
+                f"must be [min_hz, max_hz], finite, 0 ≤ min ≤ max ≤ {MAX_FREQUENCY_HZ}",
             )
         subscription.frequency_range = (int(frequency_range[0]), int(frequency_range[1]))
     threshold = filters.get("anomaly_threshold")
@@ -169,7 +178,11 @@ def parse_subscription(filters, extra_keys: frozenset[str] = frozenset()) -> Sub
         if isinstance(severities, str):
             severities = [severities]
         valid = set(AnomalyEvent.Severity.values)
-        if not isinstance(severities, list) or not set(severities) <= valid:
+        if (
+            not isinstance(severities, list)
+            or not all(isinstance(v, str) for v in severities)
+            or not set(severities) <= valid
+        ):
             raise BadMessage("filters.severity", f"must be a list of {', '.join(sorted(valid))}")
         subscription.severities = set(severities)
     unknown = set(filters) - BUILTIN_FILTER_KEYS - extra_keys

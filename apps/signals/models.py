@@ -52,3 +52,28 @@ class SignalDetection(models.Model):
 
     def __str__(self) -> str:
         return f"{self.frequency_hz} Hz @ {self.websdr_station_id} {self.detection_timestamp}"
+
+
+class DetectionKey(models.Model):
+    """One row per stored detection id: what makes an id unique across all partitions.
+
+    The partitioned detection table can only be unique on (id,
+    detection_timestamp), so the same id with another timestamp would land in
+    another partition as a second row. Every ingest writes the ids it stores
+    here (primary key: the id alone) in the same transaction, with a digest of
+    the content the client sent: a repeat with the same digest is a duplicate,
+    one with another digest a 409. Keys go with their partitions (retention).
+    `content_hash` is NULL for ids stored before this table existed; their
+    repeats are compared by timestamp.
+    """
+
+    id = models.UUIDField(primary_key=True)
+    # No index: retention deletes a dropped partition's ids through the primary key.
+    detection_timestamp = models.DateTimeField()
+    content_hash = models.UUIDField(null=True, blank=True)  # 128-bit BLAKE2b of the content
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.id} @ {self.detection_timestamp}"

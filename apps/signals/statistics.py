@@ -19,7 +19,7 @@ from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, Least
 
 from apps.anomalies.models import AnomalyEvent
-from apps.core.bands import ITU_BANDS
+from apps.core.bands import ITU_BAND_NAMES, ITU_BANDS
 from apps.core.timeutil import isoformat_z
 from apps.signals.models import SignalDetection
 from apps.stations.models import Station, StationCheck
@@ -74,11 +74,15 @@ def _itu_band_case():
             When(frequency_hz__gte=low, frequency_hz__lt=high, then=Value(name))
             for name, low, high in ITU_BANDS
         ],
-        default=Value("other"),
+        default=Value("other"),  # none: the bands cover 0 Hz to MAX_FREQUENCY_HZ
     )
 
 
 def statistics_summary(*, time_period: str, now: datetime) -> dict:
+    """Seed 004's summary. Every `by_*` breakdown has a fixed set of keys, zero when
+    empty: `by_frequency_band` every ITU band up to 300 GHz (elf ... ehf, in
+    frequency order), `by_severity` the four severities, `by_station` every
+    registered station (most detections first, then by id)."""
     since = now - TIME_PERIODS[time_period]
     window = Q(detection_timestamp__gte=since, detection_timestamp__lte=now)
     processing_time = Cast(
@@ -95,8 +99,8 @@ def statistics_summary(*, time_period: str, now: datetime) -> dict:
         .order_by()
     )
     total = 0
-    by_station: dict[str, int] = {}
-    by_band: dict[str, int] = {}
+    by_station: dict[str, int] = dict.fromkeys(Station.objects.values_list("id", flat=True), 0)
+    by_band: dict[str, int] = dict.fromkeys(ITU_BAND_NAMES, 0)
     processing_sum, processing_n = 0.0, 0
     for group in groups:
         total += group["n"]
@@ -126,10 +130,7 @@ def statistics_summary(*, time_period: str, now: datetime) -> dict:
         "signal_detections": {
             "total": total,
             "by_station": dict(sorted(by_station.items(), key=lambda kv: (-kv[1], kv[0]))),
-            "by_frequency_band": {
-                name: by_band[name] for name, _, _ in ITU_BANDS if name in by_band
-            }
-            | ({"other": by_band["other"]} if "other" in by_band else {}),
+            "by_frequency_band": by_band,
         },
         "anomalies": {
             "total": anomalies_total,

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from django.utils.dateparse import parse_datetime
 
 from apps.core.bands import MAX_FREQUENCY_HZ
+from apps.core.numbers import all_numbers_ok, first_bad_number
 
 MODULATION_TYPES = frozenset(
     ["AM", "FM", "NFM", "WFM", "USB", "LSB", "CW", "FSK", "PSK", "OFDM", "DIGITAL", "NOISE",
@@ -39,10 +40,15 @@ class ItemErrors(Exception):
 
 
 def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+    return type(value) is int or (isinstance(value, int) and not isinstance(value, bool))
 
 
 def _is_number(value) -> bool:
+    kind = type(value)  # the exact types first: this runs several times per item
+    if kind is float:
+        return value - value == 0  # not inf, not nan
+    if kind is int:
+        return True
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
@@ -94,8 +100,9 @@ def clean_detection(
         return None
     problems: dict[str, str] = {}
 
-    for key in item.keys() - KNOWN_FIELDS:
-        problems[key] = "unknown field"
+    if not KNOWN_FIELDS.issuperset(item):
+        for key in item.keys() - KNOWN_FIELDS:
+            problems[key] = "unknown field"
 
     raw_id = item.get("id")
     detection_id = None
@@ -165,6 +172,9 @@ def clean_detection(
         metadata = {}
     if not isinstance(metadata, dict):
         problems["processing_metadata"] = "must be an object"
+    elif not all_numbers_ok(metadata):
+        bad = first_bad_number(metadata, "processing_metadata")
+        problems[bad.path] = bad.constraint
 
     if problems:
         for field, message in problems.items():

@@ -1,13 +1,16 @@
 from django.contrib import admin
 
 from apps.core.exceptions import HeimdallError
+from apps.core.text import NormalizedTextAdminMixin
 from apps.stations import services
 from apps.stations.models import Station, StationCheck
 from apps.stations.selectors import station_has_history
 
 
 @admin.register(Station)
-class StationAdmin(admin.ModelAdmin):
+class StationAdmin(NormalizedTextAdminMixin, admin.ModelAdmin):
+    normalized_text_fields = {"name": False, "location": False}
+
     list_display = [
         "id",
         "name",

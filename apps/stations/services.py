@@ -4,6 +4,7 @@ from django.db import transaction
 
 from apps.core import hooks
 from apps.core.exceptions import Conflict
+from apps.core.text import clean_text
 from apps.stations.models import Station
 from apps.stations.selectors import station_has_history
 
@@ -20,6 +21,17 @@ EDITABLE_FIELDS = (
 )
 
 
+def _clean_texts(fields: dict) -> dict:
+    """Names and free text normalised as everywhere (apps.core.text), whoever calls."""
+    if "name" in fields:
+        fields["name"] = clean_text(fields["name"], field="name", max_length=255)
+    if "location" in fields:
+        fields["location"] = clean_text(
+            fields["location"], field="location", max_length=255, required=False
+        )
+    return fields
+
+
 def _status_changed() -> None:
     """After commit, tell whoever listens (the live feed's system_status) of the new station map."""
     transaction.on_commit(lambda: hooks.fire(hooks.STATION_STATUS_CHANGED))
@@ -29,7 +41,8 @@ def _status_changed() -> None:
 def station_create(*, id: str, **fields) -> Station:
     if Station.objects.filter(pk=id).exists():
         raise Conflict(f"Station '{id}' already exists.", {"field": "id", "value": id})
-    station = Station(id=id, **{k: v for k, v in fields.items() if k in EDITABLE_FIELDS})
+    fields = _clean_texts({k: v for k, v in fields.items() if k in EDITABLE_FIELDS})
+    station = Station(id=id, **fields)
     station.save()
     _status_changed()
     return station
@@ -37,6 +50,7 @@ def station_create(*, id: str, **fields) -> Station:
 
 @transaction.atomic
 def station_update(*, station: Station, **fields) -> Station:
+    fields = _clean_texts(dict(fields))
     changed = [name for name in EDITABLE_FIELDS if name in fields]
     for name in changed:
         setattr(station, name, fields[name])

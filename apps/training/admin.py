@@ -1,12 +1,15 @@
 from django.contrib import admin
 
 from apps.core.exceptions import HeimdallError
+from apps.core.text import NormalizedTextAdminMixin
 from apps.training.models import SyntheticDataset, TrainingJob, TrainingMetric
 from apps.training.services import job_cancel
 
 
 @admin.register(SyntheticDataset)
-class SyntheticDatasetAdmin(admin.ModelAdmin):
+class SyntheticDatasetAdmin(NormalizedTextAdminMixin, admin.ModelAdmin):
+    normalized_text_fields = {"name": False, "description": True}
+
     list_display = [
         "name",
         "dataset_type",

@@ -58,7 +58,17 @@ class LocalizationParameters:
     min_snr_db: float
     min_receivers: int
     max_gdop: float
-    fixed_receivers: tuple[tuple[float, float], ...] = ()  # (lat, lon) when not random
+    # When not random: (lat, lon, frequency_min_hz, frequency_max_hz) per station; a
+    # receiver hears only frequencies it covers. (lat, lon) alone: covers everything.
+    fixed_receivers: tuple[tuple[float, ...], ...] = ()
+
+
+def covers_frequency(receiver, frequency_mhz: float) -> bool:
+    """Whether a fixed receiver (lat, lon[, frequency_min_hz, frequency_max_hz]) can
+    receive `frequency_mhz`."""
+    if len(receiver) < 4:
+        return True
+    return receiver[2] <= frequency_mhz * 1e6 <= receiver[3]
 
 
 def generate_localization(p: LocalizationParameters, progress: Callable[[int], None]) -> dict:
@@ -74,7 +84,15 @@ def generate_localization(p: LocalizationParameters, progress: Callable[[int], N
     targets = np.zeros((p.num_samples, 2))
     gdops = np.zeros(p.num_samples)
     crbs = np.zeros(p.num_samples)
-    fixed = np.array(p.fixed_receivers, dtype=float).reshape(-1, 2)
+    fixed = np.array([r[:2] for r in p.fixed_receivers], dtype=float).reshape(-1, 2)
+    # A fixed receiver that cannot tune to the frequency never hears the transmitter.
+    covering = np.array([covers_frequency(r, p.frequency_mhz) for r in p.fixed_receivers],
+                        dtype=bool)  # fmt: skip
+    if not p.use_random_receivers and covering.sum() < p.min_receivers:
+        raise GenerationError(
+            f"{int(covering.sum())} of {len(covering)} fixed receivers cover "
+            f"{p.frequency_mhz} MHz; min_receivers is {p.min_receivers}"
+        )
     attempts = 0
     for index in range(p.num_samples):
         while True:
@@ -106,6 +124,8 @@ def generate_localization(p: LocalizationParameters, progress: Callable[[int], N
             rss = model.received_power_dbm(p.tx_power_dbm, distances, rng)
             snr = rss - model.noise_floor_dbm
             heard = snr >= p.min_snr_db
+            if not p.use_random_receivers:
+                heard &= covering
             if heard.sum() < p.min_receivers:
                 continue
             geometry = gdop(tx_m, rx_m[heard], model)

@@ -123,7 +123,8 @@ def test_nan_and_infinity_in_json_are_rejected(admin_client):
         ' "longitude": 1, "frequency_min": 0, "frequency_max": 10}'
     )
     response = admin_client.post("/api/v1/stations", data=body, content_type="application/json")
-    assert_envelope(response, 400, "VALIDATION_ERROR", "body")
+    error = assert_envelope(response, 400, "VALIDATION_ERROR", "latitude")
+    assert error["details"]["value"] == "NaN"
 
 
 def test_unhandled_exception_becomes_500_envelope():

@@ -24,14 +24,15 @@ def test_health_shape_without_auth():
     response = Client().get("/health")
     body = response.json()
     assert set(body) == {"status", "timestamp", "version", "services"}
+    # Seed 004's names where Heimdall has the service (tests run with Redis).
     assert set(body["services"]) == {
         "database",
-        "channel_layer",
+        "redis",
         "task_queue",
         "websdr_collectors",
     }
     assert body["services"]["database"] == "healthy"
-    assert body["services"]["channel_layer"] == "healthy"  # real Redis round trip
+    assert body["services"]["redis"] == "healthy"  # real Redis round trips
     assert body["timestamp"].endswith("Z")
 
 
@@ -108,8 +109,20 @@ def test_unreachable_redis_is_degraded_not_500(test_database_url):
         )
     )
     assert out["code"] == 200
-    assert out["body"]["services"]["channel_layer"] == "unhealthy"
+    assert out["body"]["services"]["redis"] == "unhealthy"
+    assert "channel_layer" not in out["body"]["services"]
     assert out["body"]["status"] == "degraded"
+
+
+def test_without_redis_the_in_memory_channel_layer_is_reported(test_database_url):
+    """The embedded default has no Redis: no `redis` key, its own `channel_layer`."""
+    out = json.loads(
+        _run_in_subprocess(HEALTH_PROBE, {"REDIS_URL": "", "DATABASE_URL": test_database_url})
+    )
+    assert set(out["body"]["services"]) == {
+        "database", "channel_layer", "task_queue", "websdr_collectors",
+    }  # fmt: skip
+    assert out["body"]["services"]["channel_layer"] == "healthy"
 
 
 @pytest.mark.slow

@@ -7,7 +7,7 @@ from apps.anomalies.models import AnomalyEvent
 from apps.core.partitioning import existing_partitions, storage_mode
 from apps.core.timeutil import utc_now
 from apps.signals import tasks
-from apps.signals.models import SignalDetection
+from apps.signals.models import DetectionKey, SignalDetection
 from tests.signals.factories import DetectionFactory, ingest
 from tests.stations.factories import StationFactory
 
@@ -85,6 +85,9 @@ def test_retention_drops_whole_old_partitions(settings):
     ]
     assert result["anomaly_events_deleted"] == 1
     assert AnomalyEvent.objects.count() == 1
+    # The expired id goes with its partition; the recent one stays.
+    assert result["detection_keys_deleted"] == 1
+    assert [str(k) for k in DetectionKey.objects.values_list("id", flat=True)] == [recent["id"]]
 
 
 def test_partition_names_are_days():

@@ -65,9 +65,10 @@ def test_analyze_config_validation(viewer_client, change, field):
     ("signal_data", "field"),
     [
         ({"samples": "abc", "sample_rate": 48000}, "signal_data.samples"),
-        ({"samples": [0.1] * 10, "sample_rate": 48000}, "signal_data.samples"),
-        ({"samples": [0.1] * 100 + ["x"], "sample_rate": 48000}, "signal_data.samples"),
-        ({"samples": [[1, 2, 3]] * 100, "sample_rate": 48000}, "signal_data.samples"),
+        ({"samples": [0.1], "sample_rate": 48000}, "signal_data.samples"),
+        ({"samples": [0.1] * 100 + ["x"], "sample_rate": 48000}, "signal_data.samples[100]"),
+        ({"samples": [[1, 2, 3]] * 100, "sample_rate": 48000}, "signal_data.samples[0]"),
+        ({"samples": [[1, 2]] * 9 + [[1, "q"]], "sample_rate": 48000}, "signal_data.samples[9]"),
         ({"samples": [0.1] * 100, "sample_rate": 0}, "signal_data.sample_rate"),
         ({"samples": [0.1] * 100, "sample_rate": 48000, "frequency": -1}, "signal_data.frequency"),
         ({"samples": [0.1] * 100}, "signal_data.sample_rate"),

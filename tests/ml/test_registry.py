@@ -89,6 +89,18 @@ def test_create_by_role(role, expected, db):
         assert not MLModel.objects.exists()
 
 
+def test_create_normalises_the_name_before_the_uniqueness_check(operator_client):
+    first = operator_client.post(
+        MODELS, {**SEED_003_BODY, "name": "Cafe\u0301 model"}, format="json"
+    )
+    second = operator_client.post(
+        MODELS, {**SEED_003_BODY, "name": " Café model\u200b"}, format="json"
+    )
+    assert first.status_code == second.status_code == 201
+    assert first.json()["name"] == second.json()["name"] == "Café model"
+    assert second.json()["version"] != first.json()["version"]  # the same name, versioned
+
+
 def test_create_versions_the_same_name(operator_client):
     first = operator_client.post(MODELS, SEED_003_BODY, format="json").json()
     second = operator_client.post(MODELS, SEED_003_BODY, format="json").json()
@@ -101,6 +113,8 @@ def test_create_versions_the_same_name(operator_client):
     ("change", "fields"),
     [
         ({"name": ""}, {"name"}),
+        ({"name": "\u200b"}, {"name"}),  # no visible character
+        ({"description": "x" * 5001}, {"description"}),
         ({"model_type": "neural_network"}, {"model_type"}),
         ({"architecture": "convnext_tiny"}, {"architecture"}),
         ({"training_config": []}, {"training_config"}),

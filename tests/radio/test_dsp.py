@@ -83,3 +83,60 @@ def test_wideband_block_does_not_fool_the_noise_floor():
     assert carriers[0].bandwidth_hz > 6500
     # The receiver noise: sigma 0.001, one-sided density 2 sigma^2 / fs.
     assert features["noise_floor_db"] == pytest.approx(10 * np.log10(2e-6 / fs), abs=1.5)
+
+
+# --- degenerate input (issue 12 §5) ---------------------------------------------------
+
+
+@pytest.mark.parametrize("value", [0.5, -3.0, 0.0])
+def test_a_constant_is_dc_not_a_carrier(value):
+    features, carriers, spectrum = dsp.analyze_spectrum(
+        np.full(4096, value), sample_rate=FS, center_frequency=14_235_000
+    )
+    assert carriers == []
+    assert features["peak_frequency"] == 14_235_000
+    assert features["bandwidth"] == 0.0
+    assert features["snr_estimate"] == -17.78  # the resolution limit, -5·log10(7 × 513)
+    assert all(np.isfinite(v) for v in features.values())
+    assert spectrum.noise_floor == spectrum.floor_limit
+    assert spectrum.dc_offset == value
+
+
+def test_dc_offset_is_removed_before_the_spectrum():
+    """The same tone with and without an offset: the same carriers and SNR."""
+    samples = np.sin(2 * np.pi * 1500 * T) + noise()
+    plain, plain_carriers = dsp.analyze(samples, sample_rate=FS, center_frequency=0)
+    shifted, shifted_carriers = dsp.analyze(samples + 0.7, sample_rate=FS, center_frequency=0)
+    assert [c.frequency_hz for c in shifted_carriers] == [c.frequency_hz for c in plain_carriers]
+    assert [c.frequency_hz for c in plain_carriers] == [1500]
+    # Scaled by the largest sample (1.7 instead of 1): dB figures in input units agree.
+    assert shifted["snr_estimate"] == pytest.approx(plain["snr_estimate"], abs=0.05)
+    assert shifted["signal_power"] == pytest.approx(plain["signal_power"], abs=0.05)
+
+
+def test_complex_dc_spike_is_not_the_centre_carrier():
+    samples = 0.3 + 0.2j + np.exp(2j * np.pi * 2500 * T) + noise(complex_=True)
+    features, carriers = dsp.analyze(samples, sample_rate=FS, center_frequency=145_000_000)
+    assert [round(c.frequency_hz, -1) for c in carriers] == [145_002_500]
+    assert features["peak_frequency"] == pytest.approx(145_002_500, abs=47)  # one bin
+
+
+def test_a_noiseless_tone_reports_snr_at_the_dynamic_range_limit():
+    features, carriers = dsp.analyze(np.sin(2 * np.pi * 1500 * T), sample_rate=FS,
+                                     center_frequency=0)  # fmt: skip
+    assert features["snr_estimate"] == dsp.DYNAMIC_RANGE_DB
+    assert len(carriers) == 1
+
+
+@pytest.mark.parametrize("n", [2, 3, 4, 63])
+def test_short_chunks_shorten_the_fft(n):
+    samples = np.sin(2 * np.pi * 0.2 * np.arange(n)) + 0.05 * np.arange(n)
+    features, _, spectrum = dsp.analyze_spectrum(samples, sample_rate=FS, center_frequency=0)
+    assert spectrum.fft_size == n
+    assert spectrum.segments == 1
+    assert all(np.isfinite(v) for v in features.values())
+
+
+def test_one_sample_has_no_spectrum():
+    with pytest.raises(ValueError, match="at least 2 samples"):
+        dsp.analyze(np.ones(1), sample_rate=FS, center_frequency=0)

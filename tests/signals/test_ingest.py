@@ -186,7 +186,9 @@ def test_infinity_is_refused_by_the_json_parser(operator_client, stations):
         ' "signal_strength_db": Infinity, "detection_timestamp": "2026-01-01T00:00:00Z"}]}'
     )
     response = operator_client.post(URL, data=body, content_type="application/json")
-    assert_envelope(response, 400, "VALIDATION_ERROR", "body")
+    error = assert_envelope(response, 400, "VALIDATION_ERROR", "detections[0].signal_strength_db")
+    assert error["details"]["value"] == "Infinity"
+    assert SignalDetection.objects.count() == 0
 
 
 @pytest.mark.parametrize(

@@ -45,9 +45,12 @@ def test_summary_24h(viewer_client, data):
     assert body["generated_at"].endswith("Z")
     assert body["signal_detections"] == {
         "total": 5,
-        "by_station": {"twente-nl": 3, "hackgreen-uk": 2},
-        "by_frequency_band": {"hf": 3, "vhf": 1, "uhf": 1},
-    }
+        "by_station": {"twente-nl": 3, "hackgreen-uk": 2, "off-air": 0},
+        "by_frequency_band": {"elf": 0, "slf": 0, "ulf": 0, "vlf": 0, "lf": 0, "mf": 0,
+                              "hf": 3, "vhf": 1, "uhf": 1, "shf": 0, "ehf": 0},
+    }  # fmt: skip
+    assert list(body["signal_detections"]["by_station"]) == ["twente-nl", "hackgreen-uk",
+                                                             "off-air"]  # fmt: skip
     assert body["anomalies"] == {
         "total": 2,
         "by_severity": {"critical": 1, "high": 1, "medium": 0, "low": 0},
@@ -59,6 +62,42 @@ def test_summary_24h(viewer_client, data):
         "active_stations": 2,
         "total_stations": 3,
     }
+
+
+ALL_BANDS = ["elf", "slf", "ulf", "vlf", "lf", "mf", "hf", "vhf", "uhf", "shf", "ehf"]
+
+
+def test_summary_on_an_empty_database_has_every_key(viewer_client):
+    """Issue 12 §6: `by_frequency_band` was {} with no detections."""
+    body = viewer_client.get("/api/v1/statistics/summary").json()
+    assert body["signal_detections"] == {
+        "total": 0,
+        "by_station": {},
+        "by_frequency_band": dict.fromkeys(ALL_BANDS, 0),
+    }
+    assert body["anomalies"]["by_severity"] == {"critical": 0, "high": 0, "medium": 0, "low": 0}
+    StationFactory(id="twente-nl")
+    body = viewer_client.get("/api/v1/statistics/summary").json()
+    assert body["signal_detections"]["by_station"] == {"twente-nl": 0}
+
+
+@pytest.mark.parametrize(
+    ("frequency_hz", "band"),
+    [(0, "elf"), (29, "elf"), (30, "slf"), (2_999, "ulf"), (3_000, "vlf"), (299_999, "lf"),
+     (300_000, "mf"), (3_000_000, "hf"), (29_999_999, "hf"), (30_000_000, "vhf"),
+     (300_000_000, "uhf"), (3_000_000_000, "shf"), (30_000_000_000, "ehf"),
+     (300_000_000_000, "ehf")],
+)  # fmt: skip
+def test_every_storable_frequency_has_its_band(viewer_client, now, frequency_hz, band):
+    StationFactory(id="wide", frequency_min=0, frequency_max=300_000_000_000)
+    ingest(DetectionFactory(when=now, websdr_station_id="wide", frequency_hz=frequency_hz))
+    bands = viewer_client.get("/api/v1/statistics/summary").json()["signal_detections"][
+        "by_frequency_band"
+    ]
+    assert bands == dict.fromkeys(ALL_BANDS, 0) | {band: 1}
+    from apps.core.bands import itu_band
+
+    assert itu_band(frequency_hz) == band
 
 
 def test_summary_periods(viewer_client, data):

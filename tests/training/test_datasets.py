@@ -190,7 +190,7 @@ def test_fixed_receivers_from_a_constellation(operator_user, operator_client):
     arrays = dataset_load(SyntheticDataset.objects.get(pk=body["id"]))
     used = arrays["receivers"][..., :2][arrays["mask"]]
     stations = {
-        (round(lat, 4), round(lon, 4)) for lat, lon in body["parameters"]["fixed_receivers"]
+        (round(lat, 4), round(lon, 4)) for lat, lon, *_ in body["parameters"]["fixed_receivers"]
     }
     assert {(round(float(a), 4), round(float(b), 4)) for a, b in used} <= stations
 

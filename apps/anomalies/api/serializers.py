@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
 from apps.anomalies.models import AnomalyEvent
+from apps.core.text import FreeTextField
 
 
 class AnomalyListItemSerializer(serializers.ModelSerializer):
@@ -34,7 +35,7 @@ class AnomalyEventSerializer(AnomalyListItemSerializer):
 
 
 class AcknowledgeRequestSerializer(serializers.Serializer):
-    notes = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
+    notes = FreeTextField(required=False, max_length=2000, default="")
 
 
 class AcknowledgeResponseSerializer(serializers.ModelSerializer):

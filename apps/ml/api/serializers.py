@@ -1,5 +1,6 @@
 from rest_framework import serializers
 
+from apps.core.text import FreeTextField, NameField
 from apps.ml import bundles, training_configs
 from apps.ml.models import MLModel
 
@@ -55,8 +56,8 @@ class MLModelSerializer(serializers.ModelSerializer):
 
 
 class ModelCreateSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=255)
-    description = serializers.CharField(required=False, allow_blank=True, default="")
+    name = NameField(max_length=255)
+    description = FreeTextField(required=False, default="")
     model_type = serializers.ChoiceField(MLModel.Type.choices)
     architecture = serializers.CharField(
         max_length=100, required=False, allow_blank=True, default=""
@@ -89,8 +90,8 @@ class ModelCreateSerializer(serializers.Serializer):
 
 
 class ModelUpdateSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=255, required=False)
-    description = serializers.CharField(required=False, allow_blank=True)
+    name = NameField(max_length=255, required=False)
+    description = FreeTextField(required=False)
     status = serializers.ChoiceField(MLModel.Status.values, required=False)
     training_metrics = serializers.DictField(required=False)
     performance_metrics = serializers.DictField(required=False)

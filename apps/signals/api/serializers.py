@@ -199,6 +199,21 @@ class CarrierSerializer(serializers.Serializer):
     modulation_type = serializers.CharField()
 
 
+class AnalysisMetadataSerializer(serializers.Serializer):
+    fft_size_requested = serializers.IntegerField()
+    fft_size_used = serializers.IntegerField(
+        help_text="The FFT length used: fft_size, or the chunk's length when shorter"
+    )
+    segments = serializers.IntegerField(help_text="Welch segments averaged")
+    resolution_hz = serializers.FloatField()
+    dc_offset_db = serializers.FloatField(help_text="The DC offset removed, dB re 1 (dBFS)")
+    noise_floor_limited = serializers.BooleanField(
+        help_text="The floor is at the 150 dB dynamic-range limit (quieter input)"
+    )
+    window_function = serializers.CharField()
+    overlap = serializers.FloatField()
+
+
 class AnalyzeResponseSerializer(serializers.Serializer):
     analysis_id = serializers.UUIDField()
     signal_features = serializers.DictField(
@@ -209,6 +224,7 @@ class AnalyzeResponseSerializer(serializers.Serializer):
     is_anomaly = serializers.BooleanField()
     confidence = serializers.FloatField(allow_null=True)
     carriers = CarrierSerializer(many=True)
+    processing_metadata = AnalysisMetadataSerializer()
     processing_time_ms = serializers.FloatField()
     model_version = serializers.CharField(allow_null=True)
 
@@ -223,8 +239,12 @@ class _Counts(serializers.DictField):
 
 class SummaryDetectionsSerializer(serializers.Serializer):
     total = serializers.IntegerField()
-    by_station = _Counts(help_text="Detections per station id, most first")
-    by_frequency_band = _Counts(help_text="Detections per ITU band (hf, vhf, uhf, ...)")
+    by_station = _Counts(help_text="Detections per station id, every registered station "
+                         "(0 when none), most first")  # fmt: skip
+    by_frequency_band = _Counts(
+        help_text="Detections per ITU band, always all eleven (elf, slf, ulf, vlf, lf, mf, "
+        "hf, vhf, uhf, shf, ehf), 0 when none"
+    )
 
 
 class SummaryAnomaliesSerializer(serializers.Serializer):

@@ -3,6 +3,8 @@ import math
 from rest_framework import serializers
 
 from apps.core.bands import MAX_FREQUENCY_HZ
+from apps.core.merge import json_merge_patch
+from apps.core.text import NameField
 from apps.stations.models import Station, default_api_config
 from apps.stations.validators import api_config_errors, validate_station_id
 
@@ -38,20 +40,34 @@ class StationStatisticsSerializer(serializers.Serializer):
 
 
 class ApiConfigField(serializers.JSONField):
-    """api_config, validated key by key so errors name `api_config.<key>`."""
+    """api_config, validated key by key so errors name `api_config.<key>`.
+
+    PATCH merges the object sent into the stored one (RFC 7396: a key set to
+    null is removed, other keys are kept); POST and PUT replace it (the
+    defaults plus the keys sent). The result is validated as a whole.
+    """
 
     def to_internal_value(self, data):
         data = super().to_internal_value(data)
-        errors = api_config_errors(data)
+        if not isinstance(data, dict):
+            raise serializers.ValidationError("must be an object")
+        parent = self.parent
+        if parent is not None and parent.partial and parent.instance is not None:
+            config = json_merge_patch(parent.instance.api_config, data)
+        else:
+            config = json_merge_patch(default_api_config(), data)
+        errors = api_config_errors(config)
         if "" in errors:
             raise serializers.ValidationError(errors[""])
         if errors:
             raise serializers.ValidationError(errors)  # reported as api_config.<key>
-        return {**default_api_config(), **data}
+        return config
 
 
 class StationDetailSerializer(serializers.ModelSerializer):
     id = serializers.CharField(max_length=64, validators=[validate_station_id])
+    name = NameField(max_length=255)
+    location = NameField(max_length=255, required=False, allow_blank=True)
     api_config = ApiConfigField(required=False)
     latitude = serializers.FloatField(min_value=-90, max_value=90)
     longitude = serializers.FloatField(min_value=-180, max_value=180)
@@ -78,7 +94,7 @@ class StationDetailSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = ["last_seen", "created_at", "updated_at"]
-        extra_kwargs = {"location": {"required": False}, "status": {"required": False}}
+        extra_kwargs = {"status": {"required": False}}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -1,3 +1,4 @@
+from django.db import transaction
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
@@ -79,11 +80,14 @@ class StationDetailView(APIView):
         return self._update(request, station_id, partial=True)
 
     def _update(self, request, station_id, *, partial):
-        station = self._station(station_id)
-        serializer = StationDetailSerializer(station, data=request.data, partial=partial)
-        serializer.is_valid(raise_exception=True)
-        fields = {k: v for k, v in serializer.validated_data.items() if k != "id"}
-        station = services.station_update(station=station, **fields)
+        # Locked while the body is merged into it: two PATCHes of different
+        # api_config keys at once both land.
+        with transaction.atomic():
+            station = get_object_or_404(Station.objects.select_for_update(), pk=station_id)
+            serializer = StationDetailSerializer(station, data=request.data, partial=partial)
+            serializer.is_valid(raise_exception=True)
+            fields = {k: v for k, v in serializer.validated_data.items() if k != "id"}
+            station = services.station_update(station=station, **fields)
         return _detail_response(station)
 
     @extend_schema(tags=["stations"], responses={204: None})

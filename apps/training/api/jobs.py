@@ -9,6 +9,7 @@ from apps.accounts.roles import Role, role_of
 from apps.core.exceptions import ValidationFailed, validation_details
 from apps.core.lookups import choice_param, get_by_uuid_or_404
 from apps.core.pagination import IntParam, LimitOffsetPaginator
+from apps.core.text import NameField
 from apps.training.config import TrainingConfigSerializer, config_failure
 from apps.training.models import TrainingJob, TrainingMetric
 from apps.training.services import job_cancel, job_create, job_delete, resolve_job_config
@@ -95,7 +96,7 @@ class MetricSerializer(serializers.ModelSerializer):
 
 
 class JobCreateSerializer(serializers.Serializer):
-    job_name = serializers.CharField(max_length=255)
+    job_name = NameField(max_length=255)
     config = serializers.DictField(required=False, default=dict)
     config_name = serializers.SlugField(max_length=100, required=False, allow_blank=True,
                                         default="")  # fmt: skip

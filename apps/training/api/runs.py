@@ -9,6 +9,7 @@ from apps.accounts.roles import Role, role_of
 from apps.core.exceptions import NotFound, ValidationFailed, validation_details
 from apps.core.lookups import choice_param, get_by_uuid_or_404
 from apps.core.pagination import IntParam, LimitOffsetPaginator
+from apps.core.text import FreeTextField
 from apps.training import selectors
 from apps.training.api.jobs import MetricSerializer
 from apps.training.config import (
@@ -65,7 +66,7 @@ class PresetSerializer(serializers.ModelSerializer):
 
 class PresetCreateSerializer(serializers.Serializer):
     name = serializers.SlugField(max_length=100)
-    description = serializers.CharField(required=False, allow_blank=True, default="")
+    description = FreeTextField(required=False, default="")
     config = serializers.DictField(required=False, default=dict)
 
 
@@ -74,7 +75,7 @@ class PresetCreateSchema(PresetCreateSerializer):
 
 
 class PresetUpdateSerializer(serializers.Serializer):
-    description = serializers.CharField(required=False, allow_blank=True)
+    description = FreeTextField(required=False)
     config = serializers.DictField(required=False)
 
 

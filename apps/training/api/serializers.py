@@ -1,5 +1,6 @@
 from rest_framework import serializers
 
+from apps.core.text import FreeTextField, NameField
 from apps.training.generator import DEFAULT_PARAMETERS as D
 from apps.training.models import SyntheticDataset
 
@@ -7,8 +8,8 @@ from apps.training.models import SyntheticDataset
 class GenerateSerializer(serializers.Serializer):
     """Seed 000's synthetic data parameters, with their ranges and defaults."""
 
-    name = serializers.CharField(max_length=255)
-    description = serializers.CharField(required=False, allow_blank=True, default="")
+    name = NameField(max_length=255)
+    description = FreeTextField(required=False, max_length=5000, default="")
     dataset_type = serializers.ChoiceField(SyntheticDataset.Type.values, default="localization")
     num_samples = serializers.IntegerField(min_value=1, max_value=200_000, default=D["num_samples"])
     use_random_receivers = serializers.BooleanField(default=True)

@@ -4,6 +4,7 @@ import signal
 from django.core.management.base import BaseCommand
 
 from apps.collectors.runner import supervise
+from apps.core.numbers import argument_number
 
 
 class Command(BaseCommand):
@@ -15,7 +16,8 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--station", action="append", dest="stations",
                             help="Only these station ids (repeatable).")  # fmt: skip
-        parser.add_argument("--duration", type=float, help="Stop after this many seconds.")
+        parser.add_argument("--duration", type=argument_number(float, minimum=0.1, maximum=1e9),
+                            help="Stop after this many seconds.")  # fmt: skip
 
     def handle(self, *args, **options):
         async def main():

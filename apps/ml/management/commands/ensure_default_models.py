@@ -1,5 +1,6 @@
 from django.core.management.base import BaseCommand
 
+from apps.core.numbers import argument_number
 from apps.ml.anomaly_training import train_default
 from apps.ml.models import MLModel
 from apps.ml.services import model_activate, model_register
@@ -21,7 +22,9 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--seed", type=int, default=42)
+        parser.add_argument(
+            "--seed", type=argument_number(int, minimum=0, maximum=2**32 - 1), default=42
+        )
 
     def handle(self, *args, **options):
         if MLModel.objects.filter(

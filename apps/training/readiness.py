@@ -15,13 +15,18 @@ Problems (the list a client shows before it offers "Train"):
 - `dataset … is generating/failed/pending` — not ready.
 """
 
+import logging
+
 import numpy as np
 from django.core.cache import cache
 from django.core.files.storage import default_storage
 
+from apps.ml.bundles import BundleCorrupt
 from apps.training.config import dataset_type_for
 from apps.training.models import SyntheticDataset
 from apps.training.selection import MIN_RECEIVERS, heard_mask, trainable_clips
+
+logger = logging.getLogger(__name__)
 
 MIN_PER_CLASS = 10
 
@@ -163,7 +168,21 @@ def data_check(
     key = f"training:data-check:{dataset.artifact_sha256}:{min_snr_db}:{validation_split}"
     report = cache.get(key)
     if report is None:
-        report = _analyse(dataset, min_snr_db, validation_split)
+        try:
+            report = _analyse(dataset, min_snr_db, validation_split)
+        except (OSError, BundleCorrupt, ValueError, KeyError) as exc:
+            # A ready dataset whose file is gone or altered: nothing to train on.
+            logger.warning("data-check: dataset %s unreadable: %s", dataset.pk, exc)
+            return (
+                base
+                | empty
+                | {
+                    "problems": [
+                        f"dataset {dataset.pk}'s file is missing or does not match its "
+                        "recorded hash: generate it again"
+                    ],
+                }
+            )
         cache.set(key, report, 3600)
     return base | report
 

@@ -1,6 +1,10 @@
 """Reads of the training app: runs and their summaries (seed 002), worker slots."""
 
+from apps.constellations.access import constellation_for
+from apps.core.exceptions import ValidationFailed
 from apps.core.timeutil import isoformat_z, utc_now
+from apps.stations.models import Station
+from apps.training.generator import covers_frequency
 from apps.training.models import TrainingJob, TrainingMetric, TrainingWorker
 
 # Bookkeeping keys of a job's metrics that are not results.
@@ -134,3 +138,29 @@ def _slot_job(job: TrainingJob | None) -> dict | None:
         "progress_percent": job.progress_percent,
         "message": job.message,
     }
+
+
+def fixed_receivers(*, user, parameters: dict) -> list[list[float]]:
+    """Receivers for use_random_receivers=false: a constellation's stations, else all active,
+    those that cover `frequency_mhz` only: [lat, lon, frequency_min_hz, frequency_max_hz].
+
+    Errors: 404 for a constellation the user cannot read; 400 naming `constellation_id`
+    (or `use_random_receivers`) when fewer than `min_receivers` stations cover the frequency.
+    """
+    if parameters["constellation_id"]:
+        constellation = constellation_for(user, parameters["constellation_id"], "view")
+        stations = Station.objects.filter(constellation_memberships__constellation=constellation)
+    else:
+        stations = Station.objects.filter(status=Station.Status.ACTIVE)
+    rows = stations.order_by("id").values_list(
+        "latitude", "longitude", "frequency_min", "frequency_max"
+    )
+    points = [list(row) for row in rows if covers_frequency(row, parameters["frequency_mhz"])]
+    if len(points) < parameters["min_receivers"]:
+        field = "constellation_id" if parameters["constellation_id"] else "use_random_receivers"
+        raise ValidationFailed.for_field(
+            field,
+            f"{len(points)} of {len(rows)} fixed receivers cover "
+            f"{parameters['frequency_mhz']} MHz; min_receivers is {parameters['min_receivers']}",
+        )
+    return points

@@ -197,6 +197,32 @@ def test_data_check_for_a_classifier(operator_client, django_capture_on_commit_c
     assert everything["trainable_samples"] == 120
 
 
+def test_a_ready_dataset_whose_file_is_gone_is_a_400_not_a_500(
+    operator_client, django_capture_on_commit_callbacks
+):
+    from django.core.files.storage import default_storage
+
+    from apps.training.models import SyntheticDataset
+
+    dataset_id = small_dataset(operator_client, django_capture_on_commit_callbacks, samples=40)
+    default_storage.delete(SyntheticDataset.objects.get(pk=dataset_id).artifact_path)
+    report = operator_client.get("/api/v1/training/data-check", {"dataset_id": dataset_id}).json()
+    assert report["trainable_samples"] == 0
+    assert report["problems"] == [
+        f"dataset {dataset_id}'s file is missing or does not match its recorded hash: "
+        "generate it again"
+    ]
+    body = {"job_name": "x", "config": {"dataset_id": dataset_id}}
+    error = assert_envelope(
+        operator_client.post(JOBS, body, format="json"),
+        400,
+        "VALIDATION_ERROR",
+        "config.dataset_id",
+    )
+    assert "file is missing" in error["details"]["constraint"]
+    assert not TrainingJob.objects.exists()
+
+
 def test_data_check_problems_and_bad_input(operator_client, django_capture_on_commit_callbacks):
     none = operator_client.get("/api/v1/training/data-check").json()
     assert none["problems"][0].startswith("no ready localization dataset")

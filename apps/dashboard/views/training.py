@@ -17,9 +17,9 @@ from apps.dashboard.views.base import ConsoleView, is_htmx
 from apps.dashboard.views.pages import paginate
 from apps.training.api.jobs import validated_job_request
 from apps.training.api.serializers import GenerateSerializer
-from apps.training.api.views import _fixed_receivers
 from apps.training.config import TrainingConfigSerializer
 from apps.training.models import SyntheticDataset, TrainingJob, TrainingMetric
+from apps.training.selectors import fixed_receivers
 from apps.training.services import dataset_request, job_cancel, job_create
 
 # Seed 000's TrainingConfig groups, in its order.
@@ -212,7 +212,9 @@ class DatasetListView(ConsoleView):
         dataset_type = validated.pop("dataset_type")
         try:
             if dataset_type == "localization" and not validated["use_random_receivers"]:
-                validated["fixed_receivers"] = _fixed_receivers(request.user, validated)
+                validated["fixed_receivers"] = fixed_receivers(
+                    user=request.user, parameters=validated
+                )
         except HeimdallError as exc:
             field = exc.details.get("field", "body")
             return self._page(request, values={**request.POST.dict(), **_booleans(data)},

@@ -3,38 +3,12 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.constellations.access import constellation_for
-from apps.core.exceptions import ValidationFailed
 from apps.core.lookups import choice_param, get_by_uuid_or_404
 from apps.core.pagination import LimitOffsetPaginator
-from apps.stations.models import Station
 from apps.training.api.serializers import DatasetSerializer, GenerateSerializer
-from apps.training.generator import covers_frequency
 from apps.training.models import SyntheticDataset
+from apps.training.selectors import fixed_receivers
 from apps.training.services import dataset_delete, dataset_request
-
-
-def _fixed_receivers(user, data) -> list[list[float]]:
-    """Receivers for use_random_receivers=false: a constellation's stations, else all active,
-    those that cover `frequency_mhz` only: [lat, lon, frequency_min_hz, frequency_max_hz]."""
-    if data["constellation_id"]:
-        constellation = constellation_for(user, data["constellation_id"], "view")
-        stations = Station.objects.filter(constellation_memberships__constellation=constellation)
-    else:
-        stations = Station.objects.filter(status=Station.Status.ACTIVE)
-    rows = stations.order_by("id").values_list(
-        "latitude", "longitude", "frequency_min", "frequency_max"
-    )
-    points = [list(row) for row in rows if covers_frequency(row, data["frequency_mhz"])]
-    if len(points) < data["min_receivers"]:
-        field = "constellation_id" if data["constellation_id"] else "use_random_receivers"
-        raise ValidationFailed.for_field(
-            field,
-            f"{len(points)} of {len(rows)} fixed receivers cover {data['frequency_mhz']} MHz; "
-            f"min_receivers is {data['min_receivers']}",
-        )
-    return points
-
 
 DATASETS_PAGINATOR = LimitOffsetPaginator(items_key="datasets")
 
@@ -61,7 +35,7 @@ class GenerateView(APIView):
             data.pop("dataset_type"),
         )
         if dataset_type == "localization" and not data["use_random_receivers"]:
-            data["fixed_receivers"] = _fixed_receivers(request.user, data)
+            data["fixed_receivers"] = fixed_receivers(user=request.user, parameters=data)
         data["constellation_id"] = (
             str(data["constellation_id"]) if data["constellation_id"] else None
         )

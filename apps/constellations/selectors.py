@@ -59,3 +59,49 @@ def constellation_members(*, constellation):
 
 def constellation_shares(*, constellation):
     return constellation.shares.select_related("user").order_by("shared_at", "id")
+
+
+def localization_list(*, user):
+    """Localizations of the constellations `user` may read, newest first."""
+    from apps.constellations.models import Localization
+
+    queryset = Localization.objects.order_by("-created_at", "-id")
+    if is_admin(user):
+        return queryset
+    return queryset.filter(
+        constellation_id__in=restrict(Constellation.objects.all(), user, "view").values("pk")
+    )
+
+
+def localization_get(*, user, localization_id):
+    """One localization `user` may read, or NotFound (missing and hidden look the same)."""
+    import uuid
+
+    from apps.core.exceptions import NotFound
+
+    try:
+        key = uuid.UUID(str(localization_id))
+    except ValueError:
+        raise NotFound("No such localization.") from None
+    found = localization_list(user=user).filter(pk=key).first()
+    if found is None:
+        raise NotFound("No such localization.")
+    return found
+
+
+def localization_posterior(*, localization) -> dict | None:
+    """The stored fix's gridded posterior (bounds, shape, probabilities summing to 1),
+    redrawn from its measurements; None when the model that made it no longer exists."""
+    from apps.constellations.locate import Measurement, posterior
+
+    grid = posterior(
+        [Measurement.from_dict(m) for m in localization.measurements],
+        frequency_hz=localization.frequency_hz,
+        method=localization.method,
+        model_id=localization.model_id,
+        tx_power_dbm=None if localization.tx_power_estimated else localization.tx_power_dbm,
+        latitude=localization.latitude,
+        longitude=localization.longitude,
+        semi_major_m=localization.ellipse_semi_major_m,
+    )
+    return grid.as_dict() if grid is not None else None

@@ -41,3 +41,14 @@ def read_verified(path: str, expected_sha256: str) -> bytes:
     if expected_sha256 and sha256(data) != expected_sha256:
         raise BundleCorrupt(f"{path} does not match its recorded hash.")
     return data
+
+
+def read_bundle_file(model, name: str) -> bytes:
+    """A file of the model's bundle (listed in its bundle.json with its hash), verified."""
+    directory = model.artifact_path.rsplit("/", 1)[0]
+    with default_storage.open(f"{directory}/bundle.json", "rb") as handle:
+        listing = json.loads(handle.read())
+    entry = listing.get("files", {}).get(name)
+    if entry is None:
+        raise BundleCorrupt(f"model {model.pk} has no {name} in its bundle.")
+    return read_verified(entry["path"], entry["sha256"])

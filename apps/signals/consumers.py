@@ -9,7 +9,9 @@ import asyncio
 import json
 import logging
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
@@ -27,6 +29,38 @@ from apps.stations.models import Station
 logger = logging.getLogger(__name__)
 
 CHANNELS = ("signal_detections", "anomaly_alerts", "system_status")
+
+
+@dataclass(frozen=True)
+class LiveChannel:
+    """A channel a higher app adds to this feed (e.g. constellations' `localizations`),
+    registered from its AppConfig.ready() with register_live_channel.
+
+    Its events reach the feed as `{"type": "live.channel", "channel": name, "items": [...],
+    "sent_at": ...}` sent to `group`; each item becomes a `message_type` message for every
+    subscribed connection for which `may_receive(user, item, filters)` holds — checked per
+    event, in a thread (it may read the database, e.g. a permission). `parse_filters(user,
+    filters)` reads the subscribe message's filters among `filter_keys` (raising BadMessage)."""
+
+    name: str
+    message_type: str
+    group: str
+    filter_keys: frozenset[str]
+    parse_filters: Callable[[Any, dict], Any]
+    may_receive: Callable[[Any, dict, Any], bool]
+
+
+LIVE_CHANNELS: dict[str, LiveChannel] = {}
+
+
+def register_live_channel(channel: LiveChannel) -> None:
+    LIVE_CHANNELS[channel.name] = channel
+
+
+def channel_names() -> tuple[str, ...]:
+    return (*CHANNELS, *LIVE_CHANNELS)
+
+
 FRAME_CACHE_SIZE = 20_000
 # Every subscriber of an item is sent the same text: encode it once per process.
 _frames: OrderedDict[tuple, str] = OrderedDict()
@@ -89,7 +123,22 @@ def _number(value) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def parse_subscription(filters) -> Subscription:
+def parse_frequency_range(filters: dict) -> tuple[int, int] | None:
+    frequency_range = filters.get("frequency_range")
+    if frequency_range is None:
+        return None
+    if (
+        not isinstance(frequency_range, list)
+        or len(frequency_range) != 2
+        or not all(_number(v) and v >= 0 for v in frequency_range)
+        or frequency_range[0] > frequency_range[1]
+    ):
+        raise BadMessage("filters.frequency_range", "must be [min_hz, max_hz] with min ≤ max")
+    return (int(frequency_range[0]), int(frequency_range[1]))
+
+
+def parse_subscription(filters, other_keys: frozenset[str] = frozenset()) -> Subscription:
+    """The built-in channels' filters; `other_keys` are filters of registered channels."""
     if filters is None:
         return Subscription()
     if not isinstance(filters, dict):
@@ -100,16 +149,7 @@ def parse_subscription(filters) -> Subscription:
         if not isinstance(stations, list) or not all(isinstance(s, str) for s in stations):
             raise BadMessage("filters.station_ids", "must be a list of station ids")
         subscription.station_ids = sorted(set(stations))
-    frequency_range = filters.get("frequency_range")
-    if frequency_range is not None:
-        if (
-            not isinstance(frequency_range, list)
-            or len(frequency_range) != 2
-            or not all(_number(v) and v >= 0 for v in frequency_range)
-            or frequency_range[0] > frequency_range[1]
-        ):
-            raise BadMessage("filters.frequency_range", "must be [min_hz, max_hz] with min ≤ max")
-        subscription.frequency_range = (int(frequency_range[0]), int(frequency_range[1]))
+    subscription.frequency_range = parse_frequency_range(filters)
     threshold = filters.get("anomaly_threshold")
     if threshold is not None:
         if not _number(threshold) or not 0 <= threshold <= 1:
@@ -123,13 +163,17 @@ def parse_subscription(filters) -> Subscription:
         if not isinstance(severities, list) or not set(severities) <= valid:
             raise BadMessage("filters.severity", f"must be a list of {', '.join(sorted(valid))}")
         subscription.severities = set(severities)
-    unknown = set(filters) - {
-        "station_ids",
-        "stations",
-        "frequency_range",
-        "anomaly_threshold",
-        "severity",
-    }
+    unknown = (
+        set(filters)
+        - other_keys
+        - {
+            "station_ids",
+            "stations",
+            "frequency_range",
+            "anomaly_threshold",
+            "severity",
+        }
+    )
     if unknown:
         raise BadMessage(f"filters.{sorted(unknown)[0]}", "unknown filter")
     return subscription
@@ -156,6 +200,7 @@ class LiveSignalsConsumer(AsyncWebsocketConsumer):
             return
         remember_event_loop()
         self.subscriptions: dict[str, Subscription] = {}
+        self.channel_filters: dict[str, Any] = {}  # registered channels' parsed filters
         self.joined: set[str] = set()
         self.outbox: deque = deque()
         self.dropped = 0
@@ -253,15 +298,18 @@ class LiveSignalsConsumer(AsyncWebsocketConsumer):
         channels = message.get("channels")
         if channels is None and not required:
             return list(self.subscriptions)
+        names = channel_names()
         if (
             not isinstance(channels, list)
             or not channels
-            or not all(isinstance(c, str) and c in CHANNELS for c in channels)
+            or not all(isinstance(c, str) and c in names for c in channels)
         ):
-            raise BadMessage("channels", f"must be a non-empty list of {', '.join(CHANNELS)}")
+            raise BadMessage("channels", f"must be a non-empty list of {', '.join(names)}")
         return channels
 
     def _groups_for(self, channel: str, subscription: Subscription) -> set[str]:
+        if channel in LIVE_CHANNELS:
+            return {LIVE_CHANNELS[channel].group}
         if channel == "system_status":
             return {live.SYSTEM}
         if channel == "signal_detections":
@@ -286,7 +334,14 @@ class LiveSignalsConsumer(AsyncWebsocketConsumer):
 
     async def _subscribe(self, message):
         channels = self._channels(message, required=True)
-        subscription = parse_subscription(message.get("filters"))
+        registered = [LIVE_CHANNELS[c] for c in channels if c in LIVE_CHANNELS]
+        other_keys = frozenset().union(*(c.filter_keys for c in registered))
+        subscription = parse_subscription(message.get("filters"), other_keys)
+        parsed = {}
+        for channel in registered:
+            parsed[channel.name] = await database_sync_to_async(channel.parse_filters)(
+                self.scope["user"], message.get("filters") or {}
+            )
         if subscription.station_ids:
             known = await database_sync_to_async(
                 lambda: set(
@@ -300,13 +355,17 @@ class LiveSignalsConsumer(AsyncWebsocketConsumer):
                 raise BadMessage("filters.station_ids", f"unknown station '{unknown[0]}'")
         for channel in channels:
             self.subscriptions[channel] = subscription
+        self.channel_filters.update(parsed)
+        shown = subscription.as_dict()
+        for filters in parsed.values():
+            shown.update(filters.as_dict())
         await self._sync_groups()
         await self.send(
             text_data=json.dumps(
                 {
                     "type": "subscribed",
                     "channels": sorted(self.subscriptions),
-                    "filters": subscription.as_dict(),
+                    "filters": shown,
                     "timestamp": isoformat_z(utc_now()),
                 }
             )
@@ -320,6 +379,7 @@ class LiveSignalsConsumer(AsyncWebsocketConsumer):
     async def _unsubscribe(self, message):
         for channel in self._channels(message, required=False):
             self.subscriptions.pop(channel, None)
+            self.channel_filters.pop(channel, None)
         await self._sync_groups()
         await self.send(
             text_data=json.dumps(
@@ -360,3 +420,20 @@ class LiveSignalsConsumer(AsyncWebsocketConsumer):
                     "timestamp": isoformat_z(utc_now()),
                 }
             )
+
+    async def live_channel(self, event):
+        """An event of a registered channel: each item to this connection if its user may
+        receive it now (checked per event, off the event loop)."""
+        channel = LIVE_CHANNELS.get(event["channel"])
+        filters = self.channel_filters.get(event["channel"])
+        if channel is None or filters is None:
+            return
+        user = self.scope["user"]
+        allowed = await database_sync_to_async(
+            lambda: [channel.may_receive(user, item, filters) for item in event["items"]]
+        )()
+        for item, ok in zip(event["items"], allowed, strict=True):
+            if ok:
+                self._enqueue(
+                    {"type": channel.message_type, "data": item, "timestamp": event["sent_at"]}
+                )

@@ -14,6 +14,7 @@ class StationAdmin(admin.ModelAdmin):
         "connection_status",
         "frequency_min",
         "frequency_max",
+        "calibration_offset_db",
         "last_seen",
     ]
     list_filter = ["status", "connection_status"]

@@ -27,11 +27,14 @@ import numpy as np
 import torch
 from torch import nn
 
+GRID_CELLS = 48
+
 
 class EvidenceMap(nn.Module):
     """Per-receiver (expected log-range, log-precision) → (x km, y km, log sigma km)."""
 
-    def __init__(self, half_extent_km: tuple[float, float], cells: int = 48, median_steps: int = 5):
+    def __init__(self, half_extent_km: tuple[float, float], cells: int = GRID_CELLS,
+                 median_steps: int = 5):  # fmt: skip
         super().__init__()
         self.median_steps = median_steps
         xs = torch.linspace(-half_extent_km[0], half_extent_km[0], cells)
@@ -42,6 +45,9 @@ class EvidenceMap(nn.Module):
         self.register_buffer("grid", grid, persistent=False)
         self.prior = nn.Parameter(torch.zeros(cells * cells))
         self.log_temperature = nn.Parameter(torch.zeros(()))
+        # Exports (and evaluation) also want the posterior over the grid: the served model's
+        # uncertainty ellipse and heat map come from it (apps.ml.localization).
+        self.with_posterior = False
 
     def forward(self, ranging, xy_km, mask):
         log_range = ranging[..., 0:1] + 4.0  # ~55 km when the network says 0
@@ -56,7 +62,8 @@ class EvidenceMap(nn.Module):
             position = (weights * inverse) @ self.grid / (weights * inverse).sum(-1, keepdim=True)
         spread = (weights * ((self.grid - position.unsqueeze(1)) ** 2).sum(-1)).sum(-1)
         log_sigma = 0.5 * torch.log(spread / 2 + 1.0) + self.log_temperature
-        return torch.cat([position, log_sigma.unsqueeze(-1)], -1)
+        output = torch.cat([position, log_sigma.unsqueeze(-1)], -1)
+        return (output, weights) if self.with_posterior else output
 
 
 class _SetModel(nn.Module):
@@ -149,6 +156,8 @@ class LocalizationPipeline:
     dataset_type = "localization"
     input_names = ["receivers", "mask"]  # the ONNX export's inputs, as example_inputs gives them
     onnx_dynamic_axes = {name: {1: "receivers"} for name in input_names}  # any set size
+    # output [B, 3] (x km, y km, log σ km); posterior [B, cells²] over the grid (ij order)
+    onnx_output_names = ["output", "posterior"]
 
     def __init__(self, config: dict, arrays: dict, parameters: dict, device):
         from apps.radio.propagation import to_local_metres
@@ -180,8 +189,36 @@ class LocalizationPipeline:
             "mean": mean.tolist(),
             "std": std.tolist(),
             "origin_lat_lon": list(self.origin),
+            **self._served_metadata(),
         }
         self.x = torch.from_numpy(features.astype(np.float32)).to(self.device)
+
+    def _served_metadata(self) -> dict:
+        """What the serving side (apps.ml.localization) needs beside the weights: the grid of
+        the posterior output, and what the model was trained for (it falls back to WLS
+        outside it: area, receiver count, frequency band; the power it assumes)."""
+        from apps.core.bands import AMATEUR_BANDS
+        from apps.radio.propagation import PropagationModel, to_local_metres
+
+        p = self.parameters
+        frequency_hz = round(p["frequency_mhz"] * 1e6)
+        band = next(((low, high) for _, low, high in AMATEUR_BANDS if low <= frequency_hz <= high),
+                    (int(frequency_hz * 0.98), int(frequency_hz * 1.02)))  # fmt: skip
+        corner = to_local_metres(p["area_lat_max"], p["area_lon_max"], *self.origin) / 1000.0
+        heard = self.arrays["mask"].sum(axis=1)
+        noise_floor = PropagationModel(frequency_mhz=p["frequency_mhz"]).noise_floor_dbm
+        return {
+            "grid": {"cells": GRID_CELLS, "half_extent_km": [float(corner[0]), float(corner[1])]},
+            "trained_for": {
+                "area": {key: p[key] for key in
+                         ("area_lat_min", "area_lat_max", "area_lon_min", "area_lon_max")},
+                "receivers": [int(heard.min()), int(heard.max())],
+                "frequency_hz": [int(band[0]), int(band[1])],
+                "training_frequency_hz": frequency_hz,
+                "tx_power_dbm": p["tx_power_dbm"],
+                "noise_floor_dbm": noise_floor,
+            },
+        }  # fmt: skip
 
     def __len__(self) -> int:
         return len(self.raw_features)
@@ -221,13 +258,47 @@ class LocalizationPipeline:
             "summary": f"val median error {np.median(errors):.0f} m",
         }
 
+    def _predict_posterior(self, model, idx, chunk: int = 512):
+        """(position km [N, 2], posterior covariance km² [N, 2, 2]) for `idx`."""
+        from apps.radio.localization import posterior_covariance
+
+        grid = model.decoder.grid.cpu().numpy().astype(np.float64)
+        positions, covariances = [], []
+        model.decoder.with_posterior = True
+        try:
+            with torch.no_grad():
+                for part in torch.split(idx, chunk):
+                    output, weights = model(self.x[part], self.m[part])
+                    position = output[:, :2].cpu().numpy().astype(np.float64)
+                    positions.append(position)
+                    covariances.append(posterior_covariance(
+                        weights.cpu().numpy().astype(np.float64), grid, position))  # fmt: skip
+        finally:
+            model.decoder.with_posterior = False
+        return np.concatenate(positions), np.concatenate(covariances)
+
+    def calibrate_uncertainty(self, model, idx: np.ndarray) -> dict:
+        """Coverage scales of the posterior covariance on `idx` (validation samples): the
+        served CEP50 / CEP95 / 95 % ellipse hold 50 / 95 / 95 % of these errors. Stored in
+        normalisation.json (`uncertainty`) for the serving side."""
+        from apps.radio.localization import coverage_scales
+
+        vi = torch.from_numpy(idx).to(self.device)
+        positions, covariances = self._predict_posterior(model, vi)
+        errors_m = (positions - self.y[vi].cpu().numpy().astype(np.float64)) * 1000.0
+        scales = coverage_scales(errors_m, covariances * 1e6)
+        self.normalisation["uncertainty"] = scales.as_dict()
+        return scales.as_dict()
+
     def evaluate(self, model, idx: np.ndarray) -> dict:
-        """Model, weighted-least-squares and Cramér–Rao bound on the same validation set."""
+        """Model, weighted-least-squares and Cramér–Rao bound on the same validation set,
+        and the model's uncertainty calibration (calibrate_uncertainty)."""
         from apps.radio.propagation import PropagationModel, to_local_metres, wls_localize
 
         vi = torch.from_numpy(idx).to(self.device)
         out = self._predict(model, vi)[:, :2]
         errors = ((out - self.y[vi]) ** 2).sum(-1).sqrt().cpu().numpy() * 1000
+        scales = self.calibrate_uncertainty(model, idx)
         p = self.parameters
         propagation = PropagationModel(frequency_mhz=p["frequency_mhz"])
         wls = []
@@ -246,7 +317,14 @@ class LocalizationPipeline:
             "wls_p90_error_m": round(float(np.quantile(wls, 0.9)), 1),
             "crb_median_m": round(float(np.median(crb)), 1),
             "crb_p90_m": round(float(np.quantile(crb, 0.9)), 1),
+            "uncertainty_scales": scales,
         }
+
+    @staticmethod
+    def export_model(model):
+        """The module to export: the model with its posterior as a second output."""
+        model.decoder.with_posterior = True
+        return model
 
     def example_inputs(self, idx: np.ndarray) -> tuple:
         vi = torch.from_numpy(idx).to(self.device)

@@ -153,8 +153,13 @@ def run_job(job: TrainingJob, watch) -> None:
     from apps.training.export import onnx_export, register_bundle
 
     examples = pipeline.example_inputs(val_idx[:8])
+    exported = getattr(pipeline, "export_model", lambda m: m)(model)
     onnx, difference = onnx_export(
-        model, examples, pipeline.input_names, pipeline.onnx_dynamic_axes
+        exported,
+        examples,
+        pipeline.input_names,
+        pipeline.onnx_dynamic_axes,
+        getattr(pipeline, "onnx_output_names", None),
     )
     metrics["onnx_max_abs_difference"] = difference
     job.refresh_from_db()

@@ -67,6 +67,19 @@ def test_a_set_transformer_job_trains_and_its_bundle_loads(
         state = torch.load(io.BytesIO(default_storage.open(path).read()), weights_only=True)
         SetTransformer().load_state_dict(state, strict=True)  # every tensor, right shapes
         assert all(t.device.type == "cpu" for t in state.values())
+    # The bundle serves: its ONNX export has the posterior output, its normalisation says
+    # what the model was trained for and how its uncertainty was calibrated (validation).
+    from apps.ml.localization import load_localization_model
+
+    served = load_localization_model(registered)
+    assert served.output_names == ["output", "posterior"]
+    assert served.calibrated and served.scales.ellipse95 > 0
+    assert served.trained_for["frequency_hz"] == [144_000_000, 146_000_000]
+    assert registered.metrics["uncertainty_scales"] == served.scales.as_dict()
+    fix = served.predict([44.5, 45.5, 45.0], [7.5, 8.0, 9.5], [-95.0, -100.0, -105.0],
+                         145_000_000, 37.0)  # fmt: skip
+    assert 44.0 <= fix.latitude <= 46.0 and 7.0 <= fix.longitude <= 10.0
+    assert abs(fix.posterior.probabilities.sum() - 1.0) < 1e-9
 
 
 @pytest.mark.parametrize("architecture", [DeepSets, SetTransformer])

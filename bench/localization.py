@@ -187,8 +187,10 @@ def run_requests(api, url_for, data: dict, *, method: str, power_known: bool,
         measurements = []
         for slot, strength in zip(np.flatnonzero(heard), strengths, strict=True):
             offset = offsets_db.get(stations[slot], 0.0) if offsets_db else 0.0
-            measurements.append({"websdr_station_id": stations[slot],
-                                 "signal_strength_db": round(float(strength + offset), 2)})  # fmt: skip
+            strength = round(float(strength + offset), 2)
+            measurements.append(
+                {"websdr_station_id": stations[slot], "signal_strength_db": strength}
+            )
         body = {"frequency_hz": FREQUENCY_HZ, "measurements": measurements, "method": method}
         if power_known:
             body["tx_power_dbm"] = 37.0
@@ -240,9 +242,11 @@ def random_scenarios(count: int, seed: int, owner):
         for slot in np.flatnonzero(data["mask"][index]):
             station_id = f"r{seed}-{index}-{slot}"
             lat, lon = data["receivers"][index][slot][:2]
-            stations.append(Station(id=station_id, name=station_id, url="http://example.org/",
-                                    latitude=float(lat), longitude=float(lon),
-                                    frequency_min=144_000_000, frequency_max=440_000_000))  # fmt: skip
+            stations.append(
+                Station(id=station_id, name=station_id, url="http://example.org/",
+                        latitude=float(lat), longitude=float(lon),
+                        frequency_min=144_000_000, frequency_max=440_000_000)
+            )  # fmt: skip
             members.append(ConstellationMember(constellation=constellation, station_id=station_id))
             slot_ids.append(station_id)
         ids.append({slot: sid for slot, sid in zip(np.flatnonzero(data["mask"][index]), slot_ids,
@@ -319,9 +323,11 @@ def bench_calibration(count: int, baseline: dict, references: int = 40) -> list[
         strengths = (
             rx[heard, 2] - mean_145 + model.received_power_dbm(37.0, np.linalg.norm(xy, axis=1))
         )
-        measurements = [{"websdr_station_id": rows[slot]["id"],
-                         "signal_strength_db": round(float(s + offsets[rows[slot]["id"]]), 2)}
-                        for slot, s in zip(np.flatnonzero(heard), strengths, strict=True)]  # fmt: skip
+        measurements = [
+            {"websdr_station_id": rows[slot]["id"],
+             "signal_strength_db": round(float(s + offsets[rows[slot]["id"]]), 2)}
+            for slot, s in zip(np.flatnonzero(heard), strengths, strict=True)
+        ]  # fmt: skip
         response = api.post(demo_url, {"frequency_hz": frequency, "measurements": measurements},
                             format="json")  # fmt: skip
         assert response.status_code == 201 and response.json()["reference_transmitter_id"]
@@ -356,8 +362,8 @@ def bench_latency(repeat: int) -> list[str]:
              "longitude": float(rng.uniform(7.3, 9.7))} for n in range(10)]  # fmt: skip
     make_stations(rows)
     constellation = make_constellation(owner, "Ten receivers", [r["id"] for r in rows])
-    from apps.constellations.services import _grant
     from apps.constellations.access import OWNER_ACTIONS
+    from apps.constellations.services import _grant
 
     _grant(constellation, owner, OWNER_ACTIONS)
     url = f"/api/v1/constellations/{constellation.pk}/localize"
@@ -554,8 +560,12 @@ def main() -> None:
     setup_django()
     client("admin")
     began = time.time()
-    lines = [f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores.", "",
-             "| figure | Heimdall | baseline | ratio | target |", "|---|---|---|---|---|"]  # fmt: skip
+    lines = [
+        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores.",
+        "",
+        "| figure | Heimdall | baseline | ratio | target |",
+        "|---|---|---|---|---|",
+    ]
     baseline = None
     if args.part in ("all", "quality", "calibration"):
         quality, baseline = bench_quality(args.scenarios)

@@ -244,6 +244,9 @@ SPECTACULAR_SETTINGS = {
         "MLModelStatusEnum": "apps.ml.models.MLModel.Status",
         "DatasetStatusEnum": "apps.training.models.SyntheticDataset.Status",
         "TrainingJobStatusEnum": "apps.training.models.TrainingJob.Status",
+        "LocalizationMethodEnum": "apps.constellations.models.Localization.Method",
+        "LocalizationTriggerEnum": "apps.constellations.models.Localization.Trigger",
+        "LocalizeMethodEnum": ["auto", "model", "wls"],
     },
 }
 # Largest request body accepted anywhere (10,000 detections fit easily).

@@ -1,6 +1,12 @@
 from rest_framework import serializers
 
-from apps.constellations.models import Constellation, ConstellationMember, ConstellationShare
+from apps.constellations.models import (
+    Constellation,
+    ConstellationMember,
+    ConstellationShare,
+    Localization,
+    ReferenceTransmitter,
+)
 
 
 class ConstellationSerializer(serializers.ModelSerializer):
@@ -156,7 +162,7 @@ class LocalizationSerializer(serializers.Serializer):
     longitude = serializers.FloatField()
     uncertainty = UncertaintySerializer()
     gdop = serializers.FloatField(allow_null=True)
-    method = serializers.ChoiceField(["model", "wls"])
+    method = serializers.ChoiceField(Localization.Method.choices)
     model_id = serializers.UUIDField(allow_null=True)
     model_version = serializers.CharField(allow_null=True)
     tx_power_dbm = serializers.FloatField()
@@ -166,7 +172,7 @@ class LocalizationSerializer(serializers.Serializer):
     warnings = serializers.ListField(child=serializers.CharField())
     detection_ids = serializers.ListField(child=serializers.UUIDField())
     reference_transmitter_id = serializers.UUIDField(allow_null=True)
-    trigger = serializers.ChoiceField(["request", "auto"])
+    trigger = serializers.ChoiceField(Localization.Trigger.choices)
     observed_from = serializers.DateTimeField(allow_null=True)
     observed_until = serializers.DateTimeField(allow_null=True)
     created_by = serializers.UUIDField(allow_null=True)
@@ -192,8 +198,6 @@ class ReferenceTransmitterSerializer(serializers.ModelSerializer):
     created_by = serializers.UUIDField(source="created_by_id", read_only=True, allow_null=True)
 
     class Meta:
-        from apps.constellations.models import ReferenceTransmitter
-
         model = ReferenceTransmitter
         fields = [
             *("id", "name", "latitude", "longitude", "frequency_hz", "bandwidth_hz"),

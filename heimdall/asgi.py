@@ -18,12 +18,16 @@ from django.conf import settings  # noqa: E402
 from apps.accounts.websocket_auth import HeimdallWebSocketAuth  # noqa: E402
 from apps.collectors.embedded import start_embedded_collectors  # noqa: E402
 from apps.core.scheduling import start_inprocess_scheduler  # noqa: E402
+from apps.core.websocket_outages import websocket_outage_guard  # noqa: E402
 from heimdall.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": HeimdallWebSocketAuth(URLRouter(websocket_urlpatterns)),
+        # An unreachable database or Redis closes a socket with 4503, never 1011.
+        "websocket": websocket_outage_guard(
+            HeimdallWebSocketAuth(URLRouter(websocket_urlpatterns))
+        ),
     }
 )
 

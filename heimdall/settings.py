@@ -98,17 +98,59 @@ WSGI_APPLICATION = "heimdall.wsgi.application"
 ASGI_APPLICATION = "heimdall.asgi.application"
 
 # --- database -------------------------------------------------------------
+# Which Procfile process this is (web, worker, trainer, collector; anything
+# else is a one-off command): it sizes the connection pool below.
+HEIMDALL_PROCESS = env_str("HEIMDALL_PROCESS", "command")
 DATABASES = {
     "default": dj_database_url.parse(
         env_str("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'heimdall.sqlite3'}",
-        conn_max_age=env_int("HEIMDALL_DB_CONN_MAX_AGE", 60),
         conn_health_checks=True,
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # Several threads (web, in-process workers) share the file: wait for locks.
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # Several threads (web, in-process workers, collectors) and processes
+    # (`manage.py create_user`) share one file. WAL: readers never block the
+    # writer. IMMEDIATE: a write transaction takes the write lock at BEGIN, so
+    # it waits (busy timeout) instead of failing at once with "database is
+    # locked" when it would have to upgrade a read lock another writer beat it
+    # to. What still times out answers 503 with Retry-After (apps/core/outages.py).
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": env_int("HEIMDALL_SQLITE_BUSY_TIMEOUT", 30),
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
+    }
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+elif HEIMDALL_PROCESS != "command":
+    # A bounded psycopg pool per long-running process (docs/running.md has the
+    # arithmetic for max_connections). Connections go back to the pool at the
+    # end of each request/task (CONN_MAX_AGE 0); a request that waits longer
+    # than the timeout for one answers 503 with Retry-After (apps/core/outages.py).
+    # One-off commands (migrate, create_user, shell, tests) open one plain
+    # connection and close it: a pool would only hide a connection error
+    # behind its timeout.
+    _POOL_MAX_DEFAULTS = {"web": 10, "worker": 2, "trainer": 2, "collector": 4}
+    _pool_max = env_int("HEIMDALL_DB_POOL_MAX_SIZE", _POOL_MAX_DEFAULTS.get(HEIMDALL_PROCESS, 2))
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": min(env_int("HEIMDALL_DB_POOL_MIN_SIZE", 1), _pool_max),
+        "max_size": _pool_max,
+        # Seconds a request waits for a free connection before the 503.
+        "timeout": float(env_int("HEIMDALL_DB_POOL_TIMEOUT", 10)),
+        # Connections above min_size close after this many idle seconds.
+        "max_idle": float(env_int("HEIMDALL_DB_POOL_MAX_IDLE", 60)),
+        "max_lifetime": 1800.0,
+        # While the server is down, keep trying to refill the pool (the process
+        # lives on; requests meanwhile answer 503).
+        "reconnect_timeout": 3600.0 * 24 * 365,
+        "name": f"heimdall-{HEIMDALL_PROCESS}",
+    }
+else:
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
+    # Who holds a connection, in pg_stat_activity (docs/running.md, bench/load.py).
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "application_name", f"heimdall-{HEIMDALL_PROCESS}"
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- redis: channel layer and cache ----------------------------------------
@@ -333,7 +375,10 @@ if env_bool("HEIMDALL_BEHIND_PROXY", False):
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "apps.core.logging.RequestIdFilter"}},
+    "filters": {
+        "request_id": {"()": "apps.core.logging.RequestIdFilter"},
+        "outage": {"()": "apps.core.logging.OutageFilter"},
+    },
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"}
     },
@@ -346,6 +391,6 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": env_str("HEIMDALL_LOG_LEVEL", "INFO")},
     "loggers": {
-        "django.request": {"level": "ERROR"},
+        "django.request": {"level": "ERROR", "filters": ["outage"]},
     },
 }

@@ -17,6 +17,7 @@ from django.http.request import validate_host
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 
 from apps.accounts.authentication import HeimdallJWTAuthentication
+from apps.core.outages import unavailable_reason
 
 
 @database_sync_to_async
@@ -27,7 +28,9 @@ def _user_for_token(raw: str):
         return authenticator.get_user(token), None
     except (InvalidToken, TokenError):
         return AnonymousUser(), "invalid_token"
-    except Exception:  # user gone or inactive
+    except Exception as exc:  # user gone or inactive
+        if unavailable_reason(exc):
+            raise  # not the client's fault: websocket_outage_guard closes with 4503
         return AnonymousUser(), "invalid_token"
 
 

@@ -4,6 +4,11 @@ One asyncio task per active station (`manage.py collect`, or a thread in
 embedded mode). Network waits are async; DSP and database work run in worker
 threads. A failure marks the station's connection "error" with the reason and
 reconnects after an exponential backoff (1 s doubling to 60 s, with jitter).
+
+Heimdall's own outages (database or Redis unreachable, pool exhausted, SQLite
+locked: `apps.core.outages`) are not the station's failure: the collector and
+the supervisor wait them out with backoff and carry on, and the process never
+exits because of one.
 """
 
 import asyncio
@@ -14,11 +19,12 @@ import time
 import uuid
 import zlib
 
-from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async as sync_to_async
 from django.conf import settings
 from django.db import close_old_connections
 
 from apps.collectors.base import Chunk, ProtocolError, Source
+from apps.core.outages import backoff_delays, unavailable_reason
 from apps.core.timeutil import utc_now
 from apps.radio import dsp
 from apps.signals.services import detection_ingest
@@ -115,6 +121,7 @@ class StationCollector:
         self.chunks = 0
         self.detections = 0
         self.failures = 0
+        self.outages = 0  # times Heimdall's own database/Redis was unavailable
 
     # --- database side (worker threads) ---------------------------------------------
 
@@ -194,15 +201,17 @@ class StationCollector:
                     self.chunks += 1
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # network, protocol, server errors: all mean reconnect
+            except Exception as exc:
+                if unavailable_reason(exc):  # Heimdall's database/Redis, not the station
+                    await self._wait_out_outage(exc, stop)
+                    continue
+                # Network, protocol, server errors: all mean reconnect.
                 self.failures += 1
                 reason = f"{type(exc).__name__}: {exc}"[:500]
                 logger.warning(
                     "collector %s: %s; retry in %.0f s", self.station_id, reason, backoff
                 )
-                await sync_to_async(self._set_state)(
-                    connection=Station.Connection.ERROR, error=reason, ok=False
-                )
+                await self._record(connection=Station.Connection.ERROR, error=reason, ok=False)
                 delay = backoff * random.uniform(0.8, 1.2)  # noqa: S311 - jitter, not crypto
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), delay)
@@ -211,12 +220,74 @@ class StationCollector:
                 if source is not None:
                     with contextlib.suppress(Exception):  # closing a broken connection
                         await source.close()
-        await sync_to_async(self._set_state)(connection=Station.Connection.DISCONNECTED, ok=True)
+        await self._record(connection=Station.Connection.DISCONNECTED, ok=True)
+
+    # --- Heimdall's own outages ----------------------------------------------------------
+
+    async def _record(self, **state) -> None:
+        """`_set_state`, except that an outage while recording one is logged, not raised."""
+        try:
+            await sync_to_async(self._set_state)(**state)
+        except Exception as exc:
+            if not unavailable_reason(exc):
+                raise
+            logger.warning("collector %s: state not recorded (%s)", self.station_id, exc)
+
+    async def _wait_out_outage(self, exc: Exception, stop: asyncio.Event) -> None:
+        """Wait (with backoff) until the database answers again; one log line per outage."""
+        self.outages += 1
+        logger.warning(
+            "collector %s: %s (%s); waiting for it",
+            self.station_id,
+            unavailable_reason(exc),
+            f"{type(exc).__name__}: {exc}"[:200],
+        )
+        for delay in backoff_delays(maximum=MAX_BACKOFF_S / 2):
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            if stop.is_set():
+                return
+            try:
+                await sync_to_async(_database_answers)()
+                return
+            except Exception as again:
+                if not unavailable_reason(again):
+                    return  # something else: let the normal path deal with it
 
 
 def active_stations() -> list[Station]:
     close_old_connections()
     return list(Station.objects.filter(status=Station.Status.ACTIVE).order_by("id"))
+
+
+def _database_answers() -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+
+
+async def _active_stations_when_available(stop: asyncio.Event) -> list[Station] | None:
+    """The active stations; during an outage, waits (with backoff) until it ends or `stop`."""
+    started = None
+    for delay in backoff_delays(maximum=MAX_BACKOFF_S / 2):
+        try:
+            stations = await sync_to_async(active_stations)()
+        except Exception as exc:
+            if not unavailable_reason(exc):
+                raise
+            if started is None:
+                started = time.monotonic()
+                logger.warning("collectors: cannot read the stations (%s); waiting", exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            if stop.is_set():
+                return None
+            continue
+        if started is not None:
+            logger.warning("collectors: database back after %.0f s", time.monotonic() - started)
+        return stations
+    return None  # pragma: no cover - backoff_delays never ends
 
 
 async def supervise(
@@ -230,7 +301,10 @@ async def supervise(
     deadline = time.monotonic() + duration if duration else None
     running: dict[str, tuple[StationCollector, asyncio.Task, asyncio.Event]] = {}
     while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
-        stations = {s.id: s for s in await sync_to_async(active_stations)()}
+        found = await _active_stations_when_available(stop)
+        if found is None:
+            break
+        stations = {s.id: s for s in found}
         if station_ids:
             stations = {k: v for k, v in stations.items() if k in station_ids}
         for station_id in list(running):
@@ -257,5 +331,6 @@ async def supervise(
     await asyncio.gather(*(task for _, task, _ in running.values()), return_exceptions=True)
     return {
         sid: {"chunks": c.chunks, "detections": c.detections, "failures": c.failures}
+        | ({"outages": c.outages} if c.outages else {})
         for sid, (c, _, _) in running.items()
     }

@@ -7,6 +7,7 @@ subclasses; nothing builds an error response by hand.
 """
 
 import logging
+import sys
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -16,6 +17,7 @@ from rest_framework import exceptions as drf
 from rest_framework.response import Response
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 
+from apps.core.outages import retry_after, unavailable_payload, unavailable_reason
 from apps.core.request_id import get_request_id
 from apps.core.timeutil import isoformat_z, utc_now
 
@@ -89,6 +91,19 @@ def error_json_response(status: int, code: str, message: str, details=None, head
     for name, value in (headers or {}).items():
         response[name] = value
     return response
+
+
+def service_unavailable_response(reason: str, response_class=None):
+    """503 SERVICE_UNAVAILABLE with Retry-After: the pool, the database or Redis is out.
+
+    `response_class` is DRF's Response inside views (content negotiation),
+    else a plain JsonResponse.
+    """
+    code, message, details = unavailable_payload(reason)
+    headers = {"Retry-After": str(retry_after(reason))}
+    if response_class is not None:
+        return response_class(envelope(code, message, details), status=503, headers=headers)
+    return error_json_response(503, code, message, details, headers=headers)
 
 
 # --- validation details ------------------------------------------------------
@@ -184,6 +199,10 @@ def api_exception_handler(exc: Exception, context: dict) -> Response:
             headers["WWW-Authenticate"] = exc.auth_header
         return Response(envelope(code, message, details), status=exc.status_code, headers=headers)
 
+    reason = unavailable_reason(exc)
+    if reason is not None:
+        logger.warning("503 %s in %s: %s", reason, context.get("view").__class__.__name__, exc)
+        return service_unavailable_response(reason, Response)
     logger.exception("Unhandled error in %s", context.get("view").__class__.__name__)
     return Response(envelope("INTERNAL_ERROR", "An internal error occurred."), status=500)
 
@@ -225,6 +244,20 @@ def handler404(request, exception=None):
 
 
 def handler500(request):
+    # Django calls this inside its `except` block (asgiref carries the
+    # exception into the thread), so the error is still at hand: an outage in
+    # a middleware or a non-API view is a 503, not a 500.
+    reason = unavailable_reason(sys.exc_info()[1]) if sys.exc_info()[1] else None
+    if reason is not None:
+        response = service_unavailable_response(reason)
+        if not _wants_json(request):
+            from django.http import HttpResponse
+
+            response = HttpResponse(
+                unavailable_payload(reason)[1], status=503, content_type="text/plain"
+            )
+            response["Retry-After"] = str(retry_after(reason))
+        return response
     if _wants_json(request):
         return error_json_response(500, "INTERNAL_ERROR", "An internal error occurred.")
     from django.views.defaults import server_error

@@ -9,3 +9,23 @@ class RequestIdFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = _current.get() or "-"
         return True
+
+
+class OutageFilter(logging.Filter):
+    """On `django.request`: a 503 for an outage (apps.core.outages) is one line, no traceback.
+
+    Every request during a database outage would otherwise log the same long
+    traceback; the outage itself is worth one line per request at most.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from apps.core.outages import unavailable_reason
+
+        if record.exc_info and record.exc_info[1] is not None:
+            reason = unavailable_reason(record.exc_info[1])
+            if reason:
+                record.msg = f"{record.msg} ({reason})"
+                record.exc_info = None
+                record.exc_text = None
+                record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True

@@ -23,6 +23,7 @@ from apps.anomalies.models import AnomalyEvent
 from apps.core.events import remember_event_loop
 from apps.core.exceptions import envelope
 from apps.core.timeutil import isoformat_z, utc_now
+from apps.core.websocket_outages import OutageGuardMixin
 from apps.signals import live
 from apps.stations.models import Station
 
@@ -179,7 +180,7 @@ def parse_subscription(filters, other_keys: frozenset[str] = frozenset()) -> Sub
     return subscription
 
 
-class LiveSignalsConsumer(AsyncWebsocketConsumer):
+class LiveSignalsConsumer(OutageGuardMixin, AsyncWebsocketConsumer):
     async def dispatch(self, message):
         # Channels runs close_old_connections in a worker thread before every
         # handler; the live.* handlers never touch the database, and that

@@ -9,6 +9,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from apps.accounts.roles import has_permission
 from apps.core.exceptions import envelope
 from apps.core.timeutil import isoformat_z, utc_now
+from apps.core.websocket_outages import OutageGuardMixin
 from apps.training.live import job_group, training_status
 
 CLOSE_UNAUTHENTICATED = 4401
@@ -28,7 +29,9 @@ def _job_state(job_id):
     return training_status(job) if job else None
 
 
-class TrainingJobConsumer(AsyncWebsocketConsumer):
+class TrainingJobConsumer(OutageGuardMixin, AsyncWebsocketConsumer):
+    error_frame_key = "event"
+
     async def connect(self):
         await self.accept()
         user = self.scope.get("user")

@@ -1,0 +1,163 @@
+"""When a backing service is briefly unavailable: tell it apart, answer 503, wait, go on.
+
+"Unavailable" means the request or job was fine and Heimdall could not reach
+its own database or Redis for a moment:
+
+* the connection pool had no free connection within its timeout
+  (`psycopg_pool.PoolTimeout`, `TooManyRequests`);
+* PostgreSQL refused or dropped the connection (server down, restarting,
+  `too many clients`, `pg_terminate_backend`, a network cut);
+* SQLite stayed locked past the busy timeout ("database is locked");
+* Redis refused or dropped the connection (cache, channel layer).
+
+HTTP answers 503 `SERVICE_UNAVAILABLE` in the envelope with `Retry-After`
+(`api_exception_handler`, `handler500`); WebSocket consumers send an error
+frame or close with 4503 "try again later" (`apps.core.websocket_outages`);
+long-running processes wait with `backoff_delays` and try again. Everything
+else is a real error and stays one.
+"""
+
+import logging
+import os
+import random
+import sqlite3
+from collections.abc import Iterator
+
+from django import db
+
+logger = logging.getLogger(__name__)
+
+# Seconds a client is asked to wait (Retry-After) per reason.
+RETRY_AFTER = {"database_pool_exhausted": 2, "database_busy": 2}
+DEFAULT_RETRY_AFTER = 5
+# WebSocket close code for "try again later": HTTP 503 + 4000, like 4401/4403.
+CLOSE_TRY_AGAIN_LATER = 4503
+
+# PostgreSQL SQLSTATEs that mean the server cannot serve this connection now:
+# 53300 too_many_connections, 57P01 admin_shutdown (pg_terminate_backend),
+# 57P02 crash_shutdown, 57P03 cannot_connect_now, 08xxx connection exceptions.
+_PG_UNAVAILABLE_STATES = {"53300", "57P01", "57P02", "57P03"}
+_SQLITE_BUSY_TEXT = ("database is locked", "database table is locked", "database is busy")
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen and len(seen) < 16:
+        seen.add(id(exc))
+        yield exc
+        exc = exc.__cause__ or exc.__context__
+
+
+def _pool_has_connections() -> bool:
+    try:
+        pool = db.connections["default"].pool
+        return pool is None or pool.get_stats().get("pool_size", 0) > 0
+    except Exception:
+        return True
+
+
+def _reason_of(exc: BaseException) -> str | None:
+    try:
+        import psycopg
+        import psycopg_pool
+    except ImportError:  # SQLite-only install
+        psycopg = psycopg_pool = None
+    if psycopg_pool is not None and isinstance(
+        exc, psycopg_pool.PoolTimeout | psycopg_pool.TooManyRequests
+    ):
+        # An empty pool timed out because the server cannot be reached, not
+        # because every connection was busy.
+        return "database_pool_exhausted" if _pool_has_connections() else "database_unavailable"
+    if psycopg is not None and isinstance(exc, psycopg.Error):
+        state = getattr(exc, "sqlstate", None)
+        if state in _PG_UNAVAILABLE_STATES or (state or "").startswith("08"):
+            return "database_unavailable"
+        # No SQLSTATE: raised by the client library itself (connection refused,
+        # lost, closed), not by a statement the server rejected.
+        if state is None and (
+            isinstance(exc, psycopg.OperationalError)
+            or (isinstance(exc, psycopg.InterfaceError) and "connection" in str(exc).lower())
+        ):
+            return "database_unavailable"
+        return None
+    if isinstance(exc, sqlite3.OperationalError) and any(
+        text in str(exc).lower() for text in _SQLITE_BUSY_TEXT
+    ):
+        return "database_busy"
+    if isinstance(exc, db.InterfaceError) and "closed" in str(exc):
+        return "database_unavailable"  # Django: "connection already closed"
+    try:
+        import redis
+    except ImportError:
+        return None
+    if isinstance(exc, redis.ConnectionError | redis.TimeoutError | redis.BusyLoadingError):
+        return "redis_unavailable"
+    return None
+
+
+def unavailable_reason(exc: BaseException) -> str | None:
+    """Why `exc` means a backing service is unavailable, or None for any other error.
+
+    Looks through the whole chain (`__cause__`, `__context__`): Django wraps
+    psycopg's and sqlite3's errors in its own.
+    """
+    for item in _chain(exc):
+        reason = _reason_of(item)
+        if reason:
+            return reason
+    return None
+
+
+def retry_after(reason: str) -> int:
+    return RETRY_AFTER.get(reason, DEFAULT_RETRY_AFTER)
+
+
+def unavailable_payload(reason: str) -> tuple[str, str, dict]:
+    """(code, message, details) of the envelope for a 503 or a WebSocket error frame."""
+    wait = retry_after(reason)
+    messages = {
+        "database_pool_exhausted": "The server is busy: no database connection was free.",
+        "database_busy": "The database is busy with other writes.",
+        "database_unavailable": "The database is unavailable.",
+        "redis_unavailable": "Redis (cache / channel layer) is unavailable.",
+    }
+    message = f"{messages.get(reason, 'A backing service is unavailable.')} Retry in {wait} s."
+    return "SERVICE_UNAVAILABLE", message, {"reason": reason, "retry_after_seconds": wait}
+
+
+# --- long-running processes ------------------------------------------------------
+
+
+def backoff_delays(initial: float = 1.0, maximum: float = 30.0) -> Iterator[float]:
+    """1, 2, 4 … `maximum` seconds, each with ±20 % jitter (many processes, one server)."""
+    delay = initial
+    while True:
+        yield delay * random.uniform(0.8, 1.2)  # noqa: S311 - jitter, not crypto
+        delay = min(delay * 2, maximum)
+
+
+# --- forked children (django-q2 forks its workers) ----------------------------------
+
+_inherited: list = []  # kept alive: closing them in a child would close the parent's sockets
+
+
+def _forget_inherited_connections() -> None:
+    """In a forked child: never use the parent's sockets; open our own on first use."""
+    try:
+        from django.db.backends.postgresql.base import DatabaseWrapper
+    except Exception:  # no psycopg: nothing pooled
+        DatabaseWrapper = None
+    if DatabaseWrapper is not None:
+        _inherited.append(dict(DatabaseWrapper._connection_pools))
+        DatabaseWrapper._connection_pools.clear()
+    for conn in db.connections.all(initialized_only=True):
+        if conn.connection is not None:
+            _inherited.append(conn.connection)
+            conn.connection = None
+
+
+def install_fork_guard() -> None:
+    """Called once from CoreConfig.ready(); idempotent."""
+    if not getattr(install_fork_guard, "done", False):
+        os.register_at_fork(after_in_child=_forget_inherited_connections)
+        install_fork_guard.done = True

@@ -1,0 +1,274 @@
+"""Database connections under load and outages (issue 12 §9), against real processes.
+
+A daphne on the test database with a small pool: a table lock held by the
+test keeps the pool's connections busy, so the pool is exhausted for as long
+as the test wants, and every way a request can need a connection (a view,
+session middleware, a Django page, WebSocket authentication) must answer 503
+/ close 4503, never 500 / 1011. Outages are made without touching the shared
+servers: `pg_terminate_backend` on the server's own connections, or a TCP
+proxy between the process and PostgreSQL that the test takes away.
+"""
+
+import asyncio
+import json
+import os
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import psycopg
+import pytest
+import websockets
+from django.db import connection
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from tests import factories
+from tests.helpers import database_url, make_user
+from tests.servers import Process, TcpProxy, daphne, http, wait_until
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+
+
+def _server_env(**extra) -> dict:
+    return {
+        **os.environ,
+        "DATABASE_URL": database_url(connection.settings_dict),
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+        **{k: str(v) for k, v in extra.items()},
+    }
+
+
+def _raw_connection():
+    settings = connection.settings_dict
+    return psycopg.connect(
+        host=settings["HOST"] or "127.0.0.1",
+        port=settings["PORT"] or 5432,
+        user=settings["USER"],
+        dbname=settings["NAME"],
+        autocommit=True,
+    )
+
+
+def _server_connections(application_name: str) -> int:
+    with _raw_connection() as conn:
+        return conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND application_name = %s",
+            [connection.settings_dict["NAME"], application_name],
+        ).fetchone()[0]
+
+
+def _assert_503(status, headers, body):
+    assert status == 503, body
+    assert int(headers["Retry-After"]) >= 1
+    error = body["error"]
+    assert error["code"] == "SERVICE_UNAVAILABLE"
+    assert error["details"]["reason"] == "database_pool_exhausted"
+    assert error["request_id"] == headers["X-Request-ID"]
+
+
+def test_an_exhausted_pool_answers_503_and_never_exceeds_its_size(tmp_path):
+    factories.station("twente-nl")
+    token = str(RefreshToken.for_user(make_user("otto", "operator")).access_token)
+    env = _server_env(
+        HEIMDALL_PROCESS="web",
+        HEIMDALL_DB_POOL_MAX_SIZE=2,
+        HEIMDALL_DB_POOL_TIMEOUT=1,
+    )
+    with daphne(env, tmp_path / "daphne.log") as (base, server), _raw_connection() as locker:
+        # Two requests take the pool's two connections and wait on this lock.
+        locker.execute("BEGIN")
+        locker.execute("LOCK TABLE stations_station IN ACCESS EXCLUSIVE MODE")
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            held = [
+                pool.submit(http, "GET", f"{base}/api/v1/stations", None, token) for _ in range(2)
+            ]
+            wait_until(
+                lambda: (
+                    _server_connections("heimdall-web") == 2 and "Lock" in _waits_of("heimdall-web")
+                ),
+                20,
+                message="two requests waiting on the lock",
+            )
+            # An API view (JWT), session middleware (a session cookie: Django looks
+            # the session up before any view), and a Django page: each a 503.
+            views = [
+                pool.submit(http, "GET", f"{base}/api/v1/stations", None, token) for _ in range(8)
+            ]
+            for status, headers, body in (f.result() for f in views):
+                _assert_503(status, headers, body)
+            status, headers, body = _http_with_cookie(f"{base}/api/v1/stations")
+            _assert_503(status, headers, body)
+            status, headers, body = _http_with_cookie(f"{base}/admin/")
+            assert status == 503 and headers["Retry-After"] and "Retry in" in body
+            # WebSocket authentication needs the user row: closed 4503, not 1011.
+            code = asyncio.run(_websocket_close_code(base, token))
+            assert code == 4503
+            assert _server_connections("heimdall-web") <= 2
+            locker.execute("COMMIT")
+            assert [f.result()[0] for f in held] == [200, 200]
+        # The pool serves again at once; no request ever got a 500.
+        assert http("GET", f"{base}/api/v1/stations", token=token)[0] == 200
+        assert _server_connections("heimdall-web") <= 2
+        log = server.log()
+    assert "Traceback" not in log and " 500 " not in log, log[-3000:]
+
+
+def _waits_of(application_name: str) -> str:
+    with _raw_connection() as conn:
+        rows = conn.execute(
+            "SELECT coalesce(wait_event_type, '') FROM pg_stat_activity "
+            "WHERE datname = %s AND application_name = %s",
+            [connection.settings_dict["NAME"], application_name],
+        ).fetchall()
+    return " ".join(row[0] for row in rows)
+
+
+def _http_with_cookie(url: str):
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(url, headers={"Cookie": "sessionid=" + "a1b2c3d4" * 4})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            status, raw, headers = response.status, response.read(), response.headers
+    except urllib.error.HTTPError as err:
+        status, raw, headers = err.code, err.read(), err.headers
+    try:
+        return status, headers, json.loads(raw)
+    except ValueError:
+        return status, headers, raw.decode()
+
+
+async def _websocket_close_code(base: str, token: str) -> int:
+    url = base.replace("http://", "ws://") + f"/ws/signals/live?token={token}"
+    async with websockets.connect(url) as ws:
+        try:
+            await asyncio.wait_for(ws.recv(), 15)
+        except websockets.ConnectionClosed as closed:
+            return closed.rcvd.code
+    raise AssertionError("the socket stayed open")
+
+
+def test_web_process_recovers_when_its_connections_are_killed(tmp_path):
+    factories.station("twente-nl")
+    token = str(RefreshToken.for_user(make_user("otto", "operator")).access_token)
+    env = _server_env(HEIMDALL_PROCESS="web", HEIMDALL_DB_POOL_MAX_SIZE=3)
+    with daphne(env, tmp_path / "daphne.log") as (base, server):
+        assert http("GET", f"{base}/api/v1/stations", token=token)[0] == 200
+        with _raw_connection() as admin:
+            killed = admin.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = %s AND application_name = 'heimdall-web'",
+                [connection.settings_dict["NAME"]],
+            ).fetchone()[0]
+        assert killed >= 1
+        statuses = [http("GET", f"{base}/api/v1/stations", token=token)[0] for _ in range(10)]
+        # The pool checks a connection before handing it out: none of them fails.
+        assert statuses == [200] * 10
+        assert "Traceback" not in server.log()
+
+
+def _detections_since(station_id: str) -> int:
+    with _raw_connection() as conn:
+        return conn.execute(
+            "SELECT count(*) FROM signals_signaldetection WHERE websdr_station_id = %s",
+            [station_id],
+        ).fetchone()[0]
+
+
+def test_collect_process_survives_a_database_outage(tmp_path):
+    factories.station("sim-1", api_config={"api_type": "simulated", "poll_interval": 0.2})
+    settings = connection.settings_dict
+    proxy = TcpProxy(settings["HOST"] or "127.0.0.1", int(settings["PORT"] or 5432))
+    proxy.up()
+    env = _server_env(
+        HEIMDALL_PROCESS="collector",
+        DATABASE_URL=f"postgres://{settings['USER']}@127.0.0.1:{proxy.port}/{settings['NAME']}",
+    )
+    collect = Process(
+        [sys.executable, "manage.py", "collect", "--station", "sim-1"], env, tmp_path / "c.log"
+    )
+    try:
+        wait_until(lambda: _detections_since("sim-1") > 0, 60, 0.5, "first detections")
+        proxy.down()  # the database goes away: refused, every connection reset
+        wait_until(lambda: "waiting" in collect.log(), 30, 0.2, "the outage to be noticed")
+        asyncio.run(asyncio.sleep(3))
+        assert collect.alive(), collect.log()[-3000:]
+        during = _detections_since("sim-1")
+        proxy.up()
+        wait_until(lambda: _detections_since("sim-1") > during, 60, 0.5, "detections after it")
+        assert collect.alive()
+    finally:
+        collect.stop()
+        proxy.down()
+    log = collect.log()
+    assert "Traceback" not in log, log[-3000:]
+    # The outage was Heimdall's, not the station's: no failed check recorded for it.
+    with _raw_connection() as conn:
+        failed = conn.execute(
+            "SELECT count(*) FROM stations_stationcheck WHERE station_id = 'sim-1' AND NOT ok"
+        ).fetchone()[0]
+    assert failed == 0
+
+
+def _task_done(task_id: str) -> bool:
+    with _raw_connection() as conn:
+        row = conn.execute("SELECT success FROM django_q_task WHERE id = %s", [task_id]).fetchone()
+    return bool(row and row[0])
+
+
+def test_qcluster_survives_a_database_outage(tmp_path):
+    """Pusher, workers and monitor of a django-q2 cluster go on after the database returns."""
+    from django_q.tasks import async_task
+
+    settings = connection.settings_dict
+    proxy = TcpProxy(settings["HOST"] or "127.0.0.1", int(settings["PORT"] or 5432))
+    proxy.up()
+    env = _server_env(
+        HEIMDALL_PROCESS="worker",
+        DATABASE_URL=f"postgres://{settings['USER']}@127.0.0.1:{proxy.port}/{settings['NAME']}",
+    )
+    cluster = Process([sys.executable, "manage.py", "qcluster"], env, tmp_path / "q.log")
+    try:
+        first = async_task("math.floor", 2.5)
+        wait_until(lambda: _task_done(first), 60, 0.5, "a task before the outage")
+        proxy.down()
+        asyncio.run(asyncio.sleep(12))  # longer than the pusher's own 10 s pause
+        assert cluster.alive(), cluster.log()[-3000:]
+        proxy.up()
+        second = async_task("math.floor", 3.5)
+        wait_until(lambda: _task_done(second), 90, 0.5, "a task after the outage")
+        assert cluster.alive()
+    finally:
+        cluster.stop()
+        proxy.down()
+
+
+def test_websocket_consumers_give_their_connections_back(tmp_path):
+    """database_sync_to_async returns each connection to the pool: open sockets hold none."""
+    factories.station("twente-nl")
+    token = str(RefreshToken.for_user(make_user("otto", "operator")).access_token)
+    env = _server_env(
+        HEIMDALL_PROCESS="web", HEIMDALL_DB_POOL_MAX_SIZE=2, HEIMDALL_DB_POOL_TIMEOUT=2
+    )
+
+    async def scenario(base: str):
+        url = base.replace("http://", "ws://") + f"/ws/signals/live?token={token}"
+        sockets = []
+        for _ in range(12):  # each: a user lookup, a permission check, a station lookup
+            ws = await websockets.connect(url)
+            await ws.send(json.dumps({"type": "subscribe", "channels": ["signal_detections"],
+                                      "filters": {"station_ids": ["twente-nl"]}}))  # fmt: skip
+            assert json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "subscribed"
+            sockets.append(ws)
+        statuses = [
+            (await asyncio.to_thread(http, "GET", f"{base}/api/v1/stations", None, token))[0]
+            for _ in range(5)
+        ]
+        for ws in sockets:
+            await ws.close()
+        return statuses
+
+    with daphne(env, tmp_path / "daphne.log") as (base, server):
+        assert asyncio.run(scenario(base)) == [200] * 5
+        assert _server_connections("heimdall-web") <= 2
+        assert "Traceback" not in server.log()

@@ -1,0 +1,152 @@
+"""Outages seen from inside a process: what counts as one, the events publisher, forked children."""
+
+import asyncio
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+
+import psycopg
+import psycopg_pool
+import pytest
+import redis
+from django.db import OperationalError
+
+from apps.core import events
+from apps.core.outages import unavailable_reason
+from tests.servers import ROOT, TcpProxy
+
+
+def _wrapped(inner: Exception) -> Exception:
+    """As Django raises it: its own OperationalError, the driver's error as the cause."""
+    try:
+        try:
+            raise inner
+        except Exception as exc:
+            raise OperationalError(str(exc)) from exc
+    except OperationalError as outer:
+        return outer
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        (psycopg.OperationalError("connection failed: Connection refused"), "database_unavailable"),
+        (psycopg.errors.AdminShutdown("terminating connection"), "database_unavailable"),
+        (psycopg.errors.TooManyConnections("sorry, too many clients"), "database_unavailable"),
+        (sqlite3.OperationalError("database is locked"), "database_busy"),
+        (redis.ConnectionError("Connection refused"), "redis_unavailable"),
+        (psycopg.errors.UniqueViolation("duplicate key"), None),
+        (psycopg.errors.QueryCanceled("statement timeout"), None),
+        (sqlite3.OperationalError("no such table: x"), None),
+        (ValueError("database is locked"), None),
+    ],
+)
+def test_outages_are_told_apart_from_real_errors(error, reason):
+    assert unavailable_reason(_wrapped(error)) == reason
+
+
+def test_a_pool_timeout_without_a_pool_counts_as_exhaustion():
+    # The test process has no pool (one-off command): nothing says the server is down.
+    assert unavailable_reason(_wrapped(psycopg_pool.PoolTimeout("timeout"))) == (
+        "database_pool_exhausted"
+    )
+
+
+@pytest.mark.slow
+def test_events_publisher_survives_a_redis_outage(settings, caplog):
+    """The publisher thread's channel layer reconnects; sends during the outage are dropped."""
+    url = redis.Redis.from_url(os.environ["REDIS_URL"]).connection_pool.connection_kwargs
+    proxy = TcpProxy(url.get("host", "127.0.0.1"), int(url.get("port", 6379)))
+    proxy.up()
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {
+                "hosts": [f"redis://127.0.0.1:{proxy.port}/{url.get('db', 0)}"],
+                "prefix": f"outage-{os.getpid()}",
+            },
+        }
+    }
+    from channels.layers import get_channel_layer
+
+    async def scenario():
+        layer = get_channel_layer()
+        channel = await layer.new_channel()
+        await layer.group_add("outage.test", channel)
+        receiving = asyncio.ensure_future(layer.receive(channel))
+        await asyncio.sleep(0.2)
+        await asyncio.to_thread(events.send_now, [("outage.test", {"type": "x", "n": 1})])
+        assert (await asyncio.wait_for(receiving, 10))["n"] == 1
+
+        proxy.down()
+        started = time.monotonic()
+        # Best effort: logged, never raised, never longer than its own bound.
+        await asyncio.to_thread(events.send_now, [("outage.test", {"type": "x", "n": 2})])
+        assert time.monotonic() - started < 15
+        proxy.up()
+
+        receiving = asyncio.ensure_future(layer.receive(channel))
+        deadline = time.monotonic() + 30
+        got = None
+        while time.monotonic() < deadline and got is None:
+            await asyncio.to_thread(events.send_now, [("outage.test", {"type": "x", "n": 3})])
+            done, _ = await asyncio.wait({receiving}, timeout=1)
+            if done:
+                got = receiving.result()
+        assert got is not None and got["n"] == 3
+        await layer.flush()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        proxy.down()
+    assert "could not publish" in caplog.text
+
+
+FORK_PROBE = """
+import json, os
+import django
+django.setup()
+from django.db import connection
+
+def backend_pid():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        return cursor.fetchone()[0]
+
+parent = backend_pid()
+read, write = os.pipe()
+child = os.fork()
+if child == 0:
+    os.write(write, json.dumps(backend_pid()).encode())
+    os._exit(0)
+os.waitpid(child, 0)
+print(json.dumps({"parent": parent, "child": json.loads(os.read(read, 64)),
+                  "parent_again": backend_pid()}))
+"""
+
+
+@pytest.mark.django_db
+def test_a_forked_child_opens_its_own_pooled_connection():
+    """django-q2 forks its workers: a child must never talk on its parent's socket."""
+    from django.db import connection
+
+    from tests.helpers import database_url
+
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(connection.settings_dict),
+        "HEIMDALL_PROCESS": "worker",
+        "DJANGO_SETTINGS_MODULE": "heimdall.settings",
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", FORK_PROBE],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    pids = json.loads(out.stdout.strip().splitlines()[-1])
+    assert pids["child"] != pids["parent"]
+    assert pids["parent_again"] == pids["parent"]  # the parent's connection still works

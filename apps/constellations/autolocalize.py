@@ -179,11 +179,10 @@ def localize_transmissions(*, constellation_id, transmissions: list[Transmission
     """Store one auto localization per transmission not localized yet (others extend the
     fix they belong to); under a lock on the constellation's row, so concurrent tasks
     cannot both localize one transmission. Returns the new localizations."""
-    from apps.constellations.locate import locate
     from apps.constellations.services import _members, build_localization, reference_for
     from apps.constellations.validation import LocalizeRequest, detection_request
 
-    created, extended = [], {}
+    created, extended, pending = [], {}, []
     with transaction.atomic():
         constellation = (
             Constellation.objects.select_for_update().filter(pk=constellation_id).first()
@@ -210,23 +209,26 @@ def localize_transmissions(*, constellation_id, transmissions: list[Transmission
             if known is not None:
                 if transmission.end > known["observed_until"]:
                     known["observed_until"] = transmission.end
-                    extended[known["id"]] = transmission.end
+                    if known["id"] is not None:
+                        extended[known["id"]] = transmission.end
                 continue
             request = LocalizeRequest(**detection_request(rows=rows, members=members),
                                       method="auto", tx_power_dbm=None)  # fmt: skip
-            try:
-                result = locate(request.measurements, frequency_hz=request.frequency_hz)
-            except Exception:  # one bad fix must not lose the others
-                logger.exception("automatic localization failed for %s", request.detection_ids)
+            span = {"id": None, "frequency_hz": request.frequency_hz,
+                    "observed_from": request.observed_from,
+                    "observed_until": request.observed_until}  # fmt: skip
+            pending.append((request, span))
+            open_fixes.append(span)
+        for (request, span), result in zip(pending, _locate_all([r for r, _ in pending]),
+                                           strict=True):  # fmt: skip
+            if result is None:
                 continue
             localization = build_localization(
                 constellation_id=constellation_id, request=request, result=result,
                 trigger=Localization.Trigger.AUTO, reference=reference_for(request.frequency_hz),
             )  # fmt: skip
+            localization.observed_until = span["observed_until"]  # extended by later detections
             created.append(localization)
-            open_fixes.append({"id": localization.id, "frequency_hz": request.frequency_hz,
-                               "observed_from": request.observed_from,
-                               "observed_until": request.observed_until})  # fmt: skip
         Localization.objects.bulk_create(created)
         for fix_id, until in extended.items():
             Localization.objects.filter(pk=fix_id, observed_until__lt=until).update(
@@ -236,6 +238,26 @@ def localize_transmissions(*, constellation_id, transmissions: list[Transmission
 
         publish_localizations(created)  # after the commit
     return created
+
+
+def _locate_all(requests) -> list:
+    """Results in one batch; if the batch fails, one by one, so one bad fix loses only itself."""
+    from apps.constellations.locate import Job, locate_many
+
+    jobs = [Job(r.measurements, r.frequency_hz) for r in requests]
+    try:
+        return locate_many(jobs)
+    except Exception:
+        logger.exception("batched automatic localization failed; retrying one by one")
+    results = []
+    for job in jobs:
+        try:
+            results.append(locate_many([job])[0])
+        except Exception:
+            logger.exception("automatic localization failed for %s",
+                             [m.detection_id for m in job.measurements])  # fmt: skip
+            results.append(None)
+    return results
 
 
 def auto_localize(*, stations: list[str], spans: list[tuple[str, str]]) -> int:

@@ -98,35 +98,71 @@ def _frame(measurements: list[Measurement]):
     return lat, lon, origin, to_local_metres(lat, lon, *origin)
 
 
+@dataclass(frozen=True)
+class Job:
+    """One transmission to locate: its measurements, frequency, method and power if known."""
+
+    measurements: list[Measurement]
+    frequency_hz: int
+    method: str = "auto"
+    tx_power_dbm: float | None = None
+
+
 def locate(measurements: list[Measurement], *, frequency_hz: int, method: str = "auto",
            tx_power_dbm: float | None = None) -> Result:  # fmt: skip
     """The fix. `method`: "auto" (the active model when it may serve, else WLS with the
     reason in `warnings`), "model" (Conflict when it may not), "wls"."""
-    lat, lon, origin, xy = _frame(measurements)
-    rss = np.array([m.calibrated_db for m in measurements])
-    propagation = PropagationModel(frequency_mhz=frequency_hz / 1e6)
-    warnings: list[str] = []
+    return locate_many([Job(measurements, frequency_hz, method, tx_power_dbm)])[0]
+
+
+def locate_many(jobs: list[Job]) -> list[Result]:
+    """Fixes for several transmissions; the model's share runs as one batch (automatic
+    localization: tens of transmissions per task)."""
     served = None
-    if method in ("auto", "model"):
+    if any(job.method in ("auto", "model") for job in jobs):
         served = active_localization_model()
-        reason = active_problem() if served is None else (
-            served.scope_problem(lat, lon, frequency_hz))  # fmt: skip
-        if reason:
-            if method == "model":
+    frames, reasons = [], []
+    for job in jobs:
+        frame = _frame(job.measurements)
+        frames.append(frame)
+        reason = None
+        if job.method in ("auto", "model"):
+            reason = active_problem() if served is None else (
+                served.scope_problem(frame[0], frame[1], job.frequency_hz))  # fmt: skip
+            if reason and job.method == "model":
                 raise Conflict(f"The localization model cannot serve this request: {reason}.",
                                {"field": "method", "constraint": reason})  # fmt: skip
-            warnings.append(f"WLS used instead of the model: {reason}")
-            served = None
-    if served is not None:
-        fix = served.predict(lat, lon, rss, frequency_hz, tx_power_dbm)
-        position = to_local_metres(fix.latitude, fix.longitude, *origin)
-        latitude, longitude = fix.latitude, fix.longitude
-        covariance, scales = fix.covariance_m2, served.scales
-        power, estimated = fix.tx_power_dbm, fix.tx_power_estimated
+        reasons.append(reason)
+    by_model = [i for i, job in enumerate(jobs) if job.method != "wls" and not reasons[i]]
+    model_fixes = {}
+    if by_model:
+        requests = [
+            (frames[i][0], frames[i][1], [m.calibrated_db for m in jobs[i].measurements],
+             jobs[i].frequency_hz, jobs[i].tx_power_dbm)
+            for i in by_model
+        ]  # fmt: skip
+        model_fixes = dict(zip(by_model, served.predict_many(requests), strict=True))
+    return [
+        _result(job, frames[i], reasons[i], served, model_fixes.get(i))
+        for i, job in enumerate(jobs)
+    ]
+
+
+def _result(job: Job, frame, reason: str | None, served, model_fix) -> Result:
+    _, _, origin, xy = frame
+    measurements = job.measurements
+    rss = np.array([m.calibrated_db for m in measurements])
+    propagation = PropagationModel(frequency_mhz=job.frequency_hz / 1e6)
+    warnings = [f"WLS used instead of the model: {reason}"] if reason else []
+    if model_fix is not None:
+        position = to_local_metres(model_fix.latitude, model_fix.longitude, *origin)
+        latitude, longitude = model_fix.latitude, model_fix.longitude
+        covariance, scales = model_fix.covariance_m2, served.scales
+        power, estimated = model_fix.tx_power_dbm, model_fix.tx_power_estimated
         if not served.calibrated:
             warnings.append("this model's uncertainty is not calibrated (no validation scales)")
     else:
-        fix = wls_fix(xy, rss, propagation, tx_power_dbm)
+        fix = wls_fix(xy, rss, propagation, job.tx_power_dbm)
         position, covariance = fix.position, fix.covariance
         scales = WLS_SCALES[not fix.tx_power_estimated]
         power, estimated = fix.tx_power_dbm, fix.tx_power_estimated
@@ -146,9 +182,9 @@ def locate(measurements: list[Measurement], *, frequency_hz: int, method: str = 
         longitude=round(float(longitude), 6),
         uncertainty=uncertainty_from_covariance(covariance, scales),
         gdop=round(float(geometry), 3) if math.isfinite(geometry) else None,
-        method="model" if served is not None else "wls",
-        model_id=served.model_id if served is not None else None,
-        model_version=served.version if served is not None else "",
+        method="model" if model_fix is not None else "wls",
+        model_id=served.model_id if model_fix is not None else None,
+        model_version=served.version if model_fix is not None else "",
         tx_power_dbm=round(float(power), 2),
         tx_power_estimated=estimated,
         residuals_db={m.station_id: round(float(r), 2) for m, r in zip(measurements, residuals,

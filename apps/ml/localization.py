@@ -47,7 +47,13 @@ class ModelFix:
     covariance_m2: np.ndarray  # [2, 2], east/north
     tx_power_dbm: float
     tx_power_estimated: bool
-    posterior: PosteriorGrid
+    weights: np.ndarray  # the posterior over the model's grid (ij order)
+    model: "LocalizationModel"
+
+    @property
+    def posterior(self) -> PosteriorGrid:
+        """The posterior as a north-up lat/lon grid (built on demand: heat maps only)."""
+        return self.model.posterior_grid(self.weights)
 
 
 class LocalizationModel:
@@ -119,21 +125,12 @@ class LocalizationModel:
 
     # --- inference --------------------------------------------------------------------
 
-    def _run(self, xy_km: np.ndarray, rss_at_training: np.ndarray):
-        """Model outputs for a batch of power hypotheses: rss_at_training [B, K] (strengths as
-        they would read from a transmitter of the training power at the training frequency)."""
-        batch = len(rss_at_training)
-        raw = np.concatenate(
-            [
-                np.broadcast_to(xy_km, (batch, *xy_km.shape)),
-                rss_at_training[..., None],
-                (rss_at_training - self.noise_floor)[..., None],
-            ],
-            axis=-1,
-        )
-        features = ((raw - self.mean) / self.std).astype(np.float32)
-        mask = np.ones(features.shape[:2], dtype=bool)
-        results = self.session.run(None, {"receivers": features, "mask": mask})
+    def _run(self, xy_km: np.ndarray, rss: np.ndarray, mask: np.ndarray):
+        """Model outputs for a padded batch: xy_km [B, K, 2], rss [B, K] (as read from a
+        transmitter of the training power at the training frequency), mask [B, K]."""
+        raw = np.concatenate([xy_km, rss[..., None], (rss - self.noise_floor)[..., None]], -1)
+        features = np.where(mask[..., None], (raw - self.mean) / self.std, 0.0)
+        results = self.session.run(None, {"receivers": features.astype(np.float32), "mask": mask})
         output = results[0].astype(np.float64)
         posterior = (
             results[self.output_names.index("posterior")].astype(np.float64)
@@ -143,50 +140,69 @@ class LocalizationModel:
         return output, posterior
 
     def predict(self, latitudes, longitudes, rss_dbm, frequency_hz: int,
-                tx_power_dbm: float | None = None) -> ModelFix:  # fmt: skip
-        """The model's fix from calibrated strengths (dBm) at receivers (degrees).
+                tx_power_dbm: float | None = None) -> "ModelFix":  # fmt: skip
+        """One fix: predict_many with one request."""
+        return self.predict_many([(latitudes, longitudes, rss_dbm, frequency_hz, tx_power_dbm)])[0]
+
+    def predict_many(self, requests: list[tuple]) -> list["ModelFix"]:
+        """Fixes for (latitudes, longitudes, calibrated strengths dBm, frequency Hz, power dBm
+        or None) requests, in one model run per power round (padded and masked).
 
         Strengths are moved to what the model was trained on: the training frequency's
-        free-space loss (20 log10 f), and the training power when `tx_power_dbm` is given.
+        free-space loss (20 log10 f), and the training power when the power is given.
         With the power unknown it is estimated jointly: POWER_ITERATIONS rounds of model
         fix → power that best explains the strengths from it (radio.localization.power_at,
         prior centred on the training power) → model fix at that power."""
-        lat, lon = np.asarray(latitudes, float), np.asarray(longitudes, float)
-        rss = np.asarray(rss_dbm, float) + 20 * math.log10(frequency_hz / self.training_frequency)
-        xy_km = to_local_metres(lat, lon, *self.origin) / 1000.0
-        if tx_power_dbm is not None:
-            power, estimated = float(tx_power_dbm), False
-            output, posterior = self._run(xy_km, (rss + self.training_power - power)[None])
-        else:
-            power, estimated = self.training_power, True
-            prior = (self.training_power, 10.0)
-            for _ in range(POWER_ITERATIONS):
-                output, posterior = self._run(xy_km, (rss + self.training_power - power)[None])
-                power = power_at(output[0, :2] * 1000, xy_km * 1000, rss, self.propagation, prior)
-            output, posterior = self._run(xy_km, (rss + self.training_power - power)[None])
-        position_km = output[0, :2]
-        if posterior is not None:
-            weights = posterior[0]
-            covariance = posterior_covariance(weights, self.grid_km, position_km) * 1e6
-        else:  # a model without a posterior output: its σ, isotropic
-            sigma_m = math.exp(float(output[0, 2])) * 1000
-            covariance = np.eye(2) * sigma_m**2
-            offsets = self.grid_km - position_km
-            weights = np.exp(-(offsets**2).sum(-1) * 1e6 / (2 * sigma_m**2))
-        latitude, longitude = to_lat_lon(position_km * 1000, *self.origin)
-        grid = posterior_from_xy_grid(
+        count, width = len(requests), max(len(r[0]) for r in requests)
+        xy_km = np.zeros((count, width, 2))
+        rss = np.zeros((count, width))
+        mask = np.zeros((count, width), dtype=bool)
+        powers = np.full(count, self.training_power)
+        unknown = np.array([r[4] is None for r in requests])
+        for index, (lat, lon, strengths, frequency, power) in enumerate(requests):
+            k = len(lat)
+            xy_km[index, :k] = to_local_metres(np.asarray(lat, float), np.asarray(lon, float),
+                                               *self.origin) / 1000.0  # fmt: skip
+            rss[index, :k] = np.asarray(strengths, float) + 20 * math.log10(
+                frequency / self.training_frequency
+            )
+            mask[index, :k] = True
+            if power is not None:
+                powers[index] = power
+        prior = (self.training_power, 10.0)
+        rounds = POWER_ITERATIONS if unknown.any() else 0
+        for _ in range(rounds):
+            output, _ = self._run(xy_km, rss + (self.training_power - powers)[:, None], mask)
+            for index in np.flatnonzero(unknown):
+                heard = mask[index]
+                powers[index] = power_at(output[index, :2] * 1000, xy_km[index, heard] * 1000,
+                                         rss[index, heard], self.propagation, prior)  # fmt: skip
+        output, posterior = self._run(xy_km, rss + (self.training_power - powers)[:, None], mask)
+        fixes = []
+        for index in range(count):
+            position_km = output[index, :2]
+            if posterior is not None:
+                weights = posterior[index]
+                covariance = posterior_covariance(weights, self.grid_km, position_km) * 1e6
+            else:  # a model without a posterior output: its σ, isotropic
+                sigma_m = math.exp(float(output[index, 2])) * 1000
+                covariance = np.eye(2) * sigma_m**2
+                offsets = self.grid_km - position_km
+                weights = np.exp(-(offsets**2).sum(-1) * 1e6 / (2 * sigma_m**2))
+            latitude, longitude = to_lat_lon(position_km * 1000, *self.origin)
+            fixes.append(ModelFix(
+                latitude=float(latitude), longitude=float(longitude), covariance_m2=covariance,
+                tx_power_dbm=float(powers[index]), tx_power_estimated=bool(unknown[index]),
+                weights=weights, model=self,
+            ))  # fmt: skip
+        return fixes
+
+    def posterior_grid(self, weights: np.ndarray) -> PosteriorGrid:
+        return posterior_from_xy_grid(
             weights.reshape(len(self.xs_km), len(self.ys_km)),
             self.xs_km * 1000,
             self.ys_km * 1000,
             *self.origin,
-        )
-        return ModelFix(
-            latitude=float(latitude),
-            longitude=float(longitude),
-            covariance_m2=covariance,
-            tx_power_dbm=float(power),
-            tx_power_estimated=estimated,
-            posterior=grid,
         )
 
 

@@ -1,6 +1,6 @@
 """Rebuild the shipped default localization bundle (apps/ml/bundled/localization/).
 
-    python manage.py build_default_localization_model            # ~5 min on 2 cores
+    python manage.py build_default_localization_model   # ~5 min on an idle 2-core machine
 
 Deterministic for a given seed: seed-default synthetic data (docs/training.md),
 a DeepSets evidence-map model trained with the job runner's optimisation
@@ -28,7 +28,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--samples", type=int, default=20_000)
-        parser.add_argument("--epochs", type=int, default=40)
+        parser.add_argument("--epochs", type=int, default=12)
         parser.add_argument("--seed", type=int, default=2026)
         parser.add_argument("--output", default=str(BUNDLE_DIR))
 

@@ -157,8 +157,9 @@ def _result(job: Job, frame, reason: str | None, served, model_fix) -> Result:
     if model_fix is not None:
         position = to_local_metres(model_fix.latitude, model_fix.longitude, *origin)
         latitude, longitude = model_fix.latitude, model_fix.longitude
-        covariance, scales = model_fix.covariance_m2, served.scales
         power, estimated = model_fix.tx_power_dbm, model_fix.tx_power_estimated
+        covariance = model_fix.covariance_m2
+        scales = served.scales_unknown_power if estimated else served.scales
         if not served.calibrated:
             warnings.append("this model's uncertainty is not calibrated (no validation scales)")
     else:

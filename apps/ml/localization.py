@@ -60,7 +60,8 @@ class LocalizationModel:
     """One loaded bundle. `scope_problem` says why a request is outside what the model was
     trained for (None when inside); `predict` localizes."""
 
-    def __init__(self, model: MLModel, onnx: bytes, normalisation: dict):
+    def __init__(self, onnx: bytes, normalisation: dict, *, model_id: str = "", name: str = "",
+                 version: str = ""):  # fmt: skip
         import onnxruntime
 
         options = onnxruntime.SessionOptions()
@@ -70,12 +71,17 @@ class LocalizationModel:
             onnx, options, providers=["CPUExecutionProvider"]
         )
         self.output_names = [o.name for o in self.session.get_outputs()]
-        self.model_id, self.name, self.version = str(model.pk), model.name, model.version
+        self.model_id, self.name, self.version = model_id, name, version
         self.mean = np.asarray(normalisation["mean"], dtype=np.float64)
         self.std = np.asarray(normalisation["std"], dtype=np.float64)
         self.origin = tuple(normalisation["origin_lat_lon"])
         self.trained_for = normalisation.get("trained_for") or {}
+        # Coverage scales measured on validation data (apps/training/localization.py:
+        # calibrate_export), for a given and for an estimated transmitter power.
         self.scales = CoverageScales.from_dict(normalisation.get("uncertainty"))
+        self.scales_unknown_power = CoverageScales.from_dict(
+            normalisation.get("uncertainty_unknown_power") or normalisation.get("uncertainty")
+        )
         self.calibrated = "uncertainty" in normalisation
         grid = normalisation.get("grid")
         if grid:
@@ -209,7 +215,9 @@ class LocalizationModel:
 def load_localization_model(model: MLModel) -> LocalizationModel:
     onnx = bundles.read_bundle_file(model, "model.onnx")
     normalisation = json.loads(bundles.read_bundle_file(model, "normalisation.json"))
-    return LocalizationModel(model, onnx, normalisation)
+    return LocalizationModel(
+        onnx, normalisation, model_id=str(model.pk), name=model.name, version=model.version
+    )
 
 
 _active = ActiveModel(MLModel.Type.LOCALIZATION, load_localization_model)

@@ -258,47 +258,46 @@ class LocalizationPipeline:
             "summary": f"val median error {np.median(errors):.0f} m",
         }
 
-    def _predict_posterior(self, model, idx, chunk: int = 512):
-        """(position km [N, 2], posterior covariance km² [N, 2, 2]) for `idx`."""
-        from apps.radio.localization import posterior_covariance
-
-        grid = model.decoder.grid.cpu().numpy().astype(np.float64)
-        positions, covariances = [], []
-        model.decoder.with_posterior = True
-        try:
-            with torch.no_grad():
-                for part in torch.split(idx, chunk):
-                    output, weights = model(self.x[part], self.m[part])
-                    position = output[:, :2].cpu().numpy().astype(np.float64)
-                    positions.append(position)
-                    covariances.append(posterior_covariance(
-                        weights.cpu().numpy().astype(np.float64), grid, position))  # fmt: skip
-        finally:
-            model.decoder.with_posterior = False
-        return np.concatenate(positions), np.concatenate(covariances)
-
-    def calibrate_uncertainty(self, model, idx: np.ndarray) -> dict:
-        """Coverage scales of the posterior covariance on `idx` (validation samples): the
-        served CEP50 / CEP95 / 95 % ellipse hold 50 / 95 / 95 % of these errors. Stored in
-        normalisation.json (`uncertainty`) for the serving side."""
+    def calibrate_export(self, onnx: bytes, idx: np.ndarray, chunk: int = 256) -> dict:
+        """Coverage scales of what will be served — the ONNX export run by apps.ml.localization,
+        power known and power unknown (strengths shifted by up to ±10 dB, the power
+        estimated jointly) — on `idx` (validation samples): the served CEP50 / CEP95 / 95 %
+        ellipse hold 50 / 95 / 95 % of these errors. Stored in normalisation.json
+        (`uncertainty`, `uncertainty_unknown_power`)."""
+        from apps.ml.localization import LocalizationModel
         from apps.radio.localization import coverage_scales
+        from apps.radio.propagation import to_local_metres
 
-        vi = torch.from_numpy(idx).to(self.device)
-        positions, covariances = self._predict_posterior(model, vi)
-        errors_m = (positions - self.y[vi].cpu().numpy().astype(np.float64)) * 1000.0
-        scales = coverage_scales(errors_m, covariances * 1e6)
-        self.normalisation["uncertainty"] = scales.as_dict()
-        return scales.as_dict()
+        served = LocalizationModel(onnx, self.normalisation)
+        frequency = self.normalisation["trained_for"]["training_frequency_hz"]
+        power = self.parameters["tx_power_dbm"]
+        shifts = np.random.default_rng(0).uniform(-10, 10, len(idx))
+        scales = {}
+        for key, unknown in (("uncertainty", False), ("uncertainty_unknown_power", True)):
+            errors, covariances = [], []
+            for start in range(0, len(idx), chunk):
+                part = idx[start : start + chunk]
+                requests = []
+                for slot, index in enumerate(part):
+                    rx = self.arrays["receivers"][index][self.arrays["mask"][index]].astype(float)
+                    shift = shifts[start + slot] if unknown else 0.0
+                    requests.append((rx[:, 0], rx[:, 1], rx[:, 2] + shift, frequency,
+                                     None if unknown else power))  # fmt: skip
+                for index, fix in zip(part, served.predict_many(requests), strict=True):
+                    truth = self.arrays["targets"][index]
+                    errors.append(to_local_metres(fix.latitude, fix.longitude, *truth))
+                    covariances.append(fix.covariance_m2)
+            scales[key] = coverage_scales(np.array(errors), np.array(covariances)).as_dict()
+        self.normalisation.update(scales)
+        return scales
 
     def evaluate(self, model, idx: np.ndarray) -> dict:
-        """Model, weighted-least-squares and Cramér–Rao bound on the same validation set,
-        and the model's uncertainty calibration (calibrate_uncertainty)."""
+        """Model, weighted-least-squares and Cramér–Rao bound on the same validation set."""
         from apps.radio.propagation import PropagationModel, to_local_metres, wls_localize
 
         vi = torch.from_numpy(idx).to(self.device)
         out = self._predict(model, vi)[:, :2]
         errors = ((out - self.y[vi]) ** 2).sum(-1).sqrt().cpu().numpy() * 1000
-        scales = self.calibrate_uncertainty(model, idx)
         p = self.parameters
         propagation = PropagationModel(frequency_mhz=p["frequency_mhz"])
         wls = []
@@ -317,7 +316,6 @@ class LocalizationPipeline:
             "wls_p90_error_m": round(float(np.quantile(wls, 0.9)), 1),
             "crb_median_m": round(float(np.median(crb)), 1),
             "crb_p90_m": round(float(np.quantile(crb, 0.9)), 1),
-            "uncertainty_scales": scales,
         }
 
     @staticmethod

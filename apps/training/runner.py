@@ -162,6 +162,9 @@ def run_job(job: TrainingJob, watch) -> None:
         getattr(pipeline, "onnx_output_names", None),
     )
     metrics["onnx_max_abs_difference"] = difference
+    calibrate = getattr(pipeline, "calibrate_export", None)
+    if calibrate is not None:  # the served model's uncertainty, measured on validation data
+        metrics["uncertainty_scales"] = calibrate(onnx, val_idx)
     job.refresh_from_db()
     registered = register_bundle(
         job,

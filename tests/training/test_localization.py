@@ -75,7 +75,9 @@ def test_a_set_transformer_job_trains_and_its_bundle_loads(
     assert served.output_names == ["output", "posterior"]
     assert served.calibrated and served.scales.ellipse95 > 0
     assert served.trained_for["frequency_hz"] == [144_000_000, 146_000_000]
-    assert registered.metrics["uncertainty_scales"] == served.scales.as_dict()
+    assert registered.metrics["uncertainty_scales"]["uncertainty"] == served.scales.as_dict()
+    assert (registered.metrics["uncertainty_scales"]["uncertainty_unknown_power"]
+            == served.scales_unknown_power.as_dict())  # fmt: skip
     fix = served.predict([44.5, 45.5, 45.0], [7.5, 8.0, 9.5], [-95.0, -100.0, -105.0],
                          145_000_000, 37.0)  # fmt: skip
     assert 44.0 <= fix.latitude <= 46.0 and 7.0 <= fix.longitude <= 10.0

@@ -31,6 +31,11 @@ class Command(BaseCommand):
         parser.add_argument("--epochs", type=int, default=12)
         parser.add_argument("--seed", type=int, default=2026)
         parser.add_argument("--output", default=str(BUNDLE_DIR))
+        parser.add_argument(
+            "--calibrate-only",
+            action="store_true",
+            help="keep the bundle's weights.pt: evaluate, export and calibrate it again",
+        )
 
     def handle(self, *args, **options):
         import torch
@@ -76,7 +81,10 @@ class Command(BaseCommand):
         rng = np.random.default_rng(options["seed"])
         best, best_state = math.inf, None
         val = torch.from_numpy(val_idx)
-        for epoch in range(config["epochs"]):
+        output = Path(options["output"])
+        if options["calibrate_only"]:
+            best_state = torch.load(output / "weights.pt", map_location="cpu", weights_only=True)
+        for epoch in range(0 if options["calibrate_only"] else config["epochs"]):
             for group in optimizer.param_groups:
                 group["lr"] = config["learning_rate"] * lr_factor(config, epoch)
             model.train()
@@ -108,10 +116,10 @@ class Command(BaseCommand):
             pipeline.onnx_output_names,
         )
         metrics["onnx_max_abs_difference"] = difference
+        metrics["uncertainty_scales"] = pipeline.calibrate_export(onnx, val_idx)
         metrics["model_to_wls_median"] = round(
             metrics["model_median_error_m"] / metrics["wls_median_error_m"], 3
         )
-        output = Path(options["output"])
         output.mkdir(parents=True, exist_ok=True)
         (output / "weights.pt").write_bytes(state_bytes(best_state))
         (output / "model.onnx").write_bytes(onnx)

@@ -210,23 +210,42 @@ def _members(constellation: Constellation) -> dict:
     }  # fmt: skip
 
 
-def reference_for(frequency_hz: int):
-    """The active reference transmitter on this frequency (within max(500 Hz, half its
-    bandwidth)), nearest first; None when there is none."""
+REFERENCES_TTL_S = 5.0  # a new or changed reference transmitter is seen within this
+_references: dict = {"expires": 0.0, "items": ()}
+
+
+def active_references() -> tuple:
+    """The active reference transmitters (id, frequency_hz, bandwidth_hz), read at most every
+    REFERENCES_TTL_S seconds per process: every localization looks them up."""
+    import time
+
     from apps.constellations.models import ReferenceTransmitter
+
+    now = time.monotonic()
+    if now >= _references["expires"]:
+        _references["items"] = tuple(
+            ReferenceTransmitter.objects.filter(active=True).values_list(
+                "id", "frequency_hz", "bandwidth_hz"
+            )
+        )
+        _references["expires"] = now + REFERENCES_TTL_S
+    return _references["items"]
+
+
+def forget_references() -> None:
+    _references["expires"] = 0.0
+
+
+def reference_for(frequency_hz: int):
+    """The id of the active reference transmitter on this frequency (within max(500 Hz, half
+    its bandwidth)), the nearest; None when there is none."""
     from apps.constellations.validation import frequency_tolerance_hz
 
-    best = None
-    for reference in ReferenceTransmitter.objects.filter(
-        active=True,
-        frequency_hz__gte=frequency_hz - 1_000_000,
-        frequency_hz__lte=frequency_hz + 1_000_000,
-    ):
-        gap = abs(reference.frequency_hz - frequency_hz)
-        if gap <= frequency_tolerance_hz(reference.bandwidth_hz) and (
-            best is None or gap < abs(best.frequency_hz - frequency_hz)
-        ):
-            best = reference
+    best, best_gap = None, None
+    for reference_id, frequency, bandwidth in active_references():
+        gap = abs(frequency - frequency_hz)
+        if gap <= frequency_tolerance_hz(bandwidth) and (best_gap is None or gap < best_gap):
+            best, best_gap = reference_id, gap
     return best
 
 
@@ -257,7 +276,7 @@ def build_localization(*, constellation_id, request, result, trigger: str, creat
         warnings=result.warnings,
         detection_ids=request.detection_ids,
         trigger=trigger,
-        reference_transmitter=reference,
+        reference_transmitter_id=reference,
         observed_from=request.observed_from,
         observed_until=request.observed_until,
         created_by=created_by,
@@ -297,9 +316,12 @@ def reference_transmitter_create(*, created_by, **fields):
     if ReferenceTransmitter.objects.filter(name=fields["name"]).exists():
         raise Conflict(f"A reference transmitter named '{fields['name']}' exists.",
                        {"field": "name"})  # fmt: skip
-    return ReferenceTransmitter.objects.create(
+    reference = ReferenceTransmitter.objects.create(
         created_by=created_by, **{k: v for k, v in fields.items() if k in REFERENCE_FIELDS}
     )
+    forget_references()
+    transaction.on_commit(forget_references)
+    return reference
 
 
 @transaction.atomic
@@ -313,11 +335,14 @@ def reference_transmitter_update(*, reference, **fields):
     for key in changed:
         setattr(reference, key, fields[key])
     reference.save(update_fields=[*changed, "updated_at"])
+    forget_references()
+    transaction.on_commit(forget_references)
     return reference
 
 
 def reference_transmitter_delete(*, reference) -> None:
     reference.delete()  # its localizations stay, no longer linked
+    forget_references()
 
 
 def calibration_estimate(*, since=None, apply: bool = False, min_observations: int = 3) -> dict:

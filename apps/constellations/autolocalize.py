@@ -122,8 +122,9 @@ def find_transmissions(rows: list[dict], members: set[str], *, window: timedelta
     rows = [row for row in rows if row["websdr_station_id"] in members]
     if len({row["websdr_station_id"] for row in rows}) < min_stations:
         return []
+    minimum = settings.HEIMDALL_LOCALIZE_MIN_TOLERANCE_HZ
     frequencies = [row["frequency_hz"] for row in rows]
-    widest = frequency_tolerance_hz(*(row["bandwidth_hz"] or 0 for row in rows))
+    widest = frequency_tolerance_hz(*(row["bandwidth_hz"] or 0 for row in rows), minimum=minimum)
     used: set[int] = set()
     found = []
     for anchor_index in sorted(range(len(rows)), key=lambda i: rows[i]["detection_timestamp"]):
@@ -136,7 +137,7 @@ def find_transmissions(rows: list[dict], members: set[str], *, window: timedelta
         for index in range(low, high):
             row = rows[index]
             if index in used or abs(row["frequency_hz"] - anchor["frequency_hz"]) > (
-                frequency_tolerance_hz(row["bandwidth_hz"], anchor["bandwidth_hz"])
+                frequency_tolerance_hz(row["bandwidth_hz"], anchor["bandwidth_hz"], minimum=minimum)
             ):
                 continue
             gap = abs(row["detection_timestamp"] - anchor["detection_timestamp"])
@@ -163,15 +164,35 @@ def find_transmissions(rows: list[dict], members: set[str], *, window: timedelta
     return found
 
 
-def _overlaps(open_fix: dict, transmission: Transmission, window: timedelta) -> bool:
-    from apps.constellations.validation import frequency_tolerance_hz
+class OpenFixes:
+    """Auto fixes whose transmission may still be going on, indexed by frequency."""
 
-    tolerance = frequency_tolerance_hz(*(row["bandwidth_hz"] or 0 for row in transmission.rows))
-    return (
-        abs(open_fix["frequency_hz"] - transmission.frequency_hz) <= tolerance
-        and transmission.start <= open_fix["observed_until"] + window
-        and transmission.end >= open_fix["observed_from"] - window
-    )
+    def __init__(self, fixes: list[dict], window: timedelta, minimum: float):
+        self.window, self.minimum = window, minimum
+        self.fixes = sorted(fixes, key=lambda f: f["frequency_hz"])
+        self.frequencies = [f["frequency_hz"] for f in self.fixes]
+
+    def add(self, fix: dict) -> None:
+        index = bisect.bisect_right(self.frequencies, fix["frequency_hz"])
+        self.frequencies.insert(index, fix["frequency_hz"])
+        self.fixes.insert(index, fix)
+
+    def match(self, transmission: Transmission) -> dict | None:
+        """The open fix this transmission continues: on its frequency (within the larger
+        half-bandwidth) and within the window of the fix's observed span."""
+        from apps.constellations.validation import frequency_tolerance_hz
+
+        tolerance = frequency_tolerance_hz(
+            *(row["bandwidth_hz"] or 0 for row in transmission.rows), minimum=self.minimum
+        )
+        frequency, start, end = transmission.frequency_hz, transmission.start, transmission.end
+        low = bisect.bisect_left(self.frequencies, frequency - tolerance)
+        high = bisect.bisect_right(self.frequencies, frequency + tolerance)
+        for fix in self.fixes[low:high]:
+            if (start <= fix["observed_until"] + self.window
+                    and end >= fix["observed_from"] - self.window):  # fmt: skip
+                return fix
+        return None
 
 
 def localize_transmissions(*, constellation_id, transmissions: list[Transmission],
@@ -192,20 +213,24 @@ def localize_transmissions(*, constellation_id, transmissions: list[Transmission
         members = _members(constellation)
         earliest = min(t.start for t in transmissions) - window
         latest = max(t.end for t in transmissions) + window
-        open_fixes = list(
-            Localization.objects.filter(
-                constellation_id=constellation_id,
-                trigger=Localization.Trigger.AUTO,
-                observed_until__gte=earliest - window,
-                observed_from__lte=latest,
-            ).values("id", "frequency_hz", "observed_from", "observed_until")
+        open_fixes = OpenFixes(
+            list(
+                Localization.objects.filter(
+                    constellation_id=constellation_id,
+                    trigger=Localization.Trigger.AUTO,
+                    observed_until__gte=earliest - window,
+                    observed_from__lte=latest,
+                ).values("id", "frequency_hz", "observed_from", "observed_until")
+            ),
+            window,
+            settings.HEIMDALL_LOCALIZE_MIN_TOLERANCE_HZ,
         )
         for transmission in sorted(transmissions, key=lambda t: t.start):
             rows = [r for r in transmission.rows if r["websdr_station_id"] in members]
             if len(rows) < 3:
                 continue
             transmission = Transmission(rows)
-            known = next((f for f in open_fixes if _overlaps(f, transmission, window)), None)
+            known = open_fixes.match(transmission)
             if known is not None:
                 if transmission.end > known["observed_until"]:
                     known["observed_until"] = transmission.end
@@ -218,7 +243,7 @@ def localize_transmissions(*, constellation_id, transmissions: list[Transmission
                     "observed_from": request.observed_from,
                     "observed_until": request.observed_until}  # fmt: skip
             pending.append((request, span))
-            open_fixes.append(span)
+            open_fixes.add(span)
         for (request, span), result in zip(pending, _locate_all([r for r, _ in pending]),
                                            strict=True):  # fmt: skip
             if result is None:

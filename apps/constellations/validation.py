@@ -40,11 +40,12 @@ def _number(value) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def frequency_tolerance_hz(*bandwidths) -> float:
+def frequency_tolerance_hz(*bandwidths, minimum: float | None = None) -> float:
     """Two detections are on the same frequency within the larger half-bandwidth, at least
-    HEIMDALL_LOCALIZE_MIN_TOLERANCE_HZ (500 Hz)."""
-    halves = [b / 2 for b in bandwidths if b]
-    return max([settings.HEIMDALL_LOCALIZE_MIN_TOLERANCE_HZ, *halves])
+    `minimum` (default HEIMDALL_LOCALIZE_MIN_TOLERANCE_HZ, 500 Hz; hot loops pass it)."""
+    if minimum is None:
+        minimum = settings.HEIMDALL_LOCALIZE_MIN_TOLERANCE_HZ
+    return max([minimum, *(b / 2 for b in bandwidths if b)])
 
 
 def _raise(errors: dict[str, list[str]]):

@@ -361,11 +361,11 @@ def bench_latency(repeat: int) -> list[str]:
     rows = [{"id": f"lat-{n}", "latitude": float(rng.uniform(44.3, 45.7)),
              "longitude": float(rng.uniform(7.3, 9.7))} for n in range(10)]  # fmt: skip
     make_stations(rows)
-    constellation = make_constellation(owner, "Ten receivers", [r["id"] for r in rows])
-    from apps.constellations.access import OWNER_ACTIONS
-    from apps.constellations.services import _grant
+    from apps.constellations.services import constellation_create, member_add
 
-    _grant(constellation, owner, OWNER_ACTIONS)
+    constellation = constellation_create(owner=owner, name="Ten receivers", description="")
+    for row in rows:
+        member_add(constellation=constellation, station_id=row["id"], added_by=owner)
     url = f"/api/v1/constellations/{constellation.pk}/localize"
     propagation = PropagationModel()
     lat = np.array([r["latitude"] for r in rows])

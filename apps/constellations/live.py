@@ -60,17 +60,26 @@ def parse_filters(user, filters: dict) -> LocalizationFilters:
     return LocalizationFilters(frozenset(ids), parse_frequency_range(filters))
 
 
-def may_receive(user, item: dict, filters: LocalizationFilters) -> bool:
-    """Whether this connection gets `item`: its filters, then read access, checked now."""
-    if filters.constellation_ids and item["constellation_id"] not in filters.constellation_ids:
-        return False
-    if filters.frequency_range and not (
-        filters.frequency_range[0] <= item["frequency_hz"] <= filters.frequency_range[1]
-    ):
-        return False
-    return restrict(
-        Constellation.objects.filter(pk=item["constellation_id"]), user, "view"
-    ).exists()
+def may_receive(user, items: list[dict], filters: LocalizationFilters) -> list[bool]:
+    """Which of an event's items this connection gets: its filters, then read access,
+    checked now (one query for the event's constellations)."""
+    wanted = [
+        (not filters.constellation_ids or item["constellation_id"] in filters.constellation_ids)
+        and (not filters.frequency_range
+             or filters.frequency_range[0] <= item["frequency_hz"] <= filters.frequency_range[1])
+        for item in items
+    ]  # fmt: skip
+    ids = {item["constellation_id"] for item, ok in zip(items, wanted, strict=True) if ok}
+    if not ids:
+        return wanted
+    readable = {
+        str(pk)
+        for pk in restrict(Constellation.objects.filter(pk__in=ids), user, "view").values_list(
+            "pk", flat=True
+        )
+    }
+    return [ok and item["constellation_id"] in readable
+            for item, ok in zip(items, wanted, strict=True)]  # fmt: skip
 
 
 LOCALIZATIONS = LiveChannel(

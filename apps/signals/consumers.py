@@ -39,16 +39,17 @@ class LiveChannel:
 
     Its events reach the feed as `{"type": "live.channel", "channel": name, "items": [...],
     "sent_at": ...}` sent to `group`; each item becomes a `message_type` message for every
-    subscribed connection for which `may_receive(user, item, filters)` holds — checked per
-    event, in a thread (it may read the database, e.g. a permission). `parse_filters(user,
-    filters)` reads the subscribe message's filters among `filter_keys` (raising BadMessage)."""
+    subscribed connection whose `may_receive(user, items, filters)` (a bool per item) says
+    so — checked per event, in a thread (it may read the database, e.g. a permission).
+    `parse_filters(user, filters)` reads the subscribe message's filters among
+    `filter_keys` (raising BadMessage)."""
 
     name: str
     message_type: str
     group: str
     filter_keys: frozenset[str]
     parse_filters: Callable[[Any, dict], Any]
-    may_receive: Callable[[Any, dict, Any], bool]
+    may_receive: Callable[[Any, list[dict], Any], list[bool]]
 
 
 LIVE_CHANNELS: dict[str, LiveChannel] = {}
@@ -430,9 +431,7 @@ class LiveSignalsConsumer(OutageGuardMixin, AsyncWebsocketConsumer):
         if channel is None or filters is None:
             return
         user = self.scope["user"]
-        allowed = await database_sync_to_async(
-            lambda: [channel.may_receive(user, item, filters) for item in event["items"]]
-        )()
+        allowed = await database_sync_to_async(channel.may_receive)(user, event["items"], filters)
         for item, ok in zip(event["items"], allowed, strict=True):
             if ok:
                 self._enqueue(

@@ -8,7 +8,7 @@ PORT ?= 8000
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/heimdall
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: install run test test-fast lint check bench clean
+.PHONY: install run test test-fast fuzz lint check bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,14 @@ test: install
 test-fast: install
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) \
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+# schemathesis over the whole OpenAPI schema, as admin, operator and viewer, against a
+# live daphne on PostgreSQL + Redis (its own database, dropped after): .ci/fuzz.py.
+FUZZ_SECONDS ?= 60
+FUZZ_REDIS_URL ?= redis://127.0.0.1:6379/14
+fuzz: install
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(FUZZ_REDIS_URL) \
+	$(BIN)/python .ci/fuzz.py --seconds $(FUZZ_SECONDS)
 
 lint: install
 	$(BIN)/ruff check .

@@ -1,16 +1,20 @@
 """Helpers shared by tests: users in each role, authenticated API clients, the error envelope."""
 
+import asyncio
 import contextlib
+import inspect
+import time
 
 from rest_framework.test import APIClient
-
-from apps.accounts.services import user_create
 
 PASSWORD = "correct-horse-battery-staple"
 
 
 def make_user(username: str, role: str, **extra):
-    return user_create(username=username, password=PASSWORD, role=role, validate=False, **extra)
+    """A user in `role` whose password is PASSWORD (tests.accounts.factories.UserFactory)."""
+    from tests.accounts.factories import UserFactory
+
+    return UserFactory(username=username, role=role, **extra)
 
 
 def client_for(user) -> APIClient:
@@ -66,3 +70,43 @@ def small_dataset(client, capture, samples=300):
 def committed_dataset(client, samples: int) -> str:
     """small_dataset for transactional tests: commits are real, so nothing needs capturing."""
     return small_dataset(client, lambda execute=True: contextlib.nullcontext(), samples=samples)
+
+
+def wait_for(condition, timeout: float = 30.0, interval: float = 0.05, what: str = ""):
+    """Poll `condition()` until it returns something truthy, and return that.
+
+    The waits in the suite are on conditions, never fixed sleeps: a test takes
+    as long as the thing it waits for, and fails with AssertionError after
+    `timeout` seconds. Exceptions from `condition` (a server not listening yet)
+    count as "not yet".
+    """
+    deadline = time.monotonic() + timeout
+    last_error = None
+    while True:
+        try:
+            found = condition()
+        except Exception as exc:
+            found, last_error = None, exc
+        if found:
+            return found
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"not within {timeout} s: {what or condition}") from last_error
+        time.sleep(interval)
+
+
+async def async_wait_for(condition, timeout: float = 30.0, interval: float = 0.05, what: str = ""):
+    """`wait_for` in a coroutine: `condition` may be a plain or an async callable."""
+    deadline = time.monotonic() + timeout
+    last_error = None
+    while True:
+        try:
+            found = condition()
+            if inspect.isawaitable(found):
+                found = await found
+        except Exception as exc:
+            found, last_error = None, exc
+        if found:
+            return found
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"not within {timeout} s: {what or condition}") from last_error
+        await asyncio.sleep(interval)

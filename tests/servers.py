@@ -58,7 +58,7 @@ def wait_until(predicate, timeout: float, interval: float = 0.2, message: str = 
         time.sleep(interval)
 
 
-def http(method: str, url: str, body=None, token: str | None = None, timeout: float = 30):
+def http(method: str, url: str, body=None, token: str | None = None, timeout: float = 90):
     """(status, headers, parsed JSON or text) without raising on 4xx/5xx."""
     headers = {"Content-Type": "application/json"}
     if token:

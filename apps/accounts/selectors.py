@@ -1,14 +1,10 @@
+"""Reads for users."""
+
 from django.contrib.auth import get_user_model
-from django.db.models import Q
 
 
-def user_directory(*, search: str = ""):
+def user_directory():
+    """Active users by username, with only what a directory entry shows
+    (UserDirectoryFilterSet narrows it)."""
     queryset = get_user_model().objects.filter(is_active=True).order_by("username")
-    if search:
-        queryset = queryset.filter(
-            Q(username__icontains=search)
-            | Q(display_name__icontains=search)
-            | Q(first_name__icontains=search)
-            | Q(last_name__icontains=search)
-        )
     return queryset.only("id", "username", "display_name", "first_name", "last_name")

@@ -3,6 +3,11 @@ from django.db.models import Count, Q
 from apps.anomalies.models import AnomalyEvent
 
 
+def anomaly_list():
+    """Every anomaly event, newest first (AnomalyFilterSet narrows it, a paginator pages it)."""
+    return AnomalyEvent.objects.order_by("-created_at", "-id")
+
+
 def anomaly_summary(queryset) -> dict:
     """Seed 004's `summary` block for a (filtered) set of events, in one query."""
     severities = AnomalyEvent.Severity.values

@@ -1,9 +1,14 @@
 """IMA ADPCM as OpenWebRX sends audio: nibbles low-then-high, in "SYNC" frames.
 
-Every 1000 payload bytes the server writes b"SYNC" followed by the codec
-state (int16 step index, int16 predictor, little-endian), so a client can
-join mid-stream; the decoder hunts for the sync word, loads the state, then
-decodes until the next one. State persists across WebSocket frames.
+csdr's `AdpcmEncoder(sync=True)` (luarvique/csdr and jketterl/csdr
+`src/lib/adpcm.cpp`, used by OpenWebRX's `csdr/chain/clientaudio.py`) writes
+b"SYNC" and the codec state (int16 step index, int16 predictor,
+little-endian) before its first byte and then after every 1001 payload bytes
+(its counter starts at 1000 and is tested before it is decremented), so a
+client can join mid-stream; OpenWebRX's own `ImaAdpcmCodec.decodeWithSync`
+(`htdocs/lib/AudioEngine.js`) decodes 1001 bytes per sync frame too. The
+decoder hunts for the sync word, loads the state, then decodes until the
+next one. State persists across WebSocket frames.
 """
 
 import struct
@@ -20,7 +25,7 @@ STEP_TABLE = (
     32767,
 )  # fmt: skip
 SYNC_WORD = b"SYNC"
-SYNC_PERIOD = 1000  # payload bytes between sync frames
+SYNC_PERIOD = 1001  # payload bytes between sync frames
 
 
 def decode_nibble(code: int, index: int, predictor: int) -> tuple[int, int, int]:

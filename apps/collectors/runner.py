@@ -5,10 +5,15 @@ embedded mode). Network waits are async; DSP and database work run in worker
 threads. A failure marks the station's connection "error" with the reason and
 reconnects after an exponential backoff (1 s doubling to 60 s, with jitter).
 
-Heimdall's own outages (database or Redis unreachable, pool exhausted, SQLite
-locked: `apps.core.outages`) are not the station's failure: the collector and
-the supervisor wait them out with backoff and carry on, and the process never
-exits because of one.
+Whose failure: the station's own (unreachable, refused, protocol, timeout)
+are recorded as failed StationChecks, which the uptime counts. Heimdall's own
+(its database or Redis unreachable, pool exhausted, SQLite locked:
+`apps.core.outages`; and any other database error, a lock or statement
+timeout, a detection it built wrongly: HEIMDALL_FAULTS) are logged and waited
+out with backoff, never recorded against the station, and the process never
+exits because of one. While the receiver is connected it stays connected
+through them (its chunks are dropped), so that a receiver that allows one
+connection per address is not reconnected for nothing.
 """
 
 import asyncio
@@ -21,39 +26,65 @@ import zlib
 
 from channels.db import database_sync_to_async as sync_to_async
 from django.conf import settings
+from django.db import Error as DatabaseError
 from django.db import close_old_connections
 
-from apps.collectors.base import Chunk, ProtocolError, Source
+from apps.collectors.base import (
+    DEMODULATED,
+    LOWER_SIDEBAND,
+    Chunk,
+    ProtocolError,
+    Source,
+)
+from apps.core.exceptions import HeimdallError
 from apps.core.outages import backoff_delays, unavailable_reason
 from apps.core.timeutil import utc_now
 from apps.radio import dsp
 from apps.signals.services import detection_ingest
 from apps.stations.models import Station, StationCheck
+from apps.stations.validators import default_mode
 
 logger = logging.getLogger(__name__)
 MAX_BACKOFF_S = 60.0
 
 
+def _heimdall_faults() -> tuple[type[BaseException], ...]:
+    faults: list[type[BaseException]] = [DatabaseError, HeimdallError]
+    try:
+        from redis.exceptions import RedisError
+
+        faults.append(RedisError)
+    except ImportError:  # pragma: no cover - redis is a dependency
+        pass
+    return tuple(faults)
+
+
+HEIMDALL_FAULTS = _heimdall_faults()
+
+
+class HeimdallFault(Exception):
+    """A failure of Heimdall itself while collecting: not the station's."""
+
+
 def source_for(station: Station) -> Source:
+    """The protocol client `api_config.api_type` names, tuned as `api_config` says."""
     from apps.collectors.kiwisdr import KiwiSDRSource
     from apps.collectors.openwebrx import OpenWebRXSource
     from apps.collectors.simulated import SimulatedSource
+    from apps.collectors.websdr import WebSDRSource
 
     config = station.api_config
     frequency = config.get("frequency_hz") or (station.frequency_min + station.frequency_max) // 2
     timeout = float(config.get("timeout", 30))
     api_type = config.get("api_type", "simulated")
+    url = config.get("stream_url") or station.url
+    mode = config.get("mode") or default_mode(api_type)
     if api_type == "kiwisdr":
-        return KiwiSDRSource(
-            url=config.get("stream_url") or station.url, frequency_hz=frequency, timeout=timeout
-        )
+        return KiwiSDRSource(url=url, frequency_hz=frequency, timeout=timeout, mode=mode)
     if api_type == "openwebrx":
-        return OpenWebRXSource(
-            url=config.get("stream_url") or station.url,
-            frequency_hz=frequency,
-            timeout=timeout,
-            mode=config.get("mode", "usb"),
-        )
+        return OpenWebRXSource(url=url, frequency_hz=frequency, timeout=timeout, mode=mode)
+    if api_type == "http_streaming":
+        return WebSDRSource(url=url, frequency_hz=frequency, timeout=timeout, mode=mode)
     if api_type == "simulated":
         return SimulatedSource(
             center_frequency=frequency,
@@ -64,8 +95,48 @@ def source_for(station: Station) -> Source:
     raise ProtocolError(f"no collector for api_type {api_type!r}")
 
 
+def _detection(
+    chunk: Chunk,
+    station_id: str,
+    *,
+    frequency: int,
+    bandwidth: int,
+    modulation: str,
+    strength: float,
+    snr: float,
+    offset: float,
+    metadata: dict,
+) -> dict:
+    return {
+        "id": str(uuid.uuid4()),
+        "websdr_station_id": station_id,
+        "frequency_hz": frequency,
+        "signal_strength_db": strength,
+        "bandwidth_hz": bandwidth,
+        "modulation_type": modulation,
+        "signal_features": {
+            "spectral_centroid": offset,
+            "bandwidth": bandwidth,
+            "snr_estimate": snr,
+            "peak_frequency": frequency,
+        },
+        "detection_timestamp": chunk.timestamp or utc_now(),
+        "processing_metadata": metadata,
+    }
+
+
 def detections_from(chunk: Chunk, station_id: str, processing_ms: float) -> list[dict]:
-    """Each significant carrier in the chunk becomes one detection."""
+    """The chunk's detections, each labelled with a frequency the receiver was tuned to.
+
+    * I/Q (audio_mode None): each significant carrier, at centre + its offset.
+    * Single-sideband audio (usb, cw: dial + f; lsb: dial - f): each carrier, mapped back.
+    * Demodulated audio (am, sam, nfm, nbfm, wfm, fm): the audio is the modulation, not
+      the spectrum; when it carries a signal, one detection at the dial frequency, its
+      bandwidth the passband, its strength the receiver's S-meter when it sends one.
+
+    `detection_timestamp` is the chunk's (GPS or arrival time); processing_metadata
+    says which clock (`clock`: "gps" or "system").
+    """
     started = time.perf_counter()
     _, carriers = dsp.analyze(
         chunk.samples,
@@ -74,35 +145,60 @@ def detections_from(chunk: Chunk, station_id: str, processing_ms: float) -> list
         fft_size=512,
     )
     elapsed = processing_ms + (time.perf_counter() - started) * 1000
-    now = utc_now()
+    base = {"processing_time_ms": round(elapsed, 2), "clock": chunk.clock, **chunk.metadata}
+    if chunk.audio_mode:
+        base["receiver_mode"] = chunk.audio_mode
+    if chunk.injected_anomaly:
+        base["simulated_anomaly"] = chunk.injected_anomaly
+
+    def quality(snr: float) -> float:
+        return round(min(1.0, max(0.0, snr / 40)), 3)
+
+    if chunk.audio_mode in DEMODULATED:
+        if not carriers:
+            return []
+        low, high = chunk.passband or (0, 0)
+        snr = max(c.snr_db for c in carriers)
+        strength = (
+            chunk.signal_level_db
+            if chunk.signal_level_db is not None
+            else max(c.strength_db for c in carriers)
+        )
+        modulation = {"nbfm": "NFM", "fm": "NFM", "sam": "AM"}.get(
+            chunk.audio_mode, chunk.audio_mode.upper()
+        )
+        detection = _detection(
+            chunk,
+            station_id,
+            frequency=chunk.center_frequency,
+            bandwidth=max(1, high - low),
+            modulation=modulation,
+            strength=round(float(strength), 2),
+            snr=snr,
+            offset=0.0,
+            metadata={**base, "quality_score": quality(snr)},
+        )
+        return [detection]
+    sign = -1 if chunk.audio_mode in LOWER_SIDEBAND else 1
     detections = []
     for carrier in carriers:
-        if carrier.frequency_hz < 0:
+        if chunk.audio_mode and carrier.offset_hz <= 0:
+            continue  # real audio: the mirror half of a one-sided spectrum
+        frequency = round(chunk.center_frequency + sign * carrier.offset_hz)
+        if frequency < 0:
             continue  # below 0 Hz: an artefact at the edge of a low HF span
-        metadata = {
-            "processing_time_ms": round(elapsed, 2),
-            "quality_score": round(min(1.0, max(0.0, carrier.snr_db / 40)), 3),
-        }
-        if chunk.injected_anomaly:
-            metadata["simulated_anomaly"] = chunk.injected_anomaly
-        detections.append(
-            {
-                "id": str(uuid.uuid4()),
-                "websdr_station_id": station_id,
-                "frequency_hz": carrier.frequency_hz,
-                "signal_strength_db": carrier.strength_db,
-                "bandwidth_hz": carrier.bandwidth_hz,
-                "modulation_type": carrier.modulation,
-                "signal_features": {
-                    "spectral_centroid": carrier.offset_hz,
-                    "bandwidth": carrier.bandwidth_hz,
-                    "snr_estimate": carrier.snr_db,
-                    "peak_frequency": carrier.frequency_hz,
-                },
-                "detection_timestamp": now,
-                "processing_metadata": metadata,
-            }
+        detection = _detection(
+            chunk,
+            station_id,
+            frequency=frequency,
+            bandwidth=carrier.bandwidth_hz,
+            modulation=carrier.modulation,
+            strength=carrier.strength_db,
+            snr=carrier.snr_db,
+            offset=carrier.offset_hz,
+            metadata={**base, "quality_score": quality(carrier.snr_db)},
         )
+        detections.append(detection)
     return detections
 
 
@@ -120,8 +216,8 @@ class StationCollector:
         self.connection = station.connection_status
         self.chunks = 0
         self.detections = 0
-        self.failures = 0
-        self.outages = 0  # times Heimdall's own database/Redis was unavailable
+        self.failures = 0  # the station's own
+        self.outages = 0  # Heimdall's own (database, Redis): not the station's
 
     # --- database side (worker threads) ---------------------------------------------
 
@@ -164,19 +260,34 @@ class StationCollector:
             publish_system_status(after_commit=False)
 
     def _process(self, chunk: Chunk, response_ms: float) -> int:
-        close_old_connections()
-        detections = detections_from(chunk, self.station_id, response_ms)
-        if detections:
-            detection_ingest(detections=detections)
-        quality = max((d["processing_metadata"]["quality_score"] for d in detections), default=None)
-        self._set_state(
-            connection=Station.Connection.CONNECTED,
-            response_ms=response_ms,
-            chunk=chunk,
-            quality=quality,
-            ok=True,
-        )
+        try:
+            close_old_connections()
+            detections = detections_from(chunk, self.station_id, response_ms)
+            if detections:
+                detection_ingest(detections=detections)
+            quality = max(
+                (d["processing_metadata"]["quality_score"] for d in detections), default=None
+            )
+            self._set_state(
+                connection=Station.Connection.CONNECTED,
+                response_ms=response_ms,
+                chunk=chunk,
+                quality=quality,
+                ok=True,
+            )
+        except Exception as exc:
+            if _is_heimdalls(exc):
+                raise HeimdallFault(f"{type(exc).__name__}: {exc}") from exc
+            raise
         return len(detections)
+
+    async def _connecting(self) -> None:
+        try:
+            await sync_to_async(self._set_state)(connection=Station.Connection.CONNECTING, ok=True)
+        except Exception as exc:
+            if _is_heimdalls(exc):
+                raise HeimdallFault(f"{type(exc).__name__}: {exc}") from exc
+            raise
 
     # --- the loop ----------------------------------------------------------------------
 
@@ -186,35 +297,48 @@ class StationCollector:
             source = None
             try:
                 source = source_for(self.station)
-                await sync_to_async(self._set_state)(
-                    connection=Station.Connection.CONNECTING, ok=True
-                )
+                await self._connecting()
                 await asyncio.wait_for(source.open(), self.timeout)
                 backoff = 1.0
+                own_backoff, resume_at = 1.0, 0.0
                 while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
                     started = time.monotonic()
                     chunk = await asyncio.wait_for(source.read(), self.timeout)
                     response_ms = (time.monotonic() - started) * 1000
-                    self.detections += await sync_to_async(self._process, thread_sensitive=False)(
-                        chunk, response_ms
-                    )
                     self.chunks += 1
+                    if time.monotonic() < resume_at:
+                        continue  # Heimdall is failing: keep the receiver, drop its chunks
+                    try:
+                        self.detections += await sync_to_async(
+                            self._process, thread_sensitive=False
+                        )(chunk, response_ms)
+                        own_backoff = 1.0
+                    except HeimdallFault as exc:  # ours: the receiver stays connected
+                        self._own_failure(exc, own_backoff)
+                        resume_at = time.monotonic() + own_backoff
+                        own_backoff = min(own_backoff * 2, MAX_BACKOFF_S)
             except asyncio.CancelledError:
                 raise
+            except HeimdallFault as exc:  # ours, not the station's: never counted against it
+                cause = exc.__cause__ or exc
+                if unavailable_reason(cause):
+                    await self._wait_out_outage(cause, stop)
+                else:
+                    self._own_failure(exc, backoff)
+                    await self._wait(stop, backoff)
+                    backoff = min(backoff * 2, MAX_BACKOFF_S)
             except Exception as exc:
-                if unavailable_reason(exc):  # Heimdall's database/Redis, not the station
+                if _is_heimdalls(exc):  # raised outside the guarded calls: still ours
                     await self._wait_out_outage(exc, stop)
                     continue
                 # Network, protocol, server errors: all mean reconnect.
                 self.failures += 1
-                reason = f"{type(exc).__name__}: {exc}"[:500]
+                reason = _reason(exc, self.timeout)
                 logger.warning(
                     "collector %s: %s; retry in %.0f s", self.station_id, reason, backoff
                 )
                 await self._record(connection=Station.Connection.ERROR, error=reason, ok=False)
-                delay = backoff * random.uniform(0.8, 1.2)  # noqa: S311 - jitter, not crypto
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), delay)
+                await self._wait(stop, backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF_S)
             finally:
                 if source is not None:
@@ -222,14 +346,27 @@ class StationCollector:
                         await source.close()
         await self._record(connection=Station.Connection.DISCONNECTED, ok=True)
 
+    def _own_failure(self, exc: Exception, retry_s: float) -> None:
+        self.outages += 1
+        logger.warning(
+            "collector %s: Heimdall's own failure, not the station's (%s); retry in %.0f s",
+            self.station_id, exc, retry_s,
+        )  # fmt: skip
+
+    @staticmethod
+    async def _wait(stop: asyncio.Event, backoff: float) -> None:
+        delay = backoff * random.uniform(0.8, 1.2)  # noqa: S311 - jitter, not crypto
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), delay)
+
     # --- Heimdall's own outages ----------------------------------------------------------
 
     async def _record(self, **state) -> None:
-        """`_set_state`, except that an outage while recording one is logged, not raised."""
+        """`_set_state`; Heimdall's own failure while recording is logged, not raised."""
         try:
             await sync_to_async(self._set_state)(**state)
         except Exception as exc:
-            if not unavailable_reason(exc):
+            if not _is_heimdalls(exc):
                 raise
             logger.warning("collector %s: state not recorded (%s)", self.station_id, exc)
 
@@ -239,7 +376,7 @@ class StationCollector:
         logger.warning(
             "collector %s: %s (%s); waiting for it",
             self.station_id,
-            unavailable_reason(exc),
+            unavailable_reason(exc) or "Heimdall's own failure, not the station's",
             f"{type(exc).__name__}: {exc}"[:200],
         )
         for delay in backoff_delays(maximum=MAX_BACKOFF_S / 2):
@@ -253,6 +390,20 @@ class StationCollector:
             except Exception as again:
                 if not unavailable_reason(again):
                     return  # something else: let the normal path deal with it
+
+
+def _is_heimdalls(exc: BaseException) -> bool:
+    """Whether a failure is Heimdall's own (its database, Redis, a detection it built)."""
+    return bool(unavailable_reason(exc)) or isinstance(exc, HEIMDALL_FAULTS)
+
+
+def _reason(exc: Exception, timeout: float) -> str:
+    """A station failure as its status shows it: the receiver's own words where it gave any."""
+    if isinstance(exc, ProtocolError):
+        return str(exc)[:500]
+    if isinstance(exc, TimeoutError) and not str(exc):
+        return f"TimeoutError: the receiver sent nothing usable for {timeout:g} s"
+    return f"{type(exc).__name__}: {exc}"[:500]
 
 
 def active_stations() -> list[Station]:

@@ -4,7 +4,7 @@ from django.db.models import Case, CharField, Count, OuterRef, Subquery, Value, 
 from django.db.models.functions import Coalesce
 
 from apps.accounts.roles import has_permission
-from apps.constellations.access import is_admin, restrict
+from apps.constellations.access import count_visible, is_admin, restrict
 from apps.constellations.models import Constellation, ConstellationMember, ConstellationShare
 
 ORDER = ("-created_at", "id")
@@ -51,6 +51,11 @@ def constellation_page(*, user, skip: int, limit: int) -> list[Constellation]:
         )
         .order_by(*ORDER)
     )
+
+
+def constellation_count(*, user) -> int:
+    """How many constellations `user` may see (counted in the grant tables)."""
+    return count_visible(user)
 
 
 def constellation_members(*, constellation):

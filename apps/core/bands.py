@@ -1,5 +1,9 @@
 """Spectrum band plans used across apps (ITU designations, IARU Region 1 amateur bands)."""
 
+# The highest frequency Heimdall stores or filters on (the top of the ITU EHF band):
+# ingest, stations, the detection list's filters and statistics all check against it.
+MAX_FREQUENCY_HZ = 300_000_000_000
+
 # ITU radio bands, by lower edge (Hz), for statistics' `by_frequency_band`.
 ITU_BANDS: list[tuple[str, int, int]] = [
     ("vlf", 3_000, 30_000),

@@ -50,6 +50,13 @@ class RangeCheckedForm(forms.Form):
         return cleaned
 
 
+def choice_field(values: list[str], **kwargs) -> forms.ChoiceField:
+    """An optional choice among `values` ("" or absent: not given)."""
+    return forms.ChoiceField(
+        required=False, choices=[("", "")] + [(v, v) for v in values], **kwargs
+    )
+
+
 class IntegerFilter(django_filters.NumberFilter):
     field_class = forms.IntegerField
 

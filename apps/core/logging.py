@@ -21,7 +21,10 @@ class OutageFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         from apps.core.outages import unavailable_reason
 
-        if record.exc_info and record.exc_info[1] is not None:
+        if getattr(record, "status_code", None) == 503 and not record.exc_info:
+            # A 503 the exception handler already logged with its reason.
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        elif record.exc_info and record.exc_info[1] is not None:
             reason = unavailable_reason(record.exc_info[1])
             if reason:
                 record.msg = f"{record.msg} ({reason})"

@@ -34,7 +34,7 @@ def choice_param(params, name: str, choices) -> str | None:
 
 
 def offset_param(params, name: str = "offset") -> int:
-    raw = params.get(name) or "0"
-    if not raw.isdigit():
-        raise ValidationFailed.for_field(name, "must be 0 or more", raw)
-    return int(raw)
+    """A row offset, 0 to MAX_OFFSET (apps.core.pagination): never an out-of-range bigint."""
+    from apps.core.pagination import MAX_OFFSET, IntParam
+
+    return IntParam(name, 0, MAX_OFFSET, 0).parse(params)

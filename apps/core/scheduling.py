@@ -62,9 +62,12 @@ def start_inprocess_scheduler() -> None:
         while True:
             now = time.monotonic()
             for periodic in PERIODIC_TASKS:
-                if now >= next_run[periodic.name]:
+                if now >= next_run.get(periodic.name, 0.0):
                     next_run[periodic.name] = now + periodic.minutes * 60
-                    tasks.submit_now(periodic.func)
+                    try:
+                        tasks.submit_now(periodic.func)
+                    except Exception:  # the thread must outlive any one submission
+                        logger.exception("could not submit periodic task %s", periodic.name)
             time.sleep(5)
 
     threading.Thread(target=loop, name="heimdall-scheduler", daemon=True).start()

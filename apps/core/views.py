@@ -1,4 +1,4 @@
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -8,9 +8,19 @@ from apps.core.health import UNHEALTHY, system_health
 from apps.core.timeutil import isoformat_z, utc_now
 from heimdall.version import __version__
 
+HEALTH = inline_serializer(
+    "Health",
+    {
+        "status": serializers.ChoiceField(["healthy", "degraded", "unhealthy"]),
+        "timestamp": serializers.DateTimeField(),
+        "version": serializers.CharField(),
+        "services": serializers.DictField(child=serializers.CharField()),
+    },
+)
+
 
 class HealthView(APIView):
-    """Service health: 200 when healthy or degraded, 503 when unhealthy."""
+    """Service health: 200 when healthy or degraded, 503 (the same body) when unhealthy."""
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
@@ -18,15 +28,8 @@ class HealthView(APIView):
     @extend_schema(
         tags=["health"],
         responses={
-            (200, "application/json"): inline_serializer(
-                "Health",
-                {
-                    "status": serializers.ChoiceField(["healthy", "degraded", "unhealthy"]),
-                    "timestamp": serializers.DateTimeField(),
-                    "version": serializers.CharField(),
-                    "services": serializers.DictField(child=serializers.CharField()),
-                },
-            )
+            (200, "application/json"): HEALTH,
+            (503, "application/json"): OpenApiResponse(HEALTH, description="Unhealthy"),
         },
     )
     def get(self, request):

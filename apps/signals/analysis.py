@@ -7,11 +7,19 @@ import uuid
 import numpy as np
 from django.conf import settings
 
+from apps.core.bands import MAX_FREQUENCY_HZ
 from apps.core.exceptions import PayloadTooLarge, ValidationFailed
 from apps.ml import scoring
 from apps.radio import dsp
 
+# The request's bounds: the validation below and the OpenAPI schema
+# (apps.signals.api.serializers.AnalyzeRequestSerializer) both read them.
 MIN_SAMPLES = 64
+SAMPLE_RATE_MIN, SAMPLE_RATE_MAX = 1, 100_000_000  # Hz
+DURATION_MIN, DURATION_MAX = 1e-6, 3600  # s
+FFT_SIZE_MIN, FFT_SIZE_MAX = 64, 65_536  # a power of two
+OVERLAP_MIN, OVERLAP_MAX = 0, 0.95
+DEFAULT_FFT_SIZE, DEFAULT_OVERLAP, DEFAULT_WINDOW = 1024, 0.5, "hann"
 
 
 def _positive_number(config: dict, name: str, prefix: str, low: float, high: float):
@@ -67,35 +75,47 @@ def signal_analyze(*, payload) -> dict:
         raise ValidationFailed.for_field("analysis_config", "must be an object")
 
     samples = _samples(data.get("samples"))
-    sample_rate = _positive_number(data, "sample_rate", "signal_data", 1, 100_000_000)
+    sample_rate = _positive_number(
+        data, "sample_rate", "signal_data", SAMPLE_RATE_MIN, SAMPLE_RATE_MAX
+    )
     frequency = data.get("frequency", 0)
-    if isinstance(frequency, bool) or not isinstance(frequency, int) or frequency < 0:
+    if (
+        isinstance(frequency, bool)
+        or not isinstance(frequency, int)
+        or not 0 <= frequency <= MAX_FREQUENCY_HZ
+    ):
         raise ValidationFailed.for_field(
-            "signal_data.frequency", "must be a non-negative integer (Hz)", frequency
+            "signal_data.frequency",
+            f"must be an integer number of Hz, 0-{MAX_FREQUENCY_HZ}",
+            frequency,
         )
     if "duration" in data:
-        _positive_number(data, "duration", "signal_data", 1e-6, 3600)
+        _positive_number(data, "duration", "signal_data", DURATION_MIN, DURATION_MAX)
 
-    fft_size = config.get("fft_size", 1024)
+    fft_size = config.get("fft_size", DEFAULT_FFT_SIZE)
     if (
         isinstance(fft_size, bool)
         or not isinstance(fft_size, int)
-        or not 64 <= fft_size <= 65_536
+        or not FFT_SIZE_MIN <= fft_size <= FFT_SIZE_MAX
         or fft_size & (fft_size - 1)
     ):
         raise ValidationFailed.for_field(
-            "analysis_config.fft_size", "must be a power of two from 64 to 65536", fft_size
+            "analysis_config.fft_size",
+            f"must be a power of two from {FFT_SIZE_MIN} to {FFT_SIZE_MAX}",
+            fft_size,
         )
-    overlap = config.get("overlap", 0.5)
+    overlap = config.get("overlap", DEFAULT_OVERLAP)
     if (
         isinstance(overlap, bool)
         or not isinstance(overlap, int | float)
-        or not 0 <= overlap <= 0.95
+        or not OVERLAP_MIN <= overlap <= OVERLAP_MAX
     ):
         raise ValidationFailed.for_field(
-            "analysis_config.overlap", "must be a number from 0 to 0.95", overlap
+            "analysis_config.overlap",
+            f"must be a number from {OVERLAP_MIN} to {OVERLAP_MAX}",
+            overlap,
         )
-    window = config.get("window_function", "hann")
+    window = config.get("window_function", DEFAULT_WINDOW)
     if window not in dsp.WINDOWS:
         raise ValidationFailed.for_field(
             "analysis_config.window_function", f"must be one of {', '.join(dsp.WINDOWS)}", window

@@ -18,11 +18,14 @@ from django import forms
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import connection
 
+from apps.core.bands import MAX_FREQUENCY_HZ
 from apps.core.exceptions import ValidationFailed
 from apps.core.filters import RangeCheckedForm, StrictBooleanField, validated
 from apps.signals.models import SignalDetection
 from apps.signals.validation import MODULATION_TYPES
 from apps.stations.models import Station
+
+STATION_ID_MAX_LENGTH = Station._meta.get_field("id").max_length
 
 # What a list row holds (DetectionListItemSerializer documents it in the API schema).
 LIST_FIELDS = [
@@ -40,11 +43,13 @@ ORDER = "detection_timestamp DESC, id DESC"
 
 
 class DetectionFilterForm(RangeCheckedForm):
-    frequency_min = forms.IntegerField(required=False, min_value=0)
-    frequency_max = forms.IntegerField(required=False, min_value=0)
+    """The detection list's filters; its bounds are also the OpenAPI schema's."""
+
+    frequency_min = forms.IntegerField(required=False, min_value=0, max_value=MAX_FREQUENCY_HZ)
+    frequency_max = forms.IntegerField(required=False, min_value=0, max_value=MAX_FREQUENCY_HZ)
     time_start = forms.DateTimeField(required=False)
     time_end = forms.DateTimeField(required=False)
-    websdr_station = forms.CharField(required=False, max_length=64)
+    websdr_station = forms.CharField(required=False, max_length=STATION_ID_MAX_LENGTH)
     modulation_type = forms.ChoiceField(
         required=False, choices=[("", "")] + [(m, m) for m in sorted(MODULATION_TYPES)]
     )
@@ -171,6 +176,7 @@ def detection_numbered_page(
 
 # Keyset cursors: the (detection_timestamp, id) of the row a page continues from,
 # and the direction. Opaque to clients; a page costs the same at any depth.
+CURSOR_MAX_LENGTH = 200  # an issued cursor is about 110 characters
 
 
 @dataclass(frozen=True)
@@ -185,6 +191,8 @@ class Cursor:
 
     @classmethod
     def decode(cls, token: str) -> "Cursor":
+        if len(token) > CURSOR_MAX_LENGTH:
+            raise ValidationFailed.for_field("cursor", "is not a cursor this API issued")
         try:
             text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
             timestamp, row_id, backwards = json.loads(text)

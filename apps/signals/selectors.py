@@ -1,8 +1,10 @@
-"""Reads of stored detections that other parts of Heimdall ask for.
+"""Reads of stored detections: the detection list, and what other parts of Heimdall ask for.
 
-The detection list itself is precompiled SQL (`apps.signals.queries`, the
-measured fast path); statistics are in `apps.signals.statistics`. Here: what
-a station has detected, and which stations heard a frequency at a time.
+The detection list runs on precompiled SQL (`apps.signals.queries`, the
+measured fast path: no per-request ORM compilation); its selectors here are
+the one entry point the API uses. Statistics are in `apps.signals.statistics`.
+Also here: what a station has detected, and which stations heard a frequency
+at a time.
 """
 
 from datetime import datetime
@@ -11,7 +13,35 @@ from django.db import connection
 from django.db.models import Case, Value, When
 
 from apps.core.bands import AMATEUR_BANDS
+from apps.signals import queries
 from apps.signals.models import SignalDetection
+from apps.signals.queries import DetectionFilters, KeysetPage
+
+
+def detection_filters(params) -> DetectionFilters:
+    """The list's filters from query parameters (400 naming the first bad one)."""
+    return DetectionFilters.from_params(params)
+
+
+def detection_page(*, filters: DetectionFilters, offset: int, limit: int) -> tuple[int, list]:
+    """(how many detections match, `limit` rows after `offset`), newest first, one statement.
+
+    Rows are dicts of `queries.LIST_FIELDS`. An unknown `websdr_station` is a 400,
+    checked only when nothing matched (a hit proves the station exists).
+    """
+    total, rows = queries.detection_numbered_page(filters, offset, limit)
+    if not rows:
+        filters.check_station_exists()
+    return total, rows
+
+
+def detection_keyset(*, filters: DetectionFilters, cursor: str, limit: int) -> KeysetPage:
+    """One page after (or before) an opaque `cursor` ("" for the first): the same cost at
+    any depth."""
+    page = queries.detection_keyset_page(filters, cursor, limit)
+    if not page.rows:
+        filters.check_station_exists()
+    return page
 
 
 def station_detection_count(*, station, since: datetime, until: datetime) -> dict:

@@ -14,12 +14,16 @@ from datetime import UTC, datetime, timedelta
 
 from django.utils.dateparse import parse_datetime
 
+from apps.core.bands import MAX_FREQUENCY_HZ
+
 MODULATION_TYPES = frozenset(
     ["AM", "FM", "NFM", "WFM", "USB", "LSB", "CW", "FSK", "PSK", "OFDM", "DIGITAL", "NOISE",
      "UNKNOWN"]
 )  # fmt: skip
-MAX_FREQUENCY_HZ = 300_000_000_000
 MAX_FEATURES = 64
+MAX_FEATURE_NAME_LENGTH = 64
+STRENGTH_MIN_DB, STRENGTH_MAX_DB = -300, 100
+MAX_BANDWIDTH_HZ = 1_000_000_000
 MAX_CLOCK_SKEW = timedelta(hours=1)
 KNOWN_FIELDS = frozenset(
     ["id", "websdr_station_id", "frequency_hz", "signal_strength_db", "bandwidth_hz",
@@ -109,12 +113,14 @@ def clean_detection(
         problems["frequency_hz"] = f"required: an integer number of Hz, 0-{MAX_FREQUENCY_HZ}"
 
     strength = item.get("signal_strength_db")
-    if not _is_number(strength) or not -300 <= strength <= 100:
-        problems["signal_strength_db"] = "required: a finite number of dB, -300 to 100"
+    if not _is_number(strength) or not STRENGTH_MIN_DB <= strength <= STRENGTH_MAX_DB:
+        problems["signal_strength_db"] = (
+            f"required: a finite number of dB, {STRENGTH_MIN_DB} to {STRENGTH_MAX_DB}"
+        )
 
     bandwidth = item.get("bandwidth_hz")
-    if bandwidth is not None and (not _is_int(bandwidth) or not 0 <= bandwidth <= 1_000_000_000):
-        problems["bandwidth_hz"] = "must be a non-negative integer number of Hz"
+    if bandwidth is not None and (not _is_int(bandwidth) or not 0 <= bandwidth <= MAX_BANDWIDTH_HZ):
+        problems["bandwidth_hz"] = f"must be an integer number of Hz, 0-{MAX_BANDWIDTH_HZ}"
 
     modulation = item.get("modulation_type", "")
     if modulation is None:
@@ -126,12 +132,14 @@ def clean_detection(
     else:
         modulation = modulation.upper()
 
-    features = item.get("signal_features") or {}
+    features = item.get("signal_features")
+    if features is None:
+        features = {}
     if not isinstance(features, dict) or len(features) > MAX_FEATURES:
         problems["signal_features"] = f"must be an object of at most {MAX_FEATURES} numbers"
     else:
         for key, value in features.items():
-            if not (_is_number(value) or value is None) or len(key) > 64:
+            if not (_is_number(value) or value is None) or len(key) > MAX_FEATURE_NAME_LENGTH:
                 problems[f"signal_features.{key}"] = "must be a finite number"
 
     score = item.get("anomaly_score")
@@ -152,7 +160,9 @@ def clean_detection(
             f"older than the retention period (earliest {earliest:%Y-%m-%dT%H:%M:%SZ})"
         )
 
-    metadata = item.get("processing_metadata") or {}
+    metadata = item.get("processing_metadata")
+    if metadata is None:
+        metadata = {}
     if not isinstance(metadata, dict):
         problems["processing_metadata"] = "must be an object"
 

@@ -12,11 +12,9 @@ STATISTICS_WINDOW = timedelta(hours=24)
 ACTIVE_BANDS_WINDOW = timedelta(hours=1)
 
 
-def station_list(*, status: str | None = None):
-    queryset = Station.objects.all().order_by("id")
-    if status:
-        queryset = queryset.filter(status=status)
-    return queryset
+def station_list():
+    """Every station by id (StationFilterSet narrows it)."""
+    return Station.objects.all().order_by("id")
 
 
 def station_counts(queryset) -> dict[str, int]:
@@ -60,11 +58,20 @@ def station_active_bands(*, station: Station, now: datetime) -> list[str]:
     return [name for name, _, _ in AMATEUR_BANDS if name in found]
 
 
+def station_connection_error(station: Station) -> str | None:
+    """Why the station's collector is failing (its latest failed check), while it is."""
+    if station.connection_status != Station.Connection.ERROR:
+        return None
+    check = StationCheck.objects.filter(station=station, ok=False).order_by("-checked_at").first()
+    return check.error if check else None
+
+
 def station_status(*, station: Station, now: datetime) -> dict:
     return {
         "station_id": station.id,
         "status": station.status,
         "connection_status": station.connection_status,
+        "connection_error": station_connection_error(station),
         "last_data_received": station.last_seen,
         "response_time_ms": station.response_time_ms,
         "current_listeners": station.current_listeners,

@@ -5,6 +5,19 @@ from django.core.exceptions import ValidationError
 STATION_ID_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 API_TYPES = ("simulated", "http_streaming", "openwebrx", "kiwisdr")
 API_CONFIG_KEYS = {"api_type", "poll_interval", "timeout", "stream_url", "frequency_hz", "mode"}
+# The demodulator modes each collector can turn into detections (docs/collectors.md);
+# the first is the default. A simulated station takes no mode.
+RECEIVABLE_MODES = {
+    "openwebrx": ("usb", "lsb", "cw", "am", "sam", "nfm", "wfm"),
+    "kiwisdr": ("iq", "usb", "lsb", "cw", "am", "nbfm"),
+    "http_streaming": ("usb", "lsb", "cw", "am", "fm"),
+    "simulated": (),
+}
+
+
+def default_mode(api_type: str) -> str | None:
+    modes = RECEIVABLE_MODES.get(api_type) or ()
+    return modes[0] if modes else None
 
 
 def validate_station_id(value: str) -> None:
@@ -33,6 +46,15 @@ def api_config_errors(config) -> dict[str, str]:
     for key in ("stream_url", "mode"):
         if key in config and (not isinstance(config[key], str) or len(config[key]) > 500):
             errors[key] = "must be a string of at most 500 characters"
+    if isinstance(config.get("mode"), str) and "mode" not in errors and api_type in API_TYPES:
+        modes = RECEIVABLE_MODES[api_type]
+        if not modes:
+            errors["mode"] = f"{api_type} stations take no mode"
+        elif config["mode"] not in modes:
+            errors["mode"] = (
+                f"{config['mode']!r} cannot be received from a {api_type} station; "
+                f"one of {', '.join(modes)}"
+            )
     if "frequency_hz" in config:
         freq = config["frequency_hz"]
         if isinstance(freq, bool) or not isinstance(freq, int) or freq < 0:

@@ -84,7 +84,8 @@ class ConvNeXt(nn.Module):
                 for i in range(3)
             ]
         )
-        rates = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
+        # On the CPU even when built under `torch.device("meta")` (counting parameters).
+        rates = torch.linspace(0, drop_path_rate, sum(depths), device="cpu").tolist()
         self.stages = nn.ModuleList()
         for index, (depth, width) in enumerate(zip(depths, widths, strict=True)):
             first = sum(depths[:index])

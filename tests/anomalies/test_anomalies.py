@@ -4,8 +4,9 @@ import pytest
 
 from apps.anomalies.classification import severity_for
 from apps.anomalies.models import AnomalyEvent
-from tests import factories
 from tests.helpers import assert_envelope
+from tests.signals.factories import DetectionFactory, ingest
+from tests.stations.factories import StationFactory
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/anomalies"
@@ -14,14 +15,14 @@ T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
 @pytest.fixture
 def events(db):
-    factories.station("twente-nl")
-    factories.station("hackgreen-uk")
+    StationFactory(id="twente-nl")
+    StationFactory(id="hackgreen-uk")
     scores = [0.6, 0.75, 0.9, 0.99, 0.65]  # low, medium, high, critical, low
-    factories.ingest(
+    ingest(
         *[
-            factories.detection(
-                T0 - timedelta(minutes=i),
-                station_id="twente-nl" if i < 3 else "hackgreen-uk",
+            DetectionFactory(
+                when=T0 - timedelta(minutes=i),
+                websdr_station_id="twente-nl" if i < 3 else "hackgreen-uk",
                 anomaly_score=score,
             )
             for i, score in enumerate(scores)

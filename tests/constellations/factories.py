@@ -1,11 +1,32 @@
-"""Localization scenarios: the demo network's Italian receivers, transmitters, strengths."""
+"""Constellations, created through `apps.constellations.services` (owner grants included),
+and localization scenarios: the demo network's Italian receivers, transmitters, strengths."""
 
+import factory
 import numpy as np
 
 from apps.constellations import services
+from apps.constellations.models import Constellation
+from apps.constellations.services import constellation_create
 from apps.radio.propagation import PropagationModel, to_local_metres
 from apps.stations.demo import demo_station_rows
 from apps.stations.models import Station
+from tests.accounts.factories import UserFactory
+
+
+class ConstellationFactory(factory.Factory):
+    """`ConstellationFactory(owner=user, name="North")`; the owner holds every permission."""
+
+    class Meta:
+        model = Constellation
+
+    owner = factory.SubFactory(UserFactory, role="operator")
+    name = factory.Sequence(lambda n: f"Constellation {n}")
+    description = ""
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        return constellation_create(**kwargs)
+
 
 # The VHF/UHF demo receivers in Piedmont, Liguria and Lombardy (apps/stations/demo.py).
 ITALIAN = [row for row in demo_station_rows() if row["id"].endswith("-it")]

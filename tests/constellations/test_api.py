@@ -11,8 +11,8 @@ from apps.constellations.models import (
     ConstellationShare,
     ConstellationUserObjectPermission,
 )
-from tests import factories
 from tests.helpers import assert_envelope, client_for, make_user
+from tests.stations.factories import StationFactory
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/constellations"
@@ -30,9 +30,9 @@ def alice(db):
 
 @pytest.fixture
 def stations(db):
-    factories.station("rome-it", name="Rome WebSDR", location="Rome, Italy", latitude=41.9028,
+    StationFactory(id="rome-it", name="Rome WebSDR", location="Rome, Italy", latitude=41.9028,
                       longitude=12.4964)  # fmt: skip
-    factories.station("milan-it", name="Milan WebSDR", location="Milan, Italy", latitude=45.4642,
+    StationFactory(id="milan-it", name="Milan WebSDR", location="Milan, Italy", latitude=45.4642,
                       longitude=9.19)  # fmt: skip
 
 

@@ -4,6 +4,7 @@ and the `localization` message on /ws/signals/live (Redis channel layer)."""
 import asyncio
 import json
 import threading
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -17,9 +18,11 @@ from apps.constellations.services import share_create
 from apps.core.tasks import wait_inprocess_idle
 from apps.core.timeutil import utc_now
 from heimdall.asgi import application
-from tests import factories as base
 from tests.constellations import factories
 from tests.helpers import make_user
+from tests.signals.factories import DetectionFactory
+from tests.signals.factories import ingest as store
+from tests.stations.factories import StationFactory
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 AROUND = ["torino-it", "passo-giovi-it", "milano-it", "montanaro-it", "genova-it"]
@@ -34,7 +37,7 @@ def _in_process_tasks(settings):
 def world():
     owner = make_user("olga", "operator")
     factories.italian_stations()
-    base.station("twente-nl")  # not a member of anything
+    StationFactory(id="twente-nl")  # not a member of anything
     constellation = factories.constellation_of(owner, [r["id"] for r in factories.ITALIAN])
     return owner, constellation
 
@@ -42,9 +45,9 @@ def world():
 def transmission(station_ids, *, when, frequency_hz=145_500_000, bandwidth=12_500, spread_s=0.5):
     strengths = factories.strengths(station_ids, shadowing_seed=4)
     return [
-        base.detection(
-            when + timedelta(seconds=spread_s * index / max(1, len(station_ids) - 1)),
-            station_id=station_id,
+        DetectionFactory(
+            when=when + timedelta(seconds=spread_s * index / max(1, len(station_ids) - 1)),
+            websdr_station_id=station_id,
             frequency_hz=frequency_hz + 100 * index,
             signal_strength_db=strengths[station_id],
             bandwidth_hz=bandwidth,
@@ -55,7 +58,7 @@ def transmission(station_ids, *, when, frequency_hz=145_500_000, bandwidth=12_50
 
 
 def ingest(*items):
-    base.ingest(*items)
+    store(*items)
     wait_inprocess_idle()
 
 
@@ -96,7 +99,7 @@ def test_what_is_not_a_co_detection_is_not_localized(settings):
     apart[1]["frequency_hz"] += 1500  # beyond the larger half-bandwidth (1200 Hz)
     ingest(*apart)
     outsider = transmission(AROUND[:2], when=now + timedelta(seconds=30))
-    outsider.append({**outsider[0], "id": base.detection(now)["id"],
+    outsider.append({**outsider[0], "id": str(uuid.uuid4()),
                      "websdr_station_id": "twente-nl"})  # fmt: skip
     ingest(*outsider)  # the third station is no member
     settings.HEIMDALL_AUTO_LOCALIZE = False
@@ -117,7 +120,7 @@ def test_concurrent_tasks_localize_a_transmission_once(settings):
     world()
     now = utc_now()
     items = transmission(AROUND, when=now)
-    base.ingest(*items)
+    store(*items)
     spans = [((now - timedelta(seconds=1)).isoformat(), (now + timedelta(seconds=2)).isoformat())]
     barrier = threading.Barrier(3)
     results = []

@@ -10,9 +10,11 @@ import pytest
 from apps.constellations.models import Localization
 from apps.constellations.services import share_create
 from apps.core.timeutil import utc_now
-from tests import factories as base
 from tests.constellations import factories
 from tests.helpers import assert_envelope, client_for, make_user
+from tests.signals.factories import DetectionFactory
+from tests.signals.factories import ingest as store
+from tests.stations.factories import StationFactory
 
 pytestmark = pytest.mark.django_db
 IDS = [row["id"] for row in factories.ITALIAN]
@@ -217,7 +219,7 @@ def _bad_cases(world_other_station):
 
 
 def test_bad_input_is_a_400_naming_the_field_and_stores_nothing(owner, world):
-    base.station("twente-nl")
+    StationFactory(id="twente-nl")
     client = client_for(owner)
     for payload, field in _bad_cases("twente-nl"):
         response = client.post(url(world), payload, format="json")
@@ -254,12 +256,12 @@ def test_unknown_constellation_is_404(owner, world):
 def _ingest(station_ids, *, when, frequency_hz=145_500_000, strengths=None, bandwidth=12_500):
     strengths = strengths or factories.strengths(station_ids)
     items = [
-        base.detection(when, station_id=s, frequency_hz=frequency_hz,
+        DetectionFactory(when=when, websdr_station_id=s, frequency_hz=frequency_hz,
                        signal_strength_db=strengths[s], bandwidth_hz=bandwidth,
                        modulation_type="NFM")
         for s in station_ids
     ]  # fmt: skip
-    base.ingest(*items)
+    store(*items)
     return [item["id"] for item in items]
 
 
@@ -280,7 +282,7 @@ def test_localize_by_detection_ids(owner, world, settings):
 
 def test_bad_detection_ids(owner, world, settings):
     settings.HEIMDALL_AUTO_LOCALIZE = False
-    base.station("twente-nl")
+    StationFactory(id="twente-nl")
     now = utc_now()
     ids = _ingest(IDS[:3], when=now)
     outsider = _ingest(["twente-nl"], when=now, frequency_hz=14_200_000,

@@ -15,8 +15,8 @@ from apps.constellations.models import (
     ConstellationShare,
     ConstellationUserObjectPermission,
 )
-from tests import factories
 from tests.helpers import client_for, make_user
+from tests.stations.factories import StationFactory
 
 ACTORS = ["anonymous", "viewer", "other", "reader", "editor", "owner", "admin"]
 
@@ -58,7 +58,7 @@ ERROR_CODES = {401: "AUTHENTICATION_REQUIRED", 403: "PERMISSION_DENIED", 404: "N
 @pytest.fixture
 def world(db):
     for station_id in ("giaveno-it", "torino-it", "milano-it"):
-        factories.station(station_id, frequency_min=144_000_000, frequency_max=440_000_000)
+        StationFactory(id=station_id, frequency_min=144_000_000, frequency_max=440_000_000)
     users = {
         "viewer": make_user("vic", "viewer"),
         "other": make_user("oscar", "operator"),

@@ -5,11 +5,12 @@ import os
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
+
+from tests.helpers import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 PRODUCTION_ENV = {
@@ -28,6 +29,7 @@ def _clean_env(**extra) -> dict:
     return {**env, **extra}
 
 
+@pytest.mark.slow
 def test_check_deploy_is_clean_with_production_variables():
     env = _clean_env(
         **PRODUCTION_ENV, DATABASE_URL=os.environ["DATABASE_URL"], REDIS_URL=os.environ["REDIS_URL"]
@@ -106,16 +108,12 @@ def test_embedded_mode_migrates_sqlite_and_serves(tmp_path):
         stderr=subprocess.DEVNULL,
     )
     try:
-        body = None
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as r:
-                    body = json.loads(r.read())
-                break
-            except OSError:
-                time.sleep(0.3)
-        assert body is not None
+
+        def health():
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as r:
+                return json.loads(r.read())
+
+        body = wait_for(health, 30, what="daphne answering /health")
         assert body["services"]["database"] == "healthy"
         assert body["services"]["channel_layer"] == "healthy"
         assert body["services"]["task_queue"] == "healthy"
@@ -123,14 +121,13 @@ def test_embedded_mode_migrates_sqlite_and_serves(tmp_path):
         token = _post(
             port, "/api/v1/auth/login", {"username": "admin", "password": "embedded-admin-pw"}
         )["access_token"]
-        total = 0
-        deadline = time.time() + 30
-        while time.time() < deadline and not total:
-            time.sleep(1)
-            total = _get(port, "/api/v1/signals/detections", token)["pagination"]["total_items"]
-        assert total > 0
-        # The list's hand-written SQL on SQLite: filters, times and keyset cursors.
-        time.sleep(2)  # a few more detections, so that two pages exist
+
+        def stored() -> int:
+            return _get(port, "/api/v1/signals/detections", token)["pagination"]["total_items"]
+
+        # The list's hand-written SQL on SQLite: filters, times and keyset cursors, once
+        # there are enough detections for two pages.
+        wait_for(lambda: stored() >= 4, 30, interval=0.2, what="4 simulated detections")
         first = _get(port, "/api/v1/signals/detections?page_size=2&cursor=", token)
         second = _get(
             port,

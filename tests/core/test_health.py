@@ -3,7 +3,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from datetime import timedelta
 
 import pytest
@@ -11,21 +10,14 @@ from django.test import Client
 
 from apps.core.timeutil import utc_now
 from apps.stations.models import Station
-from tests.helpers import database_url
+from tests.helpers import database_url, wait_for
+from tests.stations.factories import StationFactory
 
 pytestmark = pytest.mark.django_db
 
 
 def make_station(station_id: str, **extra) -> Station:
-    defaults = {
-        "name": station_id,
-        "url": "http://example.org/",
-        "latitude": 45.0,
-        "longitude": 7.0,
-        "frequency_min": 0,
-        "frequency_max": 30_000_000,
-    }
-    return Station.objects.create(id=station_id, **{**defaults, **extra})
+    return StationFactory(id=station_id, latitude=45.0, longitude=7.0, **extra)
 
 
 def test_health_shape_without_auth():
@@ -87,6 +79,7 @@ print(json.dumps({"code": r.status_code, "body": r.json()}))
 """
 
 
+@pytest.mark.slow
 def test_unreachable_database_is_503_unhealthy():
     out = json.loads(
         _run_in_subprocess(
@@ -106,6 +99,7 @@ def test_database_url(django_db_setup) -> str:
     return database_url(connection.settings_dict)
 
 
+@pytest.mark.slow
 def test_unreachable_redis_is_degraded_not_500(test_database_url):
     out = json.loads(
         _run_in_subprocess(
@@ -133,14 +127,12 @@ def test_running_qcluster_makes_task_queue_healthy():
         start_new_session=True,
     )
     try:
-        deadline = time.time() + 30
-        state = None
-        while time.time() < deadline:
-            state = Client().get("/health").json()["services"]["task_queue"]
-            if state == "healthy":
-                break
-            time.sleep(0.5)
-        assert state == "healthy"
+        wait_for(
+            lambda: Client().get("/health").json()["services"]["task_queue"] == "healthy",
+            30,
+            interval=0.2,
+            what="the task queue healthy once a cluster runs",
+        )
     finally:
         cluster.send_signal(signal.SIGTERM)  # the cluster stops its own children
         try:

@@ -150,3 +150,37 @@ def test_a_forked_child_opens_its_own_pooled_connection():
     pids = json.loads(out.stdout.strip().splitlines()[-1])
     assert pids["child"] != pids["parent"]
     assert pids["parent_again"] == pids["parent"]  # the parent's connection still works
+
+
+async def _operator_token() -> str:
+    from asgiref.sync import sync_to_async
+    from rest_framework_simplejwt.tokens import RefreshToken
+
+    from tests.helpers import make_user
+
+    return await sync_to_async(
+        lambda: str(RefreshToken.for_user(make_user("otto", "operator")).access_token)
+    )()
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+async def test_a_websocket_without_its_channel_layer_is_closed_4503(settings):
+    """Redis down when the socket opens: the consumer cannot receive events; 4503, not 1011."""
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": ["redis://127.0.0.1:1/0"]},  # nothing listens there
+        }
+    }
+    from channels.testing import WebsocketCommunicator
+
+    from heimdall.asgi import application
+
+    token = await _operator_token()
+    ws = WebsocketCommunicator(application, f"/ws/signals/live?token={token}")
+    await ws.connect()
+    closed = await ws.receive_output(timeout=10)
+    while closed["type"] != "websocket.close":
+        closed = await ws.receive_output(timeout=10)
+    assert closed["code"] == 4503

@@ -8,7 +8,8 @@ from apps.core.partitioning import existing_partitions, storage_mode
 from apps.core.timeutil import utc_now
 from apps.signals import tasks
 from apps.signals.models import SignalDetection
-from tests import factories
+from tests.signals.factories import DetectionFactory, ingest
+from tests.stations.factories import StationFactory
 
 pytestmark = pytest.mark.django_db
 TABLE = "signals_signaldetection"
@@ -49,9 +50,9 @@ def test_scheduled_task_creates_partitions_ahead(settings):
 
 
 def test_query_prunes_to_the_window_partition():
-    factories.station("twente-nl")
+    StationFactory(id="twente-nl")
     day = datetime(2026, 11, 20, 12, tzinfo=UTC)
-    factories.ingest(factories.detection(day), factories.detection(day - timedelta(days=1)))
+    ingest(DetectionFactory(when=day), DetectionFactory(when=day - timedelta(days=1)))
     queryset = SignalDetection.objects.filter(
         detection_timestamp__gte=day - timedelta(hours=1), detection_timestamp__lte=day
     )
@@ -63,16 +64,16 @@ def test_query_prunes_to_the_window_partition():
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)  # ingests committed
 def test_retention_drops_whole_old_partitions(settings):
     settings.HEIMDALL_DETECTION_RETENTION_DAYS = 30
-    factories.station("twente-nl")
+    StationFactory(id="twente-nl")
     now = utc_now()
-    recent = factories.detection(now - timedelta(days=2), anomaly_score=0.9)
-    factories.ingest(recent)
+    recent = DetectionFactory(when=now - timedelta(days=2), anomaly_score=0.9)
+    ingest(recent)
     old_day = (now - timedelta(days=45)).date()
     # Old data arrives while the retention period was longer.
     settings.HEIMDALL_DETECTION_RETENTION_DAYS = 90
-    old = factories.detection(datetime(old_day.year, old_day.month, old_day.day, 6, tzinfo=UTC),
+    old = DetectionFactory(when=datetime(old_day.year, old_day.month, old_day.day, 6, tzinfo=UTC),
                               anomaly_score=0.9)  # fmt: skip
-    factories.ingest(old)
+    ingest(old)
     settings.HEIMDALL_DETECTION_RETENTION_DAYS = 30
 
     result = tasks.apply_retention()
@@ -87,10 +88,8 @@ def test_retention_drops_whole_old_partitions(settings):
 
 
 def test_partition_names_are_days():
-    factories.station("twente-nl")
+    StationFactory(id="twente-nl")
     day = (utc_now() - timedelta(days=10)).date()
-    factories.ingest(
-        factories.detection(datetime(day.year, day.month, day.day, 23, 59, tzinfo=UTC))
-    )
+    ingest(DetectionFactory(when=datetime(day.year, day.month, day.day, 23, 59, tzinfo=UTC)))
     assert day in existing_partitions(TABLE)
     assert isinstance(day, date)

@@ -3,8 +3,9 @@ import pytest
 
 from apps.ml.models import MLModel
 from apps.signals.models import SignalDetection
-from tests import factories
 from tests.helpers import assert_envelope
+from tests.signals.factories import DetectionFactory
+from tests.stations.factories import StationFactory
 
 pytestmark = pytest.mark.django_db
 ANALYZE = "/api/v1/signals/analyze"
@@ -163,17 +164,17 @@ def test_ingest_scores_with_the_deployed_model(operator_client, anomaly_model):
 
     from apps.core.timeutil import utc_now
 
-    factories.station("twente-nl")
+    StationFactory(id="twente-nl")
     now = utc_now()
-    normal = factories.detection(now, anomaly_score=None, signal_strength_db=-40.0,
+    normal = DetectionFactory(when=now, anomaly_score=None, signal_strength_db=-40.0,
                                  signal_features={"spectral_centroid": 1500.0, "bandwidth": 2400,
                                                   "snr_estimate": 35.0})  # fmt: skip
-    jump = factories.detection(now - timedelta(seconds=1), anomaly_score=None,
+    jump = DetectionFactory(when=now - timedelta(seconds=1), anomaly_score=None,
                                signal_strength_db=-1.0,
                                signal_features={"spectral_centroid": 1500.0, "bandwidth": 150,
                                                 "snr_estimate": 89.0})  # fmt: skip
-    unscorable = factories.detection(now, anomaly_score=None, signal_features={})
-    outside = factories.detection(now, anomaly_score=None, signal_features={},
+    unscorable = DetectionFactory(when=now, anomaly_score=None, signal_features={})
+    outside = DetectionFactory(when=now, anomaly_score=None, signal_features={},
                                   frequency_hz=145_000_000)  # fmt: skip
     batch = {"detections": [normal, jump, unscorable, outside]}
     operator_client.post("/api/v1/signals/detections", batch, format="json")
@@ -210,6 +211,7 @@ def test_only_admins_activate(operator_client, anomaly_model):
     assert_envelope(response, 403, "PERMISSION_DENIED")
 
 
+@pytest.mark.slow
 def test_ensure_default_models_command(db, settings):
     from django.core.management import call_command
 

@@ -7,8 +7,9 @@ from apps.anomalies.models import AnomalyEvent
 from apps.core.timeutil import utc_now
 from apps.signals.models import SignalDetection
 from apps.stations.models import Station
-from tests import factories
 from tests.helpers import assert_envelope, client_for
+from tests.signals.factories import DetectionFactory, ingest
+from tests.stations.factories import StationFactory
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/signals/detections"
@@ -16,12 +17,12 @@ URL = "/api/v1/signals/detections"
 
 @pytest.fixture
 def stations(db):
-    return [factories.station("twente-nl"), factories.station("hackgreen-uk")]
+    return [StationFactory(id="twente-nl"), StationFactory(id="hackgreen-uk")]
 
 
 def test_ingest_stores_every_field(operator_client, stations, django_capture_on_commit_callbacks):
     now = utc_now().replace(microsecond=0)
-    item = factories.detection(now, is_anomaly=False)
+    item = DetectionFactory(when=now, is_anomaly=False)
     with django_capture_on_commit_callbacks(execute=True):
         response = operator_client.post(URL, {"detections": [item]}, format="json")
     assert response.status_code == 201
@@ -40,25 +41,25 @@ def test_ingest_stores_every_field(operator_client, stations, django_capture_on_
     assert Station.objects.get(pk="twente-nl").last_seen == now
     # last_seen never moves back for late-arriving old data.
     with django_capture_on_commit_callbacks(execute=True):
-        factories.ingest(factories.detection(now - timedelta(hours=1)))
+        ingest(DetectionFactory(when=now - timedelta(hours=1)))
     assert Station.objects.get(pk="twente-nl").last_seen == now
 
 
 def test_ingest_is_idempotent_on_client_ids(operator_client, stations):
     now = utc_now()
-    items = [factories.detection(now - timedelta(seconds=i)) for i in range(5)]
+    items = [DetectionFactory(when=now - timedelta(seconds=i)) for i in range(5)]
     assert operator_client.post(URL, {"detections": items}, format="json").json() == {
         "ingested": 5,
         "duplicates": 0,
     }
-    extra = factories.detection(now)
+    extra = DetectionFactory(when=now)
     again = operator_client.post(URL, {"detections": [*items, extra, extra]}, format="json")
     assert again.json() == {"ingested": 1, "duplicates": 6}
     assert SignalDetection.objects.count() == 6
 
 
 def test_ingest_without_ids_assigns_them(operator_client, stations):
-    item = factories.detection(utc_now())
+    item = DetectionFactory(when=utc_now())
     del item["id"]
     response = operator_client.post(URL, {"detections": [item, dict(item)]}, format="json")
     assert response.json() == {"ingested": 2, "duplicates": 0}
@@ -66,9 +67,11 @@ def test_ingest_without_ids_assigns_them(operator_client, stations):
 
 def test_anomalous_detection_raises_one_event(operator_client, stations):
     now = utc_now()
-    normal = factories.detection(now, anomaly_score=0.1)
-    wide = factories.detection(now, anomaly_score=0.9, bandwidth_hz=200_000, modulation_type="WFM")
-    outside = factories.detection(now, anomaly_score=0.97, frequency_hz=145_500_000)
+    normal = DetectionFactory(when=now, anomaly_score=0.1)
+    wide = DetectionFactory(
+        when=now, anomaly_score=0.9, bandwidth_hz=200_000, modulation_type="WFM"
+    )
+    outside = DetectionFactory(when=now, anomaly_score=0.97, frequency_hz=145_500_000)
     operator_client.post(URL, {"detections": [normal, wide, outside]}, format="json")
     events = {str(e.detection_id): e for e in AnomalyEvent.objects.all()}
     assert set(events) == {wide["id"], outside["id"]}
@@ -86,9 +89,9 @@ def test_geographic_correlation_lists_stations_hearing_the_same_frequency(
     operator_client, stations
 ):
     now = utc_now()
-    heard = factories.detection(now - timedelta(seconds=3), station_id="hackgreen-uk")
+    heard = DetectionFactory(when=now - timedelta(seconds=3), websdr_station_id="hackgreen-uk")
     operator_client.post(URL, {"detections": [heard]}, format="json")
-    anomaly = factories.detection(now, anomaly_score=0.8)
+    anomaly = DetectionFactory(when=now, anomaly_score=0.8)
     operator_client.post(URL, {"detections": [anomaly]}, format="json")
     event = AnomalyEvent.objects.get(detection_id=anomaly["id"])
     assert event.metadata["geographic_correlation"] == ["hackgreen-uk", "twente-nl"]
@@ -97,13 +100,13 @@ def test_geographic_correlation_lists_stations_hearing_the_same_frequency(
 
 
 def test_is_anomaly_follows_threshold_when_not_given(operator_client, stations):
-    item = factories.detection(utc_now(), anomaly_score=0.5)
+    item = DetectionFactory(when=utc_now(), anomaly_score=0.5)
     operator_client.post(URL, {"detections": [item]}, format="json")
     assert SignalDetection.objects.get(pk=item["id"]).is_anomaly is True
 
 
 def test_collector_may_ingest_and_viewer_may_not(collector_user, viewer_client, stations):
-    item = factories.detection(utc_now())
+    item = DetectionFactory(when=utc_now())
     assert_envelope(
         viewer_client.post(URL, {"detections": [item]}, format="json"), 403, "PERMISSION_DENIED"
     )
@@ -140,8 +143,8 @@ def test_bad_item_is_400_naming_index_and_field_and_nothing_is_written(
     operator_client, stations, change, field
 ):
     now = utc_now()
-    good = factories.detection(now)
-    bad = {**factories.detection(now), **change}
+    good = DetectionFactory(when=now)
+    bad = {**DetectionFactory(when=now), **change}
     response = operator_client.post(URL, {"detections": [good, bad]}, format="json")
     error = assert_envelope(response, 400, "VALIDATION_ERROR", f"detections[1].{field}")
     assert error["details"]["field"] == f"detections[1].{field}"
@@ -151,8 +154,8 @@ def test_bad_item_is_400_naming_index_and_field_and_nothing_is_written(
 
 def test_every_bad_item_is_reported(operator_client, stations):
     now = utc_now()
-    items = [factories.detection(now, frequency_hz=-1), factories.detection(now),
-             factories.detection(now, websdr_station_id="nope")]  # fmt: skip
+    items = [DetectionFactory(when=now, frequency_hz=-1), DetectionFactory(when=now),
+             DetectionFactory(when=now, websdr_station_id="nope")]  # fmt: skip
     error = assert_envelope(
         operator_client.post(URL, {"detections": items}, format="json"), 400, "VALIDATION_ERROR"
     )
@@ -167,13 +170,13 @@ def test_service_refuses_non_finite_numbers(stations, value):
     """Collectors call the service directly, with Python floats: NaN must not get in."""
     from apps.core.exceptions import ValidationFailed
 
-    item = factories.detection(utc_now(), signal_strength_db=value)
+    item = DetectionFactory(when=utc_now(), signal_strength_db=value)
     with pytest.raises(ValidationFailed) as caught:
-        factories.ingest(item)
+        ingest(item)
     assert caught.value.details["field"] == "detections[0].signal_strength_db"
-    bad_feature = factories.detection(utc_now(), signal_features={"snr_estimate": value})
+    bad_feature = DetectionFactory(when=utc_now(), signal_features={"snr_estimate": value})
     with pytest.raises(ValidationFailed):
-        factories.ingest(bad_feature)
+        ingest(bad_feature)
     assert SignalDetection.objects.count() == 0
 
 
@@ -196,7 +199,7 @@ def test_malformed_batches(operator_client, stations, payload):
 
 
 def test_batch_limit_is_10000(operator_client, stations):
-    item = factories.detection(utc_now())
+    item = DetectionFactory(when=utc_now())
     del item["id"]
     response = operator_client.post(URL, {"detections": [item] * 10_001}, format="json")
     error = assert_envelope(response, 400, "VALIDATION_ERROR", "detections")
@@ -207,7 +210,7 @@ def test_ingest_creates_partitions_on_demand(operator_client, stations):
     from apps.core.partitioning import existing_partitions
 
     old_day = utc_now() - timedelta(days=40)
-    item = factories.detection(old_day)
+    item = DetectionFactory(when=old_day)
     operator_client.post(URL, {"detections": [item]}, format="json")
     assert old_day.date() in existing_partitions("signals_signaldetection")
     assert SignalDetection.objects.filter(pk=item["id"]).exists()

@@ -17,8 +17,9 @@ from django.db import connection
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from apps.core.timeutil import utc_now
-from tests import factories
-from tests.helpers import database_url, make_user
+from tests.helpers import async_wait_for, database_url, make_user
+from tests.signals.factories import DetectionFactory
+from tests.stations.factories import StationFactory
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [
@@ -36,7 +37,7 @@ def _free_port() -> int:
 
 async def test_ingest_over_http_reaches_a_websocket_client_through_redis():
     def setup():
-        factories.station("twente-nl")
+        StationFactory(id="twente-nl")
         operator = make_user("otto", "operator")
         return str(RefreshToken.for_user(operator).access_token)
 
@@ -50,18 +51,15 @@ async def test_ingest_over_http_reaches_a_websocket_client_through_redis():
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        for _ in range(100):
-            try:
-                ws = await websockets.connect(
-                    f"ws://127.0.0.1:{port}/ws/signals/live?token={token}"
-                )
-                break
-            except OSError:
-                await asyncio.sleep(0.2)
+        ws = await async_wait_for(
+            lambda: websockets.connect(f"ws://127.0.0.1:{port}/ws/signals/live?token={token}"),
+            30,
+            what="daphne accepting the live socket",
+        )
         await ws.send(json.dumps({"type": "subscribe", "channels": ["signal_detections"]}))
         assert json.loads(await ws.recv())["type"] == "subscribed"
 
-        item = factories.detection(utc_now())
+        item = DetectionFactory(when=utc_now())
         body = json.dumps({"detections": [item]}).encode()
         request = urllib.request.Request(
             f"http://127.0.0.1:{port}/api/v1/signals/detections", data=body,

@@ -11,8 +11,9 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from apps.core.timeutil import utc_now
 from heimdall.asgi import application
-from tests import factories
 from tests.helpers import make_user
+from tests.signals.factories import DetectionFactory, ingest
+from tests.stations.factories import StationFactory
 
 pytestmark = [
     pytest.mark.asyncio,
@@ -22,8 +23,8 @@ pytestmark = [
 
 @database_sync_to_async
 def setup_world():
-    factories.station("twente-nl")
-    factories.station("hackgreen-uk")
+    StationFactory(id="twente-nl")
+    StationFactory(id="hackgreen-uk")
     viewer = make_user("vera", "viewer")
     collector = make_user("collector-1", "collector")
     return str(RefreshToken.for_user(viewer).access_token), str(
@@ -74,10 +75,12 @@ async def test_detections_filtered_by_station_and_frequency():
     ack = await subscribe(ws, ["signal_detections"], filters)
     assert ack["filters"]["station_ids"] == ["twente-nl"]
     now = utc_now()
-    wanted = factories.detection(now, frequency_hz=14_235_000)
-    other_band = factories.detection(now, frequency_hz=7_100_000)
-    other_station = factories.detection(now, station_id="hackgreen-uk", frequency_hz=14_100_000)
-    await database_sync_to_async(factories.ingest)(wanted, other_band, other_station)
+    wanted = DetectionFactory(when=now, frequency_hz=14_235_000)
+    other_band = DetectionFactory(when=now, frequency_hz=7_100_000)
+    other_station = DetectionFactory(
+        when=now, websdr_station_id="hackgreen-uk", frequency_hz=14_100_000
+    )
+    await database_sync_to_async(ingest)(wanted, other_band, other_station)
     message = await receive(ws)
     assert message["type"] == "signal_detection"
     assert message["data"]["id"] == wanted["id"]
@@ -96,9 +99,9 @@ async def test_anomaly_alerts_with_severity_filter():
     await subscribe(ws, ["anomaly_alerts"], {"severity": ["high", "critical"],
                                              "stations": ["twente-nl"]})  # fmt: skip
     now = utc_now()
-    medium = factories.detection(now, anomaly_score=0.75)
-    critical = factories.detection(now - timedelta(seconds=1), anomaly_score=0.99)
-    await database_sync_to_async(factories.ingest)(medium, critical)
+    medium = DetectionFactory(when=now, anomaly_score=0.75)
+    critical = DetectionFactory(when=now - timedelta(seconds=1), anomaly_score=0.99)
+    await database_sync_to_async(ingest)(medium, critical)
     message = await receive(ws)
     assert message["type"] == "anomaly_alert"
     assert message["data"]["severity"] == "critical"
@@ -163,7 +166,7 @@ async def test_unsubscribe_stops_delivery():
     await subscribe(ws, ["signal_detections"])
     await ws.send_to(json.dumps({"type": "unsubscribe", "channels": ["signal_detections"]}))
     assert (await receive(ws))["type"] == "unsubscribed"
-    await database_sync_to_async(factories.ingest)(factories.detection(utc_now()))
+    await database_sync_to_async(ingest)(DetectionFactory(when=utc_now()))
     assert await ws.receive_nothing(timeout=0.5)
     await ws.disconnect()
 
@@ -174,8 +177,8 @@ async def test_a_client_that_falls_behind_loses_the_oldest_and_is_told(settings)
     ws = await connect(f"/ws/signals/live?token={token}")
     await subscribe(ws, ["signal_detections"])
     now = utc_now()
-    items = [factories.detection(now - timedelta(seconds=i)) for i in range(20)]
-    await database_sync_to_async(factories.ingest)(*items)
+    items = [DetectionFactory(when=now - timedelta(seconds=i)) for i in range(20)]
+    await database_sync_to_async(ingest)(*items)
     dropped = await receive(ws)
     assert dropped == {"type": "messages_dropped", "count": 15, "timestamp": dropped["timestamp"]}
     delivered = [(await receive(ws))["data"]["id"] for _ in range(5)]
@@ -213,11 +216,11 @@ async def test_with_no_live_client_no_payloads_are_built_or_sent():
 
     await setup_world()
     layer = get_channel_layer()
-    ingest = database_sync_to_async(lambda: factories.ingest(factories.detection(utc_now())))
+    ingest_one = database_sync_to_async(lambda: ingest(DetectionFactory(when=utc_now())))
     # A listener the key does not know of (added straight to the group).
     unknown = await layer.new_channel()
     await layer.group_add(live.DETECTIONS_ALL, unknown)
-    await ingest()
+    await ingest_one()
     with pytest.raises(asyncio.TimeoutError):
         await asyncio.wait_for(layer.receive(unknown), timeout=1.5)
     await layer.group_discard(live.DETECTIONS_ALL, unknown)
@@ -225,7 +228,7 @@ async def test_with_no_live_client_no_payloads_are_built_or_sent():
     known = await layer.new_channel()
     await layer.group_add(live.DETECTIONS_ALL, known)
     await live.mark_listening()  # what a connecting client does
-    await ingest()
+    await ingest_one()
     message = await asyncio.wait_for(layer.receive(known), timeout=5)
     assert message["type"] == "live.detections"
     await layer.group_discard(live.DETECTIONS_ALL, known)

@@ -3,8 +3,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from apps.core.timeutil import utc_now
-from tests import factories
 from tests.helpers import assert_envelope
+from tests.signals.factories import DetectionFactory, ingest
+from tests.stations.factories import StationFactory
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/signals/detections"
@@ -14,20 +15,20 @@ T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 @pytest.fixture
 def dataset(db):
     """30 detections, one a minute from T0 backwards, over two stations and two bands."""
-    factories.station("twente-nl")
-    factories.station("hackgreen-uk")
+    StationFactory(id="twente-nl")
+    StationFactory(id="hackgreen-uk")
     items = []
     for i in range(30):
         items.append(
-            factories.detection(
-                T0 - timedelta(minutes=i),
-                station_id="twente-nl" if i % 2 == 0 else "hackgreen-uk",
+            DetectionFactory(
+                when=T0 - timedelta(minutes=i),
+                websdr_station_id="twente-nl" if i % 2 == 0 else "hackgreen-uk",
                 frequency_hz=14_100_000 + i * 10_000 if i < 20 else 7_050_000,
                 modulation_type="USB" if i % 3 else "CW",
                 anomaly_score=0.9 if i % 10 == 0 else 0.1,
             )
         )
-    factories.ingest(*items)
+    ingest(*items)
     return items
 
 
@@ -162,16 +163,16 @@ def test_anonymous_is_refused(anon_client, dataset):
 
 
 def test_recent_data_default_listing(viewer_client, db):
-    factories.station("twente-nl")
-    factories.ingest(factories.detection(utc_now()))
+    StationFactory(id="twente-nl")
+    ingest(DetectionFactory(when=utc_now()))
     assert viewer_client.get(URL).json()["pagination"]["total_items"] == 1
 
 
 def test_cursor_breaks_timestamp_ties_by_id_both_ways(viewer_client, db):
     """Ten detections at one instant: forward and back again, each seen exactly once."""
-    factories.station("twente-nl")
-    items = [factories.detection(T0) for _ in range(10)]
-    factories.ingest(*items)
+    StationFactory(id="twente-nl")
+    items = [DetectionFactory(when=T0) for _ in range(10)]
+    ingest(*items)
     pages, response = [], viewer_client.get(URL, {"cursor": "", "page_size": 3}).json()
     assert response["pagination"]["has_previous"] is False
     while True:

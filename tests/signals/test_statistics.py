@@ -3,9 +3,9 @@ from datetime import timedelta
 import pytest
 
 from apps.core.timeutil import utc_now
-from apps.stations.models import StationCheck
-from tests import factories
 from tests.helpers import assert_envelope
+from tests.signals.factories import DetectionFactory, ingest
+from tests.stations.factories import StationCheckFactory, StationFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -17,25 +17,25 @@ def now():
 
 @pytest.fixture
 def data(now):
-    twente = factories.station("twente-nl")
-    factories.station("hackgreen-uk")
-    factories.station("off-air", status="inactive")
+    twente = StationFactory(id="twente-nl")
+    StationFactory(id="hackgreen-uk")
+    StationFactory(id="off-air", status="inactive")
     minutes = [1, 2, 3, 4, 5, 6]
+    ago = lambda **kw: now - timedelta(**kw)  # noqa: E731
     items = [
-        factories.detection(now - timedelta(minutes=1), frequency_hz=14_235_000),
-        factories.detection(now - timedelta(minutes=2), frequency_hz=14_235_000),
-        factories.detection(now - timedelta(minutes=3), frequency_hz=14_050_000, anomaly_score=0.9),
-        factories.detection(now - timedelta(minutes=4), station_id="hackgreen-uk",
-                            frequency_hz=145_500_000, anomaly_score=0.99),
-        factories.detection(now - timedelta(minutes=5), station_id="hackgreen-uk",
-                            frequency_hz=433_000_000,
-                            processing_metadata={"processing_time_ms": 75}),
-        factories.detection(now - timedelta(hours=30), frequency_hz=14_235_000),  # outside 24h
+        DetectionFactory(when=ago(minutes=1), frequency_hz=14_235_000),
+        DetectionFactory(when=ago(minutes=2), frequency_hz=14_235_000),
+        DetectionFactory(when=ago(minutes=3), frequency_hz=14_050_000, anomaly_score=0.9),
+        DetectionFactory(when=ago(minutes=4), websdr_station_id="hackgreen-uk",
+                         frequency_hz=145_500_000, anomaly_score=0.99),
+        DetectionFactory(when=ago(minutes=5), websdr_station_id="hackgreen-uk",
+                         frequency_hz=433_000_000, processing_metadata={"processing_time_ms": 75}),
+        DetectionFactory(when=ago(hours=30), frequency_hz=14_235_000),  # outside 24h
     ]  # fmt: skip
     assert len(minutes) == len(items)
-    factories.ingest(*items)
-    StationCheck.objects.create(station=twente, checked_at=now - timedelta(minutes=5), ok=True)
-    StationCheck.objects.create(station=twente, checked_at=now - timedelta(minutes=6), ok=False)
+    ingest(*items)
+    StationCheckFactory(station=twente, checked_at=now - timedelta(minutes=5), ok=True)
+    StationCheckFactory(station=twente, checked_at=now - timedelta(minutes=6), ok=False)
     return items
 
 

@@ -5,8 +5,8 @@ from django.core.files.storage import default_storage
 from apps.training import generator, tasks
 from apps.training.models import SyntheticDataset
 from apps.training.services import dataset_load
-from tests import factories
 from tests.helpers import assert_envelope
+from tests.stations.factories import StationFactory
 
 pytestmark = pytest.mark.django_db
 GENERATE = "/api/v1/training/synthetic/generate"
@@ -166,8 +166,8 @@ def test_fixed_receivers_from_a_constellation(operator_user, operator_client):
 
     constellation = constellation_create(owner=operator_user, name="Piedmont")
     for index, station_id in enumerate(["giaveno-it", "torino-it", "montanaro-it", "genova-it"]):
-        factories.station(
-            station_id,
+        StationFactory(
+            id=station_id,
             latitude=44.4 + 0.3 * index,
             longitude=7.3 + 0.5 * index,
             frequency_min=144_000_000,
@@ -196,7 +196,7 @@ def test_fixed_receivers_from_a_constellation(operator_user, operator_client):
 
 
 def test_fixed_receivers_need_enough_stations(operator_client):
-    factories.station("lonely")
+    StationFactory(id="lonely")
     response = operator_client.post(
         GENERATE, {"name": "x", "use_random_receivers": False}, format="json"
     )

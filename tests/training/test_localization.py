@@ -47,6 +47,7 @@ def test_receiver_order_and_padding_do_not_matter(architecture):
     assert torch.equal(garbage, reference)
 
 
+@pytest.mark.slow
 @pytest.mark.django_db
 def test_a_set_transformer_job_trains_and_its_bundle_loads(
     operator_client, django_capture_on_commit_callbacks

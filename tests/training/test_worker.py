@@ -22,7 +22,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from apps.training.models import TrainingJob
 from apps.training.watchdog import LOST_MESSAGE
 from heimdall.asgi import application
-from tests.helpers import committed_dataset, database_url, make_user
+from tests.helpers import committed_dataset, database_url, make_user, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 JOBS = "/api/v1/training/jobs"
@@ -73,16 +73,6 @@ def _viewer_token() -> str:
     return str(RefreshToken.for_user(make_user("vera", "viewer")).access_token)
 
 
-def _wait_for(predicate, timeout: float, step: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = predicate()
-        if found:
-            return found
-        time.sleep(step)
-    raise AssertionError(f"not within {timeout} s")
-
-
 @pytest.mark.asyncio
 async def test_job_runs_on_the_training_cluster_and_streams_progress(operator_client):
     dataset_id = await sync_to_async(committed_dataset)(operator_client, 200)
@@ -115,13 +105,13 @@ def test_sigkilled_worker_fails_the_job_with_worker_lost(operator_client):
         operator_client, dataset_id, epochs=500, batch_size=8, early_stop_patience=0
     )
     with training_cluster() as cluster:
-        job = _wait_for(
+        job = wait_for(
             lambda: TrainingJob.objects.filter(pk=job_id, current_epoch__gte=1).first(), 90
         )
         assert job.status == "running"
         os.kill(int(job.worker.rsplit(":", 1)[1]), signal.SIGKILL)
         killed_at = time.monotonic()
-        failed = _wait_for(
+        failed = wait_for(
             lambda: TrainingJob.objects.filter(pk=job_id, status="failed").first(), 60
         )
         assert time.monotonic() - killed_at < 60

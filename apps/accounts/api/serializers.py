@@ -23,7 +23,7 @@ class TokenSerializer(serializers.Serializer):
 class UserSummarySerializer(serializers.Serializer):
     id = serializers.UUIDField()
     username = serializers.CharField()
-    email = serializers.EmailField()
+    email = serializers.CharField(help_text="E-mail address; empty when none is set")
     display_name = serializers.CharField()
     role = serializers.CharField(allow_null=True)
     permissions = serializers.ListField(child=serializers.CharField())

@@ -1,5 +1,5 @@
 from django.contrib.auth import authenticate
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -11,11 +11,12 @@ from apps.accounts.api.serializers import (
     TokenSerializer,
     UserSummarySerializer,
 )
+from apps.accounts.filters import UserDirectoryFilterSet
 from apps.accounts.roles import permissions_of, role_of
 from apps.accounts.selectors import user_directory
 from apps.accounts.tokens import InvalidCredentials, tokens_issue, tokens_refresh
-from apps.core.exceptions import ValidationFailed
-from apps.core.pagination import parse_skip_limit
+from apps.core.pagination import SkipLimitPaginator
+from apps.core.schema import filterset_parameters
 from apps.core.throttling import LoginAddressThrottle, LoginUsernameThrottle
 
 
@@ -67,6 +68,9 @@ class MeView(APIView):
         return Response(UserSummarySerializer(summary).data)
 
 
+DIRECTORY_PAGINATOR = SkipLimitPaginator(default_limit=20)
+
+
 class UserDirectoryView(APIView):
     """Find people to share with: id, username and display name (no e-mail) of active users."""
 
@@ -75,22 +79,17 @@ class UserDirectoryView(APIView):
     @extend_schema(
         tags=["auth"],
         parameters=[
-            OpenApiParameter("search", str, description="Part of a username or display name"),
-            OpenApiParameter("skip", int),
-            OpenApiParameter("limit", int),
+            *filterset_parameters(UserDirectoryFilterSet),
+            *DIRECTORY_PAGINATOR.parameters(),
         ],
-        responses={200: DirectoryEntrySerializer(many=True)},
+        responses={
+            200: DIRECTORY_PAGINATOR.response_serializer("UserDirectory", DirectoryEntrySerializer)
+        },
     )
     def get(self, request):
-        skip, limit = parse_skip_limit(request.query_params, default_limit=20)
-        search = request.query_params.get("search", "").strip()
-        if len(search) > 150:
-            raise ValidationFailed.for_field("search", "must be at most 150 characters")
-        users = user_directory(search=search)
-        page = list(users[skip : skip + limit])
+        params = request.query_params
+        users = UserDirectoryFilterSet(params, queryset=user_directory()).validated_queryset()
+        rows, block = DIRECTORY_PAGINATOR.paginate(users, params)
         return Response(
-            {
-                "data": DirectoryEntrySerializer(page, many=True).data,
-                "pagination": {"skip": skip, "limit": limit, "total": users.count()},
-            }
+            DIRECTORY_PAGINATOR.body(DirectoryEntrySerializer(rows, many=True).data, block)
         )

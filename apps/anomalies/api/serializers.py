@@ -41,3 +41,19 @@ class AcknowledgeResponseSerializer(serializers.ModelSerializer):
     class Meta:
         model = AnomalyEvent
         fields = ["id", "acknowledged", "acknowledged_by", "acknowledged_at", "notes"]
+
+
+class SeverityCountsSerializer(serializers.Serializer):
+    critical = serializers.IntegerField()
+    high = serializers.IntegerField()
+    medium = serializers.IntegerField()
+    low = serializers.IntegerField()
+
+
+class AnomalySummarySerializer(serializers.Serializer):
+    """Seed 004's `summary` of the filtered events (all pages)."""
+
+    total_anomalies = serializers.IntegerField()
+    by_severity = SeverityCountsSerializer()
+    acknowledged_count = serializers.IntegerField()
+    unacknowledged_count = serializers.IntegerField()

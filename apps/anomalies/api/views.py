@@ -1,4 +1,4 @@
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -7,41 +7,43 @@ from apps.anomalies.api.serializers import (
     AcknowledgeResponseSerializer,
     AnomalyEventSerializer,
     AnomalyListItemSerializer,
+    AnomalySummarySerializer,
 )
 from apps.anomalies.filters import AnomalyFilterSet
 from apps.anomalies.models import AnomalyEvent
-from apps.anomalies.selectors import anomaly_summary
+from apps.anomalies.selectors import anomaly_list, anomaly_summary
 from apps.anomalies.services import anomaly_acknowledge
 from apps.core.lookups import get_by_uuid_or_404, parse_uuid_or_404
-from apps.core.pagination import PageNumberPagination
+from apps.core.pagination import PageNumberPaginator
 from apps.core.schema import filterset_parameters
+
+PAGINATOR = PageNumberPaginator()
 
 
 class AnomalyListView(APIView):
+    """Anomaly events, newest first: AnomalyFilterSet → selectors.anomaly_list → page."""
+
     resource = "anomalies"
 
     @extend_schema(
         tags=["anomalies"],
-        parameters=[
-            *filterset_parameters(AnomalyFilterSet),
-            OpenApiParameter("page", int),
-            OpenApiParameter("page_size", int),
-        ],
-        responses={200: AnomalyListItemSerializer(many=True)},
+        parameters=[*filterset_parameters(AnomalyFilterSet), *PAGINATOR.parameters()],
+        responses={
+            200: PAGINATOR.response_serializer(
+                "AnomalyList", AnomalyListItemSerializer, summary=AnomalySummarySerializer()
+            )
+        },
     )
     def get(self, request):
-        filterset = AnomalyFilterSet(
-            request.query_params, queryset=AnomalyEvent.objects.order_by("-created_at", "-id")
-        )
-        queryset = filterset.validated_queryset()
-        paginator = PageNumberPagination()
-        page = paginator.paginate_queryset(queryset, request, view=self)
+        params = request.query_params
+        queryset = AnomalyFilterSet(params, queryset=anomaly_list()).validated_queryset()
+        rows, block = PAGINATOR.paginate(queryset, params)
         return Response(
-            {
-                "data": AnomalyListItemSerializer(page, many=True).data,
-                "pagination": paginator.pagination_block(),
-                "summary": anomaly_summary(queryset),
-            }
+            PAGINATOR.body(
+                AnomalyListItemSerializer(rows, many=True).data,
+                block,
+                summary=anomaly_summary(queryset),
+            )
         )
 
 

@@ -71,7 +71,7 @@ class MemberAddSerializer(serializers.Serializer):
 
 
 class UserInfoSerializer(serializers.Serializer):
-    email = serializers.EmailField()
+    email = serializers.CharField(help_text="E-mail address; empty when none is set")
     username = serializers.CharField()
     display_name = serializers.CharField(source="get_display_name")
 
@@ -108,6 +108,13 @@ class ShareCreateSerializer(serializers.Serializer):
 
 class SharePermissionSerializer(serializers.Serializer):
     permission = serializers.CharField()
+
+
+class ShareListSerializer(serializers.Serializer):
+    """Seed 004's share list: every share (no pages) and their count."""
+
+    data = ShareWithUserSerializer(many=True)
+    total = serializers.IntegerField()
 
 
 # --- localizations -------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from rest_framework.views import APIView
 
 from apps.accounts.roles import has_permission
 from apps.constellations import services
-from apps.constellations.access import constellation_for, count_visible, permission_level
+from apps.constellations.access import constellation_for, permission_level
 from apps.constellations.api.serializers import (
     CalibrateRequestSerializer,
     CalibrateResponseSerializer,
@@ -22,6 +22,7 @@ from apps.constellations.api.serializers import (
     MemberSerializer,
     ReferenceTransmitterSerializer,
     ShareCreateSerializer,
+    ShareListSerializer,
     SharePermissionSerializer,
     ShareSerializer,
     ShareWithUserSerializer,
@@ -30,6 +31,7 @@ from apps.constellations.filters import LocalizationFilterSet
 from apps.constellations.models import ReferenceTransmitter
 from apps.constellations.representation import localization_payload
 from apps.constellations.selectors import (
+    constellation_count,
     constellation_members,
     constellation_page,
     constellation_shares,
@@ -39,7 +41,7 @@ from apps.constellations.selectors import (
 )
 from apps.core.exceptions import PermissionDenied
 from apps.core.lookups import choice_param, get_by_uuid_or_404
-from apps.core.pagination import PageNumberPagination, parse_skip_limit
+from apps.core.pagination import PageNumberPaginator, SkipLimitPaginator
 from apps.core.schema import filterset_parameters
 
 
@@ -56,23 +58,37 @@ def _body(serializer_class, request):
     return serializer.validated_data
 
 
+LIST_PAGINATOR = SkipLimitPaginator()
+LOCALIZATION_PAGINATOR = PageNumberPaginator()
+
+
 class ConstellationListView(APIView):
+    """What the caller may see, newest first, in seed 004's skip/limit pages.
+
+    The selector keeps the measured fast path: the page's ids from the grant
+    lookup, then only those rows annotated; the total counted in the grant tables.
+    """
+
     resource = "constellations"
 
     @extend_schema(
         tags=["constellations"],
-        parameters=[OpenApiParameter("skip", int), OpenApiParameter("limit", int)],
-        responses={200: ConstellationListItemSerializer(many=True)},
+        parameters=LIST_PAGINATOR.parameters(),
+        responses={
+            200: LIST_PAGINATOR.response_serializer(
+                "ConstellationList", ConstellationListItemSerializer
+            )
+        },
     )
     def get(self, request):
-        skip, limit = parse_skip_limit(request.query_params)
-        page = constellation_page(user=request.user, skip=skip, limit=limit)
-        total = count_visible(request.user)
+        window = LIST_PAGINATOR.window(request.query_params)
+        page = constellation_page(user=request.user, skip=window.offset, limit=window.limit)
+        total = constellation_count(user=request.user)
         return Response(
-            {
-                "data": ConstellationListItemSerializer(page, many=True).data,
-                "pagination": {"skip": skip, "limit": limit, "total": total},
-            }
+            LIST_PAGINATOR.body(
+                ConstellationListItemSerializer(page, many=True).data,
+                LIST_PAGINATOR.block(window, total),
+            )
         )
 
     @extend_schema(
@@ -138,8 +154,9 @@ class MemberDetailView(_ObjectView):
 
 
 class ShareListView(_ObjectView):
-    @extend_schema(tags=["constellations"], responses={200: ShareWithUserSerializer(many=True)})
+    @extend_schema(tags=["constellations"], responses={200: ShareListSerializer})
     def get(self, request, constellation_id):
+        """Seed 004's shape: every share of the constellation (no pages) and their count."""
         constellation = constellation_for(request.user, constellation_id, "share")
         shares = list(constellation_shares(constellation=constellation))
         return Response(
@@ -208,26 +225,29 @@ class LocalizeView(_ObjectView):
 class LocalizationListView(APIView):
     resource = "constellations"
 
+    """Localizations of the constellations the caller can read: LocalizationFilterSet →
+    selectors.localization_list → page (seed 004 page-number pagination)."""
+
     @extend_schema(
         tags=["localizations"],
         parameters=[
             *filterset_parameters(LocalizationFilterSet),
-            OpenApiParameter("page", int),
-            OpenApiParameter("page_size", int),
+            *LOCALIZATION_PAGINATOR.parameters(),
         ],
-        responses={200: LocalizationSerializer(many=True)},
+        responses={
+            200: LOCALIZATION_PAGINATOR.response_serializer(
+                "LocalizationList", LocalizationSerializer
+            )
+        },
     )
     def get(self, request):
-        filterset = LocalizationFilterSet(
-            request.query_params, queryset=localization_list(user=request.user)
-        )
-        paginator = PageNumberPagination()
-        page = paginator.paginate_queryset(filterset.validated_queryset(), request, view=self)
+        params = request.query_params
+        queryset = LocalizationFilterSet(
+            params, queryset=localization_list(user=request.user)
+        ).validated_queryset()
+        rows, block = LOCALIZATION_PAGINATOR.paginate(queryset, params)
         return Response(
-            {
-                "data": [localization_payload(item) for item in page],
-                "pagination": paginator.pagination_block(),
-            }
+            LOCALIZATION_PAGINATOR.body([localization_payload(item) for item in rows], block)
         )
 
 

@@ -1,6 +1,7 @@
 import time
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -18,6 +19,12 @@ from apps.ml.scoring import load_scorer
 from apps.ml.services import model_activate
 
 
+class ModelListSerializer(serializers.Serializer):
+    """Every model matching the filters (no pages: a registry holds tens of models)."""
+
+    data = MLModelSerializer(many=True)
+
+
 def _model(model_id: str) -> MLModel:
     return get_by_uuid_or_404(MLModel.objects.all(), model_id)
 
@@ -31,7 +38,7 @@ class ModelListView(APIView):
             OpenApiParameter("model_type", str, enum=MLModel.Type.values),
             OpenApiParameter("status", str, enum=MLModel.Status.values),
         ],
-        responses={200: MLModelSerializer(many=True)},
+        responses={200: ModelListSerializer},
     )
     def get(self, request):
         queryset = MLModel.objects.order_by("model_type", "-created_at")

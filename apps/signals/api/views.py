@@ -4,33 +4,32 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core.lookups import get_by_uuid_or_404
-from apps.core.pagination import (
-    DEFAULT_PAGE_SIZE,
-    MAX_PAGE_SIZE,
-    page_number_block,
-    parse_positive_int,
-)
+from apps.core.pagination import PageNumberPaginator
 from apps.core.schema import form_parameters
+from apps.signals import selectors
 from apps.signals.analysis import signal_analyze
 from apps.signals.api.serializers import (
     AnalyzeRequestSerializer,
-    DetectionListItemSerializer,
+    AnalyzeResponseSerializer,
+    DetectionListResponseSerializer,
     DetectionSerializer,
     IngestRequestSerializer,
     IngestResponseSerializer,
 )
 from apps.signals.models import SignalDetection
-from apps.signals.queries import (
-    DetectionFilterForm,
-    DetectionFilters,
-    detection_keyset_page,
-    detection_numbered_page,
-)
+from apps.signals.queries import CURSOR_MAX_LENGTH, DetectionFilterForm
 from apps.signals.services import detection_ingest
+
+PAGINATOR = PageNumberPaginator()
 
 
 class DetectionListView(APIView):
-    """GET: detections, filtered and paginated. POST: ingest up to 10,000 at once."""
+    """GET: detections, filtered and paginated. POST: ingest up to 10,000 at once.
+
+    Read path: DetectionFilterForm (strict) → `selectors.detection_page` /
+    `detection_keyset` (precompiled SQL) → seed 004's page block, or the keyset
+    block when `cursor` is given.
+    """
 
     resource = "signals"
 
@@ -38,34 +37,37 @@ class DetectionListView(APIView):
         tags=["signals"],
         parameters=[
             *form_parameters(DetectionFilterForm),
-            OpenApiParameter("page", int, description="1-based page (page mode)"),
-            OpenApiParameter("page_size", int, description="1-1000, default 50"),
+            *PAGINATOR.parameters(),
             OpenApiParameter(
-                "cursor", str, description="Keyset mode: empty for the first page, then next_cursor"
+                "cursor",
+                {"type": "string", "maxLength": CURSOR_MAX_LENGTH},
+                description="Keyset mode: empty for the first page, then next_cursor "
+                "or previous_cursor (`page` is then ignored)",
             ),
         ],
-        responses={200: DetectionListItemSerializer(many=True)},
+        responses={200: DetectionListResponseSerializer},
     )
     def get(self, request):
         params = request.query_params
-        filters = DetectionFilters.from_params(params)
-        page_size = parse_positive_int(params, "page_size", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+        filters = selectors.detection_filters(params)
+        window = PAGINATOR.window(params)
         if "cursor" in params:
-            keyset = detection_keyset_page(filters, params["cursor"], page_size)
+            keyset = selectors.detection_keyset(
+                filters=filters, cursor=params["cursor"], limit=window.limit
+            )
             rows = keyset.rows
             pagination = {
-                "page_size": page_size,
+                "page_size": window.limit,
                 "next_cursor": keyset.next_cursor,
                 "previous_cursor": keyset.previous_cursor,
                 "has_next": keyset.next_cursor is not None,
                 "has_previous": keyset.previous_cursor is not None,
             }
         else:
-            page = parse_positive_int(params, "page", 1)
-            total, rows = detection_numbered_page(filters, (page - 1) * page_size, page_size)
-            pagination = page_number_block(page, page_size, total)
-        if not rows:
-            filters.check_station_exists()
+            total, rows = selectors.detection_page(
+                filters=filters, offset=window.offset, limit=window.limit
+            )
+            pagination = PAGINATOR.block(window, total)
         # Plain rows: DRF's JSON encoder writes UUIDs and UTC times ("...Z") itself.
         return Response(
             {"data": rows, "pagination": pagination, "filters_applied": filters.applied()}
@@ -101,6 +103,10 @@ class AnalyzeView(APIView):
     resource = "signals"
     write_permission = "signals:read"
 
-    @extend_schema(tags=["signals"], request=AnalyzeRequestSerializer, responses={200: dict})
+    @extend_schema(
+        tags=["signals"],
+        request=AnalyzeRequestSerializer,
+        responses={200: AnalyzeResponseSerializer},
+    )
     def post(self, request):
         return Response(signal_analyze(payload=request.data))

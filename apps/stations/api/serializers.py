@@ -2,6 +2,7 @@ import math
 
 from rest_framework import serializers
 
+from apps.core.bands import MAX_FREQUENCY_HZ
 from apps.stations.models import Station, default_api_config
 from apps.stations.validators import api_config_errors, validate_station_id
 
@@ -54,8 +55,8 @@ class StationDetailSerializer(serializers.ModelSerializer):
     api_config = ApiConfigField(required=False)
     latitude = serializers.FloatField(min_value=-90, max_value=90)
     longitude = serializers.FloatField(min_value=-180, max_value=180)
-    frequency_min = serializers.IntegerField(min_value=0, max_value=300_000_000_000)
-    frequency_max = serializers.IntegerField(min_value=1, max_value=300_000_000_000)
+    frequency_min = serializers.IntegerField(min_value=0, max_value=MAX_FREQUENCY_HZ)
+    frequency_max = serializers.IntegerField(min_value=1, max_value=MAX_FREQUENCY_HZ)
     calibration_offset_db = serializers.FloatField(min_value=-100, max_value=100, required=False)
     statistics = serializers.SerializerMethodField()
 
@@ -111,6 +112,11 @@ class StationStatusSerializer(serializers.Serializer):
     station_id = serializers.CharField()
     status = serializers.CharField()
     connection_status = serializers.CharField()
+    connection_error = serializers.CharField(
+        allow_null=True,
+        help_text="While connection_status is error: the reason, in the receiver's own terms "
+        "(e.g. a KiwiSDR refusal, an OpenWebRX backoff, an unreachable host).",
+    )
     last_data_received = serializers.DateTimeField(allow_null=True)
     response_time_ms = serializers.FloatField(allow_null=True)
     current_listeners = serializers.IntegerField(allow_null=True)

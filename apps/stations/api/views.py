@@ -1,10 +1,10 @@
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.core.exceptions import ValidationFailed
+from apps.core.schema import filterset_parameters
 from apps.core.timeutil import utc_now
 from apps.stations import selectors, services
 from apps.stations.api.serializers import (
@@ -13,6 +13,7 @@ from apps.stations.api.serializers import (
     StationListSerializer,
     StationStatusSerializer,
 )
+from apps.stations.filters import StationFilterSet
 from apps.stations.models import Station
 
 
@@ -29,16 +30,14 @@ class StationListView(APIView):
 
     @extend_schema(
         tags=["stations"],
-        parameters=[OpenApiParameter("status", str, enum=Station.Status.values)],
+        parameters=filterset_parameters(StationFilterSet),
         responses={200: StationListResponseSerializer},
     )
     def get(self, request):
-        status_filter = request.query_params.get("status") or None
-        if status_filter is not None and status_filter not in Station.Status.values:
-            raise ValidationFailed.for_field(
-                "status", f"must be one of {', '.join(Station.Status.values)}", status_filter
-            )
-        stations = selectors.station_list(status=status_filter)
+        """Seed 004's shape: every matching station (no pages) and the counts."""
+        stations = StationFilterSet(
+            request.query_params, queryset=selectors.station_list()
+        ).validated_queryset()
         body = {"data": StationListSerializer(stations, many=True).data}
         body.update(selectors.station_counts(stations))
         return Response(body)

@@ -6,8 +6,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core.exceptions import ValidationFailed
-from apps.core.lookups import choice_param, get_by_uuid_or_404, offset_param
-from apps.core.pagination import parse_positive_int
+from apps.core.lookups import choice_param, get_by_uuid_or_404
+from apps.core.pagination import IntParam, LimitOffsetPaginator
 from apps.training.config import TrainingConfigSerializer
 from apps.training.models import TrainingJob, TrainingMetric
 from apps.training.services import job_cancel, job_create, job_delete
@@ -76,6 +76,10 @@ class JobCreateSerializer(serializers.Serializer):
     config = serializers.DictField(required=False, default=dict)
 
 
+JOBS_PAGINATOR = LimitOffsetPaginator(items_key="jobs")
+METRICS_LIMIT = IntParam("limit", 1, 10_000, 100, "The last `limit` metric rows")
+
+
 def _job(job_id: str) -> TrainingJob:
     return get_by_uuid_or_404(TrainingJob.objects.all(), job_id)
 
@@ -109,26 +113,39 @@ class JobListView(APIView):
         tags=["training"],
         parameters=[
             OpenApiParameter("status", str, enum=TrainingJob.Status.values),
-            OpenApiParameter("limit", int),
-            OpenApiParameter("offset", int),
+            *JOBS_PAGINATOR.parameters(),
         ],
-        responses={200: JobSerializer(many=True)},
+        responses={200: JOBS_PAGINATOR.response_serializer("TrainingJobList", JobSerializer)},
     )
     def get(self, request):
         queryset = TrainingJob.objects.order_by("-created_at", "id")
         wanted = choice_param(request.query_params, "status", TrainingJob.Status.values)
         if wanted:
             queryset = queryset.filter(status=wanted)
-        limit = parse_positive_int(request.query_params, "limit", 50, 1000)
-        offset = offset_param(request.query_params)
-        page = queryset[offset : offset + limit]
-        return Response({"jobs": JobSerializer(page, many=True).data, "total": queryset.count()})
+        window = JOBS_PAGINATOR.window(request.query_params)
+        page = queryset[window.offset : window.offset + window.limit]
+        return Response(
+            JOBS_PAGINATOR.body(
+                JobSerializer(page, many=True).data, JOBS_PAGINATOR.block(window, queryset.count())
+            )
+        )
+
+
+class JobDetailResponseSerializer(serializers.Serializer):
+    job = JobSerializer()
+    recent_metrics = MetricSerializer(many=True, help_text="The last 10 metric rows, oldest first")
+    websocket_url = serializers.CharField(help_text="/ws/training/{job_id} on this host")
+
+
+class JobMetricsResponseSerializer(serializers.Serializer):
+    job_id = serializers.UUIDField()
+    metrics = MetricSerializer(many=True)
 
 
 class JobDetailView(APIView):
     resource = "training"
 
-    @extend_schema(tags=["training"], responses={200: JobSerializer})
+    @extend_schema(tags=["training"], responses={200: JobDetailResponseSerializer})
     def get(self, request, job_id):
         job = _job(job_id)
         scheme = "wss" if request.is_secure() else "ws"
@@ -159,10 +176,10 @@ class JobMetricsView(APIView):
 
     @extend_schema(
         tags=["training"],
-        parameters=[OpenApiParameter("limit", int)],
-        responses={200: MetricSerializer(many=True)},
+        parameters=[METRICS_LIMIT.openapi()],
+        responses={200: JobMetricsResponseSerializer},
     )
     def get(self, request, job_id):
         job = _job(job_id)
-        limit = parse_positive_int(request.query_params, "limit", 100, 10_000)
+        limit = METRICS_LIMIT.parse(request.query_params)
         return Response({"job_id": str(job.pk), "metrics": _metrics(job, limit)})

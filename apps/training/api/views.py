@@ -5,8 +5,8 @@ from rest_framework.views import APIView
 
 from apps.constellations.access import constellation_for
 from apps.core.exceptions import ValidationFailed
-from apps.core.lookups import choice_param, get_by_uuid_or_404, offset_param
-from apps.core.pagination import parse_positive_int
+from apps.core.lookups import choice_param, get_by_uuid_or_404
+from apps.core.pagination import LimitOffsetPaginator
 from apps.stations.models import Station
 from apps.training.api.serializers import DatasetSerializer, GenerateSerializer
 from apps.training.models import SyntheticDataset
@@ -27,6 +27,9 @@ def _fixed_receivers(user, data) -> list[list[float]]:
             field, f"{len(points)} fixed receivers; min_receivers is {data['min_receivers']}"
         )
     return points
+
+
+DATASETS_PAGINATOR = LimitOffsetPaginator(items_key="datasets")
 
 
 def _dataset(dataset_id: str) -> SyntheticDataset:
@@ -73,10 +76,9 @@ class DatasetListView(APIView):
         parameters=[
             OpenApiParameter("status", str, enum=SyntheticDataset.Status.values),
             OpenApiParameter("dataset_type", str, enum=SyntheticDataset.Type.values),
-            OpenApiParameter("limit", int),
-            OpenApiParameter("offset", int),
+            *DATASETS_PAGINATOR.parameters(),
         ],
-        responses={200: DatasetSerializer(many=True)},
+        responses={200: DATASETS_PAGINATOR.response_serializer("DatasetList", DatasetSerializer)},
     )
     def get(self, request):
         queryset = SyntheticDataset.objects.order_by("-created_at", "id")
@@ -87,11 +89,13 @@ class DatasetListView(APIView):
             value = choice_param(request.query_params, name, choices.values)
             if value:
                 queryset = queryset.filter(**{name: value})
-        limit = parse_positive_int(request.query_params, "limit", 50, 1000)
-        offset = offset_param(request.query_params)
-        page = queryset[offset : offset + limit]
+        window = DATASETS_PAGINATOR.window(request.query_params)
+        page = queryset[window.offset : window.offset + window.limit]
         return Response(
-            {"datasets": DatasetSerializer(page, many=True).data, "total": queryset.count()}
+            DATASETS_PAGINATOR.body(
+                DatasetSerializer(page, many=True).data,
+                DATASETS_PAGINATOR.block(window, queryset.count()),
+            )
         )
 
 

@@ -24,7 +24,7 @@ def pytest_configure(config):
 @pytest.fixture(autouse=True)
 def _fast_and_isolated(settings, tmp_path):
     from apps.constellations.autolocalize import forget_members
-    from apps.constellations.services import forget_references
+    from apps.constellations.selectors import forget_references
     from apps.ml.localization import forget_loaded_localization_models
     from apps.ml.scoring import forget_loaded_scorer
     from apps.signals.live import forget_listeners

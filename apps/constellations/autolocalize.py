@@ -200,7 +200,8 @@ def localize_transmissions(*, constellation_id, transmissions: list[Transmission
     """Store one auto localization per transmission not localized yet (others extend the
     fix they belong to); under a lock on the constellation's row, so concurrent tasks
     cannot both localize one transmission. Returns the new localizations."""
-    from apps.constellations.services import _members, build_localization, reference_for
+    from apps.constellations.selectors import member_stations, reference_for
+    from apps.constellations.services import build_localization
     from apps.constellations.validation import LocalizeRequest, detection_request
 
     created, extended, pending = [], {}, []
@@ -210,7 +211,7 @@ def localize_transmissions(*, constellation_id, transmissions: list[Transmission
         )
         if constellation is None:
             return []
-        members = _members(constellation)
+        members = member_stations(constellation=constellation)
         earliest = min(t.start for t in transmissions) - window
         latest = max(t.end for t in transmissions) + window
         open_fixes = OpenFixes(

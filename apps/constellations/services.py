@@ -14,6 +14,7 @@ from apps.constellations.models import (
     ConstellationShare,
     ConstellationUserObjectPermission,
 )
+from apps.constellations.selectors import forget_references
 from apps.core.exceptions import Conflict, NotFound, ValidationFailed
 from apps.stations.models import Station
 
@@ -200,55 +201,6 @@ def share_revoke(*, constellation: Constellation, user_id) -> None:
 # --- localizations ------------------------------------------------------------------------
 
 
-def _members(constellation: Constellation) -> dict:
-    return {
-        member.station_id: member.station
-        for member in ConstellationMember.objects.filter(constellation=constellation)
-        .select_related("station")
-        .only("station_id", "station__latitude", "station__longitude",
-              "station__calibration_offset_db")
-    }  # fmt: skip
-
-
-REFERENCES_TTL_S = 5.0  # a new or changed reference transmitter is seen within this
-_references: dict = {"expires": 0.0, "items": ()}
-
-
-def active_references() -> tuple:
-    """The active reference transmitters (id, frequency_hz, bandwidth_hz), read at most every
-    REFERENCES_TTL_S seconds per process: every localization looks them up."""
-    import time
-
-    from apps.constellations.models import ReferenceTransmitter
-
-    now = time.monotonic()
-    if now >= _references["expires"]:
-        _references["items"] = tuple(
-            ReferenceTransmitter.objects.filter(active=True).values_list(
-                "id", "frequency_hz", "bandwidth_hz"
-            )
-        )
-        _references["expires"] = now + REFERENCES_TTL_S
-    return _references["items"]
-
-
-def forget_references() -> None:
-    _references["expires"] = 0.0
-
-
-def reference_for(frequency_hz: int):
-    """The id of the active reference transmitter on this frequency (within max(500 Hz, half
-    its bandwidth)), the nearest; None when there is none."""
-    from apps.constellations.validation import frequency_tolerance_hz
-
-    best, best_gap = None, None
-    for reference_id, frequency, bandwidth in active_references():
-        gap = abs(frequency - frequency_hz)
-        if gap <= frequency_tolerance_hz(bandwidth) and (best_gap is None or gap < best_gap):
-            best, best_gap = reference_id, gap
-    return best
-
-
 def build_localization(*, constellation_id, request, result, trigger: str, created_by=None,
                        reference=None):  # fmt: skip
     """The (unsaved) Localization of a request's measurements and their fix."""
@@ -288,9 +240,10 @@ def localization_request(*, constellation: Constellation, user, data) -> "Locali
     stored), locate (docs/localization.md), store, publish to the live feed after commit."""
     from apps.constellations.live import publish_localizations
     from apps.constellations.locate import locate
+    from apps.constellations.selectors import member_stations, reference_for
     from apps.constellations.validation import clean_localize_request
 
-    request = clean_localize_request(data, members=_members(constellation))
+    request = clean_localize_request(data, members=member_stations(constellation=constellation))
     result = locate(request.measurements, frequency_hz=request.frequency_hz,
                     method=request.method, tx_power_dbm=request.tx_power_dbm)  # fmt: skip
     localization = build_localization(

@@ -11,6 +11,7 @@ from datetime import datetime
 from django.conf import settings
 
 from apps.constellations.locate import Measurement
+from apps.core.bands import MAX_FREQUENCY_HZ
 from apps.core.exceptions import ValidationFailed
 from apps.signals.selectors import detections_by_ids
 from apps.signals.validation import canonical_uuid, parse_timestamp
@@ -18,7 +19,6 @@ from apps.signals.validation import canonical_uuid, parse_timestamp
 METHODS = ("auto", "model", "wls")
 MIN_RECEIVERS = 3
 MAX_RECEIVERS = 64
-MAX_FREQUENCY_HZ = 300_000_000_000
 TOP_FIELDS = frozenset(["frequency_hz", "measurements", "detection_ids", "method", "tx_power_dbm"])
 MEASUREMENT_FIELDS = frozenset(["websdr_station_id", "signal_strength_db", "timestamp"])
 STRENGTH_RANGE_DB = (-250.0, 100.0)

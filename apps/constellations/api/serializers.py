@@ -7,6 +7,7 @@ from apps.constellations.models import (
     Localization,
     ReferenceTransmitter,
 )
+from apps.core.bands import MAX_FREQUENCY_HZ
 
 
 class ConstellationSerializer(serializers.ModelSerializer):
@@ -197,7 +198,7 @@ class ReferenceTransmitterSerializer(serializers.ModelSerializer):
     name = serializers.CharField(max_length=255)
     latitude = serializers.FloatField(min_value=-90, max_value=90)
     longitude = serializers.FloatField(min_value=-180, max_value=180)
-    frequency_hz = serializers.IntegerField(min_value=1, max_value=300_000_000_000)
+    frequency_hz = serializers.IntegerField(min_value=1, max_value=MAX_FREQUENCY_HZ)
     bandwidth_hz = serializers.IntegerField(min_value=1, max_value=10_000_000, required=False)
     tx_power_dbm = serializers.FloatField(
         min_value=-50, max_value=100, required=False, allow_null=True

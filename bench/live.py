@@ -37,6 +37,8 @@ os.environ["REDIS_URL"] = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "heimdall.settings")
 os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "127.0.0.1,testserver")
 os.environ.setdefault("HEIMDALL_RATE_LIMIT_USER", "1000000/min")
+# 210 sockets of one bench user: no per-user socket cap (docs/websockets.md).
+os.environ.setdefault("HEIMDALL_WS_MAX_SOCKETS_PER_USER", "0")
 STATIONS = [f"st-{n:02d}" for n in range(20)]
 
 

@@ -1,7 +1,10 @@
 """ASGI entry point: HTTP through Django, WebSockets through channels.
 
 The Django app is built first (it sets up the app registry), then the
-WebSocket routes of each app are wrapped in Heimdall's auth middleware.
+WebSocket routes of each app are wrapped, outermost first, in: transport
+flow control (apps.core.websocket), the client address rule
+(apps.core.proxies: forwarded headers only from HEIMDALL_TRUSTED_PROXIES),
+and Heimdall's auth middleware. daphne's --proxy-headers is refused.
 """
 
 import os
@@ -17,16 +20,23 @@ from django.conf import settings  # noqa: E402
 
 from apps.accounts.websocket_auth import HeimdallWebSocketAuth  # noqa: E402
 from apps.collectors.embedded import start_embedded_collectors  # noqa: E402
+from apps.core.proxies import ClientAddressASGI, refuse_daphne_proxy_headers  # noqa: E402
 from apps.core.scheduling import start_inprocess_scheduler  # noqa: E402
+from apps.core.websocket import FlowControlASGI  # noqa: E402
 from apps.core.websocket_outages import websocket_outage_guard  # noqa: E402
 from heimdall.routing import websocket_urlpatterns  # noqa: E402
+
+refuse_daphne_proxy_headers()
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        # An unreachable database or Redis closes a socket with 4503, never 1011.
-        "websocket": websocket_outage_guard(
-            HeimdallWebSocketAuth(URLRouter(websocket_urlpatterns))
+        # Outermost: flow control needs daphne's own `send`. An unreachable database or
+        # Redis closes a socket with 4503, never 1011.
+        "websocket": FlowControlASGI(
+            websocket_outage_guard(
+                ClientAddressASGI(HeimdallWebSocketAuth(URLRouter(websocket_urlpatterns)))
+            )
         ),
     }
 )

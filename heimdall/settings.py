@@ -5,11 +5,13 @@ in-memory channel layer, a local-memory cache and in-process task workers.
 DATABASE_URL and REDIS_URL switch it to PostgreSQL and Redis.
 """
 
+import ipaddress
 import secrets
 from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 from heimdall.env import env_bool, env_int, env_list, env_str
 from heimdall.version import __version__
@@ -61,6 +63,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: everything after it sees the client address the trust rule allows.
+    "apps.core.proxies.ClientAddressMiddleware",
     "apps.core.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -69,6 +73,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "apps.core.middleware.RateLimitMiddleware",
+    "apps.accounts.login_limits.LoginLimitMiddleware",
     "apps.core.middleware.RequestSizeLimitMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -209,6 +214,9 @@ Q_CLUSTER = {
 # --- auth -------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
+    # First: counts every login attempt, whatever the login page (API, admin,
+    # operator pages), against the same limits (docs/api.md "Login limits").
+    "apps.accounts.login_limits.LoginLimitBackend",
     "apps.accounts.backends.UsernameOrEmailBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
@@ -242,6 +250,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # JWT first: its WWW-Authenticate header makes DRF answer 401, not 403.
         "apps.accounts.authentication.HeimdallJWTAuthentication",
+        "apps.accounts.authentication.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["apps.accounts.permissions.RoleReadWrite"],
@@ -256,10 +265,13 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "user": env_str("HEIMDALL_RATE_LIMIT_USER", "1200/min"),
         "anon": env_str("HEIMDALL_RATE_LIMIT_ANON", "120/min"),
+        "api_key": env_str("HEIMDALL_RATE_LIMIT_API_KEY", "1200/min"),
         "login_username": env_str("HEIMDALL_RATE_LIMIT_LOGIN_USERNAME", "10/min"),
         "login_address": env_str("HEIMDALL_RATE_LIMIT_LOGIN_ADDRESS", "30/min"),
     },
-    "NUM_PROXIES": env_int("HEIMDALL_NUM_PROXIES", 0) or None,
+    # The client address is REMOTE_ADDR, which apps.core.proxies sets from
+    # HEIMDALL_TRUSTED_PROXIES; DRF must not read X-Forwarded-For itself.
+    "NUM_PROXIES": 0,
     "EXCEPTION_HANDLER": "apps.core.exceptions.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "apps.core.schema.HeimdallAutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
@@ -289,6 +301,7 @@ SPECTACULAR_SETTINGS = {
         "LocalizationMethodEnum": "apps.constellations.models.Localization.Method",
         "LocalizationTriggerEnum": "apps.constellations.models.Localization.Trigger",
         "LocalizeMethodEnum": ["auto", "model", "wls"],
+        "MLModelTypeEnum": "apps.ml.models.MLModel.Type",
     },
 }
 # Largest request body accepted anywhere (10,000 detections fit easily).
@@ -312,8 +325,20 @@ HEIMDALL_ANOMALY_THRESHOLD = float(env_str("HEIMDALL_ANOMALY_THRESHOLD", "0.5"))
 HEIMDALL_DETECTION_RETENTION_DAYS = env_int("HEIMDALL_DETECTION_RETENTION_DAYS", 90)
 # POST /signals/analyze: at most this many samples (10 s of 48 kHz audio) → else 413.
 HEIMDALL_ANALYZE_MAX_SAMPLES = env_int("HEIMDALL_ANALYZE_MAX_SAMPLES", 480_000)
-# Messages a live WebSocket client may fall behind by before the oldest are dropped.
+# WebSockets (apps/core/consumers.py): frames a client may fall behind by
+# before the oldest are dropped, in number and in bytes; seconds a client may
+# read nothing while frames wait before it is closed (4408); sockets per user
+# (0: no cap; else 4429); seconds between re-checks of credentials and access;
+# the size and rate of incoming messages.
 HEIMDALL_WS_QUEUE_LIMIT = env_int("HEIMDALL_WS_QUEUE_LIMIT", 1000)
+HEIMDALL_WS_QUEUE_BYTES = env_int("HEIMDALL_WS_QUEUE_BYTES", 1024 * 1024)
+HEIMDALL_WS_STALL_SECONDS = env_int("HEIMDALL_WS_STALL_SECONDS", 30)
+HEIMDALL_WS_MAX_SOCKETS_PER_USER = env_int("HEIMDALL_WS_MAX_SOCKETS_PER_USER", 20)
+HEIMDALL_WS_RECHECK_SECONDS = env_int("HEIMDALL_WS_RECHECK_SECONDS", 60)
+HEIMDALL_WS_MAX_MESSAGE_BYTES = env_int("HEIMDALL_WS_MAX_MESSAGE_BYTES", 64 * 1024)
+HEIMDALL_WS_MESSAGES_PER_SECOND = env_int("HEIMDALL_WS_MESSAGES_PER_SECOND", 20)
+# API keys: how many unrevoked keys one user may hold.
+HEIMDALL_API_KEYS_PER_USER = env_int("HEIMDALL_API_KEYS_PER_USER", 50)
 # Partitions created ahead of time by the scheduled maintenance task.
 HEIMDALL_PARTITIONS_AHEAD_DAYS = env_int("HEIMDALL_PARTITIONS_AHEAD_DAYS", 7)
 
@@ -353,6 +378,9 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = DEBUG
 # Starting weights for `pretrained: true` (<architecture>.pt files); nothing is downloaded.
 HEIMDALL_PRETRAINED_DIR = env_str("HEIMDALL_PRETRAINED_DIR", "")
+# A training job whose worker died resumes from its last epoch's checkpoint at most this
+# many times; then it fails with "worker lost" (docs/training.md).
+HEIMDALL_TRAINING_MAX_RESUMES = env_int("HEIMDALL_TRAINING_MAX_RESUMES", 2)
 
 # --- security (production behind HTTPS) --------------------------------------
 HEIMDALL_HTTPS = env_bool("HEIMDALL_HTTPS", False)
@@ -367,7 +395,28 @@ if HEIMDALL_HTTPS:
     SECURE_HSTS_SECONDS = env_int("HEIMDALL_HSTS_SECONDS", 31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = env_bool("HEIMDALL_HSTS_PRELOAD", True)
+# Reverse proxies / load balancers whose X-Forwarded-For/-Proto/-Host are
+# believed (addresses or networks, comma-separated); nobody else's are.
+HEIMDALL_TRUSTED_PROXIES = env_list("HEIMDALL_TRUSTED_PROXIES", [])
+for _proxy in HEIMDALL_TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy, strict=False)
+    except ValueError as _exc:
+        raise ImproperlyConfigured(
+            f"HEIMDALL_TRUSTED_PROXIES: {_proxy!r} is not an IP address or network"
+        ) from _exc
+if env_str("HEIMDALL_NUM_PROXIES"):
+    raise ImproperlyConfigured(
+        "HEIMDALL_NUM_PROXIES is gone: it believed X-Forwarded-For from anyone who reached the "
+        "server directly. List the proxies' addresses in HEIMDALL_TRUSTED_PROXIES instead."
+    )
 if env_bool("HEIMDALL_BEHIND_PROXY", False):
+    if not HEIMDALL_TRUSTED_PROXIES:
+        # X-Forwarded-Proto is dropped from untrusted peers (apps.core.proxies): without
+        # the proxies listed every request would look like plain HTTP (redirect loops).
+        raise ImproperlyConfigured(
+            "HEIMDALL_BEHIND_PROXY needs HEIMDALL_TRUSTED_PROXIES: the proxies' addresses."
+        )
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     USE_X_FORWARDED_HOST = True
 
@@ -380,7 +429,9 @@ LOGGING = {
         "outage": {"()": "apps.core.logging.OutageFilter"},
     },
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"}
+        "plain": {
+            "format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s %(client)s] %(message)s"
+        }
     },
     "handlers": {
         "console": {

@@ -13,10 +13,11 @@ class Role(StrEnum):
     OPERATOR = "operator"
     VIEWER = "viewer"
     COLLECTOR = "collector"  # service accounts of data collectors: ingest only
+    TRAINER = "trainer"  # service accounts of external trainers: the worker callbacks
 
 
 # Highest first: a user in several groups has the highest role.
-ROLE_ORDER = [Role.ADMIN, Role.OPERATOR, Role.VIEWER, Role.COLLECTOR]
+ROLE_ORDER = [Role.ADMIN, Role.OPERATOR, Role.VIEWER, Role.COLLECTOR, Role.TRAINER]
 
 _READ = [
     "stations:read",
@@ -32,14 +33,16 @@ _OPERATE = [
     "anomalies:write",
     "constellations:write",
     "training:write",
+    "models:manage",  # create, change, delete and train their own models
 ]
-_ADMINISTER = ["stations:write", "users:write", "models:write"]
+_ADMINISTER = ["stations:write", "users:write", "models:write", "models:callback"]
 
 ROLE_PERMISSIONS: dict[Role, list[str]] = {
     Role.VIEWER: _READ,
     Role.OPERATOR: _READ + _OPERATE,
     Role.ADMIN: _READ + _OPERATE + _ADMINISTER,
     Role.COLLECTOR: ["stations:read", "signals:write"],
+    Role.TRAINER: ["models:read", "models:callback"],
 }
 
 
@@ -69,3 +72,10 @@ def permissions_of(user) -> list[str]:
 
 def has_permission(user, permission: str) -> bool:
     return permission in permissions_of(user)
+
+
+def is_owner_or_admin(user, owner_id) -> bool:
+    """Destructive actions on jobs, datasets and models: their creator, or an admin."""
+    if role_of(user) == Role.ADMIN:
+        return True
+    return owner_id is not None and owner_id == getattr(user, "pk", None)

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from apps.constellations.access import restrict
 from apps.constellations.models import Constellation
 from apps.constellations.representation import localization_payload
+from apps.core.consumers import BadMessage
 from apps.core.events import publish_lazy
 from apps.core.timeutil import isoformat_z, utc_now
-from apps.signals.consumers import BadMessage, LiveChannel, parse_frequency_range
+from apps.signals.consumers import LiveChannel, extra_event, parse_subscription
 from apps.signals.live import anyone_listening
 
 CHANNEL = "localizations"
@@ -28,15 +29,21 @@ class LocalizationFilters:
     constellation_ids: frozenset[str] = frozenset()
     frequency_range: tuple[int, int] | None = None
 
-    def as_dict(self) -> dict:
-        return {
-            "constellation_ids": sorted(self.constellation_ids),
-            "frequency_range": list(self.frequency_range) if self.frequency_range else None,
-        }
+
+def _readable(user, ids) -> set[str]:
+    """Which of these constellation ids `user` may read now (the one permission check)."""
+    return {
+        str(pk)
+        for pk in restrict(Constellation.objects.filter(pk__in=ids), user, "view").values_list(
+            "pk", flat=True
+        )
+    }
 
 
-def parse_filters(user, filters: dict) -> LocalizationFilters:
-    """The channel's filters from a subscribe message (runs in a thread: reads the database)."""
+def parse_filters(filters: dict, user) -> LocalizationFilters:
+    """The channel's filters from a subscribe message (a database thread): constellation ids
+    the user can read (any other reads as unknown: no existence leak), a frequency range
+    (the built-in channels' rule)."""
     raw = filters.get("constellation_ids")
     ids: set[str] = set()
     if raw is not None:
@@ -48,46 +55,45 @@ def parse_filters(user, filters: dict) -> LocalizationFilters:
             except ValueError:
                 raise BadMessage("filters.constellation_ids",
                                  f"unknown constellation '{value}'") from None  # fmt: skip
-        visible = {
-            str(pk)
-            for pk in restrict(Constellation.objects.filter(pk__in=ids), user, "view").values_list(
-                "pk", flat=True
-            )
-        }
-        missing = sorted(ids - visible)
-        if missing:  # not visible reads as unknown: no existence leak
+        missing = sorted(ids - _readable(user, ids))
+        if missing:
             raise BadMessage("filters.constellation_ids", f"unknown constellation '{missing[0]}'")
-    return LocalizationFilters(frozenset(ids), parse_frequency_range(filters))
+    frequency_range = parse_subscription(
+        {"frequency_range": filters.get("frequency_range")}
+    ).frequency_range
+    return LocalizationFilters(frozenset(ids), frequency_range)
 
 
-def may_receive(user, items: list[dict], filters: LocalizationFilters) -> list[bool]:
-    """Which of an event's items this connection gets: its filters, then read access,
-    checked now (one query for the event's constellations)."""
-    wanted = [
-        (not filters.constellation_ids or item["constellation_id"] in filters.constellation_ids)
-        and (not filters.frequency_range
-             or filters.frequency_range[0] <= item["frequency_hz"] <= filters.frequency_range[1])
-        for item in items
-    ]  # fmt: skip
-    ids = {item["constellation_id"] for item, ok in zip(items, wanted, strict=True) if ok}
-    if not ids:
-        return wanted
-    readable = {
-        str(pk)
-        for pk in restrict(Constellation.objects.filter(pk__in=ids), user, "view").values_list(
-            "pk", flat=True
-        )
-    }
-    return [ok and item["constellation_id"] in readable
-            for item, ok in zip(items, wanted, strict=True)]  # fmt: skip
+def matches(filters: LocalizationFilters, item: dict) -> bool:
+    """The subscription's own filters (no database: on the event loop)."""
+    if filters.constellation_ids and item["constellation_id"] not in filters.constellation_ids:
+        return False
+    return not filters.frequency_range or (
+        filters.frequency_range[0] <= item["frequency_hz"] <= filters.frequency_range[1]
+    )
+
+
+def may_receive(filters: LocalizationFilters, user, items: list[dict]) -> list[bool]:
+    """Per event: read access to each item's constellation, now (one query per event)."""
+    readable = _readable(user, {item["constellation_id"] for item in items})
+    return [item["constellation_id"] in readable for item in items]
+
+
+def still_allowed(filters: LocalizationFilters, user) -> bool:
+    """On the socket's re-checks: every constellation it named is still readable."""
+    ids = filters.constellation_ids
+    return not ids or _readable(user, ids) == set(ids)
 
 
 LOCALIZATIONS = LiveChannel(
     name=CHANNEL,
-    message_type=MESSAGE_TYPE,
-    group=GROUP,
+    frame_type=MESSAGE_TYPE,
+    parse=parse_filters,
+    groups=lambda filters: {GROUP},
+    permission="constellations:read",
     filter_keys=frozenset(["constellation_ids", "frequency_range"]),
-    parse_filters=parse_filters,
+    matches=matches,
+    still_allowed=still_allowed,
     may_receive=may_receive,
 )
 
@@ -101,7 +107,6 @@ def publish_localizations(localizations) -> None:
 
     def build():
         items = [localization_payload(localization) for localization in localizations]
-        return [(GROUP, {"type": "live.channel", "channel": CHANNEL, "items": items,
-                         "sent_at": isoformat_z(utc_now())})]  # fmt: skip
+        return [(GROUP, extra_event(CHANNEL, items, isoformat_z(utc_now())))]
 
     publish_lazy(build)

@@ -15,6 +15,7 @@ from apps.constellations.models import (
     ConstellationUserObjectPermission,
 )
 from apps.constellations.selectors import forget_references
+from apps.core.consumers import recheck_sockets
 from apps.core.exceptions import Conflict, NotFound, ValidationFailed
 from apps.stations.models import Station
 
@@ -97,7 +98,10 @@ def constellation_update(*, constellation: Constellation, **fields) -> Constella
 @transaction.atomic
 def constellation_delete(*, constellation: Constellation) -> None:
     """Members, shares and object permissions go with it (foreign-key cascades)."""
+    shared_with = list(constellation.shares.values_list("user_id", flat=True))
     constellation.delete()
+    # Open sockets that watch it re-check their access (apps.core.consumers).
+    recheck_sockets(user_ids=[constellation.owner_id, *shared_with])
 
 
 @transaction.atomic
@@ -188,6 +192,7 @@ def share_update(*, constellation: Constellation, user_id, permission) -> Conste
     share.permission = _clean_permission(permission, share.user)
     share.save(update_fields=["permission", "updated_at"])
     _grant(constellation, share.user, PERMISSIONS_BY_SHARE[share.permission])
+    recheck_sockets(user_ids=[share.user_id])
     return share
 
 
@@ -196,6 +201,7 @@ def share_revoke(*, constellation: Constellation, user_id) -> None:
     share = _share_of(constellation, user_id)
     _grant(constellation, share.user, ())
     share.delete()
+    recheck_sockets(user_ids=[share.user_id])  # their open sockets lose it at once
 
 
 # --- localizations ------------------------------------------------------------------------

@@ -47,9 +47,9 @@ class RequestIdMiddleware:
 class RateLimitMiddleware:
     """Per-client fixed-window limit on every /api/ request.
 
-    Clients are told apart by user (JWT or session) or, when anonymous, by
-    address. Runs before DRF so that 401s and unknown paths are counted and
-    carry the headers too.
+    Clients are told apart by API key (apps.accounts registers the resolver),
+    user (JWT or session) or, when anonymous, by address. Runs before DRF so
+    that 401s and unknown paths are counted and carry the headers too.
     """
 
     _jwt = JWTAuthentication()
@@ -59,6 +59,10 @@ class RateLimitMiddleware:
         self.get_response = get_response
 
     def _client(self, request) -> tuple[str, str]:
+        for resolver in ratelimit.client_resolvers():
+            found = resolver(request)
+            if found is not None:
+                return found
         header = request.headers.get("Authorization", "")
         parts = header.split()
         if len(parts) == 2 and parts[0] == "Bearer":
@@ -72,7 +76,8 @@ class RateLimitMiddleware:
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated:
             return "user", str(user.pk)
-        return "anon", self._ident.get_ident(request) or "unknown"
+        # REMOTE_ADDR as apps.core.proxies resolved it (DRF's NUM_PROXIES is 0).
+        return "anon", ratelimit.address_key(self._ident.get_ident(request))
 
     def __call__(self, request):
         if not _is_api(request):

@@ -5,6 +5,7 @@ load balancer share one count per client. The result of each check is kept on
 the request so that every API response can carry the X-RateLimit-* headers.
 """
 
+import ipaddress
 import logging
 import time
 from dataclasses import dataclass
@@ -30,6 +31,25 @@ class RateLimitResult:
         return max(1, self.reset_at - int(time.time()))
 
 
+def address_key(address: str | None) -> str:
+    """The limiter's key for a client address: IPv4 as is, IPv6 per /64.
+
+    One subscriber usually holds a whole IPv6 /64; counting per address would
+    give one client 2**64 fresh windows.
+    """
+    if not address:
+        return "unknown"
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address[:64]
+    if ip.version == 6:
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
 def parse_rate(rate: str) -> tuple[int, int]:
     """'1200/min' → (1200, 60). The period's first letter is what counts, as in DRF."""
     try:
@@ -37,6 +57,21 @@ def parse_rate(rate: str) -> tuple[int, int]:
         return int(count), _PERIODS[period.strip()[0].lower()]
     except (ValueError, KeyError, IndexError) as exc:
         raise ImproperlyConfigured(f"Bad rate {rate!r}: expected like '100/min'") from exc
+
+
+# Ways a higher app names a request's client before the default rules (JWT user,
+# session user, address) apply: callables (request) -> (scope, ident) or None.
+# apps.accounts registers API keys (one window per key).
+_client_resolvers: list = []
+
+
+def register_client_resolver(resolver) -> None:
+    if resolver not in _client_resolvers:
+        _client_resolvers.append(resolver)
+
+
+def client_resolvers() -> list:
+    return list(_client_resolvers)
 
 
 _redis_client = None

@@ -1,8 +1,9 @@
-"""DRF throttles for the login endpoint, on the shared fixed-window limiter.
+"""DRF throttles on the shared fixed-window limiter.
 
 The per-client limit of every API request is applied by
-`apps.core.middleware.RateLimitMiddleware`; these add the login-specific limits
-(per username tried and per client address) that brute-force attempts hit.
+`apps.core.middleware.RateLimitMiddleware`. Login attempts are limited where
+every login passes (`apps.accounts.login_limits`); `LoginAddressThrottle`
+adds the same per-address window to other credential endpoints (refresh).
 """
 
 from rest_framework.settings import api_settings
@@ -35,15 +36,5 @@ class LoginAddressThrottle(_LimiterThrottle):
     scope = "login_address"
 
     def ident_for(self, request):
-        return self.get_ident(request)
-
-
-class LoginUsernameThrottle(_LimiterThrottle):
-    scope = "login_username"
-
-    def ident_for(self, request):
-        data = request.data  # a malformed body raises ParseError here: the 400 it deserves
-        username = data.get("username") if hasattr(data, "get") else None
-        if not isinstance(username, str) or not username.strip():
-            return None
-        return username.strip().lower()[:150]
+        # REMOTE_ADDR as apps.core.proxies resolved it (NUM_PROXIES is 0).
+        return ratelimit.address_key(self.get_ident(request))

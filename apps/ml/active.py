@@ -17,6 +17,7 @@ from typing import Generic, TypeVar
 from django.core.cache import cache
 
 from apps.ml.models import MLModel
+from apps.ml.selectors import SERVING_STATUSES
 from apps.ml.services import ACTIVE_CACHE_KEY
 
 logger = logging.getLogger(__name__)
@@ -31,7 +32,7 @@ def active_model_id(model_type: str) -> str | None:
     model_id = cache.get(key)
     if model_id is None:
         model_id = (
-            MLModel.objects.filter(model_type=model_type, status=MLModel.Status.DEPLOYED)
+            MLModel.objects.filter(model_type=model_type, status__in=SERVING_STATUSES)
             .values_list("pk", flat=True)
             .first()
         )

@@ -51,7 +51,7 @@ def train_default(*, seed: int = 42, chunks: int = 900):
     normal, _ = simulated_features(chunks=chunks, seed=seed)
     model, _ = density.fit(normal, seed=seed)
     features, labels = simulated_features(chunks=chunks // 3, seed=seed + 1, anomaly_every=10)
-    _, predicted, _ = model.score(features)
+    scores, predicted, _ = model.score(features)
     true_positive = int((predicted & labels).sum())
     false_positive = int((predicted & ~labels).sum())
     false_negative = int((~predicted & labels).sum())
@@ -65,5 +65,17 @@ def train_default(*, seed: int = 42, chunks: int = 900):
         "training_samples": len(normal),
         "validation_samples": len(labels),
         "validation_anomalies": int(labels.sum()),
+        "threshold": 0.5,
+        "score_histogram": score_histogram(scores, labels),
     }
     return model, metrics
+
+
+def score_histogram(scores: np.ndarray, labels: np.ndarray, bins: int = 20) -> dict:
+    """Counts of validation scores in `bins` equal bins over [0, 1], normal and anomalous."""
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    return {
+        "bin_edges": [round(float(e), 3) for e in edges],
+        "normal": np.histogram(scores[~labels], bins=edges)[0].tolist(),
+        "anomalous": np.histogram(scores[labels], bins=edges)[0].tolist(),
+    }

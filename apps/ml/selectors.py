@@ -3,10 +3,13 @@
 from apps.core.health import DEGRADED, HEALTHY
 from apps.ml.models import MLModel
 
+# The statuses of the model that serves its type (a degraded one still serves, flagged).
+SERVING_STATUSES = (MLModel.Status.DEPLOYED, MLModel.Status.DEGRADED)
+
 
 def active_model(*, model_type: str) -> MLModel | None:
-    """The deployed model of a type, or None."""
-    return MLModel.objects.filter(model_type=model_type, status=MLModel.Status.DEPLOYED).first()
+    """The model serving a type (deployed or degraded), or None."""
+    return MLModel.objects.filter(model_type=model_type, status__in=SERVING_STATUSES).first()
 
 
 def anomaly_detector_health() -> str:
@@ -15,3 +18,13 @@ def anomaly_detector_health() -> str:
         model_type=MLModel.Type.ANOMALY_DETECTION, status=MLModel.Status.DEPLOYED
     ).exists()
     return HEALTHY if deployed else DEGRADED
+
+
+def model_list(*, model_type: str | None = None, status: str | None = None):
+    """Models, newest first within each type, optionally of one type and status."""
+    queryset = MLModel.objects.order_by("model_type", "-created_at", "id")
+    if model_type:
+        queryset = queryset.filter(model_type=model_type)
+    if status:
+        queryset = queryset.filter(status=status)
+    return queryset

@@ -1,14 +1,65 @@
-"""Writes for the model registry."""
+"""Writes for the model registry: the only code that changes a model's status.
+
+Status moves follow apps.ml.states (409 otherwise). Destructive actions
+(update, delete, train) belong to the model's creator and to admins; reading
+is team-wide.
+"""
+
+import posixpath
 
 from django.core.cache import cache
 from django.db import transaction
 
-from apps.core.exceptions import Conflict
+from apps.accounts.roles import is_owner_or_admin
+from apps.core.exceptions import Conflict, PermissionDenied, ValidationFailed
 from apps.core.timeutil import utc_now
-from apps.ml import bundles
+from apps.ml import bundles, states
 from apps.ml.models import MLModel
 
 ACTIVE_CACHE_KEY = "ml:active:{model_type}"
+
+
+def require_owner(*, user, model: MLModel, action: str) -> None:
+    """403 unless `user` created the model or is an admin."""
+    if user is not None and not is_owner_or_admin(user, model.created_by_id):
+        raise PermissionDenied(f"Only the model's creator or an admin may {action} it.")
+
+
+def _store_bundle(
+    model: MLModel, *, artifact_name: str, files: dict[str, bytes], metrics: dict, config: dict
+) -> None:
+    """Write the bundle's files and manifest under models/<id>/; set the artifact fields."""
+    entries = {}
+    for name, data in {**files, "metrics.json": _json(metrics)}.items():
+        entries[name] = {
+            "path": bundles.write_file(model.pk, name, data),
+            "sha256": bundles.sha256(data),
+            "bytes": len(data),
+        }
+    model.artifact_path = entries[artifact_name]["path"]
+    model.artifact_sha256 = entries[artifact_name]["sha256"]
+    bundles.write_json(
+        model.pk,
+        bundles.MANIFEST,
+        {
+            "format": 2,
+            "name": model.name,
+            "version": model.version,
+            "model_type": model.model_type,
+            "architecture": model.architecture,
+            "artifact": artifact_name,
+            "weights": model.artifact_path,
+            "sha256": model.artifact_sha256,
+            "config": config,
+            "files": entries,
+        },
+    )
+
+
+def _json(payload: dict) -> bytes:
+    import json
+
+    return json.dumps(payload, indent=2, default=str).encode()
 
 
 def model_register(
@@ -22,52 +73,258 @@ def model_register(
     config: dict,
     description: str = "",
     extra_files: dict[str, bytes] | None = None,
+    architecture: str = "",
+    training_metrics: dict | None = None,
+    created_by=None,
 ) -> MLModel:
-    """Store the bundle (weights, metrics, config, hash) and record the model as trained.
-
-    `extra_files` (ONNX export, checkpoints, normalisation statistics) are
-    written beside the weights and listed with their hashes in bundle.json.
-    """
+    """Store a new bundle (model file, extra files, metrics, manifest with hashes) and
+    record the model as `trained`."""
     if MLModel.objects.filter(name=name, version=version).exists():
         raise Conflict(f"Model {name} {version} already exists.", {"field": "version"})
     model = MLModel(
         name=name,
         version=version,
         model_type=model_type,
+        architecture=architecture or str(config.get("model_architecture", "")),
         status=MLModel.Status.TRAINED,
         metrics=metrics,
+        training_metrics=training_metrics or {},
         config=config,
         description=description,
         last_training_date=utc_now(),
+        created_by=created_by,
     )
-    model.artifact_path = bundles.write_file(model.id, weights_name, weights)
-    model.artifact_sha256 = bundles.sha256(weights)
-    files = {}
-    for file_name, data in (extra_files or {}).items():
-        files[file_name] = {
-            "path": bundles.write_file(model.id, file_name, data),
-            "sha256": bundles.sha256(data),
-        }
-    bundles.write_json(model.id, "metrics.json", metrics)
-    bundles.write_json(
-        model.id,
-        "bundle.json",
-        {"name": name, "version": version, "model_type": model_type, "config": config,
-         "weights": model.artifact_path, "sha256": model.artifact_sha256, "files": files},
-    )  # fmt: skip
+    _store_bundle(
+        model,
+        artifact_name=weights_name,
+        files={weights_name: weights, **(extra_files or {})},
+        metrics=metrics,
+        config=config,
+    )
     model.save()
     return model
 
 
+def next_version(name: str) -> str:
+    """1.0.0 for a new name, else the highest x.y.z of the name with z + 1."""
+    best = None
+    for version in MLModel.objects.filter(name=name).values_list("version", flat=True):
+        parts = version.split(".")
+        if len(parts) == 3 and all(p.isdigit() for p in parts):
+            key = tuple(int(p) for p in parts)
+            best = key if best is None or key > best else best
+    if best is None:
+        return "1.0.0"
+    return f"{best[0]}.{best[1]}.{best[2] + 1}"
+
+
+@transaction.atomic
+def model_create(
+    *,
+    user,
+    name: str,
+    model_type: str,
+    architecture: str = "",
+    description: str = "",
+    training_config: dict | None = None,
+    metadata: dict | None = None,
+    version: str | None = None,
+) -> MLModel:
+    """A registry record in `draft` (seed 003): training is triggered separately."""
+    version = version or next_version(name)
+    if MLModel.objects.filter(name=name, version=version).exists():
+        raise Conflict(f"Model {name} {version} already exists.", {"field": "version"})
+    return MLModel.objects.create(
+        name=name,
+        version=version,
+        model_type=model_type,
+        architecture=architecture,
+        description=description,
+        config=training_config or {},
+        metadata=metadata or {},
+        status=MLModel.Status.DRAFT,
+        created_by=user,
+    )
+
+
+UPDATABLE = ("name", "description", "status", "training_metrics", "performance_metrics", "metadata")
+
+
+@transaction.atomic
+def model_update(*, user, model: MLModel, changes: dict) -> MLModel:
+    """Apply seed 003's PUT fields; a status change must be a legal move (409)."""
+    model = MLModel.objects.select_for_update().get(pk=model.pk)
+    require_owner(user=user, model=model, action="change")
+    if "status" in changes:
+        states.check_request(model.status, changes["status"])
+    renamed = "name" in changes and changes["name"] != model.name
+    if renamed and MLModel.objects.filter(name=changes["name"], version=model.version).exists():
+        raise Conflict(
+            f"Model {changes['name']} {model.version} already exists.", {"field": "name"}
+        )
+    fields = []
+    for key, value in changes.items():
+        attribute = "metrics" if key == "performance_metrics" else key
+        setattr(model, attribute, value)
+        fields.append(attribute)
+    if fields:
+        model.save(update_fields=[*fields, "updated_at"])
+    if "status" in changes:
+        _forget_active(model.model_type)
+    return model
+
+
+@transaction.atomic
+def model_delete(*, user, model: MLModel) -> None:
+    """Delete the record and, after commit, its bundle. A deployed model, or one a
+    training job is working on, is a 409."""
+    model = MLModel.objects.select_for_update().get(pk=model.pk)
+    require_owner(user=user, model=model, action="delete")
+    if model.status in (states.DEPLOYED, states.DEGRADED):
+        raise Conflict(
+            f"The model is {model.status}: activate another model of its type first.",
+            {"status": model.status},
+        )
+    if model.status == states.TRAINING:
+        raise Conflict(
+            "The model is being trained: cancel its job (or report the external training as "
+            "failed) first.",
+            {"status": model.status},
+        )
+    folder = posixpath.dirname(model.artifact_path) if model.artifact_path else None
+    bundle = None
+    if folder:
+        try:
+            bundle = bundles.read_manifest(folder)
+        except ValueError:
+            bundle = None
+    model.delete()
+    if bundle is not None:
+        transaction.on_commit(lambda: bundles.delete_folder_files(bundle))
+    elif model.artifact_path:
+        path = model.artifact_path
+        transaction.on_commit(lambda: bundles.delete_folder_files([path]))
+
+
+def model_training_start(*, model: MLModel, user=None) -> MLModel:
+    """→ training (POST /models/train). Call inside the transaction that queues the job."""
+    locked = MLModel.objects.select_for_update().get(pk=model.pk)
+    require_owner(user=user, model=locked, action="train")
+    if locked.status not in states.TRAINABLE:
+        raise Conflict(
+            f"A {locked.status} model cannot be trained; trainable: "
+            f"{', '.join(sorted(states.TRAINABLE))}.",
+            {"field": "model_id", "status": locked.status},
+        )
+    locked.status = states.TRAINING
+    locked.failure_reason = ""
+    locked.save(update_fields=["status", "failure_reason", "updated_at"])
+    return locked
+
+
+@transaction.atomic
+def model_training_completed(
+    *,
+    model: MLModel,
+    artifact_name: str,
+    files: dict[str, bytes],
+    metrics: dict,
+    training_metrics: dict,
+    config: dict,
+) -> MLModel:
+    """A Heimdall training job finished the model: its bundle is written under
+    models/<id>/ and the model becomes `trained`."""
+    locked = MLModel.objects.select_for_update().get(pk=model.pk)
+    if locked.status != states.TRAINING:
+        raise Conflict(f"The model is {locked.status}, not training.", {"status": locked.status})
+    _store_bundle(locked, artifact_name=artifact_name, files=files, metrics=metrics, config=config)
+    locked.metrics, locked.training_metrics, locked.config = metrics, training_metrics, config
+    locked.architecture = locked.architecture or str(config.get("model_architecture", ""))
+    locked.status, locked.last_training_date = states.TRAINED, utc_now()
+    locked.save()
+    return locked
+
+
+@transaction.atomic
+def model_training_failed(*, model: MLModel, reason: str) -> tuple[MLModel, bool]:
+    """→ failed with the reason. (model, changed): repeating the same report changes
+    nothing; a model not in training is a 409."""
+    locked = MLModel.objects.select_for_update().get(pk=model.pk)
+    if locked.status == states.FAILED and locked.failure_reason == reason:
+        return locked, False
+    if locked.status != states.TRAINING:
+        raise Conflict(f"The model is {locked.status}, not training.", {"status": locked.status})
+    locked.status, locked.failure_reason = states.FAILED, reason
+    locked.save(update_fields=["status", "failure_reason", "updated_at"])
+    return locked, True
+
+
+@transaction.atomic
+def model_training_reported(
+    *, model: MLModel, artifact_path: str, performance_metrics: dict, training_metrics: dict
+) -> tuple[MLModel, bool]:
+    """The worker callback `training/complete`: the bundle at `artifact_path` (a folder in
+    artifact storage, or its bundle.json or model file) must pass the bundle check.
+    (model, changed): the same report again changes nothing."""
+    folder = artifact_path
+    if posixpath.splitext(folder)[1]:  # a file in the bundle: its folder
+        folder = posixpath.dirname(folder)
+    locked = MLModel.objects.select_for_update().get(pk=model.pk)
+    if (
+        locked.status == states.TRAINED
+        and locked.artifact_path
+        and (posixpath.dirname(locked.artifact_path) == folder)
+    ):
+        return locked, False
+    if locked.status != states.TRAINING:
+        raise Conflict(f"The model is {locked.status}, not training.", {"status": locked.status})
+    own = bundles.bundle_dir(locked.pk)
+    if folder.startswith("models/") and folder != own:
+        raise ValidationFailed.for_field(
+            "model_artifact_path",
+            f"is another model's bundle; this model's folder is {own}",
+            artifact_path,
+        )
+    bundle, reason = bundles.check_folder(folder, model_type=locked.model_type)
+    if reason is not None:
+        raise ValidationFailed.for_field("model_artifact_path", reason, artifact_path)
+    locked.artifact_path, locked.artifact_sha256 = bundle.artifact.path, bundle.artifact.sha256
+    locked.metrics, locked.training_metrics = performance_metrics, training_metrics
+    locked.status, locked.last_training_date, locked.failure_reason = (
+        states.TRAINED,
+        utc_now(),
+        "",
+    )
+    locked.save()
+    return locked, True
+
+
+def _forget_active(model_type: str) -> None:
+    key = ACTIVE_CACHE_KEY.format(model_type=model_type)
+    transaction.on_commit(lambda: cache.delete(key))
+
+
 @transaction.atomic
 def model_activate(*, model: MLModel) -> MLModel:
-    """Deploy `model` for its task; the previously deployed one is deprecated.
+    """Deploy `model` for its task; the previously deployed one is deprecated. A model
+    whose status does not allow it (apps.ml.states.ACTIVATABLE) or whose bundle is not
+    valid is a 409.
 
     Live scorers notice through a cache key (no restart): see apps.ml.scoring.
     """
+    model = MLModel.objects.select_for_update().get(pk=model.pk)
+    if model.status not in states.ACTIVATABLE:
+        raise Conflict(
+            f"A {model.status} model cannot be deployed; deployable: "
+            f"{', '.join(sorted(states.ACTIVATABLE))}.",
+            {"field": "status", "status": model.status},
+        )
+    _, reason = bundles.model_bundle(model)
+    if reason is not None:
+        raise Conflict(f"The model's bundle is not valid: {reason}", {"invalid_reason": reason})
     locked = list(
         MLModel.objects.select_for_update().filter(
-            model_type=model.model_type, status=MLModel.Status.DEPLOYED
+            model_type=model.model_type, status__in=(states.DEPLOYED, states.DEGRADED)
         )
     )
     for previous in locked:

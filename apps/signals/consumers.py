@@ -1,68 +1,39 @@
 """/ws/signals/live (seed 004): subscribe to detections, anomaly alerts and system status.
 
-Each connection has a bounded queue: when a client cannot keep up, the oldest
-messages are dropped and the client is told how many with a
-`messages_dropped` message, so a slow client never holds up the others.
+Auth, close codes, error frames, ping, re-checks and the bounded outbox
+(a client that cannot keep up loses the oldest messages and is told with
+`messages_dropped`) are the base consumer's (apps.core.consumers).
+
+Higher apps add channels of their own (e.g. `localizations`) with
+`register_live_channel(LiveChannel(...))` from their AppConfig.ready(); their
+events reach subscribers as `{"type": "live.extra", "channel": name,
+"items": [...], "sent_at": iso}` channel-layer messages (`extra_event()`).
 """
 
 import asyncio
 import json
 import logging
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncWebsocketConsumer
-from django.conf import settings
 
-from apps.accounts.roles import has_permission
 from apps.anomalies.models import AnomalyEvent
-from apps.core.events import remember_event_loop
-from apps.core.exceptions import envelope
-from apps.core.timeutil import isoformat_z, utc_now
-from apps.core.websocket_outages import OutageGuardMixin
+from apps.core.consumers import (
+    CLOSE_FORBIDDEN,
+    BadMessage,
+    HeimdallWebSocketConsumer,
+    get_authority,
+)
 from apps.signals import live
+from apps.signals.validation import MAX_FREQUENCY_HZ
 from apps.stations.models import Station
 
 logger = logging.getLogger(__name__)
 
 CHANNELS = ("signal_detections", "anomaly_alerts", "system_status")
-
-
-@dataclass(frozen=True)
-class LiveChannel:
-    """A channel a higher app adds to this feed (e.g. constellations' `localizations`),
-    registered from its AppConfig.ready() with register_live_channel.
-
-    Its events reach the feed as `{"type": "live.channel", "channel": name, "items": [...],
-    "sent_at": ...}` sent to `group`; each item becomes a `message_type` message for every
-    subscribed connection whose `may_receive(user, items, filters)` (a bool per item) says
-    so — checked per event, in a thread (it may read the database, e.g. a permission).
-    `parse_filters(user, filters)` reads the subscribe message's filters among
-    `filter_keys` (raising BadMessage)."""
-
-    name: str
-    message_type: str
-    group: str
-    filter_keys: frozenset[str]
-    parse_filters: Callable[[Any, dict], Any]
-    may_receive: Callable[[Any, list[dict], Any], list[bool]]
-
-
-LIVE_CHANNELS: dict[str, LiveChannel] = {}
-
-
-def register_live_channel(channel: LiveChannel) -> None:
-    LIVE_CHANNELS[channel.name] = channel
-
-
-def channel_names() -> tuple[str, ...]:
-    return (*CHANNELS, *LIVE_CHANNELS)
-
-
 FRAME_CACHE_SIZE = 20_000
 # Every subscriber of an item is sent the same text: encode it once per process.
 _frames: OrderedDict[tuple, str] = OrderedDict()
@@ -79,15 +50,57 @@ def encoded_frame(kind: str, item: dict, timestamp: str) -> str:
     return text
 
 
-CLOSE_UNAUTHENTICATED = 4401
-CLOSE_FORBIDDEN = 4403
+BUILTIN_FILTER_KEYS = frozenset(
+    {"station_ids", "stations", "frequency_range", "anomaly_threshold", "severity"}
+)
 
 
-class BadMessage(Exception):
-    def __init__(self, field_name: str, constraint: str):
-        self.field = field_name
-        self.constraint = constraint
-        super().__init__(f"{field_name}: {constraint}")
+@dataclass(frozen=True)
+class LiveChannel:
+    """A channel of /ws/signals/live added by a higher app.
+
+    - `name`: what clients put in `channels`; `frame_type`: the `type` of its frames.
+    - `permission`: the role permission a subscriber needs (else an error frame).
+    - `filter_keys`: the keys of `filters` it reads (others stay the built-in ones').
+    - `parse(filters, user)`: runs in a database thread; returns the channel's
+      subscription object, or raises `BadMessage` naming `filters.<key>`.
+    - `groups(subscription)`: the channel-layer groups to join.
+    - `matches(subscription, item)`: on the event loop, no database: send this item?
+    - `still_allowed(subscription, user)`: database thread, on every re-check of
+      the socket (and at once after `recheck_sockets`): False closes the socket
+      with 4403 (access to the object was revoked).
+    - `may_receive(subscription, user, items)`: database thread, per event, for the
+      items `matches` let through: a bool per item (e.g. read access to each item's
+      object, checked when it is sent, not only when the socket subscribed).
+    """
+
+    name: str
+    frame_type: str
+    parse: Callable[[dict, Any], Any]
+    groups: Callable[[Any], set[str]]
+    permission: str | None = None
+    filter_keys: frozenset[str] = frozenset()
+    matches: Callable[[Any, dict], bool] = lambda subscription, item: True
+    still_allowed: Callable[[Any, Any], bool] | None = None
+    may_receive: Callable[[Any, Any, list[dict]], list[bool]] | None = None
+
+
+_extra_channels: dict[str, LiveChannel] = {}
+
+
+def register_live_channel(channel: LiveChannel) -> None:
+    if channel.name in CHANNELS:
+        raise ValueError(f"{channel.name!r} is a built-in live channel")
+    _extra_channels[channel.name] = channel
+
+
+def live_channels() -> tuple[str, ...]:
+    return (*CHANNELS, *_extra_channels)
+
+
+def extra_event(channel: str, items: list[dict], sent_at: str) -> dict:
+    """The channel-layer message that carries a registered channel's items."""
+    return {"type": "live.extra", "channel": channel, "items": items, "sent_at": sent_at}
 
 
 @dataclass
@@ -125,22 +138,8 @@ def _number(value) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def parse_frequency_range(filters: dict) -> tuple[int, int] | None:
-    frequency_range = filters.get("frequency_range")
-    if frequency_range is None:
-        return None
-    if (
-        not isinstance(frequency_range, list)
-        or len(frequency_range) != 2
-        or not all(_number(v) and v >= 0 for v in frequency_range)
-        or frequency_range[0] > frequency_range[1]
-    ):
-        raise BadMessage("filters.frequency_range", "must be [min_hz, max_hz] with min ≤ max")
-    return (int(frequency_range[0]), int(frequency_range[1]))
-
-
-def parse_subscription(filters, other_keys: frozenset[str] = frozenset()) -> Subscription:
-    """The built-in channels' filters; `other_keys` are filters of registered channels."""
+def parse_subscription(filters, extra_keys: frozenset[str] = frozenset()) -> Subscription:
+    """The built-in channels' filters; keys in `extra_keys` belong to registered channels."""
     if filters is None:
         return Subscription()
     if not isinstance(filters, dict):
@@ -151,7 +150,19 @@ def parse_subscription(filters, other_keys: frozenset[str] = frozenset()) -> Sub
         if not isinstance(stations, list) or not all(isinstance(s, str) for s in stations):
             raise BadMessage("filters.station_ids", "must be a list of station ids")
         subscription.station_ids = sorted(set(stations))
-    subscription.frequency_range = parse_frequency_range(filters)
+    frequency_range = filters.get("frequency_range")
+    if frequency_range is not None:
+        if (
+            not isinstance(frequency_range, list)
+            or len(frequency_range) != 2
+            or not all(_number(v) and 0 <= v <= MAX_FREQUENCY_HZ for v in frequency_range)
+            or frequency_range[0] > frequency_range[1]
+        ):
+            raise BadMessage(
+                "filters.frequency_range",
+                f"must be [min_hz, max_hz] with 0 ≤ min ≤ max ≤ {MAX_FREQUENCY_HZ}",
+            )
+        subscription.frequency_range = (int(frequency_range[0]), int(frequency_range[1]))
     threshold = filters.get("anomaly_threshold")
     if threshold is not None:
         if not _number(threshold) or not 0 <= threshold <= 1:
@@ -165,59 +176,36 @@ def parse_subscription(filters, other_keys: frozenset[str] = frozenset()) -> Sub
         if not isinstance(severities, list) or not set(severities) <= valid:
             raise BadMessage("filters.severity", f"must be a list of {', '.join(sorted(valid))}")
         subscription.severities = set(severities)
-    unknown = (
-        set(filters)
-        - other_keys
-        - {
-            "station_ids",
-            "stations",
-            "frequency_range",
-            "anomaly_threshold",
-            "severity",
-        }
-    )
+    unknown = set(filters) - BUILTIN_FILTER_KEYS - extra_keys
     if unknown:
         raise BadMessage(f"filters.{sorted(unknown)[0]}", "unknown filter")
     return subscription
 
 
-class LiveSignalsConsumer(OutageGuardMixin, AsyncWebsocketConsumer):
-    async def dispatch(self, message):
-        # Channels runs close_old_connections in a worker thread before every
-        # handler; the live.* handlers never touch the database, and that
-        # thread hop per event halved the fan-out (docs/performance.md).
-        if message["type"].startswith("live."):
-            await getattr(self, get_handler_name(message))(message)
-        else:
-            await super().dispatch(message)
+class LiveSignalsConsumer(HeimdallWebSocketConsumer):
+    kind_key = "type"
+    required_permission = "signals:read"
+    handlers = {"subscribe": "on_subscribe", "unsubscribe": "on_unsubscribe"}
+    # The live.* handlers never touch the database: no housekeeping thread hop per
+    # event (that hop halved the fan-out: docs/performance.md).
+    fast_message_prefixes = ("live.",)
 
-    async def connect(self):
-        await self.accept()  # accept first: a close code only reaches an accepted socket
-        user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
-            await self.close(code=CLOSE_UNAUTHENTICATED)
-            return
-        if not await database_sync_to_async(has_permission)(user, "signals:read"):
-            await self.close(code=CLOSE_FORBIDDEN)
-            return
-        remember_event_loop()
+    async def authorize(self):
         self.subscriptions: dict[str, Subscription] = {}
-        self.channel_filters: dict[str, Any] = {}  # registered channels' parsed filters
+        self.extra_subscriptions: dict[str, Any] = {}
         self.joined: set[str] = set()
-        self.outbox: deque = deque()
-        self.dropped = 0
-        self.limit = settings.HEIMDALL_WS_QUEUE_LIMIT
-        self.wakeup = asyncio.Event()
-        self.sender = asyncio.create_task(self._send_loop())
+        return None
+
+    async def opened(self):
         await live.mark_listening()
         self.listening = asyncio.create_task(self._keep_listening())
 
-    async def disconnect(self, code):
+    async def closed(self, code):
         for group in getattr(self, "joined", set()):
             await self.channel_layer.group_discard(group, self.channel_name)
-        for task in (getattr(self, "sender", None), getattr(self, "listening", None)):
-            if task:
-                task.cancel()
+        task = getattr(self, "listening", None)
+        if task:
+            task.cancel()
 
     async def _keep_listening(self):
         while True:
@@ -227,91 +215,33 @@ class LiveSignalsConsumer(OutageGuardMixin, AsyncWebsocketConsumer):
             except Exception:
                 logger.warning("could not refresh the live listeners key", exc_info=True)
 
-    # --- outgoing ---------------------------------------------------------------
-
-    def _enqueue(self, message: dict | str) -> None:
-        if len(self.outbox) >= self.limit:
-            self.outbox.popleft()
-            self.dropped += 1
-        self.outbox.append(message)
-        self.wakeup.set()
-
-    async def _send_loop(self):
-        while True:
-            await self.wakeup.wait()
-            self.wakeup.clear()
-            while self.outbox:
-                if self.dropped:
-                    count, self.dropped = self.dropped, 0
-                    await self.send(
-                        text_data=json.dumps(
-                            {
-                                "type": "messages_dropped",
-                                "count": count,
-                                "timestamp": isoformat_z(utc_now()),
-                            }
-                        )
-                    )
-                message = self.outbox.popleft()
-                await self.send(
-                    text_data=message if isinstance(message, str) else json.dumps(message)
-                )
-
-    async def _send_json(self, payload: dict) -> None:
-        await self.send(text_data=json.dumps(payload))
-
-    async def _error(self, code: str, message: str, details: dict | None = None):
-        await self._send_json({"type": "error", **envelope(code, message, details)})
+    async def still_allowed(self):
+        user = self.scope["user"]
+        for name, subscription in list(self.extra_subscriptions.items()):
+            channel = _extra_channels.get(name)
+            if channel is None or channel.still_allowed is None:
+                continue
+            allowed = await database_sync_to_async(channel.still_allowed)(subscription, user)
+            if not allowed:
+                return CLOSE_FORBIDDEN
+        return None
 
     # --- incoming -------------------------------------------------------------------
 
-    async def receive(self, text_data=None, bytes_data=None):
-        try:
-            message = json.loads(text_data) if text_data is not None else None
-        except ValueError:
-            message = None
-        if not isinstance(message, dict):
-            await self._error(
-                "VALIDATION_ERROR",
-                "Messages must be JSON objects.",
-                {"field": "body", "constraint": "must be a JSON object"},
-            )
-            return
-        kind = message.get("type")
-        try:
-            if kind == "subscribe":
-                await self._subscribe(message)
-            elif kind == "unsubscribe":
-                await self._unsubscribe(message)
-            elif kind == "ping":
-                await self.send(
-                    text_data=json.dumps({"type": "pong", "timestamp": isoformat_z(utc_now())})
-                )
-            else:
-                raise BadMessage("type", "must be subscribe, unsubscribe or ping")
-        except BadMessage as bad:
-            await self._error(
-                "VALIDATION_ERROR",
-                f"Invalid value for '{bad.field}': {bad.constraint}",
-                {"field": bad.field, "constraint": bad.constraint},
-            )
-
     def _channels(self, message, required: bool) -> list[str]:
         channels = message.get("channels")
+        known = live_channels()
         if channels is None and not required:
-            return list(self.subscriptions)
-        names = channel_names()
+            return [*self.subscriptions, *self.extra_subscriptions]
         if (
             not isinstance(channels, list)
             or not channels
-            or not all(isinstance(c, str) and c in names for c in channels)
+            or not all(isinstance(c, str) and c in known for c in channels)
         ):
-            raise BadMessage("channels", f"must be a non-empty list of {', '.join(names)}")
+            raise BadMessage("channels", f"must be a non-empty list of {', '.join(known)}")
         return channels
 
     def _groups_for(self, channel: str, subscription: Subscription) -> set[str]:
-        if channel in LIVE_CHANNELS:
-            return {LIVE_CHANNELS[channel].group}
         if channel == "system_status":
             return {live.SYSTEM}
         if channel == "signal_detections":
@@ -323,27 +253,23 @@ class LiveSignalsConsumer(OutageGuardMixin, AsyncWebsocketConsumer):
         return {live.ANOMALIES_ALL}
 
     async def _sync_groups(self):
-        wanted = (
-            set().union(*(self._groups_for(c, s) for c, s in self.subscriptions.items()))
-            if self.subscriptions
-            else set()
-        )
+        wanted: set[str] = set()
+        for channel, subscription in self.subscriptions.items():
+            wanted |= self._groups_for(channel, subscription)
+        for name, subscription in self.extra_subscriptions.items():
+            wanted |= set(_extra_channels[name].groups(subscription))
         for group in wanted - self.joined:
             await self.channel_layer.group_add(group, self.channel_name)
         for group in self.joined - wanted:
             await self.channel_layer.group_discard(group, self.channel_name)
         self.joined = wanted
 
-    async def _subscribe(self, message):
+    async def on_subscribe(self, message):
         channels = self._channels(message, required=True)
-        registered = [LIVE_CHANNELS[c] for c in channels if c in LIVE_CHANNELS]
-        other_keys = frozenset().union(*(c.filter_keys for c in registered))
-        subscription = parse_subscription(message.get("filters"), other_keys)
-        parsed = {}
-        for channel in registered:
-            parsed[channel.name] = await database_sync_to_async(channel.parse_filters)(
-                self.scope["user"], message.get("filters") or {}
-            )
+        filters = message.get("filters")
+        extras = [_extra_channels[c] for c in channels if c in _extra_channels]
+        extra_keys = frozenset().union(*(c.filter_keys for c in extras)) if extras else frozenset()
+        subscription = parse_subscription(filters, extra_keys)
         if subscription.station_ids:
             known = await database_sync_to_async(
                 lambda: set(
@@ -355,85 +281,102 @@ class LiveSignalsConsumer(OutageGuardMixin, AsyncWebsocketConsumer):
             unknown = sorted(set(subscription.station_ids) - known)
             if unknown:
                 raise BadMessage("filters.station_ids", f"unknown station '{unknown[0]}'")
+        parsed_extras = {}
+        user = self.scope["user"]
+        for channel in extras:
+            if channel.permission:
+                allowed = await database_sync_to_async(self._has_permission)(
+                    user, channel.permission
+                )
+                if not allowed:
+                    raise BadMessage(
+                        "channels", f"your role may not subscribe to {channel.name}",
+                        code="PERMISSION_DENIED",
+                    )  # fmt: skip
+            own = {k: v for k, v in (filters or {}).items() if k in channel.filter_keys}
+            parsed_extras[channel.name] = await database_sync_to_async(channel.parse)(own, user)
         for channel in channels:
-            self.subscriptions[channel] = subscription
-        self.channel_filters.update(parsed)
-        shown = subscription.as_dict()
-        for filters in parsed.values():
-            shown.update(filters.as_dict())
+            if channel in parsed_extras:
+                self.extra_subscriptions[channel] = parsed_extras[channel]
+            else:
+                self.subscriptions[channel] = subscription
         await self._sync_groups()
-        await self.send(
-            text_data=json.dumps(
-                {
-                    "type": "subscribed",
-                    "channels": sorted(self.subscriptions),
-                    "filters": shown,
-                    "timestamp": isoformat_z(utc_now()),
-                }
-            )
+        self.send_frame(
+            {
+                "type": "subscribed",
+                "channels": sorted([*self.subscriptions, *self.extra_subscriptions]),
+                "filters": subscription.as_dict(),
+                "timestamp": self.now(),
+            }
         )
         if "system_status" in channels:
             snapshot = await database_sync_to_async(live.system_status_snapshot)()
-            self._enqueue(
-                {"type": "system_status", "data": snapshot, "timestamp": isoformat_z(utc_now())}
+            self.send_frame(
+                {"type": "system_status", "data": snapshot, "timestamp": self.now()},
+                droppable=True,
             )
 
-    async def _unsubscribe(self, message):
+    @staticmethod
+    def _has_permission(user, permission):
+        return get_authority().has_permission(user, permission)
+
+    async def on_unsubscribe(self, message):
         for channel in self._channels(message, required=False):
             self.subscriptions.pop(channel, None)
-            self.channel_filters.pop(channel, None)
+            self.extra_subscriptions.pop(channel, None)
         await self._sync_groups()
-        await self.send(
-            text_data=json.dumps(
-                {
-                    "type": "unsubscribed",
-                    "channels": sorted(self.subscriptions),
-                    "timestamp": isoformat_z(utc_now()),
-                }
-            )
+        self.send_frame(
+            {
+                "type": "unsubscribed",
+                "channels": sorted([*self.subscriptions, *self.extra_subscriptions]),
+                "timestamp": self.now(),
+            }
         )
 
     # --- channel-layer handlers ------------------------------------------------------
 
     async def live_detections(self, event):
         subscription = self.subscriptions.get("signal_detections")
-        if subscription is None:
+        if subscription is None or self._closing:
             return
         for item in event["items"]:
             if subscription.matches_detection(item):
-                self._enqueue(encoded_frame("signal_detection", item, event["sent_at"]))
+                self.send_frame(
+                    encoded_frame("signal_detection", item, event["sent_at"]), droppable=True
+                )
 
     async def live_anomalies(self, event):
         subscription = self.subscriptions.get("anomaly_alerts")
-        if subscription is None:
+        if subscription is None or self._closing:
             return
         for item in event["items"]:
             if subscription.matches_anomaly(item):
-                self._enqueue(
-                    {"type": "anomaly_alert", "data": item, "timestamp": event["sent_at"]}
+                self.send_frame(
+                    {"type": "anomaly_alert", "data": item, "timestamp": event["sent_at"]},
+                    droppable=True,
                 )
 
     async def live_system(self, event):
-        if "system_status" in self.subscriptions:
-            self._enqueue(
-                {
-                    "type": "system_status",
-                    "data": event["data"],
-                    "timestamp": isoformat_z(utc_now()),
-                }
+        if "system_status" in self.subscriptions and not self._closing:
+            self.send_frame(
+                {"type": "system_status", "data": event["data"], "timestamp": self.now()},
+                droppable=True,
             )
 
-    async def live_channel(self, event):
-        """An event of a registered channel: each item to this connection if its user may
-        receive it now (checked per event, off the event loop)."""
-        channel = LIVE_CHANNELS.get(event["channel"])
-        filters = self.channel_filters.get(event["channel"])
-        if channel is None or filters is None:
+    async def live_extra(self, event):
+        name = event.get("channel")
+        subscription = self.extra_subscriptions.get(name)
+        channel = _extra_channels.get(name)
+        if subscription is None or channel is None or self._closing:
             return
-        user = self.scope["user"]
-        allowed = await database_sync_to_async(channel.may_receive)(user, event["items"], filters)
-        for item, ok in zip(event["items"], allowed, strict=True):
-            if ok:
-                self._enqueue(
-                    {"type": channel.message_type, "data": item, "timestamp": event["sent_at"]}
-                )
+        items = [item for item in event["items"] if channel.matches(subscription, item)]
+        if items and channel.may_receive is not None:
+            allowed = await database_sync_to_async(channel.may_receive)(
+                subscription, self.scope["user"], items
+            )
+            items = [item for item, ok in zip(items, allowed, strict=True) if ok]
+        for item in items:
+            self.send_frame(
+                {"type": channel.frame_type, "data": item, "timestamp": event["sent_at"]},
+                droppable=True,
+            )

@@ -19,3 +19,17 @@ class TrainingConfig(AppConfig):
         )
 
         post_spawn.connect(on_worker_spawned, dispatch_uid="training-lost-jobs")
+
+        # The registry (apps.ml, below this app) validates a model's training_config
+        # with seed 000's TrainingConfig through this registration.
+        from apps.ml import training_configs
+        from apps.training.config import (
+            CLASSIFICATION_ARCHITECTURES,
+            LOCALIZATION_ARCHITECTURES,
+            validate_given,
+        )
+
+        training_configs.register("localization", validate_given, LOCALIZATION_ARCHITECTURES)
+        training_configs.register(
+            "signal_classification", validate_given, CLASSIFICATION_ARCHITECTURES
+        )

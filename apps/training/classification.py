@@ -14,6 +14,7 @@ from torch import nn
 
 from apps.radio.simulation import SAMPLE_RATE
 from apps.training.convnext import convnext
+from apps.training.selection import trainable_clips
 from apps.training.spectrogram import log_mel
 
 
@@ -23,11 +24,13 @@ class ClassificationPipeline:
     input_names = ["spectrogram"]  # the ONNX export's inputs, as example_inputs gives them
     onnx_dynamic_axes: dict = {}  # clips are one length: only the batch is free
 
+    headline_name = "accuracy"
+
     def __init__(self, config: dict, arrays: dict, parameters: dict, device):
         self.config, self.device = config, device
         self.classes = [str(name) for name in arrays["classes"]]
         self.snr_db = arrays["snr_db"]
-        clips = arrays["clips"]
+        clips = self.clips = arrays["clips"]
         settings = {"n_mels": config["n_mels"], "n_fft": config["n_fft"],
                     "hop_length": config["hop_length"], "sample_rate": SAMPLE_RATE}  # fmt: skip
         # num_workers: threads computing spectrograms (torch releases the GIL).
@@ -53,6 +56,46 @@ class ClassificationPipeline:
 
     def __len__(self) -> int:
         return len(self.labels)
+
+    def trainable_indices(self) -> np.ndarray:
+        """Clips at or above the config's `min_snr_db`; NOISE clips (no signal, so no SNR)
+        always count."""
+        return trainable_clips(self.labels.numpy(), self.snr_db, self.classes,
+                               self.config["min_snr_db"])  # fmt: skip
+
+    def headline(self, model, idx: np.ndarray) -> float:
+        """Validation accuracy (what decides half precision and auto-activation)."""
+        vi = torch.from_numpy(idx).to(self.device)
+        return float((self._predict(model, vi).argmax(-1) == self.y[vi]).float().mean())
+
+    @staticmethod
+    def half_allowed(full: float, half: float) -> bool:
+        """Float16 weights when they cost at most half a percentage point of accuracy."""
+        return half >= full - 0.005
+
+    @staticmethod
+    def headline_better(ours: float, theirs: float) -> bool:
+        return ours > theirs
+
+    def onnx_headline(self, session, normalisation: dict, idx: np.ndarray) -> float:
+        """Another model's accuracy on these clips, through its ONNX export and its own
+        features (mel settings, standardisation, class names)."""
+        settings = {k: normalisation[k] for k in ("n_mels", "n_fft", "hop_length",
+                                                   "sample_rate")}  # fmt: skip
+        features = log_mel(self.clips[idx], **settings)
+        if list(features.shape[1:]) != list(normalisation["input_shape"]):
+            raise ValueError(
+                f"its input is {normalisation['input_shape']}, these clips give "
+                f"{list(features.shape[1:])}"
+            )
+        x = ((features - normalisation["mean_db"]) / normalisation["std_db"]).numpy()
+        names = normalisation["classes"]
+        predicted = []
+        for start in range(0, len(x), 256):
+            logits = session.run(None, {"spectrogram": x[start : start + 256]})[0]
+            predicted += [names[k] for k in logits.argmax(-1)]
+        truth = [self.classes[k] for k in self.labels[torch.from_numpy(idx)].tolist()]
+        return float(np.mean([a == b for a, b in zip(predicted, truth, strict=True)]))
 
     def build_model(self) -> nn.Module:
         return convnext(

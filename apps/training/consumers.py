@@ -1,20 +1,24 @@
-"""/ws/training/{job_id} (seed 000): `connected`, then `training_status` events; ping → pong."""
+"""Training WebSockets.
 
-import json
+- `/ws/training/{job_id}` (seed 000): `connected`, the job's current
+  `training_status`, then its events — `training_status`, and seed 001's
+  `train_progress`, `train_complete`, `train_failed`; `ping` → `pong`.
+- `/ws/training`: the same events for every job the user may see (reading
+  jobs is team-wide: every role with `training:read`), each carrying its
+  `job_id`; `connected` on open.
+
+Auth, close codes (4401, 4403, 4404 for an unknown or deleted job), error
+frames, ping, periodic re-checks of the user's role and the bounded outbox
+are the base consumer's (apps.core.consumers); frames name their kind under
+`event`, as seed 000's. Payload types: apps.training.live.
+"""
+
 import uuid
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncWebsocketConsumer
 
-from apps.accounts.roles import has_permission
-from apps.core.exceptions import envelope
-from apps.core.timeutil import isoformat_z, utc_now
-from apps.core.websocket_outages import OutageGuardMixin
-from apps.training.live import job_group, training_status
-
-CLOSE_UNAUTHENTICATED = 4401
-CLOSE_FORBIDDEN = 4403
-CLOSE_NOT_FOUND = 4404
+from apps.core.consumers import CLOSE_NOT_FOUND, HeimdallWebSocketConsumer
+from apps.training.live import ALL_JOBS_GROUP, job_group, training_status
 
 
 @database_sync_to_async
@@ -29,60 +33,65 @@ def _job_state(job_id):
     return training_status(job) if job else None
 
 
-class TrainingJobConsumer(OutageGuardMixin, AsyncWebsocketConsumer):
-    error_frame_key = "event"
+class _TrainingConsumer(HeimdallWebSocketConsumer):
+    kind_key = "event"
+    required_permission = "training:read"
+    group: str
 
-    async def connect(self):
-        await self.accept()
-        user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
-            await self.close(code=CLOSE_UNAUTHENTICATED)
-            return
-        if not await database_sync_to_async(has_permission)(user, "training:read"):
-            await self.close(code=CLOSE_FORBIDDEN)
-            return
-        self.job_id = self.scope["url_route"]["kwargs"]["job_id"]
-        state = await _job_state(self.job_id)
-        if state is None:
-            await self.close(code=CLOSE_NOT_FOUND)
-            return
-        self.group = job_group(self.job_id)
-        await self.channel_layer.group_add(self.group, self.channel_name)
-        await self._send_json(
-            {
-                "event": "connected",
-                "job_id": self.job_id,
-                "timestamp": isoformat_z(utc_now()),
-                "message": "Connected to training job",
-            }
-        )
-        await self._send_json(state)  # a late client is never blank
-
-    async def disconnect(self, code):
+    async def closed(self, code):
         if getattr(self, "group", None):
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
-    async def _send_json(self, payload: dict) -> None:
-        await self.send(text_data=json.dumps(payload))
+    async def training_event(self, event):
+        """A typed payload from apps.training.live (the role is re-checked periodically)."""
+        self.send_frame(event["payload"], droppable=True)
 
-    async def receive(self, text_data=None, bytes_data=None):
-        try:
-            message = json.loads(text_data) if text_data is not None else None
-        except ValueError:
-            message = None
-        if isinstance(message, dict) and message.get("event") == "ping":
-            await self._send_json({"event": "pong", "timestamp": isoformat_z(utc_now())})
-            return
-        await self._send_json(
+
+class TrainingJobConsumer(_TrainingConsumer):
+    """/ws/training/{job_id}."""
+
+    async def authorize(self):
+        self.job_id = self.scope["url_route"]["kwargs"]["job_id"]
+        self._state = await _job_state(self.job_id)
+        if self._state is None:
+            return CLOSE_NOT_FOUND
+        self.group = job_group(self.job_id)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        return None
+
+    async def opened(self):
+        self.send_frame(
             {
-                "event": "error",
-                **envelope(
-                    "VALIDATION_ERROR",
-                    'Send {"event": "ping"}; nothing else is accepted.',
-                    {"field": "event", "constraint": "must be ping"},
-                ),
+                "event": "connected",
+                "job_id": self.job_id,
+                "timestamp": self.now(),
+                "message": "Connected to training job",
             }
         )
+        self.send_frame(self._state)  # a late client is never blank
 
-    async def training_status(self, event):
-        await self._send_json(event["payload"])
+    async def still_allowed(self):
+        from apps.training.models import TrainingJob
+
+        exists = await database_sync_to_async(
+            lambda: TrainingJob.objects.filter(pk=self.job_id).exists()
+        )()
+        return None if exists else CLOSE_NOT_FOUND  # the job was deleted
+
+
+class TrainingStreamConsumer(_TrainingConsumer):
+    """/ws/training: every job's events."""
+
+    async def authorize(self):
+        self.group = ALL_JOBS_GROUP
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        return None
+
+    async def opened(self):
+        self.send_frame(
+            {
+                "event": "connected",
+                "timestamp": self.now(),
+                "message": "Connected to training events for every job",
+            }
+        )

@@ -1,9 +1,17 @@
 """A finished job's model bundle, and where a new job's weights start from.
 
-Bundle (apps.ml registry): best weights (`weights.pt`, the artifact), `last.pt`,
-`model.onnx`, `normalisation.json`, metrics and config. The ONNX export is run
+Bundle (apps.ml.bundles): `model.onnx` (the artifact: graph and the best
+epoch's weights, stored once, in float16 where the validation metric allowed
+it), `normalisation.json`, `metrics.json` and the manifest. The torch
+weights are the ONNX initializers: the export keeps every parameter under its
+state-dict name (checked; a model where that fails also gets a `weights.pt`),
+so `pretrained` starts read them back from the ONNX file. The export is run
 with onnxruntime on validation inputs and compared with torch before the
 bundle is registered; a mismatch fails the job.
+
+Size (docs/performance.md): a 2-epoch convnext_tiny job used to write three
+float32 copies of its weights (weights.pt, last.pt and model.onnx, 319 MB);
+it now writes one float16 copy.
 """
 
 import io
@@ -40,12 +48,17 @@ def onnx_export(
     input_names: list[str],
     dynamic: dict | None = None,
     output_names: list[str] | None = None,
+    *,
+    half_storage: bool = False,
 ) -> tuple[bytes, float]:
     """(ONNX bytes, max abs difference from torch on `example_inputs`); raises on mismatch.
 
     Every input's first axis is the batch; `dynamic` names further free axes per input
     (e.g. the number of receivers). A model returning a tuple names each output in
-    `output_names` (default one, "output"); every output is compared."""
+    `output_names` (default one, "output"); every output is compared. With
+    `half_storage` the weights are stored as float16 (the model's weights must already be
+    rounded to it: apps.training.runner's choose_precision), and the graph casts them
+    back to float32."""
     import onnxruntime
 
     output_names = output_names or ["output"]
@@ -56,8 +69,11 @@ def onnx_export(
         # The TorchScript exporter is deprecated in favour of one that needs
         # onnxscript; it is chosen on purpose, and its output is checked below.
         warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", UserWarning)
         _export(model, inputs, buffer, input_names, dynamic or {}, output_names)
-    data = buffer.getvalue()
+    data = bundles.onnx_constant_initializers(buffer.getvalue())
+    if half_storage:
+        data = bundles.onnx_half_storage(data)
     session = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"])
     with torch.no_grad():
         expected = model(*inputs)
@@ -85,7 +101,24 @@ def _export(model, inputs: tuple, buffer, input_names: list[str], dynamic: dict,
         output_names=output_names,
         dynamic_axes={**axes, **{name: {0: "batch"} for name in output_names}},
         opset_version=17,
+        # Every parameter stays an initializer under its state-dict name (no folding,
+        # no de-duplication): the weights can be read back from the file.
+        do_constant_folding=False,
+        keep_initializers_as_inputs=True,
     )
+
+
+def onnx_state(data: bytes, like: dict) -> dict | None:
+    """The torch state dict stored in an ONNX export (float32), or None if a tensor of
+    `like` (the model's state dict) is not there under its name and shape."""
+    weights = bundles.onnx_weights(data)
+    state = {}
+    for key, tensor in like.items():
+        array = weights.get(key)
+        if array is None or tuple(array.shape) != tuple(tensor.shape):
+            return None
+        state[key] = torch.from_numpy(np.array(array, copy=True)).to(tensor.dtype)
+    return state
 
 
 def initial_weights(model, *, architecture: str, pipeline, pretrained: bool) -> str:
@@ -106,8 +139,7 @@ def initial_weights(model, *, architecture: str, pipeline, pretrained: bool) -> 
     else:
         earlier = _best_earlier(architecture, pipeline)
         if earlier is not None:
-            data = bundles.read_verified(earlier.artifact_path, earlier.artifact_sha256)
-            state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+            state = _stored_state(earlier, model.state_dict())
             source = f"model {earlier.name} {earlier.version} ({earlier.pk})"
     if state is None:
         return f"random initialisation (no earlier {architecture} model or weights file)"
@@ -117,32 +149,77 @@ def initial_weights(model, *, architecture: str, pipeline, pretrained: bool) -> 
     return f"{source}: {len(usable)} of {len(own)} tensors"
 
 
+def _stored_state(model: MLModel, like: dict) -> dict:
+    """A registered model's torch weights: from its ONNX file (bundle format 2, with a
+    `weights.pt` beside it where the names did not survive), or its `weights.pt`."""
+    data = bundles.read_verified(model.artifact_path, model.artifact_sha256)
+    if model.artifact_path.endswith(".onnx"):
+        state = onnx_state(data, like)
+        if state is not None:
+            return state
+        folder = model.artifact_path.rsplit("/", 1)[0]
+        bundle, _ = bundles.check_folder(folder)
+        item = bundle.file("weights.pt") if bundle else None
+        if item is None:
+            return {}
+        data = bundles.read_verified(item.path, item.sha256)
+    return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+
+
 def _best_earlier(architecture: str, pipeline) -> MLModel | None:
     """The registry's best bundle of `architecture`, by the pipeline's own measure."""
     best = None
-    for candidate in MLModel.objects.filter(
-        model_type=pipeline.model_type, config__model_architecture=architecture
-    ).exclude(artifact_path=""):
+    for candidate in (
+        MLModel.objects.filter(
+            model_type=pipeline.model_type, config__model_architecture=architecture
+        )
+        .exclude(artifact_path="")
+        .exclude(status__in=["failed", "archived"])
+    ):
         if best is None or pipeline.better(candidate.metrics, best.metrics):
             best = candidate
     return best
 
 
-def register_bundle(job, *, model_type: str, best: dict, last: dict, onnx: bytes,
-                    normalisation: dict, metrics: dict) -> MLModel:  # fmt: skip
-    from apps.ml.services import model_register
+def register_bundle(
+    job, *, pipeline, model, onnx: bytes, metrics: dict, training_metrics: dict
+) -> MLModel:
+    """The job's bundle in the registry: the model the job trains (POST /models/train)
+    becomes `trained` with it, or a new model is registered."""
+    from apps.ml.services import model_register, model_training_completed
 
+    config = {**job.config, "training_job_id": str(job.pk), "dataset_id": str(job.dataset_id)}
+    files = {"normalisation.json": json.dumps(pipeline.normalisation, indent=2).encode()}
+    if onnx_state(onnx, model.state_dict()) is None:  # names lost in the export
+        logger.warning("job %s: weights not recoverable from the ONNX file; stored twice", job.pk)
+        files["weights.pt"] = state_bytes(
+            {
+                k: v.half()
+                if metrics["weights_precision"] == "float16" and v.is_floating_point()
+                else v
+                for k, v in model.state_dict().items()
+            }
+        )
+    if job.ml_model_id:
+        linked = MLModel.objects.get(pk=job.ml_model_id)
+        return model_training_completed(
+            model=linked,
+            artifact_name="model.onnx",
+            files={"model.onnx": onnx, **files},
+            metrics=metrics,
+            training_metrics=training_metrics,
+            config=config,
+        )
     return model_register(
         name=f"{job.model_architecture}-{str(job.pk)[:8]}",
         version="1.0.0",
-        model_type=model_type,
-        weights=state_bytes(best),
-        weights_name="weights.pt",
+        model_type=pipeline.model_type,
+        weights=onnx,
+        weights_name="model.onnx",
         metrics=metrics,
-        config={**job.config, "training_job_id": str(job.pk), "dataset_id": str(job.dataset_id)},
-        extra_files={
-            "last.pt": state_bytes(last),
-            "model.onnx": onnx,
-            "normalisation.json": json.dumps(normalisation, indent=2).encode(),
-        },
+        config=config,
+        extra_files=files,
+        architecture=job.model_architecture,
+        training_metrics=training_metrics,
+        created_by=job.created_by,
     )

@@ -27,6 +27,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from apps.training.selection import MIN_RECEIVERS, heard_mask
+
 GRID_CELLS = 48
 
 
@@ -159,9 +161,14 @@ class LocalizationPipeline:
     # output [B, 3] (x km, y km, log σ km); posterior [B, cells²] over the grid (ij order)
     onnx_output_names = ["output", "posterior"]
 
+    headline_name = "model_median_error_m"
+
     def __init__(self, config: dict, arrays: dict, parameters: dict, device):
         from apps.radio.propagation import to_local_metres
 
+        # Receivers below the config's min_snr_db are not heard (the data-check counts the
+        # same): masked like padding.
+        arrays = {**arrays, "mask": heard_mask(arrays, config["min_snr_db"])}
         self.config, self.arrays, self.parameters, self.device = config, arrays, parameters, device
         self.origin = (
             (parameters["area_lat_min"] + parameters["area_lat_max"]) / 2,
@@ -222,6 +229,45 @@ class LocalizationPipeline:
 
     def __len__(self) -> int:
         return len(self.raw_features)
+
+    def trainable_indices(self) -> np.ndarray:
+        """Samples that still have MIN_RECEIVERS receivers at min_snr_db."""
+        return np.flatnonzero(self.arrays["mask"].sum(1) >= MIN_RECEIVERS)
+
+    def headline(self, model, idx: np.ndarray) -> float:
+        """Validation median error in metres (half precision and auto-activation)."""
+        vi = torch.from_numpy(idx).to(self.device)
+        out = self._predict(model, vi)[:, :2]
+        return float(torch.median(((out - self.y[vi]) ** 2).sum(-1).sqrt()).cpu()) * 1000
+
+    @staticmethod
+    def half_allowed(full: float, half: float) -> bool:
+        """Float16 weights when they cost at most 1 % of median error."""
+        return half <= full * 1.01
+
+    @staticmethod
+    def headline_better(ours: float, theirs: float) -> bool:
+        return ours < theirs
+
+    def onnx_headline(self, session, normalisation: dict, idx: np.ndarray) -> float:
+        """Another model's median error (m) on these samples through its ONNX export, in its
+        own frame (origin) and standardisation."""
+        from apps.radio.propagation import to_local_metres
+
+        origin = normalisation["origin_lat_lon"]
+        mean, std = np.array(normalisation["mean"]), np.array(normalisation["std"])
+        receivers = self.arrays["receivers"][idx].astype(np.float64)
+        mask = self.arrays["mask"][idx]
+        xy = to_local_metres(receivers[..., 0], receivers[..., 1], *origin) / 1000.0
+        features = np.nan_to_num(np.concatenate([xy, receivers[..., 2:4]], axis=-1), nan=0.0)
+        x = np.where(mask[..., None], (features - mean) / std, 0.0).astype(np.float32)
+        outputs = np.concatenate([
+            session.run(None, {"receivers": x[s : s + 1024], "mask": mask[s : s + 1024]})[0]
+            for s in range(0, len(x), 1024)
+        ])  # fmt: skip
+        targets = self.arrays["targets"][idx]
+        truth = to_local_metres(targets[:, 0], targets[:, 1], *origin) / 1000.0
+        return float(np.median(np.linalg.norm(outputs[:, :2] - truth, axis=1))) * 1000
 
     def build_model(self) -> nn.Module:
         """After fit_normalisation: the model un-standardises positions itself."""
@@ -296,8 +342,10 @@ class LocalizationPipeline:
         from apps.radio.propagation import PropagationModel, to_local_metres, wls_localize
 
         vi = torch.from_numpy(idx).to(self.device)
-        out = self._predict(model, vi)[:, :2]
+        output = self._predict(model, vi)
+        out = output[:, :2]
         errors = ((out - self.y[vi]) ** 2).sum(-1).sqrt().cpu().numpy() * 1000
+        sigma_m = torch.exp(output[:, 2].clamp(-7, 5)).cpu().numpy() * 1000
         p = self.parameters
         propagation = PropagationModel(frequency_mhz=p["frequency_mhz"])
         wls = []
@@ -309,6 +357,12 @@ class LocalizationPipeline:
             estimate = wls_localize(local, rx[:, 2], p["tx_power_dbm"], propagation)
             wls.append(float(np.linalg.norm(estimate - truth)))
         crb = self.arrays["crb_m"][idx]
+        wls = np.array(wls)
+
+        def percentiles(values) -> dict:
+            return {f"p{q}": round(float(np.quantile(values, q / 100)), 1)
+                    for q in (50, 68, 90, 95)}  # fmt: skip
+
         return {
             "model_median_error_m": round(float(np.median(errors)), 1),
             "model_p90_error_m": round(float(np.quantile(errors, 0.9)), 1),
@@ -316,6 +370,19 @@ class LocalizationPipeline:
             "wls_p90_error_m": round(float(np.quantile(wls, 0.9)), 1),
             "crb_median_m": round(float(np.median(crb)), 1),
             "crb_p90_m": round(float(np.quantile(crb, 0.9)), 1),
+            "error_percentiles_m": {
+                "model": percentiles(errors),
+                "wls": percentiles(wls),
+                "crb": percentiles(crb),
+            },
+            # The model's sigma is per axis of an isotropic 2-D Gaussian: the CEP50 circle
+            # has radius 1.1774 sigma, the 95 % circle 2.4477 sigma.
+            "uncertainty_coverage": {
+                "cep50": round(float(np.mean(errors <= 1.1774 * sigma_m)), 4),
+                "circle95": round(float(np.mean(errors <= 2.4477 * sigma_m)), 4),
+                "expected": {"cep50": 0.5, "circle95": 0.95},
+            },
+            "validation_samples": len(idx),
         }
 
     @staticmethod

@@ -107,6 +107,19 @@ class TrainingJob(models.Model):
     # how a job whose worker died is found (apps.training.watchdog).
     worker = models.CharField(max_length=255, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # The registry record the job trains (POST /api/v1/models/train): it becomes
+    # `trained` with the bundle, or `failed` with the reason, when the job ends.
+    ml_model = models.ForeignKey(
+        "ml.MLModel", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    auto_activate = models.BooleanField(default=False)
+    config_name = models.CharField(max_length=100, blank=True)  # the preset it started from
+    # Resuming after a lost worker: the last completed epoch's checkpoint (model,
+    # optimizer, scheduler and RNG state) and how often the job was resumed.
+    resume_checkpoint = models.CharField(max_length=512, blank=True)
+    checkpoint_epoch = models.IntegerField(default=0)
+    resume_count = models.IntegerField(default=0)
+    resumed_from_epoch = models.IntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "id"]
@@ -140,3 +153,43 @@ class TrainingMetric(models.Model):
 
     def __str__(self) -> str:
         return f"{self.training_job_id} epoch {self.epoch}"
+
+
+class TrainingConfigPreset(models.Model):
+    """A named training configuration (seed 002's configs): the fields it sets, validated
+    like a job's config; a job naming it (`config_name`) overrides them with its own."""
+
+    name = models.SlugField(max_length=100, primary_key=True)
+    description = models.TextField(blank=True)
+    config = models.JSONField(default=dict)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TrainingWorker(models.Model):
+    """A worker process of the training cluster (a slot): registered when django-q2 spawns
+    it, with the GPUs it sees, and seen every few seconds while it lives."""
+
+    name = models.CharField(max_length=255, primary_key=True)  # host:pid
+    host = models.CharField(max_length=255)
+    pid = models.IntegerField()
+    cluster = models.CharField(max_length=100)
+    gpu_count = models.IntegerField(default=0)
+    devices = models.JSONField(default=list, blank=True)
+    started_at = models.DateTimeField()
+    seen_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["host", "pid"]
+
+    def __str__(self) -> str:
+        return self.name

@@ -1,21 +1,39 @@
-"""Writes for synthetic datasets."""
+"""Writes of the training app: datasets, jobs, configuration presets, training a model.
 
-import io
+Destructive actions (cancel, delete, changing a preset) belong to the
+object's creator and to admins; reading is team-wide. A job's lifecycle
+fields are written by apps.training.lifecycle only.
+"""
 
-import numpy as np
-from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
-from apps.core.exceptions import Conflict
+from apps.accounts.roles import is_owner_or_admin
+from apps.core.exceptions import Conflict, PermissionDenied, ValidationFailed
 from apps.core.tasks import dispatch
-from apps.ml.bundles import sha256
-from apps.training.models import SyntheticDataset
+from apps.training import lifecycle
+from apps.training.config import (
+    config_errors,
+    config_failure,
+    dataset_type_for,
+    model_type_for,
+    validate_given,
+)
+from apps.training.models import SyntheticDataset, TrainingConfigPreset, TrainingJob
+
+
+def _require_owner(user, owner_id, what: str, action: str) -> None:
+    if user is not None and not is_owner_or_admin(user, owner_id):
+        raise PermissionDenied(f"Only the {what}'s creator or an admin may {action} it.")
+
+
+# --- datasets ------------------------------------------------------------------------
 
 
 @transaction.atomic
-def dataset_request(*, user, name: str, description: str, dataset_type: str,
-                    parameters: dict) -> SyntheticDataset:  # fmt: skip
+def dataset_request(
+    *, user, name: str, description: str, dataset_type: str, parameters: dict
+) -> SyntheticDataset:
     """Record the dataset as pending and queue its generation after commit."""
     dataset = SyntheticDataset.objects.create(
         name=name,
@@ -30,28 +48,9 @@ def dataset_request(*, user, name: str, description: str, dataset_type: str,
     return dataset
 
 
-def dataset_store(*, dataset: SyntheticDataset, arrays: dict) -> None:
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, **arrays)
-    data = buffer.getvalue()
-    path = f"datasets/{dataset.pk}/data.npz"
-    if default_storage.exists(path):
-        default_storage.delete(path)
-    dataset.artifact_path = default_storage.save(path, ContentFile(data))
-    dataset.artifact_sha256 = sha256(data)
-
-
-def dataset_load(dataset: SyntheticDataset) -> dict:
-    """The dataset's arrays (plain arrays only: allow_pickle=False)."""
-    from apps.ml.bundles import read_verified
-
-    data = read_verified(dataset.artifact_path, dataset.artifact_sha256)
-    with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
-        return {name: arrays[name] for name in arrays.files}
-
-
 @transaction.atomic
-def dataset_delete(*, dataset: SyntheticDataset) -> None:
+def dataset_delete(*, user=None, dataset: SyntheticDataset) -> None:
+    _require_owner(user, dataset.created_by_id, "dataset", "delete")
     if dataset.status == SyntheticDataset.Status.GENERATING:
         raise Conflict("The dataset is being generated; delete it once it is ready or failed.")
     path = dataset.artifact_path
@@ -60,76 +59,221 @@ def dataset_delete(*, dataset: SyntheticDataset) -> None:
         transaction.on_commit(lambda: default_storage.delete(path))
 
 
-TERMINAL = ("completed", "failed", "cancelled")
+# --- configuration presets ----------------------------------------------------------------
+
+
+def preset_create(*, user, name: str, description: str, config: dict) -> TrainingConfigPreset:
+    given = validate_given(config)
+    try:
+        with transaction.atomic():
+            return TrainingConfigPreset.objects.create(
+                name=name, description=description, config=given, created_by=user
+            )
+    except IntegrityError:
+        raise Conflict(f"A configuration named '{name}' exists.", {"field": "name"}) from None
 
 
 @transaction.atomic
-def job_create(*, user, job_name: str, config: dict):
-    """A queued job; its task goes to the training cluster after commit."""
-    import uuid
+def preset_update(
+    *,
+    user,
+    preset: TrainingConfigPreset,
+    description: str | None = None,
+    config: dict | None = None,
+) -> TrainingConfigPreset:
+    _require_owner(user, preset.created_by_id, "configuration", "change")
+    fields = []
+    if config is not None:
+        preset.config = validate_given(config)
+        fields.append("config")
+    if description is not None:
+        preset.description = description
+        fields.append("description")
+    if fields:
+        preset.save(update_fields=[*fields, "updated_at"])
+    return preset
 
-    from apps.training.models import TrainingJob
 
-    dataset = None
+def preset_delete(*, user, preset: TrainingConfigPreset) -> None:
+    _require_owner(user, preset.created_by_id, "configuration", "delete")
+    preset.delete()
+
+
+# --- jobs ----------------------------------------------------------------------------------
+
+
+def resolve_job_config(*, config: dict, config_name: str | None) -> tuple[dict, list]:
+    """(full config, errors) for a job: the preset's fields, then the job's own over them."""
+    preset = None
+    if config_name:
+        preset = TrainingConfigPreset.objects.filter(name=config_name).first()
+        if preset is None:
+            raise ValidationFailed.for_field("config_name", "unknown configuration", config_name)
+    given = {**(preset.config if preset else {}), **(config or {})}
+    return config_errors(given)
+
+
+def _job_dataset(config: dict) -> SyntheticDataset | None:
+    from apps.training.readiness import data_check, newest_ready
+
+    wanted = dataset_type_for(config["model_architecture"])
     if config.get("dataset_id"):
         dataset = SyntheticDataset.objects.filter(pk=config["dataset_id"]).first()
         if dataset is None:
-            from apps.core.exceptions import ValidationFailed
-
             raise ValidationFailed.for_field(
                 "config.dataset_id", "unknown dataset", str(config["dataset_id"])
             )
-        from apps.training.config import is_localization
-
-        wanted = "localization" if is_localization(config["model_architecture"]) else "signals"
         if dataset.dataset_type != wanted or dataset.status == SyntheticDataset.Status.FAILED:
-            from apps.core.exceptions import ValidationFailed
-
             raise ValidationFailed.for_field(
                 "config.dataset_id",
                 f"{config['model_architecture']} needs a {wanted} dataset that has not failed; "
                 f"this one is a {dataset.status} {dataset.dataset_type} dataset",
                 str(dataset.pk),
             )
-        config = {**config, "dataset_id": str(dataset.pk)}
-    task_id = str(uuid.uuid4())
+        checked = dataset if dataset.status == SyntheticDataset.Status.READY else None
+    else:
+        dataset, checked = None, newest_ready(wanted)
+    if checked is not None:
+        report = data_check(
+            dataset=checked,
+            architecture=config["model_architecture"],
+            min_snr_db=config["min_snr_db"],
+            validation_split=config["validation_split"],
+        )
+        if report["trainable_samples"] < 2:
+            raise ValidationFailed.for_field(
+                "config.min_snr_db" if report["total_samples"] else "config.dataset_id",
+                f"dataset {checked.pk} has nothing to train on: {report['problems'][0]} "
+                "(GET /api/v1/training/data-check)",
+                config["min_snr_db"],
+            )
+    return dataset
+
+
+@transaction.atomic
+def job_create(
+    *,
+    user,
+    job_name: str,
+    config: dict,
+    config_name: str = "",
+    auto_activate: bool = False,
+    ml_model=None,
+) -> TrainingJob:
+    """A queued job (its task goes to the training cluster after commit). `config` is the
+    resolved config (apps.training.config.resolve_config)."""
+    dataset = _job_dataset(config)
     job = TrainingJob.objects.create(
         job_name=job_name,
         config=config,
+        config_name=config_name or "",
         dataset=dataset,
         total_epochs=config["epochs"],
         model_architecture=config["model_architecture"],
-        status=TrainingJob.Status.QUEUED,
-        celery_task_id=task_id,
-        message="Queued",
         created_by=user,
+        auto_activate=auto_activate,
+        ml_model=ml_model,
     )
-    dispatch("apps.training.tasks.run_training_job", str(job.pk), cluster="training")
-    return job
-
-
-def job_cancel(*, job):
-    """Stop a job and keep its data; the worker notices within one batch."""
-    from apps.training.models import TrainingJob
-
-    if job.status in TERMINAL:
-        raise Conflict(f"The job is already {job.status}.", {"status": job.status})
-    from apps.training.live import publish_job
-
-    TrainingJob.objects.filter(pk=job.pk).exclude(status__in=TERMINAL).update(
-        status=TrainingJob.Status.CANCELLED, message="Cancelling"
-    )
-    publish_job(job.pk)
+    lifecycle.job_enqueue(job=job)
     job.refresh_from_db()
     return job
 
 
-@transaction.atomic
-def job_delete(*, job) -> None:
-    """Cancel if running, then delete the job and its metrics."""
-    from apps.training.models import TrainingJob
+def job_cancel(*, user=None, job: TrainingJob) -> TrainingJob:
+    """Stop a job and keep its data; the worker notices within one batch."""
+    _require_owner(user, job.created_by_id, "job", "cancel")
+    return lifecycle.job_cancel(job=job)
 
-    TrainingJob.objects.filter(pk=job.pk).exclude(status__in=TERMINAL).update(
-        status=TrainingJob.Status.CANCELLED
+
+def job_delete(*, user=None, job: TrainingJob) -> None:
+    """Cancel if running, then delete the job and its metrics."""
+    _require_owner(user, job.created_by_id, "job", "delete")
+    lifecycle.job_delete(job=job)
+
+
+# --- training a registry model (seed 003) ---------------------------------------------------
+
+TRAINABLE_TYPES = ("localization", "signal_classification")
+DEFAULT_ARCHITECTURE = {"localization": "deepsets", "signal_classification": "convnext_tiny"}
+
+
+@transaction.atomic
+def model_train(
+    *,
+    user,
+    model,
+    dataset_ids: list,
+    overrides: dict,
+    auto_activate: bool = False,
+    config_name: str = "",
+) -> TrainingJob:
+    """POST /api/v1/models/train: the model → training, and an ordinary training job
+    linked to it. The config is the model's `training_config`, the preset's fields, then
+    `overrides`; several datasets are not merged: one, or none (a synthetic dataset of the
+    model's kind is generated when none is ready)."""
+    from apps.ml.services import model_training_start
+
+    if model.model_type not in TRAINABLE_TYPES:
+        raise ValidationFailed.for_field(
+            "model_id",
+            f"Heimdall's workers train {' and '.join(TRAINABLE_TYPES)} models; a "
+            f"{model.model_type} model comes from `manage.py ensure_default_models` or an "
+            "external trainer (the /training/complete callback)",
+            str(model.pk),
+        )
+    if len(dataset_ids) > 1:
+        raise ValidationFailed.for_field(
+            "dataset_ids", "a job trains on one dataset; give one id, or none", dataset_ids
+        )
+    base = {"model_architecture": DEFAULT_ARCHITECTURE[model.model_type], **(model.config or {})}
+    if model.architecture:
+        base["model_architecture"] = model.architecture
+    preset = {}
+    if config_name:
+        found = TrainingConfigPreset.objects.filter(name=config_name).first()
+        if found is None:
+            raise ValidationFailed.for_field("config_name", "unknown configuration", config_name)
+        preset = found.config
+    given = {**base, **preset, **overrides}
+    if dataset_ids:
+        given["dataset_id"] = str(dataset_ids[0])
+    else:
+        given.pop("dataset_id", None)
+    config, errors = config_errors(given)
+    if errors:
+        raise config_failure(errors, "training_config")
+    if model_type_for(config["model_architecture"]) != model.model_type:
+        raise ValidationFailed.for_field(
+            "training_config.model_architecture",
+            f"{config['model_architecture']} does not train a {model.model_type} model",
+            config["model_architecture"],
+        )
+    if dataset_ids:
+        try:
+            _job_dataset(config)
+        except ValidationFailed as exc:
+            raise ValidationFailed.for_field(
+                "dataset_ids[0]", exc.details.get("constraint", exc.message), dataset_ids[0]
+            ) from None
+    locked = model_training_start(model=model, user=user)
+    if not dataset_ids:  # seed 003: synthetic data fitting the model type, made by the worker
+        from apps.training.generator import DEFAULT_PARAMETERS
+
+        params = dict(DEFAULT_PARAMETERS)
+        generated = SyntheticDataset.objects.create(
+            name=f"Synthetic data for {locked.name} {locked.version}",
+            dataset_type=dataset_type_for(config["model_architecture"]),
+            parameters=params,
+            num_samples=params["num_samples"],
+            created_by=user,
+            message="Generated by the training job",
+        )
+        config = {**config, "dataset_id": str(generated.pk)}
+    return job_create(
+        user=user,
+        job_name=f"Train {locked.name} {locked.version}",
+        config=config,
+        config_name=config_name,
+        auto_activate=auto_activate,
+        ml_model=locked,
     )
-    job.delete()

@@ -1,13 +1,21 @@
-"""Jobs whose worker died: found and failed with "worker lost", never left `running`.
+"""Training workers: their slots, and jobs whose worker died.
 
 A running job records its worker ("host:pid") and a heartbeat every few
-seconds (JobWatch, in the worker). Two checks:
+seconds (apps.training.lifecycle.JobWatch). Two checks find a lost worker:
 
 - when django-q2 spawns a worker — at cluster start, and within a guard cycle
-  (0.5 s) of replacing one that died, SIGKILL included — the new worker fails
-  the jobs of dead processes on its own host (`post_spawn`);
-- a periodic task fails jobs whose heartbeat is older than STALE_AFTER, which
-  covers a whole machine going away.
+  (0.5 s) of replacing one that died, SIGKILL included — the new worker hands
+  the jobs of dead processes on its own host to the lifecycle (`post_spawn`);
+- a periodic task does the same for jobs whose heartbeat is older than
+  STALE_AFTER, which covers a whole machine going away.
+
+The lifecycle queues such a job again to resume from its last checkpoint, or
+fails it with "worker lost" once its resumes are used up.
+
+Each worker of the training cluster also registers a slot (TrainingWorker:
+host, pid, the GPUs torch sees) and keeps it fresh from a small thread:
+`GET /api/v1/training/status` lists the slots, and the web process accepts
+`accelerator: "gpu"` when a live slot has a GPU.
 """
 
 import logging
@@ -19,16 +27,13 @@ from datetime import timedelta
 from django.db import connection
 
 from apps.core.timeutil import utc_now
+from apps.training import lifecycle
 
 logger = logging.getLogger(__name__)
 
-HEARTBEAT_SECONDS = 5.0
 STALE_AFTER = timedelta(seconds=45)
 LOST_MESSAGE = "worker lost: the process running this job died"
-
-
-def this_worker() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+TRAINING_CLUSTER = "training"
 
 
 def _alive(pid: int) -> bool:
@@ -41,28 +46,10 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _fail(job_ids: list, reason: str) -> int:
-    from apps.training.live import publish_job
-    from apps.training.models import TrainingJob
-
-    failed = 0
-    for job_id in job_ids:
-        changed = TrainingJob.objects.filter(pk=job_id, status=TrainingJob.Status.RUNNING).update(
-            status=TrainingJob.Status.FAILED,
-            message="Failed: worker lost",
-            error_message=reason,
-            completed_at=utc_now(),
-        )
-        if changed:
-            logger.error("training job %s: %s", job_id, reason)
-            publish_job(job_id)
-            failed += changed
-    return failed
-
-
 def fail_jobs_of_dead_workers() -> int:
-    """Running jobs on this host whose worker process no longer exists."""
-    from apps.training.models import TrainingJob
+    """Running jobs on this host whose worker process no longer exists: resumed or failed.
+    Slots of dead processes on this host are removed."""
+    from apps.training.models import TrainingJob, TrainingWorker
 
     host = socket.gethostname()
     dead = [
@@ -72,75 +59,88 @@ def fail_jobs_of_dead_workers() -> int:
         ).values_list("pk", "worker")
         if not _alive(int(worker.rsplit(":", 1)[1]))
     ]
-    return _fail(dead, LOST_MESSAGE) if dead else 0
+    gone = [w.pk for w in TrainingWorker.objects.filter(host=host) if not _alive(w.pid)]
+    TrainingWorker.objects.filter(pk__in=gone).delete()
+    return lifecycle.job_worker_lost(job_ids=dead, reason=LOST_MESSAGE) if dead else 0
 
 
 def fail_stale_jobs() -> int:
-    """Running jobs that have not sent a heartbeat for STALE_AFTER (periodic task)."""
+    """Running jobs that have not sent a heartbeat for STALE_AFTER (periodic task):
+    resumed or failed. Slots not seen for STALE_AFTER are removed."""
     from django.db.models import Q
 
-    from apps.training.models import TrainingJob
+    from apps.training.models import TrainingJob, TrainingWorker
 
     cutoff = utc_now() - STALE_AFTER
+    TrainingWorker.objects.filter(seen_at__lt=cutoff).delete()
     stale = list(
         TrainingJob.objects.filter(status=TrainingJob.Status.RUNNING)
         .filter(Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, started_at__lt=cutoff))
         .values_list("pk", flat=True)
     )
     reason = f"worker lost: no heartbeat for {int(STALE_AFTER.total_seconds())} s"
-    return _fail(stale, reason) if stale else 0
+    return lifecycle.job_worker_lost(job_ids=stale, reason=reason) if stale else 0
+
+
+def _devices() -> list[str]:
+    try:
+        import torch
+
+        if not torch.cuda.is_available():
+            return []
+        return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    except Exception:  # a broken driver is a worker without a GPU
+        logger.exception("could not list GPUs")
+        return []
+
+
+def register_slot(cluster: str) -> None:
+    """Record this worker process as a slot of `cluster`, with its GPUs."""
+    from apps.training.models import TrainingWorker
+
+    now = utc_now()
+    devices = _devices()
+    TrainingWorker.objects.update_or_create(
+        pk=lifecycle.this_worker(),
+        defaults={
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "cluster": cluster,
+            "gpu_count": len(devices),
+            "devices": devices,
+            "started_at": now,
+            "seen_at": now,
+        },
+    )
+
+
+def _keep_slot_fresh(name: str, stop: threading.Event) -> None:
+    from apps.training.models import TrainingWorker
+
+    while not stop.wait(lifecycle.HEARTBEAT_SECONDS):
+        try:
+            TrainingWorker.objects.filter(pk=name).update(seen_at=utc_now())
+        except Exception:
+            logger.warning("could not refresh training slot %s", name, exc_info=True)
+            connection.close()
 
 
 def on_worker_spawned(sender, proc_name: str = "", **kwargs) -> None:
-    """django-q2 post_spawn: a (re)started worker checks for its dead predecessors."""
+    """django-q2 post_spawn: a (re)started worker checks for its dead predecessors; a
+    worker of the training cluster registers its slot."""
+    from django_q.conf import Conf
+
     try:
         fail_jobs_of_dead_workers()
+        if Conf.CLUSTER_NAME == TRAINING_CLUSTER:
+            register_slot(Conf.CLUSTER_NAME)
+            threading.Thread(
+                target=_keep_slot_fresh,
+                args=(lifecycle.this_worker(), threading.Event()),
+                name="training-slot",
+                daemon=True,
+            ).start()
     except Exception:  # the worker must start even if the database is briefly away
         logger.exception("could not check for lost training jobs")
     finally:
         connection.close()  # the worker opens its own when it takes a task
-
-
-class JobWatch:
-    """A thread beside a running job: heartbeats, and cancellation noticed without
-    a query per batch (the training loop only reads an Event)."""
-
-    def __init__(self, job_id, poll_seconds: float = 0.2):
-        self.job_id = job_id
-        self.poll_seconds = poll_seconds
-        self.cancelled = threading.Event()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"watch-{job_id}", daemon=True)
-
-    def __enter__(self) -> "JobWatch":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-
-    def _run(self) -> None:
-        from apps.training.models import TrainingJob
-
-        last_beat = 0.0
-        elapsed = 0.0
-        seen = False
-        try:
-            while not self._stop.wait(self.poll_seconds):
-                elapsed += self.poll_seconds
-                jobs = TrainingJob.objects.filter(pk=self.job_id)
-                status = jobs.values_list("status", flat=True).first()
-                # Cancelled, or deleted (DELETE cancels and removes the row) after
-                # having been seen: the row can be invisible to this thread's own
-                # connection while the job's transaction is open (tests).
-                if status == TrainingJob.Status.CANCELLED or (seen and status is None):
-                    self.cancelled.set()
-                seen = seen or status is not None
-                if elapsed - last_beat >= HEARTBEAT_SECONDS:
-                    jobs.update(heartbeat_at=utc_now())
-                    last_beat = elapsed
-        except Exception:
-            logger.exception("job watch for %s stopped", self.job_id)
-        finally:
-            connection.close()

@@ -19,6 +19,7 @@ PRODUCTION_ENV = {
     "DJANGO_ALLOWED_HOSTS": "heimdall.example.org",
     "HEIMDALL_HTTPS": "true",
     "HEIMDALL_BEHIND_PROXY": "true",
+    "HEIMDALL_TRUSTED_PROXIES": "10.0.0.0/8",
 }
 
 

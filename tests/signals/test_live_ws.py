@@ -201,7 +201,15 @@ async def test_session_cookie_needs_an_allowed_origin(settings):
     assert await close_code(await connect("/ws/signals/live", [cookie_header])) == 4401
     evil = [cookie_header, (b"origin", b"https://evil.example")]
     assert await close_code(await connect("/ws/signals/live", evil)) == 4401
-    good = await connect("/ws/signals/live", [cookie_header, (b"origin", b"http://localhost")])
+    # The Origin must be the socket's own (scheme, host and port) or a trusted origin.
+    host = (b"host", b"localhost:8000")
+    for origin in (b"http://localhost", b"https://localhost:8000", b"http://localhost:8001",
+                   b"http://evil.example:8000", b"null"):  # fmt: skip
+        refused = await connect("/ws/signals/live", [cookie_header, host, (b"origin", origin)])
+        assert await close_code(refused) == 4401, origin
+    good = await connect(
+        "/ws/signals/live", [cookie_header, host, (b"origin", b"http://localhost:8000")]
+    )
     await good.send_to(json.dumps({"type": "ping"}))
     assert (await receive(good))["type"] == "pong"
     await good.disconnect()

@@ -3,8 +3,8 @@ import pytest
 from django.core.files.storage import default_storage
 
 from apps.training import generator, tasks
+from apps.training.datasets import dataset_load
 from apps.training.models import SyntheticDataset
-from apps.training.services import dataset_load
 from tests.helpers import assert_envelope
 from tests.stations.factories import StationFactory
 

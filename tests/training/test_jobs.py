@@ -78,7 +78,9 @@ def test_viewers_read_but_cannot_train(viewer_client):
 
 @pytest.mark.slow
 @pytest.mark.django_db
-def test_a_small_job_trains_end_to_end(operator_client, django_capture_on_commit_callbacks):
+def test_a_small_job_trains_end_to_end(
+    operator_client, admin_client, django_capture_on_commit_callbacks
+):
     dataset_id = small_dataset(operator_client, django_capture_on_commit_callbacks)
     with django_capture_on_commit_callbacks(execute=True):
         job = operator_client.post(
@@ -108,15 +110,21 @@ def test_a_small_job_trains_end_to_end(operator_client, django_capture_on_commit
     assert [m["epoch"] for m in metrics["metrics"]] == [2, 3]
     registered = MLModel.objects.get(model_type="localization")
     assert registered.config["training_job_id"] == job["id"]
-    assert registered.artifact_path.endswith("weights.pt")
+    assert registered.artifact_path.endswith("model.onnx")  # the weights, stored once
     assert done["checkpoint_path"] == registered.artifact_path
-    assert done["onnx_model_path"].endswith("/model.onnx")
+    assert done["onnx_model_path"] == registered.artifact_path
     assert done["metrics"]["onnx_max_abs_difference"] < 1e-3
     assert done["metrics"]["initialized_from"].startswith("random initialisation (no earlier")
+    assert done["metrics"]["weights_precision"] in ("float16", "float32")
+    assert done["metrics"]["epochs_run"] == 3 and done["metrics"]["early_stopped"] is False
     bundle = json.loads(default_storage.open(registered.artifact_path.replace(
-        "weights.pt", "bundle.json")).read())  # fmt: skip
-    assert set(bundle["files"]) == {"last.pt", "model.onnx", "normalisation.json"}
-    assert done["worker"].endswith(f":{os.getpid()}")
+        "model.onnx", "bundle.json")).read())  # fmt: skip
+    assert set(bundle["files"]) == {"model.onnx", "normalisation.json", "metrics.json"}
+    assert done["worker"] is None  # host:pid only for admins
+    assert (
+        admin_client.get(f"{JOBS}/{job['id']}").json()["job"]["worker"].endswith(f":{os.getpid()}")
+    )
+    assert not TrainingJob.objects.get(pk=job["id"]).resume_checkpoint  # removed at the end
     listed = operator_client.get(JOBS, {"status": "completed"}).json()
     assert listed["total"] == 1
     assert_envelope(operator_client.post(f"{JOBS}/{job['id']}/cancel"), 409, "CONFLICT")
@@ -238,7 +246,7 @@ def test_weights_file_for_the_architecture_wins(
 def test_nan_loss_fails_the_job_with_the_reason(
     operator_client, django_capture_on_commit_callbacks
 ):
-    from apps.training.services import dataset_load, dataset_store
+    from apps.training.datasets import dataset_load, dataset_store
 
     dataset_id = small_dataset(operator_client, django_capture_on_commit_callbacks, samples=100)
     dataset = SyntheticDataset.objects.get(pk=dataset_id)

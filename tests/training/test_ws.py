@@ -65,21 +65,24 @@ async def test_connected_then_current_state_then_updates():
         "learning_rate",
     }
 
-    from apps.training.runner import _update
+    from apps.training.lifecycle import JobRunner
+    from apps.training.models import TrainingJob
 
-    await database_sync_to_async(_update)(
-        job_id,
-        current_epoch=2,
-        train_loss=0.5,
-        val_loss=0.6,
-        progress_percent=40.0,
-        step="training",
-    )
+    def epoch_two():
+        job = TrainingJob.objects.get(pk=job_id)
+        JobRunner(job).epoch(epoch=2, train_loss=0.5, val_loss=0.6, progress=40.0,
+                             message="Epoch 2/5")  # fmt: skip
+
+    await database_sync_to_async(epoch_two)()
     update = await receive(ws)
     assert update["event"] == "training_status"
     assert update["current_epoch"] == 2
     assert update["metrics"]["val_loss"] == 0.6
     assert update["progress_percent"] == 40.0
+    progress = await receive(ws)  # seed 001's event beside seed 000's
+    assert progress == {"event": "train_progress", "type": "train_progress", "job_id": job_id,
+                        "step": "training", "progress_pct": 40.0, "message": "Epoch 2/5",
+                        "timestamp": progress["timestamp"]}  # fmt: skip
 
     await ws.send_to(json.dumps({"event": "ping"}))
     pong = await receive(ws)
@@ -110,3 +113,78 @@ async def test_auth_role_and_unknown_job_close_codes():
 def setup_job_other_user():
     user = make_user("otto", "operator")
     return None, str(RefreshToken.for_user(user).access_token), None
+
+
+@database_sync_to_async
+def setup_two_jobs():
+    from apps.training.models import TrainingJob
+
+    viewer = make_user("vic", "viewer")
+    jobs = [
+        TrainingJob.objects.create(
+            job_name=name,
+            config={"epochs": 3},
+            total_epochs=3,
+            model_architecture="deepsets",
+            status="running",
+        )
+        for name in ("a", "b")
+    ]
+    return [str(job.pk) for job in jobs], str(RefreshToken.for_user(viewer).access_token)
+
+
+async def test_the_stream_carries_every_jobs_events():
+    from apps.training.lifecycle import JobRunner
+    from apps.training.models import TrainingJob
+
+    (first, second), token = await setup_two_jobs()
+    ws = await connect(f"/ws/training?token={token}")
+    assert (await receive(ws))["event"] == "connected"
+
+    def finish(job_id, fail: bool):
+        runner = JobRunner(TrainingJob.objects.get(pk=job_id))
+        runner.epoch(epoch=1, progress=33.0, message="Epoch 1/3", val_loss=0.5)
+        if fail:
+            runner.terminate("failed", error="Out of memory: CUDA out of memory")
+        else:
+            TrainingJob.objects.filter(pk=job_id).update(
+                metrics={"model_id": "m-1", "accuracy": 0.9}
+            )
+            runner.terminate("completed", message="Done")
+
+    await database_sync_to_async(finish)(first, False)
+    await database_sync_to_async(finish)(second, True)
+    events = [await receive(ws) for _ in range(9)]
+    kinds = [(e["event"], e["job_id"]) for e in events]
+    assert kinds == [
+        ("training_status", first),
+        ("train_progress", first),
+        ("training_status", first),
+        ("train_progress", first),
+        ("train_complete", first),
+        ("training_status", second),
+        ("train_progress", second),
+        ("training_status", second),
+        ("train_failed", second),
+    ]
+    complete = events[4]
+    assert (complete["type"], complete["model_id"], complete["metrics"]) == (
+        "train_complete",
+        "m-1",
+        {"accuracy": 0.9},
+    )
+    failed = events[8]
+    assert (failed["type"], failed["status"], failed["error"]) == (
+        "train_failed",
+        "failed",
+        "Out of memory: CUDA out of memory",
+    )
+    await ws.disconnect()
+
+
+async def test_the_stream_refuses_without_a_role():
+    _, _, collector_token = await setup_job()
+    for path, code in [("/ws/training", 4401), (f"/ws/training/?token={collector_token}", 4403)]:
+        ws = await connect(path)
+        message = await ws.receive_output(timeout=5)
+        assert (message["type"], message["code"]) == ("websocket.close", code)

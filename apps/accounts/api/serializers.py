@@ -33,3 +33,29 @@ class DirectoryEntrySerializer(serializers.Serializer):
     id = serializers.UUIDField()
     username = serializers.CharField()
     display_name = serializers.CharField(source="get_display_name")
+
+
+class ApiKeyCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200, trim_whitespace=False)
+    role = serializers.CharField(
+        max_length=32, required=False, help_text="At most your own role (default: yours)."
+    )
+    expires_at = serializers.DateTimeField(required=False, allow_null=True)
+
+
+class ApiKeySerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+    role = serializers.CharField()
+    prefix = serializers.CharField(help_text="The key's first characters.")
+    user_id = serializers.UUIDField()
+    username = serializers.CharField(source="user.username")
+    created_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField(allow_null=True)
+    last_used_at = serializers.DateTimeField(
+        allow_null=True, help_text="To the minute: written at most once a minute per key."
+    )
+
+
+class ApiKeyCreatedSerializer(ApiKeySerializer):
+    key = serializers.CharField(help_text="The key itself: shown this once, never again.")

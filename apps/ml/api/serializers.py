@@ -1,9 +1,19 @@
 from rest_framework import serializers
 
+from apps.ml import bundles, training_configs
 from apps.ml.models import MLModel
 
 
 class MLModelSerializer(serializers.ModelSerializer):
+    """A registry record: seed 004's fields, seed 003's (`training_config`,
+    `performance_metrics`, `training_metrics`, `metadata`), seed 001's bundle validity."""
+
+    training_config = serializers.JSONField(source="config", read_only=True)
+    performance_metrics = serializers.JSONField(source="metrics", read_only=True)
+    created_by = serializers.UUIDField(source="created_by_id", allow_null=True, read_only=True)
+    valid = serializers.SerializerMethodField()
+    invalid_reason = serializers.SerializerMethodField()
+
     class Meta:
         model = MLModel
         fields = [
@@ -11,14 +21,107 @@ class MLModelSerializer(serializers.ModelSerializer):
             "name",
             "version",
             "model_type",
+            "architecture",
             "status",
+            "description",
             "metrics",
             "config",
+            "training_config",
+            "performance_metrics",
+            "training_metrics",
+            "metadata",
+            "failure_reason",
             "artifact_sha256",
+            "valid",
+            "invalid_reason",
             "deployment_date",
             "last_training_date",
+            "created_by",
             "created_at",
+            "updated_at",
         ]
+
+    def _check(self, model) -> str | None:
+        cache = self.context.setdefault("_bundle_checks", {})
+        if model.pk not in cache:
+            cache[model.pk] = bundles.model_bundle(model)[1]
+        return cache[model.pk]
+
+    def get_valid(self, model) -> bool:
+        return self._check(model) is None
+
+    def get_invalid_reason(self, model) -> str | None:
+        return self._check(model)
+
+
+class ModelCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=255)
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+    model_type = serializers.ChoiceField(MLModel.Type.choices)
+    architecture = serializers.CharField(
+        max_length=100, required=False, allow_blank=True, default=""
+    )
+    training_config = serializers.DictField(required=False, default=dict)
+    metadata = serializers.DictField(required=False, default=dict)
+    version = serializers.RegexField(
+        r"^\d+\.\d+\.\d+$",
+        max_length=32,
+        required=False,
+        help_text="x.y.z; default 1.0.0, or the next free patch",
+    )
+
+    def validate(self, attrs):
+        known = training_configs.architectures(attrs["model_type"])
+        if attrs["architecture"] and attrs["architecture"] not in known:
+            raise serializers.ValidationError(
+                {"architecture": f"a {attrs['model_type']} model is one of {', '.join(known)}"}
+            )
+        attrs["architecture"] = attrs["architecture"] or (known[0] if known else "")
+        config = attrs["training_config"]
+        given = config.get("model_architecture")
+        if given is not None and given != attrs["architecture"] and given in known:
+            if self.initial_data.get("architecture"):
+                raise serializers.ValidationError(
+                    {"training_config": {"model_architecture": "differs from architecture"}}
+                )
+            attrs["architecture"] = given
+        return attrs
+
+
+class ModelUpdateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=255, required=False)
+    description = serializers.CharField(required=False, allow_blank=True)
+    status = serializers.ChoiceField(MLModel.Status.values, required=False)
+    training_metrics = serializers.DictField(required=False)
+    performance_metrics = serializers.DictField(required=False)
+    metadata = serializers.DictField(required=False)
+
+
+class TrainingCompleteSerializer(serializers.Serializer):
+    model_artifact_path = serializers.CharField(
+        max_length=512,
+        help_text="The bundle in Heimdall's artifact storage: its folder, or its bundle.json "
+        "or model file (a relative path; no URL, no '..')",
+    )
+    performance_metrics = serializers.DictField(required=False, default=dict)
+    training_metrics = serializers.DictField(required=False, default=dict)
+
+
+class TrainingFailSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=5000)
+
+
+class CallbackResponseSerializer(serializers.Serializer):
+    status = serializers.CharField()
+
+
+class InspectSerializer(serializers.Serializer):
+    loaded = serializers.BooleanField(required=False)
+    reason = serializers.CharField(required=False)
+    model_id = serializers.UUIDField(required=False)
+    bundle_path = serializers.CharField(required=False)
+    metadata = serializers.DictField(required=False)
+    bundle_saved_validation = serializers.DictField(required=False)
 
 
 class PredictRequestSerializer(serializers.Serializer):

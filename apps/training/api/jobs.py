@@ -5,12 +5,13 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.core.exceptions import ValidationFailed
+from apps.accounts.roles import Role, role_of
+from apps.core.exceptions import ValidationFailed, validation_details
 from apps.core.lookups import choice_param, get_by_uuid_or_404
 from apps.core.pagination import IntParam, LimitOffsetPaginator
-from apps.training.config import TrainingConfigSerializer
+from apps.training.config import TrainingConfigSerializer, config_failure
 from apps.training.models import TrainingJob, TrainingMetric
-from apps.training.services import job_cancel, job_create, job_delete
+from apps.training.services import job_cancel, job_create, job_delete, resolve_job_config
 
 JOB_FIELDS = [
     "id",
@@ -44,7 +45,14 @@ JOB_FIELDS = [
     "metrics",
     "worker",
     "heartbeat_at",
+    "config_name",
+    "auto_activate",
+    "model_id",
+    "resume_count",
+    "resumed_from_epoch",
+    "created_by",
 ]
+ADMIN_ONLY_FIELDS = ("worker",)  # host names and process ids
 METRIC_FIELDS = [
     "epoch",
     "batch",
@@ -60,9 +68,24 @@ METRIC_FIELDS = [
 
 
 class JobSerializer(serializers.ModelSerializer):
+    """A training job (seed 000's columns and Heimdall's). `worker` (host:pid) is shown to
+    admins only: null for everyone else."""
+
+    model_id = serializers.UUIDField(source="ml_model_id", allow_null=True, read_only=True)
+    created_by = serializers.UUIDField(source="created_by_id", allow_null=True, read_only=True)
+    worker = serializers.CharField(allow_null=True, read_only=True)
+
     class Meta:
         model = TrainingJob
         fields = JOB_FIELDS
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        request = self.context.get("request")
+        if request is None or role_of(request.user) != Role.ADMIN:
+            for name in ADMIN_ONLY_FIELDS:
+                data[name] = None
+        return data
 
 
 class MetricSerializer(serializers.ModelSerializer):
@@ -74,6 +97,43 @@ class MetricSerializer(serializers.ModelSerializer):
 class JobCreateSerializer(serializers.Serializer):
     job_name = serializers.CharField(max_length=255)
     config = serializers.DictField(required=False, default=dict)
+    config_name = serializers.SlugField(max_length=100, required=False, allow_blank=True,
+                                        default="")  # fmt: skip
+    auto_activate = serializers.BooleanField(required=False, default=False)
+
+
+class JobCreateSchema(JobCreateSerializer):
+    """The request as documented: `config` with every field's range and default."""
+
+    config = TrainingConfigSerializer(required=False)
+
+
+def validated_job_request(data) -> tuple[dict, dict]:
+    """(body, resolved config), or one 400 naming every invalid field of both."""
+    body = JobCreateSerializer(data=data)
+    body_ok = body.is_valid()
+    errors = {} if body_ok else dict(body.errors)
+    config, config_errors = {}, {}
+    raw = data.get("config", {}) if isinstance(data, dict) else {}
+    name = data.get("config_name") if isinstance(data, dict) else None
+    if "config" not in errors and "config_name" not in errors:
+        config, config_errors = resolve_job_config(
+            config=raw if isinstance(raw, dict) else {}, config_name=name or None
+        )
+    if config_errors or errors:
+        if config_errors:
+            failure = config_failure(config_errors, "config")
+            errors["config"] = {
+                key.removeprefix("config."): value
+                for key, value in failure.details["fields"].items()
+            }
+        details = validation_details(errors)
+        raise ValidationFailed(
+            f"Invalid value for '{details['field']}': {details['constraint']}"
+            + (f" (and {len(details['fields']) - 1} more)" if len(details["fields"]) > 1 else ""),
+            details,
+        )
+    return body.validated_data, config
 
 
 JOBS_PAGINATOR = LimitOffsetPaginator(items_key="jobs")
@@ -92,22 +152,19 @@ def _metrics(job, limit: int) -> list[dict]:
 class JobListView(APIView):
     resource = "training"
 
-    @extend_schema(tags=["training"], request=JobCreateSerializer, responses={201: JobSerializer})
+    @extend_schema(tags=["training"], request=JobCreateSchema, responses={201: JobSerializer})
     def post(self, request):
-        body = JobCreateSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        config = TrainingConfigSerializer(data=body.validated_data["config"])
-        if not config.is_valid():
-            from apps.core.exceptions import validation_details
-
-            details = validation_details({"config": config.errors})
-            raise ValidationFailed(
-                f"Invalid value for '{details['field']}': {details['constraint']}", details
-            )
-        values = dict(config.validated_data)
-        values["dataset_id"] = str(values["dataset_id"]) if values["dataset_id"] else None
-        job = job_create(user=request.user, job_name=body.validated_data["job_name"], config=values)
-        return Response(JobSerializer(job).data, status=status.HTTP_201_CREATED)
+        body, config = validated_job_request(request.data)
+        job = job_create(
+            user=request.user,
+            job_name=body["job_name"],
+            config=config,
+            config_name=body["config_name"],
+            auto_activate=body["auto_activate"],
+        )
+        return Response(
+            JobSerializer(job, context={"request": request}).data, status=status.HTTP_201_CREATED
+        )
 
     @extend_schema(
         tags=["training"],
@@ -126,7 +183,8 @@ class JobListView(APIView):
         page = queryset[window.offset : window.offset + window.limit]
         return Response(
             JOBS_PAGINATOR.body(
-                JobSerializer(page, many=True).data, JOBS_PAGINATOR.block(window, queryset.count())
+                JobSerializer(page, many=True, context={"request": request}).data,
+                JOBS_PAGINATOR.block(window, queryset.count()),
             )
         )
 
@@ -151,7 +209,7 @@ class JobDetailView(APIView):
         scheme = "wss" if request.is_secure() else "ws"
         return Response(
             {
-                "job": JobSerializer(job).data,
+                "job": JobSerializer(job, context={"request": request}).data,
                 "recent_metrics": _metrics(job, 10),
                 "websocket_url": f"{scheme}://{request.get_host()}/ws/training/{job.pk}",
             }
@@ -159,7 +217,7 @@ class JobDetailView(APIView):
 
     @extend_schema(tags=["training"], responses={204: None})
     def delete(self, request, job_id):
-        job_delete(job=_job(job_id))
+        job_delete(user=request.user, job=_job(job_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -168,7 +226,8 @@ class JobCancelView(APIView):
 
     @extend_schema(tags=["training"], request=None, responses={200: JobSerializer})
     def post(self, request, job_id):
-        return Response(JobSerializer(job_cancel(job=_job(job_id))).data)
+        job = job_cancel(user=request.user, job=_job(job_id))
+        return Response(JobSerializer(job, context={"request": request}).data)
 
 
 class JobMetricsView(APIView):

@@ -108,5 +108,5 @@ class DatasetDetailView(APIView):
 
     @extend_schema(tags=["training"], responses={204: None})
     def delete(self, request, dataset_id):
-        dataset_delete(dataset=_dataset(dataset_id))
+        dataset_delete(user=request.user, dataset=_dataset(dataset_id))
         return Response(status=status.HTTP_204_NO_CONTENT)

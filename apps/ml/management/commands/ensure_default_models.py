@@ -76,7 +76,8 @@ class Command(BaseCommand):
 
 def register_default_localization_model(bundle: Path = LOCALIZATION_BUNDLE) -> MLModel:
     """The shipped localization bundle in the registry (registered once, by name and
-    version): weights.pt as the artifact, model.onnx and normalisation.json beside it."""
+    version): model.onnx as the artifact, normalisation.json and the torch weights
+    (weights.pt, for `pretrained: true` jobs) beside it."""
     existing = MLModel.objects.filter(name=LOCALIZATION_NAME, version=LOCALIZATION_VERSION).first()
     if existing is not None:
         return existing
@@ -84,13 +85,14 @@ def register_default_localization_model(bundle: Path = LOCALIZATION_BUNDLE) -> M
         name=LOCALIZATION_NAME,
         version=LOCALIZATION_VERSION,
         model_type=MLModel.Type.LOCALIZATION,
-        weights=(bundle / "weights.pt").read_bytes(),
-        weights_name="weights.pt",
+        weights=(bundle / "model.onnx").read_bytes(),
+        weights_name="model.onnx",
         metrics=json.loads((bundle / "metrics.json").read_text()),
         config=json.loads((bundle / "config.json").read_text()),
         description="Default localization model (DeepSets evidence map) shipped with Heimdall.",
         extra_files={
-            "model.onnx": (bundle / "model.onnx").read_bytes(),
             "normalisation.json": (bundle / "normalisation.json").read_bytes(),
+            "weights.pt": (bundle / "weights.pt").read_bytes(),
         },
+        architecture="deepsets",
     )

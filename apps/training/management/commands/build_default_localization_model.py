@@ -69,10 +69,11 @@ class Command(BaseCommand):
             "warmup_epochs": 2,
             "lr_scheduler": "cosine",
             "validation_split": 0.2,
+            "min_snr_db": 3.0,  # the generator's: every receiver it lists is heard
         }
         device = torch.device("cpu")
         pipeline = LocalizationPipeline(config, arrays, parameters, device)
-        train_idx, val_idx = split(len(pipeline), config["validation_split"])
+        train_idx, val_idx = split(pipeline.trainable_indices(), config["validation_split"])
         pipeline.fit_normalisation(train_idx)
         model = pipeline.build_model()
         optimizer = torch.optim.AdamW(

@@ -301,6 +301,9 @@ SPECTACULAR_SETTINGS = {
         "MLModelStatusEnum": "apps.ml.models.MLModel.Status",
         "DatasetStatusEnum": "apps.training.models.SyntheticDataset.Status",
         "TrainingJobStatusEnum": "apps.training.models.TrainingJob.Status",
+        "LocalizationMethodEnum": "apps.constellations.models.Localization.Method",
+        "LocalizationTriggerEnum": "apps.constellations.models.Localization.Trigger",
+        "LocalizeMethodEnum": ["auto", "model", "wls"],
         "MLModelTypeEnum": "apps.ml.models.MLModel.Type",
     },
 }
@@ -341,6 +344,18 @@ HEIMDALL_WS_MESSAGES_PER_SECOND = env_int("HEIMDALL_WS_MESSAGES_PER_SECOND", 20)
 HEIMDALL_API_KEYS_PER_USER = env_int("HEIMDALL_API_KEYS_PER_USER", 50)
 # Partitions created ahead of time by the scheduled maintenance task.
 HEIMDALL_PARTITIONS_AHEAD_DAYS = env_int("HEIMDALL_PARTITIONS_AHEAD_DAYS", 7)
+
+# --- localization (docs/localization.md) ----------------------------------------------
+# Localize co-detections of ≥ 3 member stations of a constellation automatically.
+HEIMDALL_AUTO_LOCALIZE = env_bool("HEIMDALL_AUTO_LOCALIZE", True)
+# Co-detections of one transmission fall within this many seconds of each other.
+HEIMDALL_AUTO_LOCALIZE_WINDOW_S = float(env_str("HEIMDALL_AUTO_LOCALIZE_WINDOW_S", "2.0"))
+# Same frequency: within the larger half-bandwidth of two detections, at least this (Hz).
+HEIMDALL_LOCALIZE_MIN_TOLERANCE_HZ = float(env_str("HEIMDALL_LOCALIZE_MIN_TOLERANCE_HZ", "500"))
+# POST .../localize with detection_ids: the detections lie within this many seconds.
+HEIMDALL_LOCALIZE_DETECTIONS_WINDOW_S = float(
+    env_str("HEIMDALL_LOCALIZE_DETECTIONS_WINDOW_S", "5.0")
+)
 
 # --- admin user created by `make run` ---------------------------------------
 HEIMDALL_ADMIN_PASSWORD = env_str("HEIMDALL_ADMIN_PASSWORD")

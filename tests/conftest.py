@@ -23,6 +23,9 @@ def pytest_configure(config):
 
 @pytest.fixture(autouse=True)
 def _fast_and_isolated(settings, tmp_path):
+    from apps.constellations.autolocalize import forget_members
+    from apps.constellations.selectors import forget_references
+    from apps.ml.localization import forget_loaded_localization_models
     from apps.ml.scoring import forget_loaded_scorer
     from apps.signals.live import forget_listeners
 
@@ -36,11 +39,15 @@ def _fast_and_isolated(settings, tmp_path):
     }
     cache.clear()  # rate-limit windows must not leak between tests
     forget_known_partitions()
-    forget_loaded_scorer()
+    forget_loaded_scorer()  # every process-loaded model (anomaly, localization)
+    forget_loaded_localization_models()
     forget_listeners()
+    forget_members()
+    forget_references()
     yield
     cache.clear()
     forget_loaded_scorer()
+    forget_loaded_localization_models()
 
 
 @pytest.fixture(scope="session")
@@ -68,6 +75,21 @@ def anomaly_model(db, trained_anomaly_model, django_capture_on_commit_callbacks)
             metrics=metrics,
             config={"algorithm": "gaussian_mixture"},
         )
+        model_activate(model=registered)
+    return registered
+
+
+@pytest.fixture
+def localization_model(db, django_capture_on_commit_callbacks):
+    """The shipped default localization model, registered and deployed as
+    `ensure_default_models` leaves it."""
+    from apps.ml.management.commands.ensure_default_models import (
+        register_default_localization_model,
+    )
+    from apps.ml.services import model_activate
+
+    with django_capture_on_commit_callbacks(execute=True):
+        registered = register_default_localization_model()
         model_activate(model=registered)
     return registered
 

@@ -5,3 +5,14 @@ class ConstellationsConfig(AppConfig):
     name = "apps.constellations"
     label = "constellations"
     verbose_name = "Constellations"
+
+    def ready(self):
+        from apps.constellations.autolocalize import on_detections_stored
+        from apps.constellations.live import LOCALIZATIONS
+        from apps.core import hooks
+        from apps.signals.consumers import register_live_channel
+
+        # Automatic localization from co-detections (after each ingest commit).
+        hooks.register(hooks.DETECTIONS_STORED, on_detections_stored)
+        # The `localizations` channel of /ws/signals/live.
+        register_live_channel(LOCALIZATIONS)

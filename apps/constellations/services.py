@@ -14,6 +14,7 @@ from apps.constellations.models import (
     ConstellationShare,
     ConstellationUserObjectPermission,
 )
+from apps.constellations.selectors import forget_references
 from apps.core.consumers import recheck_sockets
 from apps.core.exceptions import Conflict, NotFound, ValidationFailed
 from apps.core.text import clean_text
@@ -196,3 +197,164 @@ def share_revoke(*, constellation: Constellation, user_id) -> None:
     _grant(constellation, share.user, ())
     share.delete()
     recheck_sockets(user_ids=[share.user_id])  # their open sockets lose it at once
+
+
+# --- localizations ------------------------------------------------------------------------
+
+
+def build_localization(*, constellation_id, request, result, trigger: str, created_by=None,
+                       reference=None):  # fmt: skip
+    """The (unsaved) Localization of a request's measurements and their fix."""
+    from apps.constellations.models import Localization
+
+    return Localization(
+        constellation_id=constellation_id,
+        frequency_hz=request.frequency_hz,
+        latitude=result.latitude,
+        longitude=result.longitude,
+        cep50_m=round(result.uncertainty.cep50_m, 1),
+        cep95_m=round(result.uncertainty.cep95_m, 1),
+        ellipse_semi_major_m=round(result.uncertainty.semi_major_m, 1),
+        ellipse_semi_minor_m=round(result.uncertainty.semi_minor_m, 1),
+        ellipse_orientation_deg=round(result.uncertainty.orientation_deg, 1),
+        gdop=result.gdop,
+        method=result.method,
+        model_id=result.model_id,
+        model_version=result.model_version,
+        tx_power_dbm=result.tx_power_dbm,
+        tx_power_estimated=result.tx_power_estimated,
+        receivers_used=[m.station_id for m in request.measurements],
+        residuals_db=result.residuals_db,
+        measurements=[m.as_dict() for m in request.measurements],
+        warnings=result.warnings,
+        detection_ids=request.detection_ids,
+        trigger=trigger,
+        reference_transmitter_id=reference,
+        observed_from=request.observed_from,
+        observed_until=request.observed_until,
+        created_by=created_by,
+    )
+
+
+def localization_request(*, constellation: Constellation, user, data) -> "Localization":  # noqa: F821
+    """POST /constellations/{id}/localize: validate (400 naming the field, nothing
+    stored), locate (docs/localization.md), store, publish to the live feed after commit."""
+    from apps.constellations.live import publish_localizations
+    from apps.constellations.locate import locate
+    from apps.constellations.selectors import member_stations, reference_for
+    from apps.constellations.validation import clean_localize_request
+
+    request = clean_localize_request(data, members=member_stations(constellation=constellation))
+    result = locate(request.measurements, frequency_hz=request.frequency_hz,
+                    method=request.method, tx_power_dbm=request.tx_power_dbm)  # fmt: skip
+    localization = build_localization(
+        constellation_id=constellation.pk, request=request, result=result, trigger="request",
+        created_by=user, reference=reference_for(request.frequency_hz),
+    )  # fmt: skip
+    with transaction.atomic():
+        localization.save()
+        publish_localizations([localization])  # after the commit
+    return localization
+
+
+# --- reference transmitters and calibration -----------------------------------------------
+
+REFERENCE_FIELDS = ("name", "latitude", "longitude", "frequency_hz", "bandwidth_hz",
+                    "tx_power_dbm", "active", "notes")  # fmt: skip
+
+
+@transaction.atomic
+def reference_transmitter_create(*, created_by, **fields):
+    from apps.constellations.models import ReferenceTransmitter
+
+    if ReferenceTransmitter.objects.filter(name=fields["name"]).exists():
+        raise Conflict(f"A reference transmitter named '{fields['name']}' exists.",
+                       {"field": "name"})  # fmt: skip
+    reference = ReferenceTransmitter.objects.create(
+        created_by=created_by, **{k: v for k, v in fields.items() if k in REFERENCE_FIELDS}
+    )
+    forget_references()
+    transaction.on_commit(forget_references)
+    return reference
+
+
+@transaction.atomic
+def reference_transmitter_update(*, reference, **fields):
+    from apps.constellations.models import ReferenceTransmitter
+
+    name = fields.get("name")
+    if name and ReferenceTransmitter.objects.filter(name=name).exclude(pk=reference.pk).exists():
+        raise Conflict(f"A reference transmitter named '{name}' exists.", {"field": "name"})
+    changed = [k for k in REFERENCE_FIELDS if k in fields]
+    for key in changed:
+        setattr(reference, key, fields[key])
+    reference.save(update_fields=[*changed, "updated_at"])
+    forget_references()
+    transaction.on_commit(forget_references)
+    return reference
+
+
+def reference_transmitter_delete(*, reference) -> None:
+    reference.delete()  # its localizations stay, no longer linked
+    forget_references()
+
+
+def calibration_estimate(*, since=None, apply: bool = False, min_observations: int = 3) -> dict:
+    """Per-station calibration offsets from the stored localizations of reference
+    transmitters (their reported strengths, the references' known positions and, where
+    known, powers): apps.radio.localization.estimate_offsets. With `apply`, stations with
+    at least `min_observations` get the estimate as their calibration_offset_db."""
+    import numpy as np
+
+    from apps.constellations.models import Localization, ReferenceTransmitter
+    from apps.radio.localization import ReferenceObservation, estimate_offsets
+    from apps.radio.propagation import to_local_metres
+    from apps.stations.models import Station
+    from apps.stations.services import station_calibrations_set
+
+    references = {r.pk: r for r in ReferenceTransmitter.objects.filter(active=True)}
+    fixes = Localization.objects.filter(reference_transmitter_id__in=list(references))
+    if since is not None:
+        fixes = fixes.filter(created_at__gte=since)
+    observations, used = [], set()
+    for reference_id, frequency, measurements in fixes.values_list(
+        "reference_transmitter_id", "frequency_hz", "measurements"
+    ).iterator():
+        reference = references[reference_id]
+        used.add(reference_id)
+        lat = np.array([m["latitude"] for m in measurements])
+        lon = np.array([m["longitude"] for m in measurements])
+        observations.append(ReferenceObservation(
+            position=np.zeros(2), tx_power_dbm=reference.tx_power_dbm,
+            stations=tuple(m["websdr_station_id"] for m in measurements),
+            receivers=to_local_metres(lat, lon, reference.latitude, reference.longitude),
+            reported_dbm=np.array([m["signal_strength_db"] for m in measurements], float),
+            frequency_mhz=frequency / 1e6,
+        ))  # fmt: skip
+    estimates = estimate_offsets(observations) if observations else {}
+    previous = dict(
+        Station.objects.filter(pk__in=list(estimates)).values_list("id", "calibration_offset_db")
+    )
+    chosen = {
+        station: round(estimate.offset_db, 2)
+        for station, estimate in estimates.items()
+        if station in previous and estimate.observations >= min_observations
+    }
+    if apply and chosen:
+        station_calibrations_set(offsets=chosen)
+    return {
+        "applied": bool(apply and chosen),
+        "localizations_used": len(observations),
+        "reference_transmitters": len(used),
+        "stations": [
+            {
+                "websdr_station_id": station,
+                "offset_db": round(estimate.offset_db, 2),
+                "standard_error_db": round(estimate.standard_error_db, 2),
+                "observations": estimate.observations,
+                "previous_offset_db": previous.get(station),
+                "applied": bool(apply and station in chosen),
+            }
+            for station, estimate in sorted(estimates.items())
+        ],
+    }

@@ -336,3 +336,12 @@ def onnx_weights(data: bytes) -> dict:
         array = numpy_helper.to_array(init)
         weights[init.name] = array.astype(np.float32) if array.dtype == np.float16 else array
     return weights
+
+
+def read_bundle_file(model, name: str) -> bytes:
+    """A file of the model's bundle (listed in its manifest with its hash), verified."""
+    bundle = read_manifest(posixpath.dirname(model.artifact_path))
+    item = bundle.file(name)
+    if item is None:
+        raise BundleCorrupt(f"model {model.pk} has no {name} in its bundle.")
+    return read_verified(item.path, item.sha256)

@@ -1,24 +1,13 @@
-"""The live anomaly scorer: the deployed model, reloaded when another is activated.
-
-Each process keeps the loaded model; at most once a second it reads the
-active model id from the shared cache (Redis in production, one GET), and
-loads the new bundle when the id changed. So activating a model reaches
-every web and worker process within about a second, without a restart.
+"""The live anomaly scorer: the deployed model, reloaded when another is activated
+(apps.ml.active: within about a second, in every process, without a restart).
 """
 
-import threading
-import time
 from dataclasses import dataclass
 from typing import Protocol
 
-from django.core.cache import cache
-
 from apps.ml import bundles, density
+from apps.ml.active import ActiveModel, forget_loaded_models
 from apps.ml.models import MLModel
-from apps.ml.selectors import SERVING_STATUSES
-from apps.ml.services import ACTIVE_CACHE_KEY
-
-CHECK_INTERVAL_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -83,47 +72,15 @@ def load_scorer(model: MLModel) -> AnomalyScorer:
     )
 
 
-_lock = threading.Lock()
-_state = {"scorer": None, "checked": 0.0}
-
-
-def _active_model_id() -> str | None:
-    key = ACTIVE_CACHE_KEY.format(model_type=MLModel.Type.ANOMALY_DETECTION)
-    model_id = cache.get(key)
-    if model_id is None:
-        model_id = (
-            MLModel.objects.filter(
-                model_type=MLModel.Type.ANOMALY_DETECTION, status__in=SERVING_STATUSES
-            )
-            .values_list("pk", flat=True)
-            .first()
-        )
-        model_id = str(model_id) if model_id else ""
-        cache.set(key, model_id, 60)
-    return model_id or None
+_active = ActiveModel(MLModel.Type.ANOMALY_DETECTION, load_scorer)
 
 
 def active_anomaly_scorer() -> Scorer | None:
-    """The deployed anomaly model's scorer (reloaded within CHECK_INTERVAL_S of an
-    activation anywhere), or None while no anomaly model is deployed."""
-    now = time.monotonic()
-    with _lock:
-        scorer = _state["scorer"]
-        if now - _state["checked"] < CHECK_INTERVAL_S:
-            return scorer
-        _state["checked"] = now
-    model_id = _active_model_id()
-    if model_id is None:
-        scorer = None
-    elif scorer is None or scorer.model_id != model_id:
-        model = MLModel.objects.filter(pk=model_id).first()
-        scorer = load_scorer(model) if model else None
-    with _lock:
-        _state["scorer"] = scorer
-    return scorer
+    """The deployed anomaly model's scorer (reloaded within a second of an activation
+    anywhere: apps.ml.active), or None while no anomaly model is deployed."""
+    return _active.get()
 
 
 def forget_loaded_scorer() -> None:
-    """Drop the process's loaded model (tests)."""
-    with _lock:
-        _state["scorer"], _state["checked"] = None, 0.0
+    """Drop the process's loaded models, the anomaly scorer and any other (tests)."""
+    forget_loaded_models()

@@ -71,6 +71,9 @@ class LiveChannel:
     - `still_allowed(subscription, user)`: database thread, on every re-check of
       the socket (and at once after `recheck_sockets`): False closes the socket
       with 4403 (access to the object was revoked).
+    - `may_receive(subscription, user, items)`: database thread, per event, for the
+      items `matches` let through: a bool per item (e.g. read access to each item's
+      object, checked when it is sent, not only when the socket subscribed).
     """
 
     name: str
@@ -81,6 +84,7 @@ class LiveChannel:
     filter_keys: frozenset[str] = frozenset()
     matches: Callable[[Any, dict], bool] = lambda subscription, item: True
     still_allowed: Callable[[Any, Any], bool] | None = None
+    may_receive: Callable[[Any, Any, list[dict]], list[bool]] | None = None
 
 
 _extra_channels: dict[str, LiveChannel] = {}
@@ -378,9 +382,14 @@ class LiveSignalsConsumer(HeimdallWebSocketConsumer):
         channel = _extra_channels.get(name)
         if subscription is None or channel is None or self._closing:
             return
-        for item in event["items"]:
-            if channel.matches(subscription, item):
-                self.send_frame(
-                    {"type": channel.frame_type, "data": item, "timestamp": event["sent_at"]},
-                    droppable=True,
-                )
+        items = [item for item in event["items"] if channel.matches(subscription, item)]
+        if items and channel.may_receive is not None:
+            allowed = await database_sync_to_async(channel.may_receive)(
+                subscription, self.scope["user"], items
+            )
+            items = [item for item, ok in zip(items, allowed, strict=True) if ok]
+        for item in items:
+            self.send_frame(
+                {"type": channel.frame_type, "data": item, "timestamp": event["sent_at"]},
+                droppable=True,
+            )

@@ -130,3 +130,28 @@ def stations_hearing(windows: list[tuple[int, int, datetime, datetime]]) -> list
             .distinct()
         )
     return found
+
+
+DETECTION_FIELDS = ("id", "websdr_station_id", "frequency_hz", "bandwidth_hz",
+                    "signal_strength_db", "detection_timestamp")  # fmt: skip
+
+
+def detections_by_ids(ids: list[str]) -> dict[str, dict]:
+    """Stored detections by id (canonical text) → their station, frequency, bandwidth,
+    strength and time; ids not stored are absent."""
+    rows = SignalDetection.objects.filter(pk__in=ids).values(*DETECTION_FIELDS)
+    return {str(row["id"]): row for row in rows}
+
+
+def detections_of_stations(*, station_ids, since: datetime, until: datetime) -> list[dict]:
+    """Detections of the given stations in [since, until] (as detections_by_ids' rows),
+    sorted by frequency: what co-detections are looked for in."""
+    return list(
+        SignalDetection.objects.filter(
+            websdr_station_id__in=list(station_ids),
+            detection_timestamp__gte=since,
+            detection_timestamp__lte=until,
+        )
+        .order_by("frequency_hz")
+        .values(*DETECTION_FIELDS)
+    )

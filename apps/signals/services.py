@@ -19,6 +19,7 @@ from apps.anomalies.services import (
     anomaly_events_create,
     correlation_window,
 )
+from apps.core import hooks
 from apps.core.exceptions import Conflict, ValidationFailed
 from apps.core.partitioning import ensure_partitions
 from apps.core.timeutil import utc_now
@@ -410,6 +411,8 @@ def detection_ingest(*, detections: list) -> IngestResult:
             latest = _latest_per_station(fresh)
             transaction.on_commit(lambda: _touch_stations(latest))
             live.publish_detections(fresh)
+            # Higher apps (constellations: automatic localization) after the commit.
+            transaction.on_commit(lambda: hooks.fire(hooks.DETECTIONS_STORED, rows=fresh))
         if events:
             live.publish_anomalies(events)
     return IngestResult(

@@ -19,6 +19,7 @@ class StationAdmin(NormalizedTextAdminMixin, admin.ModelAdmin):
         "connection_status",
         "frequency_min",
         "frequency_max",
+        "calibration_offset_db",
         "last_seen",
     ]
     list_filter = ["status", "connection_status"]

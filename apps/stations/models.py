@@ -33,6 +33,12 @@ class Station(models.Model):
     frequency_max = models.BigIntegerField(validators=[MinValueValidator(1)])
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     api_config = models.JSONField(default=default_api_config, validators=[validate_api_config])
+    # What the station reads above the truth, in dB: strengths it reports (its own dBFS or
+    # dBm) minus this are comparable across stations (docs/localization.md). Admin-set, or
+    # estimated from reference transmitters.
+    calibration_offset_db = models.FloatField(
+        default=0.0, validators=[MinValueValidator(-100), MaxValueValidator(100)]
+    )
 
     # Live state, kept current by the station's collector.
     last_seen = models.DateTimeField(null=True, blank=True)

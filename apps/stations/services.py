@@ -18,6 +18,7 @@ EDITABLE_FIELDS = (
     "frequency_max",
     "status",
     "api_config",
+    "calibration_offset_db",
 )
 
 
@@ -71,3 +72,14 @@ def station_delete(*, station: Station) -> None:
         )
     station.delete()
     _status_changed()
+
+
+@transaction.atomic
+def station_calibrations_set(*, offsets: dict[str, float]) -> int:
+    """Set several stations' calibration offsets (dB) at once; returns how many changed."""
+    changed = 0
+    for station in Station.objects.select_for_update().filter(pk__in=list(offsets)):
+        station.calibration_offset_db = float(offsets[station.pk])
+        station.save(update_fields=["calibration_offset_db", "updated_at"])
+        changed += 1
+    return changed

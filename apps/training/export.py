@@ -47,17 +47,21 @@ def onnx_export(
     example_inputs: tuple,
     input_names: list[str],
     dynamic: dict | None = None,
+    output_names: list[str] | None = None,
     *,
     half_storage: bool = False,
 ) -> tuple[bytes, float]:
     """(ONNX bytes, max abs difference from torch on `example_inputs`); raises on mismatch.
 
     Every input's first axis is the batch; `dynamic` names further free axes per input
-    (e.g. the number of receivers). With `half_storage` the weights are stored as
-    float16 (the model's weights must already be rounded to it: apps.training.runner's
-    choose_precision), and the graph casts them back to float32."""
+    (e.g. the number of receivers). A model returning a tuple names each output in
+    `output_names` (default one, "output"); every output is compared. With
+    `half_storage` the weights are stored as float16 (the model's weights must already be
+    rounded to it: apps.training.runner's choose_precision), and the graph casts them
+    back to float32."""
     import onnxruntime
 
+    output_names = output_names or ["output"]
     model = model.cpu().eval()
     inputs = tuple(t.cpu() for t in example_inputs)
     buffer = io.BytesIO()
@@ -66,23 +70,27 @@ def onnx_export(
         # onnxscript; it is chosen on purpose, and its output is checked below.
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.simplefilter("ignore", UserWarning)
-        _export(model, inputs, buffer, input_names, dynamic or {})
+        _export(model, inputs, buffer, input_names, dynamic or {}, output_names)
     data = bundles.onnx_constant_initializers(buffer.getvalue())
     if half_storage:
         data = bundles.onnx_half_storage(data)
     session = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"])
     with torch.no_grad():
-        expected = model(*inputs).numpy()
+        expected = model(*inputs)
+    expected = [t.numpy() for t in (expected if isinstance(expected, tuple) else (expected,))]
     feed = {name: t.numpy() for name, t in zip(input_names, inputs, strict=True)}
-    got = session.run(None, feed)[0]
-    difference = float(np.max(np.abs(got - expected)))
-    scale = max(1.0, float(np.max(np.abs(expected))))
-    if not difference <= ONNX_TOLERANCE * scale:
-        raise ExportMismatch(f"ONNX output differs from torch by {difference:.3g}")
+    difference = 0.0
+    for want, got in zip(expected, session.run(None, feed), strict=True):
+        gap = float(np.max(np.abs(got - want)))
+        scale = max(1.0, float(np.max(np.abs(want))))
+        if not gap <= ONNX_TOLERANCE * scale:
+            raise ExportMismatch(f"ONNX output differs from torch by {gap:.3g}")
+        difference = max(difference, gap)
     return data, difference
 
 
-def _export(model, inputs: tuple, buffer, input_names: list[str], dynamic: dict) -> None:
+def _export(model, inputs: tuple, buffer, input_names: list[str], dynamic: dict,
+            output_names: list[str]) -> None:  # fmt: skip
     axes = {name: {0: "batch", **dynamic.get(name, {})} for name in input_names}
     torch.onnx.export(
         model,
@@ -90,8 +98,8 @@ def _export(model, inputs: tuple, buffer, input_names: list[str], dynamic: dict)
         buffer,
         dynamo=False,  # the TorchScript exporter: no onnxscript dependency
         input_names=input_names,
-        output_names=["output"],
-        dynamic_axes={**axes, "output": {0: "batch"}},
+        output_names=output_names,
+        dynamic_axes={**axes, **{name: {0: "batch"} for name in output_names}},
         opset_version=17,
         # Every parameter stays an initializer under its state-dict name (no folding,
         # no de-duplication): the weights can be read back from the file.

@@ -29,11 +29,14 @@ from torch import nn
 
 from apps.training.selection import MIN_RECEIVERS, heard_mask
 
+GRID_CELLS = 48
+
 
 class EvidenceMap(nn.Module):
     """Per-receiver (expected log-range, log-precision) → (x km, y km, log sigma km)."""
 
-    def __init__(self, half_extent_km: tuple[float, float], cells: int = 48, median_steps: int = 5):
+    def __init__(self, half_extent_km: tuple[float, float], cells: int = GRID_CELLS,
+                 median_steps: int = 5):  # fmt: skip
         super().__init__()
         self.median_steps = median_steps
         xs = torch.linspace(-half_extent_km[0], half_extent_km[0], cells)
@@ -44,6 +47,9 @@ class EvidenceMap(nn.Module):
         self.register_buffer("grid", grid, persistent=False)
         self.prior = nn.Parameter(torch.zeros(cells * cells))
         self.log_temperature = nn.Parameter(torch.zeros(()))
+        # Exports (and evaluation) also want the posterior over the grid: the served model's
+        # uncertainty ellipse and heat map come from it (apps.ml.localization).
+        self.with_posterior = False
 
     def forward(self, ranging, xy_km, mask):
         log_range = ranging[..., 0:1] + 4.0  # ~55 km when the network says 0
@@ -58,7 +64,8 @@ class EvidenceMap(nn.Module):
             position = (weights * inverse) @ self.grid / (weights * inverse).sum(-1, keepdim=True)
         spread = (weights * ((self.grid - position.unsqueeze(1)) ** 2).sum(-1)).sum(-1)
         log_sigma = 0.5 * torch.log(spread / 2 + 1.0) + self.log_temperature
-        return torch.cat([position, log_sigma.unsqueeze(-1)], -1)
+        output = torch.cat([position, log_sigma.unsqueeze(-1)], -1)
+        return (output, weights) if self.with_posterior else output
 
 
 class _SetModel(nn.Module):
@@ -151,6 +158,8 @@ class LocalizationPipeline:
     dataset_type = "localization"
     input_names = ["receivers", "mask"]  # the ONNX export's inputs, as example_inputs gives them
     onnx_dynamic_axes = {name: {1: "receivers"} for name in input_names}  # any set size
+    # output [B, 3] (x km, y km, log σ km); posterior [B, cells²] over the grid (ij order)
+    onnx_output_names = ["output", "posterior"]
 
     headline_name = "model_median_error_m"
 
@@ -187,8 +196,36 @@ class LocalizationPipeline:
             "mean": mean.tolist(),
             "std": std.tolist(),
             "origin_lat_lon": list(self.origin),
+            **self._served_metadata(),
         }
         self.x = torch.from_numpy(features.astype(np.float32)).to(self.device)
+
+    def _served_metadata(self) -> dict:
+        """What the serving side (apps.ml.localization) needs beside the weights: the grid of
+        the posterior output, and what the model was trained for (it falls back to WLS
+        outside it: area, receiver count, frequency band; the power it assumes)."""
+        from apps.core.bands import AMATEUR_BANDS
+        from apps.radio.propagation import PropagationModel, to_local_metres
+
+        p = self.parameters
+        frequency_hz = round(p["frequency_mhz"] * 1e6)
+        band = next(((low, high) for _, low, high in AMATEUR_BANDS if low <= frequency_hz <= high),
+                    (int(frequency_hz * 0.98), int(frequency_hz * 1.02)))  # fmt: skip
+        corner = to_local_metres(p["area_lat_max"], p["area_lon_max"], *self.origin) / 1000.0
+        heard = self.arrays["mask"].sum(axis=1)
+        noise_floor = PropagationModel(frequency_mhz=p["frequency_mhz"]).noise_floor_dbm
+        return {
+            "grid": {"cells": GRID_CELLS, "half_extent_km": [float(corner[0]), float(corner[1])]},
+            "trained_for": {
+                "area": {key: p[key] for key in
+                         ("area_lat_min", "area_lat_max", "area_lon_min", "area_lon_max")},
+                "receivers": [int(heard.min()), int(heard.max())],
+                "frequency_hz": [int(band[0]), int(band[1])],
+                "training_frequency_hz": frequency_hz,
+                "tx_power_dbm": p["tx_power_dbm"],
+                "noise_floor_dbm": noise_floor,
+            },
+        }  # fmt: skip
 
     def __len__(self) -> int:
         return len(self.raw_features)
@@ -267,6 +304,39 @@ class LocalizationPipeline:
             "summary": f"val median error {np.median(errors):.0f} m",
         }
 
+    def calibrate_export(self, onnx: bytes, idx: np.ndarray, chunk: int = 256) -> dict:
+        """Coverage scales of what will be served — the ONNX export run by apps.ml.localization,
+        power known and power unknown (strengths shifted by up to ±10 dB, the power
+        estimated jointly) — on `idx` (validation samples): the served CEP50 / CEP95 / 95 %
+        ellipse hold 50 / 95 / 95 % of these errors. Stored in normalisation.json
+        (`uncertainty`, `uncertainty_unknown_power`)."""
+        from apps.ml.localization import LocalizationModel
+        from apps.radio.localization import coverage_scales
+        from apps.radio.propagation import to_local_metres
+
+        served = LocalizationModel(onnx, self.normalisation)
+        frequency = self.normalisation["trained_for"]["training_frequency_hz"]
+        power = self.parameters["tx_power_dbm"]
+        shifts = np.random.default_rng(0).uniform(-10, 10, len(idx))
+        scales = {}
+        for key, unknown in (("uncertainty", False), ("uncertainty_unknown_power", True)):
+            errors, covariances = [], []
+            for start in range(0, len(idx), chunk):
+                part = idx[start : start + chunk]
+                requests = []
+                for slot, index in enumerate(part):
+                    rx = self.arrays["receivers"][index][self.arrays["mask"][index]].astype(float)
+                    shift = shifts[start + slot] if unknown else 0.0
+                    requests.append((rx[:, 0], rx[:, 1], rx[:, 2] + shift, frequency,
+                                     None if unknown else power))  # fmt: skip
+                for index, fix in zip(part, served.predict_many(requests), strict=True):
+                    truth = self.arrays["targets"][index]
+                    errors.append(to_local_metres(fix.latitude, fix.longitude, *truth))
+                    covariances.append(fix.covariance_m2)
+            scales[key] = coverage_scales(np.array(errors), np.array(covariances)).as_dict()
+        self.normalisation.update(scales)
+        return scales
+
     def evaluate(self, model, idx: np.ndarray) -> dict:
         """Model, weighted-least-squares and Cramér–Rao bound on the same validation set."""
         from apps.radio.propagation import PropagationModel, to_local_metres, wls_localize
@@ -314,6 +384,12 @@ class LocalizationPipeline:
             },
             "validation_samples": len(idx),
         }
+
+    @staticmethod
+    def export_model(model):
+        """The module to export: the model with its posterior as a second output."""
+        model.decoder.with_posterior = True
+        return model
 
     def example_inputs(self, idx: np.ndarray) -> tuple:
         vi = torch.from_numpy(idx).to(self.device)

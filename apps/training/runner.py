@@ -191,14 +191,19 @@ def run_job(job: TrainingJob, runner, watch) -> str:
     from apps.training.export import onnx_export, register_bundle
 
     examples = pipeline.example_inputs(val_idx[:8])
+    exported = getattr(pipeline, "export_model", lambda m: m)(model)
     onnx, difference = onnx_export(
-        model,
+        exported,
         examples,
         pipeline.input_names,
         pipeline.onnx_dynamic_axes,
+        getattr(pipeline, "onnx_output_names", None),
         half_storage=precision["weights_precision"] == "float16",
     )
     metrics["onnx_max_abs_difference"] = difference
+    calibrate = getattr(pipeline, "calibrate_export", None)
+    if calibrate is not None:  # the served model's uncertainty, measured on validation data
+        metrics["uncertainty_scales"] = calibrate(onnx, val_idx)
     job.refresh_from_db()
     registered = register_bundle(
         job,

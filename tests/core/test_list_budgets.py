@@ -122,6 +122,33 @@ def _metrics(rows, owner):
     return f"/api/v1/training/jobs/{job.pk}/metrics"
 
 
+def _localizations(rows, owner):
+    from apps.constellations.services import localization_request
+    from tests.constellations import factories as scenarios
+
+    if not Station.objects.filter(pk="giaveno-it").exists():
+        scenarios.italian_stations()
+    ids = [row["id"] for row in scenarios.ITALIAN]
+    constellation = Constellation.objects.filter(name="Located").first() or (
+        scenarios.constellation_of(owner, ids, name="Located")
+    )
+    body = {"frequency_hz": scenarios.FREQUENCY_HZ, "method": "wls",
+            "measurements": scenarios.measurements(scenarios.strengths(ids))}  # fmt: skip
+    for _ in rows:
+        localization_request(constellation=constellation, user=owner, data=body)
+    return "/api/v1/localizations"
+
+
+def _references(rows, owner):
+    from apps.constellations.models import ReferenceTransmitter
+
+    for i in rows:
+        ReferenceTransmitter.objects.create(
+            name=f"beacon {i:02d}", latitude=45.0, longitude=8.0, frequency_hz=145_200_000 + i
+        )
+    return "/api/v1/reference-transmitters"
+
+
 def _rows(body: dict) -> list:
     for key in ("data", "jobs", "datasets", "metrics"):
         if key in body:
@@ -142,6 +169,8 @@ LISTS = {
     "training-jobs": (_jobs, 3),
     "datasets": (_datasets, 3),
     "job-metrics": (_metrics, 3),
+    "localizations": (_localizations, 3),
+    "reference-transmitters": (_references, 2),
 }
 
 

@@ -203,7 +203,7 @@ def test_activation_hot_reloads_the_live_scorer(admin_client, anomaly_model, tra
     assert response.json()["status"] == "deployed"
     anomaly_model.refresh_from_db()
     assert anomaly_model.status == "deprecated"
-    scoring._state["checked"] = 0.0  # skip the one-second recheck interval
+    scoring._active.expire()  # skip the one-second recheck interval
     assert scoring.active_anomaly_scorer().version == "1.1.0"
 
 
@@ -217,9 +217,9 @@ def test_ensure_default_models_command(db, settings):
     from django.core.management import call_command
 
     call_command("ensure_default_models")
-    model = MLModel.objects.get()
+    model = MLModel.objects.get(model_type="anomaly_detection")
     assert (model.version, model.status, model.model_type) == ("1.0.0", "deployed",
                                                                "anomaly_detection")  # fmt: skip
     assert model.metrics["f1_score"] > 0.3
     call_command("ensure_default_models")  # idempotent
-    assert MLModel.objects.count() == 1
+    assert MLModel.objects.count() == 2  # and the shipped localization model

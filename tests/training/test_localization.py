@@ -67,6 +67,21 @@ def test_a_set_transformer_job_trains_and_its_bundle_loads(
     state = onnx_state(data, SetTransformer().state_dict())  # the weights, from the ONNX file
     assert state is not None
     SetTransformer().load_state_dict(state, strict=True)  # every tensor, right shapes
+    # The bundle serves: its ONNX export has the posterior output, its normalisation says
+    # what the model was trained for and how its uncertainty was calibrated (validation).
+    from apps.ml.localization import load_localization_model
+
+    served = load_localization_model(registered)
+    assert served.output_names == ["output", "posterior"]
+    assert served.calibrated and served.scales.ellipse95 > 0
+    assert served.trained_for["frequency_hz"] == [144_000_000, 146_000_000]
+    assert registered.metrics["uncertainty_scales"]["uncertainty"] == served.scales.as_dict()
+    assert (registered.metrics["uncertainty_scales"]["uncertainty_unknown_power"]
+            == served.scales_unknown_power.as_dict())  # fmt: skip
+    fix = served.predict([44.5, 45.5, 45.0], [7.5, 8.0, 9.5], [-95.0, -100.0, -105.0],
+                         145_000_000, 37.0)  # fmt: skip
+    assert 44.0 <= fix.latitude <= 46.0 and 7.0 <= fix.longitude <= 10.0
+    assert abs(fix.posterior.probabilities.sum() - 1.0) < 1e-9
 
 
 @pytest.mark.parametrize("architecture", [DeepSets, SetTransformer])

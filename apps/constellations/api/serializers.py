@@ -1,6 +1,13 @@
 from rest_framework import serializers
 
-from apps.constellations.models import Constellation, ConstellationMember, ConstellationShare
+from apps.constellations.models import (
+    Constellation,
+    ConstellationMember,
+    ConstellationShare,
+    Localization,
+    ReferenceTransmitter,
+)
+from apps.core.bands import MAX_FREQUENCY_HZ
 
 
 class ConstellationSerializer(serializers.ModelSerializer):
@@ -109,3 +116,130 @@ class ShareListSerializer(serializers.Serializer):
 
     data = ShareWithUserSerializer(many=True)
     total = serializers.IntegerField()
+
+
+# --- localizations -------------------------------------------------------------------------
+
+
+class MeasurementInputSerializer(serializers.Serializer):
+    websdr_station_id = serializers.CharField()
+    signal_strength_db = serializers.FloatField(help_text="as the station reports it (dBFS/dBm)")
+    timestamp = serializers.DateTimeField(required=False)
+
+
+class LocalizeRequestSerializer(serializers.Serializer):
+    """Documentation only: the service validates (400 naming e.g. measurements[2].…)."""
+
+    frequency_hz = serializers.IntegerField(required=False, help_text="with measurements")
+    measurements = MeasurementInputSerializer(many=True, required=False)
+    detection_ids = serializers.ListField(child=serializers.UUIDField(), required=False)
+    method = serializers.ChoiceField(["auto", "model", "wls"], default="auto")
+    tx_power_dbm = serializers.FloatField(required=False, allow_null=True)
+
+
+class EllipseSerializer(serializers.Serializer):
+    semi_major_m = serializers.FloatField()
+    semi_minor_m = serializers.FloatField()
+    orientation_deg = serializers.FloatField(help_text="major axis, clockwise from north")
+
+
+class UncertaintySerializer(serializers.Serializer):
+    cep50_m = serializers.FloatField()
+    cep95_m = serializers.FloatField()
+    ellipse = EllipseSerializer(help_text="95 %")
+
+
+class PosteriorSerializer(serializers.Serializer):
+    bounds = serializers.ListField(
+        child=serializers.ListField(child=serializers.FloatField()),
+        help_text="[[south, west], [north, east]], cell edges",
+    )
+    shape = serializers.ListField(child=serializers.IntegerField(), help_text="[rows, cols]")
+    probabilities = serializers.ListField(
+        child=serializers.FloatField(), help_text="row-major, north row first; sums to 1"
+    )
+
+
+class LocalizationSerializer(serializers.Serializer):
+    """The shape of apps.constellations.representation.localization_payload."""
+
+    id = serializers.UUIDField()
+    constellation_id = serializers.UUIDField()
+    frequency_hz = serializers.IntegerField()
+    latitude = serializers.FloatField()
+    longitude = serializers.FloatField()
+    uncertainty = UncertaintySerializer()
+    gdop = serializers.FloatField(allow_null=True)
+    method = serializers.ChoiceField(Localization.Method.choices)
+    model_id = serializers.UUIDField(allow_null=True)
+    model_version = serializers.CharField(allow_null=True)
+    tx_power_dbm = serializers.FloatField()
+    tx_power_estimated = serializers.BooleanField()
+    receivers_used = serializers.ListField(child=serializers.CharField())
+    residuals_db = serializers.DictField(child=serializers.FloatField())
+    warnings = serializers.ListField(child=serializers.CharField())
+    detection_ids = serializers.ListField(child=serializers.UUIDField())
+    reference_transmitter_id = serializers.UUIDField(allow_null=True)
+    trigger = serializers.ChoiceField(Localization.Trigger.choices)
+    observed_from = serializers.DateTimeField(allow_null=True)
+    observed_until = serializers.DateTimeField(allow_null=True)
+    created_by = serializers.UUIDField(allow_null=True)
+    created_at = serializers.DateTimeField()
+
+
+class LocalizationWithPosteriorSerializer(LocalizationSerializer):
+    posterior = PosteriorSerializer(required=False, allow_null=True)
+
+
+# --- reference transmitters ------------------------------------------------------------------
+
+
+class ReferenceTransmitterSerializer(serializers.ModelSerializer):
+    name = serializers.CharField(max_length=255)
+    latitude = serializers.FloatField(min_value=-90, max_value=90)
+    longitude = serializers.FloatField(min_value=-180, max_value=180)
+    frequency_hz = serializers.IntegerField(min_value=1, max_value=MAX_FREQUENCY_HZ)
+    bandwidth_hz = serializers.IntegerField(min_value=1, max_value=10_000_000, required=False)
+    tx_power_dbm = serializers.FloatField(
+        min_value=-50, max_value=100, required=False, allow_null=True
+    )
+    created_by = serializers.UUIDField(source="created_by_id", read_only=True, allow_null=True)
+
+    class Meta:
+        model = ReferenceTransmitter
+        fields = [
+            *("id", "name", "latitude", "longitude", "frequency_hz", "bandwidth_hz"),
+            *("tx_power_dbm", "active", "notes", "created_by", "created_at", "updated_at"),
+        ]
+        read_only_fields = ["id", "created_at", "updated_at"]
+
+    def validate(self, attrs):
+        import math
+
+        for name in ("latitude", "longitude", "tx_power_dbm"):
+            value = attrs.get(name)
+            if value is not None and not math.isfinite(value):
+                raise serializers.ValidationError({name: "must be a finite number"})
+        return attrs
+
+
+class CalibrateRequestSerializer(serializers.Serializer):
+    apply = serializers.BooleanField(default=False)
+    since = serializers.DateTimeField(required=False, allow_null=True)
+    min_observations = serializers.IntegerField(min_value=1, max_value=100_000, default=3)
+
+
+class StationOffsetSerializer(serializers.Serializer):
+    websdr_station_id = serializers.CharField()
+    offset_db = serializers.FloatField()
+    standard_error_db = serializers.FloatField()
+    observations = serializers.IntegerField()
+    previous_offset_db = serializers.FloatField(allow_null=True)
+    applied = serializers.BooleanField()
+
+
+class CalibrateResponseSerializer(serializers.Serializer):
+    applied = serializers.BooleanField()
+    localizations_used = serializers.IntegerField()
+    reference_transmitters = serializers.IntegerField()
+    stations = StationOffsetSerializer(many=True)

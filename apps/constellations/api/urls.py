@@ -29,3 +29,32 @@ urlpatterns = [
         name="constellation-share",
     ),
 ]
+
+urlpatterns += [
+    api_path(
+        "constellations/<str:constellation_id>/localize",
+        views.LocalizeView.as_view(),
+        name="constellation-localize",
+    ),
+    api_path("localizations", views.LocalizationListView.as_view(), name="localization-list"),
+    api_path(
+        "localizations/<str:localization_id>",
+        views.LocalizationDetailView.as_view(),
+        name="localization-detail",
+    ),
+    api_path(
+        "reference-transmitters/calibrate",
+        views.CalibrateView.as_view(),
+        name="reference-transmitters-calibrate",
+    ),
+    api_path(
+        "reference-transmitters",
+        views.ReferenceTransmitterListView.as_view(),
+        name="reference-transmitter-list",
+    ),
+    api_path(
+        "reference-transmitters/<str:reference_id>",
+        views.ReferenceTransmitterDetailView.as_view(),
+        name="reference-transmitter-detail",
+    ),
+]

@@ -73,6 +73,7 @@ class StationDetailSerializer(serializers.ModelSerializer):
     longitude = serializers.FloatField(min_value=-180, max_value=180)
     frequency_min = serializers.IntegerField(min_value=0, max_value=MAX_FREQUENCY_HZ)
     frequency_max = serializers.IntegerField(min_value=1, max_value=MAX_FREQUENCY_HZ)
+    calibration_offset_db = serializers.FloatField(min_value=-100, max_value=100, required=False)
     statistics = serializers.SerializerMethodField()
 
     class Meta:
@@ -88,6 +89,7 @@ class StationDetailSerializer(serializers.ModelSerializer):
             "frequency_max",
             "status",
             "api_config",
+            "calibration_offset_db",
             "statistics",
             "last_seen",
             "created_at",
@@ -112,6 +114,7 @@ class StationDetailSerializer(serializers.ModelSerializer):
     def validate(self, attrs):
         _finite(attrs.get("latitude", 0.0), "latitude")
         _finite(attrs.get("longitude", 0.0), "longitude")
+        _finite(attrs.get("calibration_offset_db", 0.0), "calibration_offset_db")
         low = attrs.get("frequency_min", getattr(self.instance, "frequency_min", None))
         high = attrs.get("frequency_max", getattr(self.instance, "frequency_max", None))
         if low is not None and high is not None and high <= low:

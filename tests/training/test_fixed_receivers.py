@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from apps.training import generator, tasks
+from apps.training.datasets import dataset_load
 from apps.training.models import SyntheticDataset
-from apps.training.services import dataset_load
 from tests.helpers import assert_envelope
 from tests.stations.factories import StationFactory
 

@@ -100,9 +100,13 @@ def _wait_for(url: str, seconds: float, server: subprocess.Popen) -> None:
 
 def _start(command: list[str], env: dict, log: Path) -> subprocess.Popen:
     return subprocess.Popen(
-        command, cwd=ROOT, env=env, stdout=open(log, "w"),  # noqa: SIM115
-        stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
+        command,
+        cwd=ROOT,
+        env=env,
+        stdout=open(log, "w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
 
 
 def _stop(process: subprocess.Popen) -> None:
@@ -163,13 +167,18 @@ def main() -> int:
                   "heimdall.asgi:application"]  # fmt: skip
         processes.append(_start(daphne, {**env, "HEIMDALL_PROCESS": "web"}, logs / "daphne.log"))
         processes.append(
-            _start([PYTHON, "manage.py", "qcluster"], {**env, "HEIMDALL_PROCESS": "worker"},
-                   logs / "worker.log")  # fmt: skip
+            _start(
+                [PYTHON, "manage.py", "qcluster"],
+                {**env, "HEIMDALL_PROCESS": "worker"},
+                logs / "worker.log",
+            )
         )
         processes.append(
-            _start([PYTHON, "manage.py", "qcluster"],
-                   {**env, "HEIMDALL_PROCESS": "trainer", "Q_CLUSTER_NAME": "training"},
-                   logs / "trainer.log")  # fmt: skip
+            _start(
+                [PYTHON, "manage.py", "qcluster"],
+                {**env, "HEIMDALL_PROCESS": "trainer", "Q_CLUSTER_NAME": "training"},
+                logs / "trainer.log",
+            )
         )
         _wait_for(f"{base}/health", 60, processes[0])
 

@@ -8,7 +8,8 @@ is team-wide.
 import posixpath
 
 from django.core.cache import cache
-from django.db import transaction
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
 
 from apps.accounts.roles import is_owner_or_admin
 from apps.core.exceptions import Conflict, PermissionDenied, ValidationFailed
@@ -101,7 +102,14 @@ def model_register(
         metrics=metrics,
         config=config,
     )
-    model.save()
+    try:
+        with transaction.atomic():
+            model.save(force_insert=True)
+    except IntegrityError:  # a concurrent register of the same name and version won the race
+        folder = posixpath.dirname(model.artifact_path)
+        _, names = default_storage.listdir(folder)
+        bundles.delete_folder_files([f"{folder}/{name}" for name in names])
+        raise Conflict(f"Model {name} {version} already exists.", {"field": "version"}) from None
     return model
 
 
@@ -134,17 +142,21 @@ def model_create(
     version = version or next_version(name)
     if MLModel.objects.filter(name=name, version=version).exists():
         raise Conflict(f"Model {name} {version} already exists.", {"field": "version"})
-    return MLModel.objects.create(
-        name=name,
-        version=version,
-        model_type=model_type,
-        architecture=architecture,
-        description=description,
-        config=training_config or {},
-        metadata=metadata or {},
-        status=MLModel.Status.DRAFT,
-        created_by=user,
-    )
+    try:
+        with transaction.atomic():
+            return MLModel.objects.create(
+                name=name,
+                version=version,
+                model_type=model_type,
+                architecture=architecture,
+                description=description,
+                config=training_config or {},
+                metadata=metadata or {},
+                status=MLModel.Status.DRAFT,
+                created_by=user,
+            )
+    except IntegrityError:  # a concurrent create of the same name and version won the race
+        raise Conflict(f"Model {name} {version} already exists.", {"field": "version"}) from None
 
 
 UPDATABLE = ("name", "description", "status", "training_metrics", "performance_metrics", "metadata")
@@ -168,7 +180,13 @@ def model_update(*, user, model: MLModel, changes: dict) -> MLModel:
         setattr(model, attribute, value)
         fields.append(attribute)
     if fields:
-        model.save(update_fields=[*fields, "updated_at"])
+        try:
+            with transaction.atomic():
+                model.save(update_fields=[*fields, "updated_at"])
+        except IntegrityError:  # a concurrent write took the name and version
+            raise Conflict(
+                f"Model {model.name} {model.version} already exists.", {"field": "name"}
+            ) from None
     if "status" in changes:
         _forget_active(model.model_type)
     return model

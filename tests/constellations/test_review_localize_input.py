@@ -1,0 +1,69 @@
+"""Localize requests that were accepted but should not be (found by review)."""
+
+from datetime import timedelta
+
+import pytest
+
+from apps.constellations.models import Localization
+from apps.core.timeutil import utc_now
+from tests.constellations import factories
+from tests.helpers import assert_envelope, client_for, make_user
+
+pytestmark = pytest.mark.django_db
+IDS = [row["id"] for row in factories.ITALIAN]
+
+
+@pytest.fixture
+def owner(db):
+    return make_user("olga", "operator")
+
+
+@pytest.fixture
+def world(owner):
+    factories.italian_stations()
+    return factories.constellation_of(owner, IDS)
+
+
+def stamped(times) -> dict:
+    measurements = factories.measurements(factories.strengths(IDS))[: len(times)]
+    for measurement, when in zip(measurements, times, strict=True):
+        if when is not None:
+            measurement["timestamp"] = when.isoformat().replace("+00:00", "Z")
+    return {"frequency_hz": factories.FREQUENCY_HZ, "measurements": measurements,
+            "method": "wls"}  # fmt: skip
+
+
+def test_measurements_years_apart_are_not_one_transmission(owner, world, settings):
+    # Found: timestamps of 2020 and 2026 in one request were located as one transmission
+    # (201); detection_ids that far apart are refused.
+    now = utc_now()
+    strengths = [m["signal_strength_db"] for m in stamped([now] * 3)["measurements"]]
+    weakest = strengths.index(min(strengths))  # times are measured from the strongest
+    times = [now - timedelta(seconds=1)] * 3
+    times[weakest] = now - timedelta(days=6 * 365)
+    response = client_for(owner).post(f"/api/v1/constellations/{world.pk}/localize",
+                                      stamped(times), format="json")  # fmt: skip
+    field = f"measurements[{weakest}].timestamp"
+    assert_envelope(response, 400, "VALIDATION_ERROR", field)
+    assert set(response.json()["error"]["details"]["fields"]) == {field}
+    assert "window" in response.json()["error"]["details"]["fields"][field][0]
+    assert Localization.objects.count() == 0
+
+
+def test_measurements_within_the_window_are_one_transmission(owner, world, settings):
+    now = utc_now()
+    times = [now, now - timedelta(seconds=settings.HEIMDALL_LOCALIZE_DETECTIONS_WINDOW_S / 2),
+             None]  # fmt: skip
+    response = client_for(owner).post(f"/api/v1/constellations/{world.pk}/localize",
+                                      stamped(times), format="json")  # fmt: skip
+    assert response.status_code == 201, response.content
+
+
+def test_a_measurement_from_the_future_is_refused(owner, world):
+    # Found: a timestamp of 9999-12-31 was stored as observed_until.
+    now = utc_now()
+    times = [now + timedelta(days=1), now + timedelta(days=1), now + timedelta(days=1)]
+    response = client_for(owner).post(f"/api/v1/constellations/{world.pk}/localize",
+                                      stamped(times), format="json")  # fmt: skip
+    assert_envelope(response, 400, "VALIDATION_ERROR", "measurements[0].timestamp")
+    assert Localization.objects.count() == 0

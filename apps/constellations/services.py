@@ -276,9 +276,21 @@ REFERENCE_FIELDS = ("name", "latitude", "longitude", "frequency_hz", "bandwidth_
                     "tx_power_dbm", "active", "notes")  # fmt: skip
 
 
+def _clean_reference_texts(fields: dict) -> dict:
+    """Name and notes normalised as every name and free text (apps.core.text)."""
+    if "name" in fields:
+        fields["name"] = _clean_name(fields["name"])
+    if "notes" in fields:
+        fields["notes"] = clean_text(fields["notes"], field="notes", max_length=5000,
+                                     required=False, multiline=True)  # fmt: skip
+    return fields
+
+
 @transaction.atomic
 def reference_transmitter_create(*, created_by, **fields):
     from apps.constellations.models import ReferenceTransmitter
+
+    fields = _clean_reference_texts(dict(fields))
 
     if ReferenceTransmitter.objects.filter(name=fields["name"]).exists():
         raise Conflict(f"A reference transmitter named '{fields['name']}' exists.",
@@ -301,6 +313,7 @@ def reference_transmitter_create(*, created_by, **fields):
 def reference_transmitter_update(*, reference, **fields):
     from apps.constellations.models import ReferenceTransmitter
 
+    fields = _clean_reference_texts(dict(fields))
     name = fields.get("name")
     if name and ReferenceTransmitter.objects.filter(name=name).exclude(pk=reference.pk).exists():
         raise Conflict(f"A reference transmitter named '{name}' exists.", {"field": "name"})

@@ -67,3 +67,35 @@ def test_a_measurement_from_the_future_is_refused(owner, world):
                                       stamped(times), format="json")  # fmt: skip
     assert_envelope(response, 400, "VALIDATION_ERROR", "measurements[0].timestamp")
     assert Localization.objects.count() == 0
+
+
+REFERENCE = {"name": "Beacon", "latitude": 45.0, "longitude": 7.0, "frequency_hz": 145_000_000,
+             "tx_power_dbm": 30.0}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("name", "\u200b"), ("name", " \u200b "), ("name", "a\x1bb"), ("notes", "a\x00b")],
+)
+def test_reference_transmitter_texts_are_normalised_and_checked(field, value):
+    # Found: a reference transmitter named "\u200b" (nothing visible) or holding an ESC
+    # control character was stored (201).
+    from apps.constellations.models import ReferenceTransmitter
+
+    admin = make_user("ada", "admin")
+    response = client_for(admin).post("/api/v1/reference-transmitters",
+                                      {**REFERENCE, field: value}, format="json")  # fmt: skip
+    assert_envelope(response, 400, "VALIDATION_ERROR", field)
+    assert ReferenceTransmitter.objects.count() == 0
+
+
+def test_reference_transmitter_names_are_one_name_in_nfc():
+    admin = make_user("ada", "admin")
+    client = client_for(admin)
+    first = client.post("/api/v1/reference-transmitters",
+                        {**REFERENCE, "name": " Caf\u00e9 \u200b"}, format="json")  # fmt: skip
+    assert first.status_code == 201, first.content
+    assert first.json()["name"] == "Caf\u00e9"
+    second = client.post("/api/v1/reference-transmitters",
+                         {**REFERENCE, "name": "Cafe\u0301"}, format="json")  # fmt: skip
+    assert_envelope(second, 409, "CONFLICT", "name")

@@ -47,3 +47,44 @@ def test_concurrent_creates_of_one_station_id_are_one_201_and_409s_never_500(adm
             assert_envelope(response, 409, "CONFLICT")
             assert response.json()["error"]["details"]["field"] == "id"
     assert Station.objects.filter(pk="race-st").count() == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        # Found: accepted (201), though no collector can open them.
+        ("url", "ftp://example.org/"),
+        ("url", "http://example.org:0/"),
+        ("api_config.stream_url", "not a url"),
+        ("api_config.stream_url", "ftp://x/"),
+        ("api_config.stream_url", "http://[::1"),
+        ("api_config.stream_url", "http://exa mple/"),
+        ("api_config.stream_url", " "),
+        ("api_config.stream_url", "http://[fe80::1%25eth0]:8073/"),
+        # Found: 10**18 Hz (beyond every band Heimdall ingests) accepted.
+        ("api_config.frequency_hz", 10**18),
+    ],
+)
+def test_station_urls_a_browser_cannot_open_are_refused(admin_client, field, value):
+    body = {**STATION, "api_config": {"api_type": "openwebrx"}}
+    if field.startswith("api_config."):
+        body["api_config"][field.split(".", 1)[1]] = value
+    else:
+        body[field] = value
+    response = admin_client.post("/api/v1/stations", body, format="json")
+    assert_envelope(response, 400, "VALIDATION_ERROR", field)
+    assert not Station.objects.filter(pk="race-st").exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "url",
+    ["http://[::1]:8073/", "https://owrx.example.org/sdr/", "http://münchen.de:8073/",
+     "ws://kiwi.example.org:8073/", "wss://host.example.org/ws/?key=1"],
+)  # fmt: skip
+def test_station_urls_a_browser_can_open_are_accepted_as_stream_urls(admin_client, url):
+    body = {**STATION, "api_config": {"api_type": "openwebrx", "stream_url": url}}
+    response = admin_client.post("/api/v1/stations", body, format="json")
+    assert response.status_code == 201, response.content
+    assert Station.objects.get(pk="race-st").api_config["stream_url"] == url

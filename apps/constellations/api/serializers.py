@@ -8,6 +8,7 @@ from apps.constellations.models import (
     ReferenceTransmitter,
 )
 from apps.core.bands import MAX_FREQUENCY_HZ
+from apps.core.text import FreeTextField, NameField
 
 
 class ConstellationSerializer(serializers.ModelSerializer):
@@ -195,7 +196,8 @@ class LocalizationWithPosteriorSerializer(LocalizationSerializer):
 
 
 class ReferenceTransmitterSerializer(serializers.ModelSerializer):
-    name = serializers.CharField(max_length=255)
+    name = NameField(max_length=255)
+    notes = FreeTextField(max_length=5000, required=False)
     latitude = serializers.FloatField(min_value=-90, max_value=90)
     longitude = serializers.FloatField(min_value=-180, max_value=180)
     frequency_hz = serializers.IntegerField(min_value=1, max_value=MAX_FREQUENCY_HZ)

@@ -16,6 +16,7 @@ over a preset's) and fills the rest with defaults:
 from rest_framework import serializers
 
 from apps.core.exceptions import ValidationFailed, validation_details
+from apps.core.fields import JSONBooleanField, JSONFloatField, JSONIntegerField
 
 LOCALIZATION_ARCHITECTURES = ("deepsets", "set_transformer")
 CLASSIFICATION_ARCHITECTURES = ("convnext_tiny", "convnext_small", "convnext_large")
@@ -28,35 +29,35 @@ class TrainingConfigSerializer(serializers.Serializer):
     model_architecture = serializers.ChoiceField(
         LOCALIZATION_ARCHITECTURES + CLASSIFICATION_ARCHITECTURES, default="deepsets"
     )
-    pretrained = serializers.BooleanField(default=True)
-    freeze_backbone = serializers.BooleanField(default=False)
+    pretrained = JSONBooleanField(default=True)
+    freeze_backbone = JSONBooleanField(default=False)
     # Data
     dataset_id = serializers.UUIDField(required=False, allow_null=True, default=None)
-    batch_size = serializers.IntegerField(min_value=1, max_value=512, default=32)
-    num_workers = serializers.IntegerField(min_value=0, max_value=16, default=4)
-    validation_split = serializers.FloatField(min_value=0.0, max_value=0.5, default=0.2)
-    random_seed = serializers.IntegerField(min_value=0, max_value=2**32 - 1, default=0)
+    batch_size = JSONIntegerField(min_value=1, max_value=512, default=32)
+    num_workers = JSONIntegerField(min_value=0, max_value=16, default=4)
+    validation_split = JSONFloatField(min_value=0.0, max_value=0.5, default=0.2)
+    random_seed = JSONIntegerField(min_value=0, max_value=2**32 - 1, default=0)
     # Features (spectrogram models)
-    n_mels = serializers.IntegerField(min_value=8, max_value=512, default=128)
-    n_fft = serializers.IntegerField(min_value=64, max_value=16_384, default=2048)
-    hop_length = serializers.IntegerField(min_value=1, max_value=16_384, default=512)
+    n_mels = JSONIntegerField(min_value=8, max_value=512, default=128)
+    n_fft = JSONIntegerField(min_value=64, max_value=16_384, default=2048)
+    hop_length = JSONIntegerField(min_value=1, max_value=16_384, default=512)
     # Training
-    epochs = serializers.IntegerField(min_value=1, max_value=1000, default=100)
-    learning_rate = serializers.FloatField(min_value=1e-7, max_value=1.0, default=0.001)
-    weight_decay = serializers.FloatField(min_value=0.0, max_value=1.0, default=0.0001)
-    dropout_rate = serializers.FloatField(min_value=0.0, max_value=0.9, default=0.2)
+    epochs = JSONIntegerField(min_value=1, max_value=1000, default=100)
+    learning_rate = JSONFloatField(min_value=1e-7, max_value=1.0, default=0.001)
+    weight_decay = JSONFloatField(min_value=0.0, max_value=1.0, default=0.0001)
+    dropout_rate = JSONFloatField(min_value=0.0, max_value=0.9, default=0.2)
     # Scheduler
     lr_scheduler = serializers.ChoiceField(["cosine", "step", "plateau"], default="cosine")
-    warmup_epochs = serializers.IntegerField(min_value=0, max_value=1000, default=5)
-    early_stop_patience = serializers.IntegerField(min_value=0, max_value=1000, default=10)
+    warmup_epochs = JSONIntegerField(min_value=0, max_value=1000, default=5)
+    early_stop_patience = JSONIntegerField(min_value=0, max_value=1000, default=10)
     # Optional per-batch metric rows (0: one row per epoch only)
-    metrics_every_n_batches = serializers.IntegerField(min_value=0, max_value=100_000, default=0)
+    metrics_every_n_batches = JSONIntegerField(min_value=0, max_value=100_000, default=0)
     # Hardware
     accelerator = serializers.ChoiceField(["gpu", "cpu"], default="cpu")
-    devices = serializers.IntegerField(min_value=1, max_value=64, default=1)
+    devices = JSONIntegerField(min_value=1, max_value=64, default=1)
     # Filters
-    min_snr_db = serializers.FloatField(min_value=-30, max_value=60, default=10.0)
-    only_approved = serializers.BooleanField(default=True)
+    min_snr_db = JSONFloatField(min_value=-30, max_value=60, default=10.0)
+    only_approved = JSONBooleanField(default=True)
 
 
 FIELDS = TrainingConfigSerializer().fields

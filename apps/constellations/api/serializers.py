@@ -8,6 +8,12 @@ from apps.constellations.models import (
     ReferenceTransmitter,
 )
 from apps.core.bands import MAX_FREQUENCY_HZ
+from apps.core.fields import (
+    JSONBooleanField,
+    JSONFloatField,
+    JSONIntegerField,
+    json_typed_mapping,
+)
 from apps.core.text import FreeTextField, NameField
 
 
@@ -196,15 +202,17 @@ class LocalizationWithPosteriorSerializer(LocalizationSerializer):
 
 
 class ReferenceTransmitterSerializer(serializers.ModelSerializer):
+    # `active` and any other column the model adds: JSON types, as the fields below.
+    serializer_field_mapping = json_typed_mapping(
+        serializers.ModelSerializer.serializer_field_mapping
+    )
     name = NameField(max_length=255)
     notes = FreeTextField(max_length=5000, required=False)
-    latitude = serializers.FloatField(min_value=-90, max_value=90)
-    longitude = serializers.FloatField(min_value=-180, max_value=180)
-    frequency_hz = serializers.IntegerField(min_value=1, max_value=MAX_FREQUENCY_HZ)
-    bandwidth_hz = serializers.IntegerField(min_value=1, max_value=10_000_000, required=False)
-    tx_power_dbm = serializers.FloatField(
-        min_value=-50, max_value=100, required=False, allow_null=True
-    )
+    latitude = JSONFloatField(min_value=-90, max_value=90)
+    longitude = JSONFloatField(min_value=-180, max_value=180)
+    frequency_hz = JSONIntegerField(min_value=1, max_value=MAX_FREQUENCY_HZ)
+    bandwidth_hz = JSONIntegerField(min_value=1, max_value=10_000_000, required=False)
+    tx_power_dbm = JSONFloatField(min_value=-50, max_value=100, required=False, allow_null=True)
     created_by = serializers.UUIDField(source="created_by_id", read_only=True, allow_null=True)
 
     class Meta:
@@ -226,9 +234,9 @@ class ReferenceTransmitterSerializer(serializers.ModelSerializer):
 
 
 class CalibrateRequestSerializer(serializers.Serializer):
-    apply = serializers.BooleanField(default=False)
+    apply = JSONBooleanField(default=False)
     since = serializers.DateTimeField(required=False, allow_null=True)
-    min_observations = serializers.IntegerField(min_value=1, max_value=100_000, default=3)
+    min_observations = JSONIntegerField(min_value=1, max_value=100_000, default=3)
 
 
 class StationOffsetSerializer(serializers.Serializer):

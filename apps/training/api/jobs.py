@@ -7,6 +7,7 @@ from rest_framework.views import APIView
 
 from apps.accounts.roles import Role, role_of
 from apps.core.exceptions import ValidationFailed, validation_details
+from apps.core.fields import JSONBooleanField
 from apps.core.lookups import choice_param, get_by_uuid_or_404
 from apps.core.pagination import IntParam, LimitOffsetPaginator
 from apps.core.text import NameField
@@ -100,7 +101,7 @@ class JobCreateSerializer(serializers.Serializer):
     config = serializers.DictField(required=False, default=dict)
     config_name = serializers.SlugField(max_length=100, required=False, allow_blank=True,
                                         default="")  # fmt: skip
-    auto_activate = serializers.BooleanField(required=False, default=False)
+    auto_activate = JSONBooleanField(required=False, default=False)
 
 
 class JobCreateSchema(JobCreateSerializer):

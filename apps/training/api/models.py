@@ -8,6 +8,7 @@ from rest_framework.views import APIView
 
 from apps.constellations.access import constellation_for
 from apps.core.exceptions import ValidationFailed, validation_details
+from apps.core.fields import JSONBooleanField
 from apps.ml.api.serializers import MLModelSerializer
 from apps.ml.models import MLModel
 from apps.training.config import TrainingConfigSerializer, gpu_available
@@ -25,7 +26,7 @@ class TrainRequestSerializer(serializers.Serializer):
     config_name = serializers.SlugField(
         max_length=100, required=False, allow_blank=True, default=""
     )
-    auto_activate = serializers.BooleanField(required=False, default=False)
+    auto_activate = JSONBooleanField(required=False, default=False)
 
 
 class TrainRequestSchema(TrainRequestSerializer):

@@ -13,6 +13,7 @@ from django.db import IntegrityError, transaction
 
 from apps.accounts.roles import is_owner_or_admin
 from apps.core.exceptions import Conflict, PermissionDenied, ValidationFailed
+from apps.core.text import clean_text
 from apps.core.timeutil import utc_now
 from apps.ml import bundles, states
 from apps.ml.models import MLModel
@@ -266,7 +267,8 @@ def model_training_completed(
 @transaction.atomic
 def model_training_failed(*, model: MLModel, reason: str) -> tuple[MLModel, bool]:
     """→ failed with the reason. (model, changed): repeating the same report changes
-    nothing; a model not in training is a 409."""
+    nothing; a model not in training is a 409. The reason is free text (apps.core.text)."""
+    reason = clean_text(reason, field="reason", max_length=5000, multiline=True)
     locked = MLModel.objects.select_for_update().get(pk=model.pk)
     if locked.status == states.FAILED and locked.failure_reason == reason:
         return locked, False

@@ -109,7 +109,7 @@ class TrainingCompleteSerializer(serializers.Serializer):
 
 
 class TrainingFailSerializer(serializers.Serializer):
-    reason = serializers.CharField(max_length=5000)
+    reason = FreeTextField(max_length=5000, allow_blank=False)
 
 
 class CallbackResponseSerializer(serializers.Serializer):

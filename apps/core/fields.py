@@ -74,3 +74,21 @@ def json_typed_mapping(mapping: dict) -> dict:
         serializers.BooleanField: JSONBooleanField,
     }
     return {model_field: replaced.get(field, field) for model_field, field in mapping.items()}
+
+
+class RefuseUnknownFields:
+    """For request serializers: a key the serializer does not know is a 400 naming it
+    ("unknown field"), never dropped with a 2xx — a typo such as `descripton` would
+    otherwise store nothing of what the client meant. Keys of read-only fields are known
+    (a client may PUT back the representation it read). Put it before the serializer
+    class: `class X(RefuseUnknownFields, serializers.Serializer)`. `ignored_fields` names
+    keys a seed's clients send that Heimdall documents as ignored."""
+
+    ignored_fields: tuple[str, ...] = ()
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields) - set(self.ignored_fields))
+            if unknown:
+                raise serializers.ValidationError({key: ["unknown field"] for key in unknown})
+        return super().to_internal_value(data)

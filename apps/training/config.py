@@ -16,13 +16,13 @@ over a preset's) and fills the rest with defaults:
 from rest_framework import serializers
 
 from apps.core.exceptions import ValidationFailed, validation_details
-from apps.core.fields import JSONBooleanField, JSONFloatField, JSONIntegerField
+from apps.core.fields import JSONBooleanField, JSONFloatField, JSONIntegerField, RefuseUnknownFields
 
 LOCALIZATION_ARCHITECTURES = ("deepsets", "set_transformer")
 CLASSIFICATION_ARCHITECTURES = ("convnext_tiny", "convnext_small", "convnext_large")
 
 
-class TrainingConfigSerializer(serializers.Serializer):
+class TrainingConfigSerializer(RefuseUnknownFields, serializers.Serializer):
     """The fields, ranges and defaults (the OpenAPI schema of a job's `config`)."""
 
     # Model
@@ -132,6 +132,8 @@ def config_errors(given, *, check_gpu: bool = True) -> tuple[dict, dict[str, lis
             errors["train_test_split"] = ["must be a number from 0.5 to 1"]
         elif "validation_split" not in given:
             given["validation_split"] = round(1.0 - float(share), 6)
+    for name in sorted(set(given) - set(FIELDS)):  # a typo must not vanish (`epoch`)
+        errors[str(name)] = ["unknown field"]
     values, valid = {}, set()
     for name, field in FIELDS.items():
         if name in given:

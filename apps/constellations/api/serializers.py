@@ -12,6 +12,7 @@ from apps.core.fields import (
     JSONBooleanField,
     JSONFloatField,
     JSONIntegerField,
+    RefuseUnknownFields,
     json_typed_mapping,
 )
 from apps.core.text import FreeTextField, NameField
@@ -67,14 +68,14 @@ class ConstellationDetailSerializer(ConstellationSerializer):
         fields = [*ConstellationSerializer.Meta.fields, "permission", "members"]
 
 
-class ConstellationWriteSerializer(serializers.Serializer):
+class ConstellationWriteSerializer(RefuseUnknownFields, serializers.Serializer):
     """Shape only; rules (1-255 characters, unique per owner) live in the service."""
 
     name = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
     description = serializers.CharField(required=False, allow_blank=True, allow_null=True)
 
 
-class MemberAddSerializer(serializers.Serializer):
+class MemberAddSerializer(RefuseUnknownFields, serializers.Serializer):
     websdr_station_id = serializers.CharField()
 
 
@@ -109,12 +110,12 @@ class ShareWithUserSerializer(ShareSerializer):
         fields = [*ShareSerializer.Meta.fields, "user_info"]
 
 
-class ShareCreateSerializer(serializers.Serializer):
+class ShareCreateSerializer(RefuseUnknownFields, serializers.Serializer):
     user_id = serializers.CharField()
     permission = serializers.CharField()
 
 
-class SharePermissionSerializer(serializers.Serializer):
+class SharePermissionSerializer(RefuseUnknownFields, serializers.Serializer):
     permission = serializers.CharField()
 
 
@@ -201,7 +202,7 @@ class LocalizationWithPosteriorSerializer(LocalizationSerializer):
 # --- reference transmitters ------------------------------------------------------------------
 
 
-class ReferenceTransmitterSerializer(serializers.ModelSerializer):
+class ReferenceTransmitterSerializer(RefuseUnknownFields, serializers.ModelSerializer):
     # `active` and any other column the model adds: JSON types, as the fields below.
     serializer_field_mapping = json_typed_mapping(
         serializers.ModelSerializer.serializer_field_mapping
@@ -233,7 +234,7 @@ class ReferenceTransmitterSerializer(serializers.ModelSerializer):
         return attrs
 
 
-class CalibrateRequestSerializer(serializers.Serializer):
+class CalibrateRequestSerializer(RefuseUnknownFields, serializers.Serializer):
     apply = JSONBooleanField(default=False)
     since = serializers.DateTimeField(required=False, allow_null=True)
     min_observations = JSONIntegerField(min_value=1, max_value=100_000, default=3)

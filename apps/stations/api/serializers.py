@@ -3,7 +3,7 @@ import math
 from rest_framework import serializers
 
 from apps.core.bands import MAX_FREQUENCY_HZ
-from apps.core.fields import JSONFloatField, JSONIntegerField
+from apps.core.fields import JSONFloatField, JSONIntegerField, RefuseUnknownFields
 from apps.core.merge import json_merge_patch
 from apps.core.text import NameField
 from apps.stations.models import Station, default_api_config
@@ -65,7 +65,7 @@ class ApiConfigField(serializers.JSONField):
         return config
 
 
-class StationDetailSerializer(serializers.ModelSerializer):
+class StationDetailSerializer(RefuseUnknownFields, serializers.ModelSerializer):
     id = serializers.CharField(max_length=64, validators=[validate_station_id])
     name = NameField(max_length=255)
     location = NameField(max_length=255, required=False, allow_blank=True)

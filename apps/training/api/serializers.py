@@ -1,12 +1,12 @@
 from rest_framework import serializers
 
-from apps.core.fields import JSONBooleanField, JSONFloatField, JSONIntegerField
+from apps.core.fields import JSONBooleanField, JSONFloatField, JSONIntegerField, RefuseUnknownFields
 from apps.core.text import FreeTextField, NameField
 from apps.training.generator import DEFAULT_PARAMETERS as D
 from apps.training.models import SyntheticDataset
 
 
-class GenerateSerializer(serializers.Serializer):
+class GenerateSerializer(RefuseUnknownFields, serializers.Serializer):
     """Seed 000's synthetic data parameters, with their ranges and defaults."""
 
     name = NameField(max_length=255)

@@ -99,3 +99,29 @@ def test_reference_transmitter_names_are_one_name_in_nfc():
     second = client.post("/api/v1/reference-transmitters",
                          {**REFERENCE, "name": "Cafe\u0301"}, format="json")  # fmt: skip
     assert_envelope(second, 409, "CONFLICT", "name")
+
+
+def test_receivers_on_one_mast_are_outside_the_models_scope(owner, localization_model):
+    # Found: three receivers on one mast were "located" by the model 47 km east of the mast
+    # (method "model", no warning), from a geometry it never saw: receivers at one point
+    # tell a distance, never a direction.
+    from tests.helpers import client_for as client_of
+    from tests.stations.factories import StationFactory
+
+    for index in range(3):
+        StationFactory(id=f"mast-{index}", latitude=45.07, longitude=7.69,
+                       frequency_min=144_000_000, frequency_max=146_000_000)  # fmt: skip
+    constellation = factories.constellation_of(owner, [f"mast-{i}" for i in range(3)])
+    body = {"frequency_hz": factories.FREQUENCY_HZ,
+            "measurements": [{"websdr_station_id": f"mast-{i}", "signal_strength_db": -90.0 - i}
+                             for i in range(3)]}  # fmt: skip
+    client = client_of(owner)
+    fix = client.post(f"/api/v1/constellations/{constellation.pk}/localize", body,
+                      format="json").json()  # fmt: skip
+    assert fix["method"] == "wls" and fix["gdop"] is None
+    assert any("within" in w and "of each other" in w for w in fix["warnings"]), fix["warnings"]
+    before = Localization.objects.count()
+    refused = client.post(f"/api/v1/constellations/{constellation.pk}/localize",
+                          {**body, "method": "model"}, format="json")  # fmt: skip
+    assert_envelope(refused, 409, "CONFLICT", "method")
+    assert Localization.objects.count() == before

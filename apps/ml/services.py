@@ -331,8 +331,12 @@ def model_activate(*, model: MLModel) -> MLModel:
     valid is a 409.
 
     Live scorers notice through a cache key (no restart): see apps.ml.scoring.
+    Concurrent activations of one type run one after another: each first locks every
+    model of the type, in one order, so the one-deployed-per-type rule is never raced.
     """
-    model = MLModel.objects.select_for_update().get(pk=model.pk)
+    model_type = MLModel.objects.values_list("model_type", flat=True).get(pk=model.pk)
+    rows = MLModel.objects.select_for_update().filter(model_type=model_type).order_by("pk")
+    model = {row.pk: row for row in rows}[model.pk]
     if model.status not in states.ACTIVATABLE:
         raise Conflict(
             f"A {model.status} model cannot be deployed; deployable: "

@@ -59,3 +59,19 @@ def test_pairs_mixed_with_plain_samples_are_named(client):
     body = {"signal_data": {"samples": [[0.5, 0.1], 0.5] * 64, "sample_rate": 48000}}
     assert_envelope(client.post(URL, body, format="json"), 400, "VALIDATION_ERROR",
                     "signal_data.samples[1]")  # fmt: skip
+
+
+def test_an_unknown_key_beside_detections_is_named_and_nothing_is_stored(client):
+    # Found: {"detections": [...], "source": "x"} stored the batch and ignored "source".
+    from apps.core.timeutil import utc_now
+    from apps.signals.models import SignalDetection
+    from tests.stations.factories import StationFactory
+
+    StationFactory(id="twente-nl")
+    detection = {"id": "0b6b2f5e-4c8e-4d43-9a51-6a7d1f7c0a11", "websdr_station_id": "twente-nl",
+                 "frequency_hz": 7_100_000, "signal_strength_db": -80.0,
+                 "detection_timestamp": utc_now().isoformat()}  # fmt: skip
+    response = client.post("/api/v1/signals/detections",
+                           {"detections": [detection], "source": "x"}, format="json")  # fmt: skip
+    assert_envelope(response, 400, "VALIDATION_ERROR", "source")
+    assert not SignalDetection.objects.exists()

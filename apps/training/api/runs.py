@@ -86,10 +86,18 @@ def _validated(serializer_class, data):
     return body.validated_data
 
 
+class PresetListResponseSerializer(serializers.Serializer):
+    """`GET /training/configs`: every named configuration, their names and count."""
+
+    configs = PresetSerializer(many=True)
+    available_configs = serializers.ListField(child=serializers.CharField())
+    total = serializers.IntegerField()
+
+
 class PresetListView(APIView):
     resource = "training"
 
-    @extend_schema(tags=["training"], responses={200: PresetSerializer(many=True)})
+    @extend_schema(tags=["training"], responses={200: PresetListResponseSerializer})
     def get(self, request):
         presets = TrainingConfigPreset.objects.order_by("name")
         return Response(

@@ -290,9 +290,7 @@ class ReferenceTransmitterListView(APIView):
 
     resource = "stations"
 
-    @extend_schema(
-        tags=["localizations"], responses={200: ReferenceTransmitterListSerializer}
-    )
+    @extend_schema(tags=["localizations"], responses={200: ReferenceTransmitterListSerializer})
     def get(self, request):
         references = list(ReferenceTransmitter.objects.order_by("name", "id"))
         return Response(

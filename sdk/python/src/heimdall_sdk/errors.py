@@ -82,6 +82,10 @@ class UnsupportedMediaTypeError(APIError):
     """415 UNSUPPORTED_MEDIA_TYPE."""
 
 
+class UnprocessableError(APIError):
+    """422: the request is well-formed but cannot be done (e.g. INVALID_BUNDLE)."""
+
+
 class RateLimitedError(APIError):
     """429 RATE_LIMITED, after the client's retries ran out; `retry_after` in seconds."""
 
@@ -99,6 +103,7 @@ _BY_STATUS: dict[int, type[APIError]] = {
     409: ConflictError,
     413: PayloadTooLargeError,
     415: UnsupportedMediaTypeError,
+    422: UnprocessableError,
     429: RateLimitedError,
 }
 

@@ -11,7 +11,6 @@ import time
 import uuid
 import wave
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 

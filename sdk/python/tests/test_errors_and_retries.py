@@ -14,7 +14,6 @@ import uuid
 
 import httpx
 import pytest
-
 from heimdall_sdk import (
     AuthenticationError,
     ConflictError,
@@ -123,17 +122,19 @@ async def test_a_dropped_answer_is_retried_for_idempotent_calls_only():
 
     server = await asyncio.start_server(handle, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    async with server:
-        async with HeimdallClient(
+    async with (
+        server,
+        HeimdallClient(
             f"http://127.0.0.1:{port}", api_key="hmd_x", max_retries=3, backoff=0.01
-        ) as c:
-            with pytest.raises(TransportError):
-                await c.stations.list()
-            assert hits["n"] == 4
-            hits["n"] = 0
-            with pytest.raises(TransportError):
-                await c.constellations.create("x")
-            assert hits["n"] == 1
+        ) as c,
+    ):
+        with pytest.raises(TransportError):
+            await c.stations.list()
+        assert hits["n"] == 4
+        hits["n"] = 0
+        with pytest.raises(TransportError):
+            await c.constellations.create("x")
+        assert hits["n"] == 1
 
 
 @pytest.mark.slow

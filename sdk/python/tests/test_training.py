@@ -9,7 +9,6 @@ import sys
 import uuid
 
 import pytest
-
 from heimdall_sdk import HeimdallClient, NotFoundError
 
 from .conftest import URL, key

@@ -11,7 +11,6 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from heimdall_sdk import HeimdallClient
 from heimdall_sdk.websocket import Gap
 
@@ -47,7 +46,7 @@ async with client.websocket.connect() as ws:
         stations=["twente-nl"],
         frequency_range=(14000000, 15000000)
     )
-    
+
     async for signal in ws.stream():
         print(f"Signal detected: {signal.frequency_hz} Hz")
 """

@@ -452,16 +452,16 @@ def train(
             make_client() as client,
             client.training.watch_job(None) if watch else _null() as socket,
         ):
-            if True:
-                job = await client.training.create_job(
-                    job_name or f"{config_name} from the CLI",
-                    config_name=config_name,
-                    auto_activate=auto_activate,
-                )
-                console.print(f"job [bold]{job.id}[/bold] {job.status}")
-                if socket is None:
-                    return 0
-                return await _watch(socket, job.id)
+            # The socket (every job's events) is open before the job exists: nothing is missed.
+            job = await client.training.create_job(
+                job_name or f"{config_name} from the CLI",
+                config_name=config_name,
+                auto_activate=auto_activate,
+            )
+            console.print(f"job [bold]{job.id}[/bold] {job.status}")
+            if socket is None:
+                return 0
+            return await _watch(socket, job.id)
 
     code = run(go())
     raise typer.Exit(code)

@@ -5,9 +5,12 @@ between two absolute frequency edges (or the whole span without edges).
 
 * SNR (`clip_snr_db`): the Welch spectrum of the clip's first
   MAX_SNR_SAMPLES samples (apps.radio.dsp.power_spectrum: DC removed, noise
-  floor from the 25th percentile), the power above the floor between the
-  edges over the floor's power in that band: 10·log10(Σ(P−N0)·Δf / (N0·B)),
-  B the edges' width, clamped to [SNR_MIN_DB, dsp.DYNAMIC_RANGE_DB].
+  floor N0 from the 25th percentile, corrected to the mean noise density),
+  the power above the floor between the edges over the floor's power in
+  that band: 10·log10(Σ(P−N0)·Δf / (N0·B)), B the edges' width, clamped to
+  [SNR_MIN_DB, dsp.DYNAMIC_RANGE_DB]. The sum is not clipped at zero, so
+  noise alone sums to about nothing (SNR_MIN_DB) rather than to its own
+  positive fluctuations.
   Without edges: dsp.extract_features' `snr_estimate` of the whole span.
 * Training segments (`clip_segments`): the band's centre mixed to 0 Hz,
   resampled (scipy.signal.resample_poly, a polyphase low-pass) to the
@@ -54,7 +57,7 @@ def clip_snr_db(
     if not band.any():
         return SNR_MIN_DB
     floor = spectrum.noise_floor
-    excess = float(np.clip(spectrum.psd[band] - floor, 0, None).sum() * df)
+    excess = float((spectrum.psd[band] - floor).sum() * df)  # unbiased: noise sums to ~0
     noise = floor * max(high - low, df)
     if excess <= 0:
         return SNR_MIN_DB

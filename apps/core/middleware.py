@@ -99,7 +99,7 @@ class RateLimitMiddleware:
         return response
 
 
-_BODY_LIMITS: list[tuple["re.Pattern", str]] = []
+_BODY_LIMITS: list[tuple] = []  # (compiled path pattern, setting name)
 
 
 def register_body_limit(path_regex: str, setting_name: str) -> None:

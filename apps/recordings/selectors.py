@@ -30,13 +30,13 @@ def training_clips(
 ) -> QuerySet[RecordingClip]:
     """Labelled clips a `recordings` training dataset is built from: approved ones only
     when `only_approved`, at or above `min_snr_db` (clips without a measured SNR are
-    left out then), of `labels` and `recording_ids` when given. Ordered for
-    reproducibility."""
+    left out then; NOISE clips always count, as apps.training.selection says), of
+    `labels` and `recording_ids` when given. Ordered for reproducibility."""
     clips = RecordingClip.objects.exclude(label="").select_related("recording")
     if only_approved:
         clips = clips.filter(approved=True)
-    if min_snr_db is not None:
-        clips = clips.filter(snr_db__gte=min_snr_db)
+    if min_snr_db is not None:  # NOISE clips have no signal, so no SNR: they always count
+        clips = clips.filter(Q(snr_db__gte=min_snr_db) | Q(label__iexact="NOISE"))
     if labels:
         clips = clips.filter(label__in=labels)
     if recording_ids:

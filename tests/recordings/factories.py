@@ -117,3 +117,55 @@ def upload(client, meta_path=None, data_path=None, *, archive_path=None, **field
     finally:
         for handle in handles:
             handle.close()
+
+
+def labelled_recording(folder: Path, *, rate=48_000, clips_per_class=6, seed=0, start=START):
+    """Three seconds at `rate` around 7.1 MHz: a CW carrier at +3 kHz for a second, an FM
+    voice carrier at -5 kHz for a second, then noise alone; annotated with
+    `clips_per_class` clips of 0.1 s per class (CW, FM, NOISE) with their edges."""
+    from apps.radio import simulation
+
+    rng = np.random.default_rng(seed)
+    n = rate
+    t = np.arange(n) / rate
+    noise = lambda: 0.01 * (rng.standard_normal(n) + 1j * rng.standard_normal(n)) / np.sqrt(2)  # noqa: E731
+    saved = simulation.SAMPLE_RATE
+    simulation.SAMPLE_RATE = rate  # the FM message at this recording's rate
+    try:
+        fm = simulation.baseband(simulation.Emitter("NFM", 0.0, 0.0, 0.0), n, rng)
+    finally:
+        simulation.SAMPLE_RATE = saved
+    samples = np.concatenate(
+        [
+            0.3 * np.exp(2j * np.pi * 3000 * t) + noise(),
+            0.3 * fm * np.exp(-2j * np.pi * 5000 * t) + noise(),
+            noise(),
+        ]
+    ).astype(np.complex64)
+    annotations = []
+    step = n // clips_per_class
+    for second, label, low, high in (
+        (0, "CW", 7_102_800, 7_103_200),
+        (1, "FM", 7_089_000, 7_101_000),
+        (2, "NOISE", 7_090_000, 7_110_000),
+    ):
+        for k in range(clips_per_class):
+            annotations.append(
+                (
+                    second * n + k * step,
+                    rate // 10,
+                    {
+                        "core:label": label,
+                        "core:freq_lower_edge": low,
+                        "core:freq_upper_edge": high,
+                    },
+                )
+            )
+    return write_recording(
+        folder,
+        sample_rate=rate,
+        samples=samples,
+        frequency=7_100_000,
+        annotations=annotations,
+        start=start,
+    )

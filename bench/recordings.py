@@ -41,8 +41,14 @@ os.environ.setdefault("HEIMDALL_TASK_BACKEND", "inprocess")
 
 RATE = 2_400_000
 CENTRE = 145_000_000
-CARRIERS = [(-900_000, 0.2), (-310_000, 0.05), (120_000, 0.1), (455_000, 0.02),
-            (700_000, 0.3), (1_050_000, 0.01)]  # fmt: skip
+CARRIERS = [
+    (-900_000, 0.2),
+    (-310_000, 0.05),
+    (120_000, 0.1),
+    (455_000, 0.02),
+    (700_000, 0.3),
+    (1_050_000, 0.01),
+]
 
 
 def rss_kib() -> int:
@@ -96,12 +102,21 @@ def write_file(folder: Path, seconds: float) -> tuple[Path, Path]:
             handle.write(block)
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
     meta = {
-        "global": {"core:datatype": "ci16_le", "core:sample_rate": RATE,
-                   "core:version": "1.2.0", "core:sha512": digest.hexdigest()},
-        "captures": [{"core:sample_start": 0, "core:frequency": CENTRE,
-                      "core:datetime": start.isoformat().replace("+00:00", "Z")}],
+        "global": {
+            "core:datatype": "ci16_le",
+            "core:sample_rate": RATE,
+            "core:version": "1.2.0",
+            "core:sha512": digest.hexdigest(),
+        },
+        "captures": [
+            {
+                "core:sample_start": 0,
+                "core:frequency": CENTRE,
+                "core:datetime": start.isoformat().replace("+00:00", "Z"),
+            }
+        ],
         "annotations": [],
-    }  # fmt: skip
+    }
     path = folder / f"bench-{seconds:g}s.sigmf-meta"
     path.write_text(json.dumps(meta))
     return path, data
@@ -127,9 +142,15 @@ def main() -> None:
     from apps.recordings.services import recording_create
     from apps.stations.models import Station
 
-    Station.objects.create(id="bench-vhf", name="bench", url="http://example.org/",
-                           latitude=52.0, longitude=6.0, frequency_min=100_000_000,
-                           frequency_max=200_000_000)  # fmt: skip
+    Station.objects.create(
+        id="bench-vhf",
+        name="bench",
+        url="http://example.org/",
+        latitude=52.0,
+        longitude=6.0,
+        frequency_min=100_000_000,
+        frequency_max=200_000_000,
+    )
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         # The first analysis in a process pays once for imports, scipy's caches and the
@@ -140,16 +161,19 @@ def main() -> None:
             started = time.perf_counter()
             with open(meta_path, "rb") as meta, open(data_path, "rb") as data:
                 recording = recording_create(
-                    user=None, meta_file=File(meta, name=meta_path.name),
-                    data_file=File(data, name=data_path.name), websdr_station_id="bench-vhf",
-                )  # fmt: skip
+                    user=None,
+                    meta_file=File(meta, name=meta_path.name),
+                    data_file=File(data, name=data_path.name),
+                    websdr_station_id="bench-vhf",
+                )
             store_s = time.perf_counter() - started
             data_path.unlink()  # the stored copy is what is analyzed
             Recording.objects.filter(pk=recording.pk).update(
                 analysis_status="pending",
-                analysis={"options": {"window_seconds": args.window_seconds,
-                                      "fft_size": args.fft_size}},
-            )  # fmt: skip
+                analysis={
+                    "options": {"window_seconds": args.window_seconds, "fft_size": args.fft_size}
+                },
+            )
             with PeakRss() as memory:
                 started = time.perf_counter()
                 assert recording_analyze(recording_id=recording.pk) == "completed"
@@ -157,25 +181,35 @@ def main() -> None:
             recording.refresh_from_db()
             summary = recording.analysis
             if len(rows) or seconds != 1.0 or args.seconds[0] == 1.0:
-                rows.append((seconds, size, store_s, analyze_s, summary,
-                             (memory.peak - memory.base) / 1024))  # fmt: skip
-            print(f"{seconds:g} s: analyzed in {analyze_s:.2f} s "
-                  f"({seconds / analyze_s:.1f}x real time), "
-                  f"{summary['detections_found']} detections, "
-                  f"peak RSS +{(memory.peak - memory.base) / 1024:.0f} MiB", flush=True)  # fmt: skip
+                rows.append(
+                    (seconds, size, store_s, analyze_s, summary, (memory.peak - memory.base) / 1024)
+                )
+            print(
+                f"{seconds:g} s: analyzed in {analyze_s:.2f} s "
+                f"({seconds / analyze_s:.1f}x real time), "
+                f"{summary['detections_found']} detections, "
+                f"peak RSS +{(memory.peak - memory.base) / 1024:.0f} MiB",
+                flush=True,
+            )
 
     print()
-    print(f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores; ci16_le "
-          f"at {RATE / 1e6:g} MS/s, window {args.window_seconds} s, fft_size {args.fft_size}, "
-          "no active anomaly model.")  # fmt: skip
+    print(
+        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores; ci16_le "
+        f"at {RATE / 1e6:g} MS/s, window {args.window_seconds} s, fft_size {args.fft_size}, "
+        "no active anomaly model."
+    )
     print()
-    print("| recording | data | store (hash + copy) | analyze | real-time factor | "
-          "detections | peak RSS during analyze |")  # fmt: skip
+    print(
+        "| recording | data | store (hash + copy) | analyze | real-time factor | "
+        "detections | peak RSS during analyze |"
+    )
     print("|---|---|---|---|---|---|---|")
     for seconds, size, store_s, analyze_s, summary, peak in rows:
-        print(f"| {seconds:g} s | {size / 2**20:,.0f} MiB | {store_s:.2f} s | {analyze_s:.2f} s | "
-              f"{seconds / analyze_s:.1f}× (target ≥ 20×) | {summary['detections_found']:,} | "
-              f"+{peak:.0f} MiB |")  # fmt: skip
+        print(
+            f"| {seconds:g} s | {size / 2**20:,.0f} MiB | {store_s:.2f} s | {analyze_s:.2f} s | "
+            f"{seconds / analyze_s:.1f}× (target ≥ 20×) | {summary['detections_found']:,} | "
+            f"+{peak:.0f} MiB |"
+        )
 
 
 if __name__ == "__main__":

@@ -69,7 +69,7 @@ class RecordingSerializer(serializers.ModelSerializer):
         ]
 
 
-class AnalyzeRequestSerializer(serializers.Serializer):
+class RecordingAnalyzeRequestSerializer(serializers.Serializer):
     window_seconds = serializers.FloatField(
         min_value=WINDOW_SECONDS_MIN,
         max_value=WINDOW_SECONDS_MAX,
@@ -89,7 +89,7 @@ class AnalyzeRequestSerializer(serializers.Serializer):
         return value
 
 
-class ClipSerializer(serializers.ModelSerializer):
+class RecordingClipSerializer(serializers.ModelSerializer):
     recording_id = serializers.UUIDField(read_only=True)
     approved_by = serializers.UUIDField(source="approved_by_id", allow_null=True, read_only=True)
     created_by = serializers.UUIDField(source="created_by_id", allow_null=True, read_only=True)
@@ -117,7 +117,7 @@ class ClipSerializer(serializers.ModelSerializer):
         ]
 
 
-class ClipWriteSerializer(serializers.Serializer):
+class RecordingClipWriteSerializer(serializers.Serializer):
     """A clip as SigMF annotates it (`core:sample_start` ... as plain names)."""
 
     sample_start = serializers.IntegerField(min_value=0, max_value=INT64_MAX)
@@ -134,7 +134,7 @@ class ClipWriteSerializer(serializers.Serializer):
     approved = serializers.BooleanField(required=False, default=False)
 
 
-class ClipPatchSerializer(ClipWriteSerializer):
+class RecordingClipPatchSerializer(RecordingClipWriteSerializer):
     """PATCH: an RFC 7396 merge patch; every field optional, `metadata` merges."""
 
     sample_start = serializers.IntegerField(min_value=0, max_value=INT64_MAX, required=False)

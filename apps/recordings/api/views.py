@@ -20,10 +20,10 @@ from apps.core.parsers import FiniteJSONParser
 from apps.core.schema import filterset_parameters
 from apps.recordings import export, selectors, services
 from apps.recordings.api.serializers import (
-    AnalyzeRequestSerializer,
-    ClipPatchSerializer,
-    ClipSerializer,
-    ClipWriteSerializer,
+    RecordingAnalyzeRequestSerializer,
+    RecordingClipPatchSerializer,
+    RecordingClipSerializer,
+    RecordingClipWriteSerializer,
     RecordingSerializer,
     RecordingUploadSerializer,
 )
@@ -152,12 +152,12 @@ class RecordingAnalyzeView(APIView):
 
     @extend_schema(
         tags=["recordings"],
-        request=AnalyzeRequestSerializer,
+        request=RecordingAnalyzeRequestSerializer,
         responses={202: RecordingSerializer},
     )
     def post(self, request, recording_id):
         recording = _recording(recording_id)
-        body = AnalyzeRequestSerializer(data=request.data if request.data else {})
+        body = RecordingAnalyzeRequestSerializer(data=request.data if request.data else {})
         body.is_valid(raise_exception=True)
         services.recording_analyze_request(recording=recording, options=dict(body.validated_data))
         return Response(
@@ -182,7 +182,9 @@ class ClipListView(APIView):
             OpenApiParameter("label", str),
             *CLIPS_PAGINATOR.parameters(),
         ],
-        responses={200: CLIPS_PAGINATOR.response_serializer("RecordingClipList", ClipSerializer)},
+        responses={
+            200: CLIPS_PAGINATOR.response_serializer("RecordingClipList", RecordingClipSerializer)
+        },
     )
     def get(self, request, recording_id):
         params = request.query_params
@@ -193,19 +195,21 @@ class ClipListView(APIView):
         if params.get("label"):
             clips = clips.filter(label=params["label"][:64])
         rows, block = CLIPS_PAGINATOR.paginate(clips, params)
-        return Response(CLIPS_PAGINATOR.body(ClipSerializer(rows, many=True).data, block))
+        return Response(CLIPS_PAGINATOR.body(RecordingClipSerializer(rows, many=True).data, block))
 
     @extend_schema(
-        tags=["recordings"], request=ClipWriteSerializer, responses={201: ClipSerializer}
+        tags=["recordings"],
+        request=RecordingClipWriteSerializer,
+        responses={201: RecordingClipSerializer},
     )
     def post(self, request, recording_id):
         recording = _recording(recording_id)
-        body = ClipWriteSerializer(data=request.data)
+        body = RecordingClipWriteSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         clip = services.clip_create(
             user=request.user, recording=recording, values=dict(body.validated_data)
         )
-        return Response(ClipSerializer(clip).data, status=status.HTTP_201_CREATED)
+        return Response(RecordingClipSerializer(clip).data, status=status.HTTP_201_CREATED)
 
 
 class ClipDetailView(APIView):
@@ -213,20 +217,22 @@ class ClipDetailView(APIView):
 
     resource = "recordings"
 
-    @extend_schema(tags=["recordings"], responses={200: ClipSerializer})
+    @extend_schema(tags=["recordings"], responses={200: RecordingClipSerializer})
     def get(self, request, recording_id, clip_id):
-        return Response(ClipSerializer(_clip(recording_id, clip_id)).data)
+        return Response(RecordingClipSerializer(_clip(recording_id, clip_id)).data)
 
     @extend_schema(
-        tags=["recordings"], request=ClipPatchSerializer, responses={200: ClipSerializer}
+        tags=["recordings"],
+        request=RecordingClipPatchSerializer,
+        responses={200: RecordingClipSerializer},
     )
     def patch(self, request, recording_id, clip_id):
         clip = _clip(recording_id, clip_id)
-        body = ClipPatchSerializer(data=request.data, partial=True)
+        body = RecordingClipPatchSerializer(data=request.data, partial=True)
         body.is_valid(raise_exception=True)
         changes = {k: v for k, v in body.validated_data.items() if k in request.data}
         clip = services.clip_update(user=request.user, clip=clip, changes=changes)
-        return Response(ClipSerializer(clip).data)
+        return Response(RecordingClipSerializer(clip).data)
 
     @extend_schema(tags=["recordings"], responses={204: None})
     def delete(self, request, recording_id, clip_id):

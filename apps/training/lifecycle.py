@@ -136,7 +136,7 @@ def job_delete(*, job: TrainingJob) -> None:
     checkpoint = locked.resume_checkpoint
     locked.delete()
     if checkpoint:
-        transaction.on_commit(lambda: _delete_file(checkpoint))
+        transaction.on_commit(lambda: _delete_file(checkpoint), robust=True)
 
 
 def _delete_file(path: str) -> None:

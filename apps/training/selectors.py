@@ -5,7 +5,13 @@ from apps.core.exceptions import ValidationFailed
 from apps.core.timeutil import isoformat_z, utc_now
 from apps.stations.models import Station
 from apps.training.generator import covers_frequency
-from apps.training.models import TrainingJob, TrainingMetric, TrainingWorker
+from apps.training.models import (
+    SyntheticDataset,
+    TrainingConfigPreset,
+    TrainingJob,
+    TrainingMetric,
+    TrainingWorker,
+)
 
 # Bookkeeping keys of a job's metrics that are not results.
 _RUN_KEYS = (
@@ -19,10 +25,20 @@ _RUN_KEYS = (
 )
 
 
-def runs(*, status: str | None = None):
-    """Training runs (jobs), newest first."""
-    queryset = TrainingJob.objects.order_by("-created_at", "id")
-    return queryset.filter(status=status) if status else queryset
+def job_list():
+    """Training jobs, newest first (TrainingJobFilterSet narrows them): seed 000's
+    /training/jobs and, summarised, seed 002's runs."""
+    return TrainingJob.objects.order_by("-created_at", "id")
+
+
+def dataset_list():
+    """Synthetic datasets, newest first (SyntheticDatasetFilterSet narrows them)."""
+    return SyntheticDataset.objects.order_by("-created_at", "id")
+
+
+def preset_list() -> list[TrainingConfigPreset]:
+    """Every named training configuration, by name (seed 002's /training/configs)."""
+    return list(TrainingConfigPreset.objects.order_by("name"))
 
 
 def run_metrics(job: TrainingJob, limit: int) -> list[TrainingMetric]:

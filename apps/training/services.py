@@ -56,7 +56,7 @@ def dataset_delete(*, user=None, dataset: SyntheticDataset) -> None:
     path = dataset.artifact_path
     dataset.delete()
     if path:
-        transaction.on_commit(lambda: default_storage.delete(path))
+        transaction.on_commit(lambda: default_storage.delete(path), robust=True)
 
 
 # --- configuration presets ----------------------------------------------------------------

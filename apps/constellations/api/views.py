@@ -38,6 +38,7 @@ from apps.constellations.selectors import (
     localization_get,
     localization_list,
     localization_posterior,
+    reference_transmitter_list,
 )
 from apps.core.exceptions import PermissionDenied
 from apps.core.lookups import choice_param, get_by_uuid_or_404
@@ -287,7 +288,7 @@ class ReferenceTransmitterListView(APIView):
         tags=["localizations"], responses={200: ReferenceTransmitterSerializer(many=True)}
     )
     def get(self, request):
-        references = list(ReferenceTransmitter.objects.order_by("name", "id"))
+        references = reference_transmitter_list()
         return Response(
             {"data": ReferenceTransmitterSerializer(references, many=True).data,
              "total": len(references)}

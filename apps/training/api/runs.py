@@ -9,6 +9,7 @@ from apps.accounts.roles import Role, role_of
 from apps.core.exceptions import NotFound, ValidationFailed, validation_details
 from apps.core.lookups import choice_param, get_by_uuid_or_404
 from apps.core.pagination import IntParam, LimitOffsetPaginator
+from apps.core.schema import filterset_parameters
 from apps.core.text import FreeTextField
 from apps.training import selectors
 from apps.training.api.jobs import MetricSerializer
@@ -19,6 +20,7 @@ from apps.training.config import (
     config_errors,
     dataset_type_for,
 )
+from apps.training.filters import TrainingJobFilterSet
 from apps.training.models import SyntheticDataset, TrainingConfigPreset, TrainingJob
 from apps.training.readiness import data_check, newest_ready
 from apps.training.services import preset_create, preset_delete, preset_update
@@ -91,7 +93,8 @@ class PresetListView(APIView):
 
     @extend_schema(tags=["training"], responses={200: PresetSerializer(many=True)})
     def get(self, request):
-        presets = TrainingConfigPreset.objects.order_by("name")
+        """Seed 002's shape, no pages: `configs`, `available_configs` (names), `total`."""
+        presets = selectors.preset_list()
         return Response(
             {
                 "configs": PresetSerializer(presets, many=True).data,
@@ -183,25 +186,18 @@ class RunListView(APIView):
 
     @extend_schema(
         tags=["training"],
-        parameters=[
-            OpenApiParameter("status", str, enum=TrainingJob.Status.values),
-            *RUNS_PAGINATOR.parameters(),
-        ],
+        parameters=[*filterset_parameters(TrainingJobFilterSet), *RUNS_PAGINATOR.parameters()],
         responses={
             200: RUNS_PAGINATOR.response_serializer("TrainingRunList", RunSummarySerializer)
         },
     )
     def get(self, request):
-        wanted = choice_param(request.query_params, "status", TrainingJob.Status.values)
-        queryset = selectors.runs(status=wanted)
-        window = RUNS_PAGINATOR.window(request.query_params)
-        page = queryset[window.offset : window.offset + window.limit]
-        return Response(
-            RUNS_PAGINATOR.body(
-                [selectors.run_summary(job) for job in page],
-                RUNS_PAGINATOR.block(window, queryset.count()),
-            )
-        )
+        """`{"runs": [summary...], "total": n}`, newest first, `limit`/`offset` pages.
+        TrainingJobFilterSet → selectors.job_list → RUNS_PAGINATOR → run summaries."""
+        params = request.query_params
+        queryset = TrainingJobFilterSet(params, queryset=selectors.job_list()).validated_queryset()
+        rows, block = RUNS_PAGINATOR.paginate(queryset, params)
+        return Response(RUNS_PAGINATOR.body([selectors.run_summary(job) for job in rows], block))
 
 
 class RunMetricsResponseSerializer(serializers.Serializer):

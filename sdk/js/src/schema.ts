@@ -313,6 +313,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /**
+         * @description Seed 004's shape: `{"data": [...]}`, no pages. MLModelFilterSet →
+         *     selectors.model_list; an unknown `model_type` or `status` is a 400 naming it.
+         */
         get: operations["model_list_retrieve"];
         put?: never;
         /** @description Seed 003: a registry record in `draft`; train it with POST /models/train. */
@@ -717,6 +721,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /** @description Seed 002's shape, no pages: `configs`, `available_configs` (names), `total`. */
         get: operations["preset_list_retrieve"];
         put?: never;
         post: operations["preset_list_create"];
@@ -769,6 +774,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /**
+         * @description Seed 000: `{"jobs": [...], "total": n}`, newest first, `limit`/`offset` pages.
+         *     TrainingJobFilterSet → selectors.job_list → JOBS_PAGINATOR.
+         */
         get: operations["job_list_retrieve"];
         put?: never;
         post: operations["job_list_create"];
@@ -850,6 +859,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /**
+         * @description `{"runs": [summary...], "total": n}`, newest first, `limit`/`offset` pages.
+         *     TrainingJobFilterSet → selectors.job_list → RUNS_PAGINATOR → run summaries.
+         */
         get: operations["run_list_retrieve"];
         put?: never;
         post?: never;
@@ -918,6 +931,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /**
+         * @description Seed 000's shape: `{"datasets": [...], "total": n}`, newest first, `limit`/`offset`
+         *     pages. SyntheticDatasetFilterSet → selectors.dataset_list → DATASETS_PAGINATOR.
+         */
         get: operations["dataset_list_retrieve"];
         put?: never;
         post?: never;
@@ -2036,6 +2053,7 @@ export interface components {
             notes?: string;
         };
         PatchedStationDetailRequest: {
+            /** @description A slug: lowercase letters, digits, inner hyphens; not `new` (reserved) */
             id?: string;
             name?: string;
             /** Format: uri */
@@ -2398,6 +2416,7 @@ export interface components {
             message: string;
         };
         StationDetail: {
+            /** @description A slug: lowercase letters, digits, inner hyphens; not `new` (reserved) */
             id: string;
             name: string;
             /** Format: uri */
@@ -2424,6 +2443,7 @@ export interface components {
             readonly updated_at: string;
         };
         StationDetailRequest: {
+            /** @description A slug: lowercase letters, digits, inner hyphens; not `new` (reserved) */
             id: string;
             name: string;
             /** Format: uri */
@@ -3709,8 +3729,10 @@ export interface operations {
     model_list_retrieve: {
         parameters: {
             query?: {
+                /** @description Model type */
                 model_type?: "anomaly_detection" | "localization" | "signal_classification";
-                status?: "archived" | "degraded" | "deployed" | "deprecated" | "draft" | "failed" | "trained" | "training";
+                /** @description Status */
+                status?: "draft" | "training" | "trained" | "deployed" | "failed" | "degraded" | "deprecated" | "archived";
             };
             header?: never;
             path?: never;
@@ -5109,7 +5131,8 @@ export interface operations {
                 limit?: number;
                 /** @description Rows to skip */
                 offset?: number;
-                status?: "cancelled" | "completed" | "failed" | "pending" | "queued" | "running";
+                /** @description Status */
+                status?: "pending" | "queued" | "running" | "completed" | "failed" | "cancelled";
             };
             header?: never;
             path?: never;
@@ -5336,7 +5359,8 @@ export interface operations {
                 limit?: number;
                 /** @description Rows to skip */
                 offset?: number;
-                status?: "cancelled" | "completed" | "failed" | "pending" | "queued" | "running";
+                /** @description Status */
+                status?: "pending" | "queued" | "running" | "completed" | "failed" | "cancelled";
             };
             header?: never;
             path?: never;
@@ -5459,12 +5483,14 @@ export interface operations {
     dataset_list_retrieve: {
         parameters: {
             query?: {
+                /** @description Dataset type */
                 dataset_type?: "localization" | "signals";
                 /** @description Rows to return, 1-1000 (default 50) */
                 limit?: number;
                 /** @description Rows to skip */
                 offset?: number;
-                status?: "failed" | "generating" | "pending" | "ready";
+                /** @description Status */
+                status?: "pending" | "generating" | "ready" | "failed";
             };
             header?: never;
             path?: never;

@@ -180,3 +180,31 @@ def fixed_receivers(*, user, parameters: dict) -> list[list[float]]:
             f"{parameters['frequency_mhz']} MHz; min_receivers is {parameters['min_receivers']}",
         )
     return points
+
+
+def recordings_clip_count(parameters: dict) -> int:
+    """How many labelled recording clips a `recordings` dataset with these parameters
+    would be cut from (apps.recordings.selectors.training_clips); 400 when none and no
+    synthetic clips are mixed in, naming what excluded them."""
+    from apps.recordings.selectors import label_counts, training_clips
+
+    criteria = {
+        "only_approved": parameters["only_approved"],
+        "min_snr_db": parameters["min_snr_db"],
+        "labels": parameters["labels"] or None,
+        "recording_ids": parameters["recording_ids"] or None,
+    }
+    count = training_clips(**criteria).count()
+    if count == 0 and not parameters["synthetic_samples"]:
+        labelled = sum(label_counts(**{**criteria, "only_approved": False,
+                                       "min_snr_db": None}).values())  # fmt: skip
+        field = "only_approved" if labelled and parameters["only_approved"] else "min_snr_db"
+        if not labelled:
+            field = "recording_ids" if parameters["recording_ids"] else "labels"
+        raise ValidationFailed.for_field(
+            field,
+            f"no labelled recording clips match ({labelled} labelled clips before the "
+            "approval and SNR filters): approve clips, lower min_snr_db, or mix in "
+            "synthetic_samples",
+        )
+    return count

@@ -88,10 +88,18 @@ def _validated(serializer_class, data):
     return body.validated_data
 
 
+class PresetListResponseSerializer(serializers.Serializer):
+    """`GET /training/configs`: every named configuration, their names and count."""
+
+    configs = PresetSerializer(many=True)
+    available_configs = serializers.ListField(child=serializers.CharField())
+    total = serializers.IntegerField()
+
+
 class PresetListView(APIView):
     resource = "training"
 
-    @extend_schema(tags=["training"], responses={200: PresetSerializer(many=True)})
+    @extend_schema(tags=["training"], responses={200: PresetListResponseSerializer})
     def get(self, request):
         """Seed 002's shape, no pages: `configs`, `available_configs` (names), `total`."""
         presets = selectors.preset_list()
@@ -310,6 +318,7 @@ class DataCheckSerializer(serializers.Serializer):
     receivers_per_sample = serializers.DictField(required=False)
     receivers_below_min_snr = serializers.IntegerField(required=False)
     snr_db = serializers.DictField(required=False)
+    per_source = serializers.DictField(child=serializers.IntegerField(), required=False)
     train_samples = serializers.IntegerField()
     val_samples = serializers.IntegerField()
     problems = serializers.ListField(child=serializers.CharField())
@@ -333,6 +342,12 @@ class DataCheckView(APIView):
             OpenApiParameter("model_architecture", str, enum=list(ARCHITECTURES)),
             OpenApiParameter("config_name", str),
             OpenApiParameter("min_snr_db", float),
+            OpenApiParameter(
+                "only_approved",
+                str,
+                enum=["true", "false"],
+                description="recordings datasets: approved clips only (default true)",
+            ),
         ],
         responses={200: DataCheckSerializer},
     )
@@ -351,6 +366,9 @@ class DataCheckView(APIView):
                 raise ValidationFailed.for_field(
                     "min_snr_db", "must be a number", params["min_snr_db"]
                 ) from None
+        approved = choice_param(params, "only_approved", ("true", "false"))
+        if approved:
+            given["only_approved"] = approved == "true"
         config, errors = config_errors(given, check_gpu=False)
         if errors:
             _fail_with(errors)
@@ -365,6 +383,7 @@ class DataCheckView(APIView):
                 architecture=config["model_architecture"],
                 min_snr_db=config["min_snr_db"],
                 validation_split=config["validation_split"],
+                only_approved=config["only_approved"],
             )
         )
 

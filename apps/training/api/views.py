@@ -9,10 +9,17 @@ from apps.core.schema import filterset_parameters
 from apps.training.api.serializers import DatasetSerializer, GenerateSerializer
 from apps.training.filters import SyntheticDatasetFilterSet
 from apps.training.models import SyntheticDataset
-from apps.training.selectors import dataset_list, fixed_receivers
+from apps.training.selectors import dataset_list, fixed_receivers, recordings_clip_count
 from apps.training.services import dataset_delete, dataset_request
 
 DATASETS_PAGINATOR = LimitOffsetPaginator(items_key="datasets")
+RECORDINGS_ONLY = (
+    "only_approved",
+    "labels",
+    "recording_ids",
+    "max_segments_per_clip",
+    "synthetic_samples",
+)
 
 
 def _dataset(dataset_id: str) -> SyntheticDataset:
@@ -41,6 +48,12 @@ class GenerateView(APIView):
         data["constellation_id"] = (
             str(data["constellation_id"]) if data["constellation_id"] else None
         )
+        data["recording_ids"] = [str(pk) for pk in data["recording_ids"]]
+        if dataset_type == SyntheticDataset.Type.RECORDINGS:
+            data["num_samples"] = recordings_clip_count(data) + data["synthetic_samples"]
+        else:  # the recordings-only parameters
+            for key in RECORDINGS_ONLY:
+                data.pop(key)
         dataset = dataset_request(
             user=request.user,
             name=name,

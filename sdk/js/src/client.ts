@@ -388,6 +388,78 @@ export class ReferenceTransmitters extends Group {
   }
 }
 
+// --- recordings (SigMF captures: docs/recordings.md) ----------------------------------
+
+/** A file part: bytes, a Blob/File, or text. */
+export type UploadPart = Blob | Uint8Array | ArrayBuffer | string;
+
+export interface RecordingUpload {
+  /** A `.sigmf-meta` and its `.sigmf-data`, or one `.sigmf` archive. */
+  meta?: UploadPart;
+  data?: UploadPart;
+  archive?: UploadPart;
+  websdr_station_id?: string;
+  name?: string;
+  description?: string;
+}
+
+function part(value: UploadPart, type: string): Blob {
+  return value instanceof Blob ? value : new Blob([value as BlobPart], { type });
+}
+
+export class Recordings extends Group {
+  list(query: Query<"recording_list_retrieve"> = {}): Promise<Result<"recording_list_retrieve">> {
+    return this.http.request("GET", "/api/v1/recordings", { query });
+  }
+  iterate(query: Omit<Query<"recording_list_retrieve">, "page"> = {}): Paginated<Schemas["Recording"]> {
+    return pageNumbers((page) => this.list({ page_size: 100, ...query, page }) as never);
+  }
+  /** POST /recordings (multipart): meta + data, or archive (201). */
+  upload(upload: RecordingUpload): Promise<Result<"recording_list_create">> {
+    const form = new FormData();
+    if (upload.meta !== undefined) form.append("meta", part(upload.meta, "application/json"), "recording.sigmf-meta");
+    if (upload.data !== undefined) form.append("data", part(upload.data, "application/octet-stream"), "recording.sigmf-data");
+    if (upload.archive !== undefined) form.append("archive", part(upload.archive, "application/x-tar"), "recording.sigmf");
+    for (const key of ["websdr_station_id", "name", "description"] as const) {
+      if (upload[key] !== undefined) form.append(key, upload[key]!);
+    }
+    return this.http.request("POST", "/api/v1/recordings", { body: form });
+  }
+  get(recordingId: string): Promise<Result<"recording_detail_retrieve">> {
+    return this.http.request("GET", `/api/v1/recordings/${id(recordingId)}`);
+  }
+  delete(recordingId: string): Promise<void> {
+    return this.http.request("DELETE", `/api/v1/recordings/${id(recordingId)}`);
+  }
+  /** POST /recordings/{id}/analyze (202): detections from the capture, by a worker. */
+  analyze(recordingId: string, body: Body<"recording_analyze_create"> = {}): Promise<Result<"recording_analyze_create">> {
+    return this.http.request("POST", `/api/v1/recordings/${id(recordingId)}/analyze`, { body });
+  }
+  /** GET /recordings/{id}/download: the bytes (`{part: "meta" | "data" | "archive"}`). */
+  async download(recordingId: string, query: Query<"recording_download_retrieve"> = {}): Promise<Uint8Array> {
+    const buffer = await this.http.request<ArrayBuffer>("GET", `/api/v1/recordings/${id(recordingId)}/download`, {
+      query,
+      responseType: "arrayBuffer",
+    });
+    return new Uint8Array(buffer);
+  }
+  listAnnotations(recordingId: string, query: Query<"clip_list_retrieve"> = {}): Promise<Result<"clip_list_retrieve">> {
+    return this.http.request("GET", `/api/v1/recordings/${id(recordingId)}/annotations`, { query });
+  }
+  annotate(recordingId: string, body: Body<"clip_list_create">): Promise<Result<"clip_list_create">> {
+    return this.http.request("POST", `/api/v1/recordings/${id(recordingId)}/annotations`, { body });
+  }
+  getAnnotation(recordingId: string, clipId: string): Promise<Result<"clip_detail_retrieve">> {
+    return this.http.request("GET", `/api/v1/recordings/${id(recordingId)}/annotations/${id(clipId)}`);
+  }
+  updateAnnotation(recordingId: string, clipId: string, body: Body<"clip_detail_partial_update">): Promise<Result<"clip_detail_partial_update">> {
+    return this.http.request("PATCH", `/api/v1/recordings/${id(recordingId)}/annotations/${id(clipId)}`, { body });
+  }
+  deleteAnnotation(recordingId: string, clipId: string): Promise<void> {
+    return this.http.request("DELETE", `/api/v1/recordings/${id(recordingId)}/annotations/${id(clipId)}`);
+  }
+}
+
 // --- models ---------------------------------------------------------------------------
 
 export class Models extends Group {
@@ -603,6 +675,7 @@ export class HeimdallClient {
   readonly localizations: Localizations;
   readonly referenceTransmitters: ReferenceTransmitters;
   readonly models: Models;
+  readonly recordings: Recordings;
   readonly training: Training;
   readonly websocket: WebSocketAPI;
 
@@ -622,6 +695,7 @@ export class HeimdallClient {
     this.localizations = new Localizations(this.http);
     this.referenceTransmitters = new ReferenceTransmitters(this.http);
     this.models = new Models(this.http);
+    this.recordings = new Recordings(this.http);
     this.websocket = new WebSocketAPI(this.http, options.WebSocket);
     this.training = new Training(this.http, (path, socketOptions) =>
       new TrainingSocket(this.http, path, options.WebSocket, socketOptions),

@@ -67,6 +67,7 @@ export type QueryValue = string | number | boolean | null | undefined | Date;
 
 export interface RequestOptions {
   query?: Record<string, QueryValue>;
+  /** JSON-encoded, or sent as multipart/form-data when a FormData. */
   body?: unknown;
   /** Safe to repeat after a network error or a 503 (default: GET, HEAD, PUT, DELETE). */
   idempotent?: boolean;
@@ -219,7 +220,8 @@ export class Transport {
         Accept: opts.responseType === "arrayBuffer" ? "*/*" : "application/json",
         ...this.options.headers,
       };
-      if (opts.body !== undefined) headers["Content-Type"] = "application/json";
+      const multipart = typeof FormData !== "undefined" && opts.body instanceof FormData;
+      if (opts.body !== undefined && !multipart) headers["Content-Type"] = "application/json";
       if (!opts.anonymous) headers["Authorization"] = `Bearer ${await this.credential()}`;
 
       const timeout = AbortSignal.timeout(this.options.timeoutMs ?? 30_000);
@@ -229,7 +231,7 @@ export class Transport {
         response = await this.fetchImpl(url, {
           method,
           headers,
-          body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+          body: opts.body === undefined ? undefined : multipart ? (opts.body as FormData) : JSON.stringify(opts.body),
           signal,
         });
       } catch (error) {

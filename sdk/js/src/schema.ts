@@ -514,6 +514,123 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/recordings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description GET: recordings (filters: station, time, frequency). POST: upload a SigMF recording
+         *     (multipart: `meta` + `data`, or `archive`; streamed to disk, never read whole).
+         */
+        get: operations["recording_list_retrieve"];
+        put?: never;
+        /**
+         * @description GET: recordings (filters: station, time, frequency). POST: upload a SigMF recording
+         *     (multipart: `meta` + `data`, or `archive`; streamed to disk, never read whole).
+         */
+        post: operations["recording_list_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/recordings/{recording_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["recording_detail_retrieve"];
+        put?: never;
+        post?: never;
+        delete: operations["recording_detail_destroy"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/recordings/{recording_id}/analyze": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * @description Run the DSP over the whole recording in the background (202); its carriers are
+         *     ingested as detections. Re-analyzing with the same options stores nothing twice.
+         */
+        post: operations["recording_analyze_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/recordings/{recording_id}/annotations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description A recording's clips (SigMF annotations): list, or add one (operators, admins). */
+        get: operations["clip_list_retrieve"];
+        put?: never;
+        /** @description A recording's clips (SigMF annotations): list, or add one (operators, admins). */
+        post: operations["clip_list_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/recordings/{recording_id}/annotations/{clip_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description A clip: read; PATCH (RFC 7396 merge patch) to relabel, move or approve; delete. */
+        get: operations["clip_detail_retrieve"];
+        put?: never;
+        post?: never;
+        /** @description A clip: read; PATCH (RFC 7396 merge patch) to relabel, move or approve; delete. */
+        delete: operations["clip_detail_destroy"];
+        options?: never;
+        head?: never;
+        /** @description A clip: read; PATCH (RFC 7396 merge patch) to relabel, move or approve; delete. */
+        patch: operations["clip_detail_partial_update"];
+        trace?: never;
+    };
+    "/api/v1/recordings/{recording_id}/download": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description The recording as SigMF: a `.sigmf` archive (default), or `?part=meta` / `?part=data`.
+         *     The metadata carries the clips as annotations, with their labels and approval now.
+         */
+        get: operations["recording_download_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/reference-transmitters": {
         parameters: {
             query?: never;
@@ -1062,6 +1179,15 @@ export interface components {
             overlap: number;
         };
         /**
+         * @description * `not_analyzed` - Not Analyzed
+         *     * `pending` - Pending
+         *     * `running` - Running
+         *     * `completed` - Completed
+         *     * `failed` - Failed
+         * @enum {string}
+         */
+        AnalysisStatusEnum: "not_analyzed" | "pending" | "running" | "completed" | "failed";
+        /**
          * @description Documentation of the request: validation is apps.signals.analysis, and every bound
          *     here is one of its constants (a test probes each against the API).
          */
@@ -1290,6 +1416,9 @@ export interface components {
             snr_db?: {
                 [key: string]: unknown;
             };
+            per_source?: {
+                [key: string]: number;
+            };
             train_samples: number;
             val_samples: number;
             problems: string[];
@@ -1320,9 +1449,10 @@ export interface components {
         /**
          * @description * `localization` - Localization
          *     * `signals` - Signals
+         *     * `recordings` - Recordings
          * @enum {string}
          */
-        DatasetDatasetTypeEnum: "localization" | "signals";
+        DatasetDatasetTypeEnum: "localization" | "signals" | "recordings";
         DatasetList: {
             datasets: components["schemas"]["Dataset"][];
             total: number;
@@ -1493,9 +1623,10 @@ export interface components {
         /**
          * @description * `localization` - localization
          *     * `signals` - signals
+         *     * `recordings` - recordings
          * @enum {string}
          */
-        GenerateDatasetTypeEnum: "localization" | "signals";
+        GenerateDatasetTypeEnum: "localization" | "signals" | "recordings";
         /** @description Seed 000's synthetic data parameters, with their ranges and defaults. */
         GenerateRequest: {
             name: string;
@@ -1569,6 +1700,17 @@ export interface components {
             snr_max_db?: number;
             /** @default 4096 */
             clip_samples?: number;
+            /** @default true */
+            only_approved?: boolean;
+            labels?: string[];
+            recording_ids?: string[];
+            /** @default 32 */
+            max_segments_per_clip?: number;
+            /**
+             * @description recordings: synthetic clips mixed in (the simulator's classes)
+             * @default 0
+             */
+            synthetic_samples?: number;
         };
         Health: {
             status: components["schemas"]["HealthStatusEnum"];
@@ -2038,6 +2180,23 @@ export interface components {
                 [key: string]: unknown;
             };
         };
+        /** @description PATCH: an RFC 7396 merge patch; every field optional, `metadata` merges. */
+        PatchedRecordingClipPatchRequest: {
+            /** Format: int64 */
+            sample_start?: number;
+            /** Format: int64 */
+            sample_count?: number;
+            /** Format: int64 */
+            freq_lower_edge?: number | null;
+            /** Format: int64 */
+            freq_upper_edge?: number | null;
+            label?: string;
+            comment?: string;
+            metadata?: {
+                [key: string]: unknown;
+            } | null;
+            approved?: boolean;
+        };
         PatchedReferenceTransmitterRequest: {
             name?: string;
             /** Format: double */
@@ -2199,6 +2358,12 @@ export interface components {
             description?: string;
             config?: components["schemas"]["PatchedTrainingConfigRequest"];
         };
+        /** @description `GET /training/configs`: every named configuration, their names and count. */
+        PresetListResponse: {
+            configs: components["schemas"]["Preset"][];
+            available_configs: string[];
+            total: number;
+        };
         PresetUpdateRequest: {
             description?: string;
             config?: {
@@ -2226,6 +2391,142 @@ export interface components {
                 [key: string]: unknown;
             };
         };
+        Recording: {
+            /** Format: uuid */
+            readonly id: string;
+            name: string;
+            description?: string;
+            readonly websdr_station_id: string;
+            datatype: string;
+            /** Format: double */
+            sample_rate: number;
+            /** Format: int64 */
+            sample_count: number;
+            /** Format: int64 */
+            center_frequency_min_hz: number;
+            /** Format: int64 */
+            center_frequency_max_hz: number;
+            /** Format: int64 */
+            frequency_min_hz: number;
+            /** Format: int64 */
+            frequency_max_hz: number;
+            /** Format: date-time */
+            start_time: string;
+            /** Format: date-time */
+            end_time: string;
+            /** Format: int64 */
+            data_bytes: number;
+            data_sha512: string;
+            meta?: unknown;
+            analysis_status?: components["schemas"]["AnalysisStatusEnum"];
+            /** Format: double */
+            analysis_progress_percent?: number;
+            analysis_message?: string;
+            analysis_error?: string;
+            analysis?: unknown;
+            /** Format: date-time */
+            analyzed_at?: string | null;
+            readonly clip_count: number | null;
+            readonly approved_clip_count: number | null;
+            /** Format: uuid */
+            readonly created_by: string | null;
+            /** Format: date-time */
+            readonly created_at: string;
+        };
+        RecordingAnalyzeRequestRequest: {
+            /**
+             * Format: double
+             * @description seconds of samples per analysed window (the last of a capture is shorter)
+             * @default 0.25
+             */
+            window_seconds?: number;
+            /**
+             * @description Welch segment length, a power of two
+             * @default 4096
+             */
+            fft_size?: number;
+        };
+        RecordingClip: {
+            /** Format: uuid */
+            readonly id: string;
+            /** Format: uuid */
+            readonly recording_id: string;
+            /** Format: int64 */
+            sample_start: number;
+            /** Format: int64 */
+            sample_count: number;
+            /** Format: int64 */
+            freq_lower_edge?: number | null;
+            /** Format: int64 */
+            freq_upper_edge?: number | null;
+            label?: string;
+            comment?: string;
+            metadata?: unknown;
+            /** Format: double */
+            snr_db?: number | null;
+            source?: components["schemas"]["SourceEnum"];
+            approved?: boolean;
+            /** Format: uuid */
+            readonly approved_by: string | null;
+            /** Format: date-time */
+            approved_at?: string | null;
+            /** Format: uuid */
+            readonly created_by: string | null;
+            /** Format: date-time */
+            readonly created_at: string;
+            /** Format: date-time */
+            readonly updated_at: string;
+        };
+        RecordingClipList: {
+            data: components["schemas"]["RecordingClip"][];
+            pagination: components["schemas"]["PageNumberPagination"];
+        };
+        /** @description A clip as SigMF annotates it (`core:sample_start` ... as plain names). */
+        RecordingClipWriteRequest: {
+            /** Format: int64 */
+            sample_start: number;
+            /** Format: int64 */
+            sample_count: number;
+            /** Format: int64 */
+            freq_lower_edge?: number | null;
+            /** Format: int64 */
+            freq_upper_edge?: number | null;
+            label: string;
+            /** @default  */
+            comment?: string;
+            metadata?: {
+                [key: string]: unknown;
+            };
+            /** @default false */
+            approved?: boolean;
+        };
+        RecordingList: {
+            data: components["schemas"]["Recording"][];
+            pagination: components["schemas"]["PageNumberPagination"];
+        };
+        /** @description The multipart form of POST /recordings: `meta` and `data`, or one `archive`. */
+        RecordingUploadRequest: {
+            /**
+             * Format: binary
+             * @description the .sigmf-meta file
+             */
+            meta?: string;
+            /**
+             * Format: binary
+             * @description the .sigmf-data file
+             */
+            data?: string;
+            /**
+             * Format: binary
+             * @description a .sigmf archive (tar)
+             */
+            archive?: string;
+            /** @description the station that recorded it (default: the metadata's global.heimdall:websdr_station_id, or core:hw naming a station) */
+            websdr_station_id?: string;
+            name?: string;
+            /** @default  */
+            description?: string;
+        };
         ReferenceTransmitter: {
             /** Format: uuid */
             readonly id: string;
@@ -2247,6 +2548,11 @@ export interface components {
             readonly created_at: string;
             /** Format: date-time */
             readonly updated_at: string;
+        };
+        /** @description `GET /reference-transmitters`: every reference transmitter and their count. */
+        ReferenceTransmitterList: {
+            data: components["schemas"]["ReferenceTransmitter"][];
+            total: number;
         };
         ReferenceTransmitterRequest: {
             name: string;
@@ -2415,6 +2721,13 @@ export interface components {
             progress_percent: number;
             message: string;
         };
+        /**
+         * @description * `sigmf` - Sigmf
+         *     * `operator` - Operator
+         *     * `analysis` - Analysis
+         * @enum {string}
+         */
+        SourceEnum: "sigmf" | "operator" | "analysis";
         StationDetail: {
             /** @description A slug: lowercase letters, digits, inner hyphens; not `new` (reserved) */
             id: string;
@@ -4244,6 +4557,400 @@ export interface operations {
             503: components["responses"]["ServiceUnavailable"];
         };
     };
+    recording_list_retrieve: {
+        parameters: {
+            query?: {
+                /** @description Analysis status */
+                analysis_status?: "not_analyzed" | "pending" | "running" | "completed" | "failed";
+                /** @description Start time is less than or equal to */
+                end_time?: string;
+                /** @description [invalid name] */
+                frequency?: number;
+                /** @description Frequency min hz is less than or equal to */
+                frequency_max?: number;
+                /** @description Frequency max hz is greater than or equal to */
+                frequency_min?: number;
+                /** @description 1-based page number */
+                page?: number;
+                /** @description Rows per page, 1-1000 (default 50) */
+                page_size?: number;
+                /** @description End time is greater than or equal to */
+                start_time?: string;
+                /** @description Station */
+                station?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecordingList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    recording_list_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "multipart/form-data": components["schemas"]["RecordingUploadRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Recording"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    recording_detail_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                recording_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Recording"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    recording_detail_destroy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                recording_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No response body */
+            204: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    recording_analyze_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                recording_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["RecordingAnalyzeRequestRequest"];
+            };
+        };
+        responses: {
+            202: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Recording"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    clip_list_retrieve: {
+        parameters: {
+            query?: {
+                approved?: boolean;
+                label?: string;
+                /** @description 1-based page number */
+                page?: number;
+                /** @description Rows per page, 1-1000 (default 100) */
+                page_size?: number;
+            };
+            header?: never;
+            path: {
+                recording_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecordingClipList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    clip_list_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                recording_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RecordingClipWriteRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecordingClip"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    clip_detail_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                clip_id: string;
+                recording_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecordingClip"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    clip_detail_destroy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                clip_id: string;
+                recording_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No response body */
+            204: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    clip_detail_partial_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                clip_id: string;
+                recording_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["PatchedRecordingClipPatchRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecordingClip"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    recording_download_retrieve: {
+        parameters: {
+            query?: {
+                part?: "archive" | "data" | "meta";
+            };
+            header?: never;
+            path: {
+                recording_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
     reference_transmitter_list_retrieve: {
         parameters: {
             query?: never;
@@ -4262,7 +4969,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ReferenceTransmitter"][];
+                    "application/json": components["schemas"]["ReferenceTransmitterList"];
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -4945,7 +5652,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Preset"][];
+                    "application/json": components["schemas"]["PresetListResponse"];
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -5098,6 +5805,8 @@ export interface operations {
                 dataset_id?: string;
                 min_snr_db?: number;
                 model_architecture?: "convnext_large" | "convnext_small" | "convnext_tiny" | "deepsets" | "set_transformer";
+                /** @description recordings datasets: approved clips only (default true) */
+                only_approved?: "false" | "true";
             };
             header?: never;
             path?: never;
@@ -5484,7 +6193,7 @@ export interface operations {
         parameters: {
             query?: {
                 /** @description Dataset type */
-                dataset_type?: "localization" | "signals";
+                dataset_type?: "localization" | "signals" | "recordings";
                 /** @description Rows to return, 1-1000 (default 50) */
                 limit?: number;
                 /** @description Rows to skip */

@@ -383,6 +383,63 @@ test("training: configs, datasets, jobs, runs, watching a job", async () => {
   await assert.rejects(operator.training.datasets.get(datasetId), NotFoundError);
 });
 
+test("recordings: upload a SigMF capture, annotate, analyze, download, delete", async () => {
+  const rate = 48_000;
+  const n = 12_000; // 0.25 s of ci16_le: a 3 kHz tone
+  const iq = new Int16Array(2 * n);
+  for (let i = 0; i < n; i++) {
+    iq[2 * i] = Math.round(16_000 * Math.cos((2 * Math.PI * 3000 * i) / rate));
+    iq[2 * i + 1] = Math.round(16_000 * Math.sin((2 * Math.PI * 3000 * i) / rate));
+  }
+  const meta = {
+    global: { "core:datatype": "ci16_le", "core:sample_rate": rate, "core:version": "1.0.0" },
+    captures: [{ "core:sample_start": 0, "core:frequency": 7_100_000, "core:datetime": new Date(Date.now() - 60_000).toISOString() }],
+    annotations: [],
+  };
+  const recording = await operator.recordings.upload({
+    meta: JSON.stringify(meta), data: new Uint8Array(iq.buffer), websdr_station_id: "twente-nl", name: "sdk-js tone",
+  });
+  track("recordings.upload");
+  assert.equal(recording.sample_count, n);
+  assert.equal(recording.sample_rate, rate);
+  assert.equal((await viewer.recordings.get(recording.id)).id, recording.id);
+  track("recordings.get");
+  const list = await viewer.recordings.list({ station: "twente-nl" });
+  track("recordings.list");
+  assert.ok(list.data.some((r) => r.id === recording.id));
+  assert.ok((await viewer.recordings.iterate().toArray()).some((r) => r.id === recording.id));
+  const data = await viewer.recordings.download(recording.id, { part: "data" });
+  track("recordings.download");
+  assert.deepEqual(data, new Uint8Array(iq.buffer));
+  await assert.rejects(operator.recordings.upload({ meta: "{", data: new Uint8Array(4) }), ValidationError);
+
+  const clip = await operator.recordings.annotate(recording.id, { sample_start: 0, sample_count: 4800, label: "CW" });
+  track("recordings.annotate");
+  assert.equal(clip.label, "CW");
+  assert.equal((await viewer.recordings.getAnnotation(recording.id, clip.id)).id, clip.id);
+  track("recordings.getAnnotation");
+  const patched = await operator.recordings.updateAnnotation(recording.id, clip.id, { comment: "sdk" });
+  track("recordings.updateAnnotation");
+  assert.equal(patched.comment, "sdk");
+  const clips = await viewer.recordings.listAnnotations(recording.id);
+  track("recordings.listAnnotations");
+  assert.equal(clips.data.length, 1);
+  await operator.recordings.deleteAnnotation(recording.id, clip.id);
+  track("recordings.deleteAnnotation");
+  assert.equal((await viewer.recordings.listAnnotations(recording.id)).data.length, 0);
+  const queued = await operator.recordings.analyze(recording.id, {});
+  track("recordings.analyze");
+  assert.ok(queued);
+  await until(async () => {
+    const status = (await viewer.recordings.get(recording.id)).analysis_status;
+    assert.notEqual(status, "failed");
+    return status === "completed";
+  }, 30_000, "the analysis");
+  await operator.recordings.delete(recording.id);
+  track("recordings.delete");
+  await assert.rejects(viewer.recordings.get(recording.id), NotFoundError);
+});
+
 test("every method in operations.json was called", { concurrency: false }, async () => {
   const { readFile } = await import("node:fs/promises");
   const operations = JSON.parse(await readFile(new URL("../operations.json", import.meta.url)));

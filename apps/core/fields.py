@@ -1,5 +1,8 @@
-"""Serializer fields that take JSON's own types: a number field a JSON number, a boolean
-field `true` or `false`.
+"""Request bodies as JSON means them: typed fields, and no key silently dropped.
+
+`JSONFloatField`, `JSONIntegerField`, `JSONBooleanField` take JSON's own types (a
+number field a JSON number, a boolean field `true` or `false`);
+`RefuseUnknownFields` makes a request serializer name a key it does not know.
 
 DRF's fields coerce: `FloatField` reads `true` as 1.0 and `"52"` as 52.0,
 `IntegerField` reads `"7"` as 7, `BooleanField` reads `"yes"`, `"off"`, `1` and

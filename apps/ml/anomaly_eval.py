@@ -4,12 +4,13 @@ job, which activates a new model only when it beats the active one here).
 
 Kinds (issue 17), each made from a held-out detection of the same station:
 
-- ``new_carrier``: a carrier on a channel the station never heard in the whole
+- ``new_carrier``: an unmodulated carrier (CW, 150 Hz) on a channel the station never heard in the whole
   history (neither neighbour channel either);
 - ``wrong_modulation``: a modulation never seen in the detection's band segment;
 - ``strength_jump``: 15-25 dB over the channel's median strength;
 - ``wideband``: 25-80 kHz wide on HF, 100-300 kHz on VHF/UHF;
-- ``off_hour``: a channel heard at least 30 times, at an hour when it was never heard.
+- ``off_hour``: a regular channel (heard at least 30 times, on at least 60 % of the
+  days), at an hour when it was never heard.
 
 Metrics: the score threshold is the (1 − rate) quantile of the normal held-out
 scores (the higher sample, so ties never push the false-alarm rate above the
@@ -62,6 +63,10 @@ def inject(
             near = _keys(np.full(3, s), np.array([c - width, c, c + width]))
             if f > 0 and not np.isin(near, used).any():
                 rows.frequency_hz[i] = f
+                rows.modulation[i] = "CW"  # an unmodulated carrier
+                rows.bandwidth_hz[i] = 150.0
+                if rows.features is not None:
+                    rows.features[i, 1] = 150.0
                 mask[i] = True
                 break
     _add(parts, kinds, rows.take(np.flatnonzero(mask)[:per_kind]), "new_carrier")
@@ -102,9 +107,15 @@ def inject(
     key_values, inverse, counts = np.unique(all_keys, return_inverse=True, return_counts=True)
     hours = np.bincount(inverse * 24 + everything.hour, minlength=len(key_values) * 24)
     hours = hours.reshape(len(key_values), 24)
-    candidates = np.flatnonzero((counts >= 30) & (hours == 0).any(axis=1))
+    pairs = np.unique(inverse.astype(np.int64) * 1_000_000 + everything.day)
+    days_heard = np.bincount(pairs // 1_000_000, minlength=len(key_values))
+    span = int(everything.day.max() - everything.day.min()) + 1
+    regular = (counts >= 30) & (days_heard >= max(5, 0.6 * span))
+    candidates = np.flatnonzero(regular & (hours == 0).any(axis=1))
     rows = heldout.take(pick(per_kind * 5))
-    row_index = np.searchsorted(key_values, _station_keys(rows, stations, channels.channel_of(rows.frequency_hz)))
+    row_index = np.searchsorted(
+        key_values, _station_keys(rows, stations, channels.channel_of(rows.frequency_hz))
+    )
     mask = np.isin(row_index, candidates)
     for i in np.flatnonzero(mask):
         quiet = np.flatnonzero(hours[row_index[i]] == 0)

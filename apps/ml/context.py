@@ -27,7 +27,7 @@ unexpected_modulation  share f of the segment's detections with this modulation:
                        0.95 · (1 − exp(−n_segment / 30)) · exp(−f / 0.01)
 wideband_emission      bandwidth over the segment's 99th percentile:
                        σ(4 (log2(ratio) − 1))
-unusual_signal_pattern the density model's score × density_weight (0.9)
+unusual_signal_pattern the density model's score × density_weight (0.6)
 =====================  =====================================================
 
 (σ: the logistic function.) Everything is arrays: a batch of n detections
@@ -59,7 +59,7 @@ DEFAULT_PARAMS = {
     "vhf_channel_hz": channels.VHF_CHANNEL_HZ,
     "hf_segment_hz": channels.HF_SEGMENT_HZ,
     "vhf_segment_hz": channels.VHF_SEGMENT_HZ,
-    "density_weight": 0.9,
+    "density_weight": 0.6,
 }
 _STATION_SHIFT = 36  # keys: station index << 36 | centre frequency in Hz (< 68 GHz)
 _ARRAYS = (
@@ -213,24 +213,31 @@ class ContextModel:
         novelty = np.where(seg_found, self.seg_novelty[gi] if len(self.seg_keys) else 0.0, 0.0)
         components[0] = np.where(
             known_station & ~ch_found,
-            0.97 * np.exp(-20.0 * novelty) * (1.0 - np.exp(-days / 2.0)),
+            0.97 * np.exp(-30.0 * novelty) * (1.0 - np.exp(-days / 2.0)),
             0.0,
         )
         if len(self.ch_keys):
             hours = self.ch_hours[ci]
             h = obs.hour % 24
             rows = np.arange(n)
-            near = hours[rows, (h - 1) % 24] + hours[rows, h] + hours[rows, (h + 1) % 24]
+            near = hours[rows, h] + 0.25 * (hours[rows, (h - 1) % 24] + hours[rows, (h + 1) % 24])
             share = near / np.maximum(self.ch_n[ci], 1)
             days_heard = self.ch_days[ci]
-            components[1] = np.where(
-                ch_found,
-                0.95 * (1.0 - np.exp(-days_heard / 3.0)) * np.exp(-8.0 * share / (3.0 / 24.0)),
-                0.0,
+            # A regular user of the channel (heard on most days of the station's history)
+            # keeps its hours and its level; random contacts that reuse a channel do not.
+            share_of_days = days_heard / np.maximum(days, 1.0)
+            regular = (1.0 - np.exp(-np.maximum(days_heard - 1.0, 0.0) / 2.0)) * _sigmoid(
+                10.0 * (share_of_days - 0.5)
             )
-            z = (obs.strength_db - self.ch_s50[ci]) / self.ch_spread[ci]
+            components[1] = np.where(
+                ch_found, 0.95 * regular * np.exp(-8.0 * share / (1.5 / 24.0)), 0.0
+            )
+            # The spread shrinks toward 4 dB (HF fading) while the channel has few rows.
+            n_ch = self.ch_n[ci]
+            spread = np.sqrt((n_ch * self.ch_spread[ci] ** 2 + 10.0 * 16.0) / (n_ch + 10.0))
+            z = (obs.strength_db - self.ch_s50[ci]) / spread
             components[2] = np.where(
-                ch_found, (1.0 - np.exp(-self.ch_n[ci] / 20.0)) * _sigmoid(1.5 * (z - 4.0)), 0.0
+                ch_found, regular * (1.0 - np.exp(-n_ch / 20.0)) * _sigmoid(3.0 * (z - 3.0)), 0.0
             )
         else:
             days_heard = z = np.zeros(n)
@@ -400,13 +407,30 @@ def fit(
     (model.seg_bw99,) = _grouped_quantiles(
         sinv, model.seg_n.astype(np.int64), obs.bandwidth_hz, (0.99,)
     )
-    # Novelty rate: the share of detections in the last third of the history on channels
-    # not heard in the first two thirds (smoothed: 0.5 of 10 when nothing was seen late).
+    # Novelty rate: how often a free channel of the segment got its first carrier on a day
+    # of the last third of the history (new channels ÷ (late days × free channels before)).
     cut = day0 + math.ceil(span * 2 / 3)
-    early = obs.day < cut
-    late = ~early
-    novel = ~np.isin(ch_key[late], np.unique(ch_key[early]))
-    model.seg_novelty = (np.bincount(sinv[late], weights=novel, minlength=s) + 0.5) / (
-        np.bincount(sinv[late], minlength=s) + 10.0
+    late_days = max(day0 + span - cut, 1)
+    first = np.full(k, np.iinfo(np.int64).max)
+    np.minimum.at(first, inv, obs.day)
+    ch_station = model.ch_keys >> _STATION_SHIFT
+    ch_centre = model.ch_keys & ((1 << _STATION_SHIFT) - 1)
+    hf = ch_centre < channels.HF_EDGE_HZ
+    ch_segment = _keys(
+        ch_station,
+        channels.segment_of(
+            ch_centre, hf_step=params["hf_segment_hz"], vhf_step=params["vhf_segment_hz"]
+        ),
     )
+    seg_of_ch, found = _lookup(model.seg_keys, ch_segment)
+    new = np.bincount(seg_of_ch[found], weights=(first >= cut)[found], minlength=s)
+    old = np.bincount(seg_of_ch[found], weights=(first < cut)[found], minlength=s)
+    capacity = np.where(
+        model.seg_keys & ((1 << _STATION_SHIFT) - 1) < channels.HF_EDGE_HZ,
+        params["hf_segment_hz"] / params["hf_channel_hz"],
+        params["vhf_segment_hz"] / params["vhf_channel_hz"],
+    )
+    free = np.maximum(capacity - old, 1.0)
+    model.seg_novelty = (new + 0.1) / (late_days * free + 1.0)
+    del hf
     return model

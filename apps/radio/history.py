@@ -171,7 +171,9 @@ def generate(plan: list[Station], *, days: int, seed: int, random_contacts: int 
                     frequency = int(rng.integers(low // 1000, high // 1000)) * 1000
                     user = User(frequency, modulation, 2_700.0, hours, 0)
                     times = day * DAY + hour * 3600 + np.sort(rng.integers(0, length, n))
-                    parts.append(_rows(rng, station, user, times, None, strength=rng.uniform(-100, -60)))
+                    parts.append(
+                        _rows(rng, station, user, times, None, strength=rng.uniform(-100, -60))
+                    )
     history = History.concat(parts)
     return history.take(np.argsort(history.time_s, kind="stable"))
 

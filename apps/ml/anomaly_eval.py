@@ -4,8 +4,8 @@ job, which activates a new model only when it beats the active one here).
 
 Kinds (issue 17), each made from a held-out detection of the same station:
 
-- ``new_carrier``: an unmodulated carrier (CW, 150 Hz) on a channel the station never heard in the whole
-  history (neither neighbour channel either);
+- ``new_carrier``: an unmodulated carrier (CW, 150 Hz) on a channel the station never
+  heard in the whole history (neither neighbour channel either);
 - ``wrong_modulation``: a modulation never seen in the detection's band segment;
 - ``strength_jump``: 15-25 dB over the channel's median strength;
 - ``wideband``: 25-80 kHz wide on HF, 100-300 kHz on VHF/UHF;
@@ -27,7 +27,6 @@ from apps.ml.context import Observations, _keys
 
 KINDS = ("new_carrier", "wrong_modulation", "strength_jump", "wideband", "off_hour")
 MODULATIONS = ("FM", "AM", "USB", "CW", "FSK", "LSB", "OFDM")
-_EPOCH_ORDINAL = datetime(1970, 1, 1).toordinal()
 
 
 def _station_keys(obs: Observations, stations: np.ndarray, centre) -> np.ndarray:
@@ -161,8 +160,11 @@ def to_rows(obs: Observations) -> list[dict]:
         features = {}
         if obs.features is not None:
             centroid, _, snr, _ = obs.features[i]
-            features = {"spectral_centroid": float(centroid), "bandwidth": float(obs.bandwidth_hz[i]),
-                        "snr_estimate": float(snr)}  # fmt: skip
+            features = {
+                "spectral_centroid": float(centroid),
+                "bandwidth": float(obs.bandwidth_hz[i]),
+                "snr_estimate": float(snr),
+            }
         rows.append(
             {
                 "websdr_station_id": str(obs.station[i]),
@@ -211,6 +213,6 @@ def report(normal: np.ndarray, anomalous: np.ndarray, kinds: np.ndarray) -> dict
             "recall_at_1pct": round(recall_at(normal, scores, 0.01), 4),
             "recall_at_2pct": round(recall_at(normal, scores, 0.02), 4),
             "roc_auc": round(roc_auc(normal, scores), 4),
-            "n": int(len(scores)),
+            "n": len(scores),
         }
     return result

@@ -19,6 +19,8 @@ from apps.core.exceptions import ValidationFailed, validation_details
 
 LOCALIZATION_ARCHITECTURES = ("deepsets", "set_transformer")
 CLASSIFICATION_ARCHITECTURES = ("convnext_tiny", "convnext_small", "convnext_large")
+# The context anomaly model, learnt from stored detections (apps.training.anomaly; no dataset).
+ANOMALY_ARCHITECTURES = ("context_density",)
 
 
 class TrainingConfigSerializer(serializers.Serializer):
@@ -26,7 +28,8 @@ class TrainingConfigSerializer(serializers.Serializer):
 
     # Model
     model_architecture = serializers.ChoiceField(
-        LOCALIZATION_ARCHITECTURES + CLASSIFICATION_ARCHITECTURES, default="deepsets"
+        LOCALIZATION_ARCHITECTURES + CLASSIFICATION_ARCHITECTURES + ANOMALY_ARCHITECTURES,
+        default="deepsets",
     )
     pretrained = serializers.BooleanField(default=True)
     freeze_backbone = serializers.BooleanField(default=False)
@@ -212,9 +215,17 @@ def is_localization(architecture: str) -> bool:
     return architecture in LOCALIZATION_ARCHITECTURES
 
 
+def is_anomaly(architecture: str) -> bool:
+    return architecture in ANOMALY_ARCHITECTURES
+
+
 def dataset_type_for(architecture: str) -> str:
+    if is_anomaly(architecture):
+        return "detections"  # stored detections, no dataset row
     return "localization" if is_localization(architecture) else "signals"
 
 
 def model_type_for(architecture: str) -> str:
+    if is_anomaly(architecture):
+        return "anomaly_detection"
     return "localization" if is_localization(architecture) else "signal_classification"

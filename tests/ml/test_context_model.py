@@ -159,7 +159,7 @@ def store_history(days: int) -> None:
                 "spectral_centroid": float(h.frequency_hz[i] % 24_000 - 12_000),
                 "snr_estimate": round(float(h.snr_db[i]), 1),
             },
-        )  # fmt: skip
+        )
         for i in range(len(h.time_s))
     ]
     for begin in range(0, len(items), 10_000):

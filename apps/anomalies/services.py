@@ -1,9 +1,11 @@
 """Writes for anomaly events."""
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import Q
 
 from apps.anomalies.channels import channel_of
@@ -139,6 +141,40 @@ def _open(candidates: dict[tuple[str, int], AnomalyEvent]) -> dict[tuple[str, in
     return _lock_open(set(candidates))
 
 
+_SAVED = ("detection_count", "first_seen", "last_seen", "peak_score", "anomaly_score", "severity",
+          "event_type", "description", "metadata")  # fmt: skip
+
+
+def _save(events: list[AnomalyEvent]) -> None:
+    """Write the grouping fields of `events` in one statement: on PostgreSQL an UPDATE
+    joined to unnest()ed arrays (bulk_update's CASE per row grows quadratically: minutes
+    for a thousand events)."""
+    if connection.vendor != "postgresql":
+        AnomalyEvent.objects.bulk_update(events, list(_SAVED))
+        return
+    table = AnomalyEvent._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} AS e SET detection_count = v.c, first_seen = v.f, "  # noqa: S608
+            "last_seen = v.l, peak_score = v.p, anomaly_score = v.p, severity = v.s, "
+            "event_type = v.t, description = v.d, metadata = v.m::jsonb "
+            "FROM unnest(%s::uuid[], %s::int[], %s::timestamptz[], %s::timestamptz[], "
+            "%s::float8[], %s::text[], %s::text[], %s::text[], %s::text[]) "
+            "AS v(id, c, f, l, p, s, t, d, m) WHERE e.id = v.id",
+            [
+                [e.pk for e in events],
+                [e.detection_count for e in events],
+                [e.first_seen for e in events],
+                [e.last_seen for e in events],
+                [e.peak_score for e in events],
+                [e.severity for e in events],
+                [e.event_type for e in events],
+                [e.description for e in events],
+                [json.dumps(e.metadata) for e in events],
+            ],
+        )
+
+
 def anomaly_events_record(
     *,
     rows: list[dict],
@@ -207,11 +243,7 @@ def anomaly_events_record(
             if not event.acknowledged and (event.pk in opened or escalated):
                 alerts[event.pk] = event
     if touched:
-        AnomalyEvent.objects.bulk_update(
-            list(touched.values()),
-            ["detection_count", "first_seen", "last_seen", "peak_score", "anomaly_score",
-             "severity", "event_type", "description", "metadata"],
-        )  # fmt: skip
+        _save(list(touched.values()))
     return Recorded(events=list(touched.values()), alerts=list(alerts.values()))
 
 

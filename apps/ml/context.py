@@ -103,7 +103,11 @@ class Observations:
         stamps = [row["detection_timestamp"] for row in rows]
         features, _ = feature_matrix(
             [
-                {"signal_power": row["signal_strength_db"], **(row.get("signal_features") or {})}
+                {
+                    "signal_power": row["signal_strength_db"],
+                    "bandwidth": row.get("bandwidth_hz"),
+                    **(row.get("signal_features") or {}),
+                }
                 for row in rows
             ]
         )

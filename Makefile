@@ -8,7 +8,7 @@ PORT ?= 8000
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/heimdall
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: install run test test-fast fuzz lint check bench clean vendor screenshots
+.PHONY: install run test test-fast fuzz lint check bench clean vendor screenshots sdk-python sdk-js
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,17 @@ fuzz: install
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(FUZZ_REDIS_URL) \
 	$(BIN)/python .ci/fuzz.py --seconds $(FUZZ_SECONDS)
 
+# The Python SDK and the `heimdall` CLI (sdk/python) against a live daphne + both
+# django-q2 clusters (.ci/live_server.py, its own database). The short API-key rate
+# window and token lifetime let the suite see real 429s, refreshes and 4401 drops
+# in seconds; login/refresh get room for the suite's own logins.
+SDK_LIVE_ENV := --env HEIMDALL_RATE_LIMIT_API_KEY=40/s --env HEIMDALL_ACCESS_TOKEN_LIFETIME=8 \
+	--env HEIMDALL_RATE_LIMIT_LOGIN_ADDRESS=600/min
+sdk-python: install
+	$(BIN)/pip install --quiet ./sdk/python
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(FUZZ_REDIS_URL) \
+	$(BIN)/python .ci/live_server.py $(SDK_LIVE_ENV) -- $(BIN)/python -m pytest sdk/python/tests $(PYTEST_ARGS)
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -60,6 +71,15 @@ lint: install
 check: install
 	$(BIN)/python manage.py check
 	$(BIN)/python manage.py makemigrations --check --dry-run
+
+# The JavaScript SDK (sdk/js): npm ci, tsc, then its node tests against a live daphne +
+# workers (.ci/live_server.py), with a 20/s per-key rate limit and 6 s access tokens so the
+# 429 retries, token refresh and socket re-authentication are exercised.
+sdk-js: install
+	cd sdk/js && npm ci --no-audit --no-fund && npm run build
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(FUZZ_REDIS_URL) $(BIN)/python .ci/live_server.py \
+	  --env HEIMDALL_RATE_LIMIT_API_KEY=20/s --env HEIMDALL_ACCESS_TOKEN_LIFETIME=6 \
+	  -- bash -c 'node --test sdk/js/test/*.test.mjs'
 
 # The console's front-end libraries (Leaflet, uPlot, htmx, topojson-client, world-atlas)
 # from npm into static/vendor/, with versions and licences in static/vendor/VERSIONS.md.

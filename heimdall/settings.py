@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "apps.ml",
     "apps.signals",
     "apps.collectors",
+    "apps.recordings",
     "apps.constellations",
     "apps.training",
     "apps.dashboard",
@@ -310,6 +311,8 @@ SPECTACULAR_SETTINGS = {
 # Largest request body accepted anywhere (10,000 detections fit easily).
 HEIMDALL_MAX_REQUEST_BYTES = env_int("HEIMDALL_MAX_REQUEST_BYTES", 16 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = HEIMDALL_MAX_REQUEST_BYTES
+# SigMF recording uploads (POST /api/v1/recordings) stream to disk: their own limit.
+HEIMDALL_RECORDING_MAX_BYTES = env_int("HEIMDALL_RECORDING_MAX_BYTES", 4 * 1024**3)
 
 # --- stations and collectors --------------------------------------------------
 # One StationCheck (uptime, response time) per station per interval.

@@ -15,6 +15,7 @@ urlpatterns = [
     path("api/v1/", include("apps.anomalies.api.urls")),
     path("api/v1/", include("apps.signals.api.statistics_urls")),
     path("api/v1/", include("apps.constellations.api.urls")),
+    path("api/v1/", include("apps.recordings.api.urls")),
     # POST /models/train and /models/recommend before the registry's models/<id>.
     path("api/v1/", include("apps.training.api.model_urls")),
     path("api/v1/", include("apps.ml.api.urls")),

@@ -27,12 +27,14 @@ _READ = [
     "constellations:read",
     "models:read",
     "training:read",
+    "recordings:read",
 ]
 _OPERATE = [
     "signals:write",
     "anomalies:write",
     "constellations:write",
     "training:write",
+    "recordings:write",  # upload, analyze, label and approve clips
     "models:manage",  # create, change, delete and train their own models
 ]
 _ADMINISTER = ["stations:write", "users:write", "models:write", "models:callback"]

@@ -123,6 +123,13 @@ def member_stations(*, constellation) -> dict:
     }  # fmt: skip
 
 
+def reference_transmitter_list() -> list:
+    """Every reference transmitter, by name (seed-less list: `data` and `total`, no pages)."""
+    from apps.constellations.models import ReferenceTransmitter
+
+    return list(ReferenceTransmitter.objects.order_by("name", "id"))
+
+
 REFERENCES_TTL_S = 5.0  # a new or changed reference transmitter is seen within this
 _references: dict = {"expires": 0.0, "items": ()}
 

@@ -111,10 +111,10 @@ def publish_lazy(build: Callable[[], Messages]) -> None:
     For bulk events (ingest): payloads are built and sent on the event loop's
     side, so the writer is not slowed by live fan-out.
     """
-    transaction.on_commit(lambda: send_later(build))
+    transaction.on_commit(lambda: send_later(build), robust=True)
 
 
 def publish_many(messages: Messages) -> None:
     """Send each (group, message) after commit, all in one hop to the event loop."""
     if messages:
-        transaction.on_commit(lambda: send_now(messages))
+        transaction.on_commit(lambda: send_now(messages), robust=True)

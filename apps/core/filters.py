@@ -58,6 +58,20 @@ def choice_field(values: list[str], **kwargs) -> forms.ChoiceField:
     )
 
 
+class OneOfFilter(django_filters.ChoiceFilter):
+    """One of `choices` (values or (value, label) pairs); "" or absent: not given.
+
+    Anything else is the envelope's 400 naming the parameter with
+    "must be one of a, b, c" (the schema lists the same values as its `enum`).
+    """
+
+    def __init__(self, *args, choices, **kwargs):
+        pairs = [tuple(c) if isinstance(c, list | tuple) else (c, c) for c in choices]
+        values = ", ".join(str(value) for value, _ in pairs)
+        kwargs.setdefault("error_messages", {"invalid_choice": f"must be one of {values}"})
+        super().__init__(*args, choices=pairs, **kwargs)
+
+
 class IntegerFilter(django_filters.NumberFilter):
     """Bounded: the int64 range unless the filter is given min_value/max_value."""
 

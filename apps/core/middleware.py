@@ -99,8 +99,28 @@ class RateLimitMiddleware:
         return response
 
 
+_BODY_LIMITS: list[tuple] = []  # (compiled path pattern, setting name)
+
+
+def register_body_limit(path_regex: str, setting_name: str) -> None:
+    """Paths whose bodies may be larger (streamed uploads): the limit is the named
+    setting instead of HEIMDALL_MAX_REQUEST_BYTES. Filled from AppConfig.ready()."""
+    import re
+
+    if all(p.pattern != path_regex for p, _ in _BODY_LIMITS):
+        _BODY_LIMITS.append((re.compile(path_regex), setting_name))
+
+
+def body_limit(path: str) -> int:
+    for pattern, setting_name in _BODY_LIMITS:
+        if pattern.match(path):
+            return getattr(settings, setting_name)
+    return settings.HEIMDALL_MAX_REQUEST_BYTES
+
+
 class RequestSizeLimitMiddleware:
-    """413 in the envelope for bodies over HEIMDALL_MAX_REQUEST_BYTES.
+    """413 in the envelope for bodies over HEIMDALL_MAX_REQUEST_BYTES (or a registered
+    path's own limit: register_body_limit).
 
     DRF's parsers read the stream directly, past Django's own size check, so
     the bound is applied here, on the declared Content-Length, before any read.
@@ -114,7 +134,7 @@ class RequestSizeLimitMiddleware:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
             length = 0
-        limit = settings.HEIMDALL_MAX_REQUEST_BYTES
+        limit = body_limit(request.path)
         if length > limit:
             return error_json_response(
                 413,

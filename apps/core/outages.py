@@ -37,6 +37,8 @@ CLOSE_TRY_AGAIN_LATER = 4503
 # 53300 too_many_connections, 57P01 admin_shutdown (pg_terminate_backend),
 # 57P02 crash_shutdown, 57P03 cannot_connect_now, 08xxx connection exceptions.
 _PG_UNAVAILABLE_STATES = {"53300", "57P01", "57P02", "57P03"}
+# deadlock_detected, serialization_failure, lock_not_available (PostgreSQL Appendix A).
+_PG_CONFLICT_STATES = frozenset({"40P01", "40001", "55P03"})
 _SQLITE_BUSY_TEXT = ("database is locked", "database table is locked", "database is busy")
 
 
@@ -72,6 +74,10 @@ def _reason_of(exc: BaseException) -> str | None:
         state = getattr(exc, "sqlstate", None)
         if state in _PG_UNAVAILABLE_STATES or (state or "").startswith("08"):
             return "database_unavailable"
+        if state in _PG_CONFLICT_STATES:
+            # The server rolled the transaction back: nothing was written, the same
+            # request sent again succeeds (PostgreSQL docs, "Serialization Failure Handling").
+            return "database_busy"
         # No SQLSTATE: raised by the client library itself (connection refused,
         # lost, closed), not by a statement the server rejected.
         if state is None and (

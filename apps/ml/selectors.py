@@ -20,11 +20,6 @@ def anomaly_detector_health() -> str:
     return HEALTHY if deployed else DEGRADED
 
 
-def model_list(*, model_type: str | None = None, status: str | None = None):
-    """Models, newest first within each type, optionally of one type and status."""
-    queryset = MLModel.objects.order_by("model_type", "-created_at", "id")
-    if model_type:
-        queryset = queryset.filter(model_type=model_type)
-    if status:
-        queryset = queryset.filter(status=status)
-    return queryset
+def model_list():
+    """Every model, newest first within each type (MLModelFilterSet narrows them)."""
+    return MLModel.objects.order_by("model_type", "-created_at", "id")

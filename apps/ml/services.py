@@ -200,10 +200,10 @@ def model_delete(*, user, model: MLModel) -> None:
             bundle = None
     model.delete()
     if bundle is not None:
-        transaction.on_commit(lambda: bundles.delete_folder_files(bundle))
+        transaction.on_commit(lambda: bundles.delete_folder_files(bundle), robust=True)
     elif model.artifact_path:
         path = model.artifact_path
-        transaction.on_commit(lambda: bundles.delete_folder_files([path]))
+        transaction.on_commit(lambda: bundles.delete_folder_files([path]), robust=True)
 
 
 def model_training_start(*, model: MLModel, user=None) -> MLModel:

@@ -35,7 +35,7 @@ def _clean_texts(fields: dict) -> dict:
 
 def _status_changed() -> None:
     """After commit, tell whoever listens (the live feed's system_status) of the new station map."""
-    transaction.on_commit(lambda: hooks.fire(hooks.STATION_STATUS_CHANGED))
+    transaction.on_commit(lambda: hooks.fire(hooks.STATION_STATUS_CHANGED), robust=True)
 
 
 @transaction.atomic

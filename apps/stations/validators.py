@@ -20,10 +20,21 @@ def default_mode(api_type: str) -> str | None:
     return modes[0] if modes else None
 
 
+# Ids a station may not take because a console path uses the word: /stations/new is the
+# create page, so a station "new" could never be opened at /stations/<id>.
+RESERVED_STATION_IDS = frozenset({"new"})
+
+
 def validate_station_id(value: str) -> None:
+    """A slug of 1-64 lowercase letters, digits and inner hyphens, not a reserved word."""
     if not isinstance(value, str) or not STATION_ID_RE.match(value):
         raise ValidationError(
             "must be 1-64 lowercase letters, digits and inner hyphens (a slug like 'twente-nl')"
+        )
+    if value in RESERVED_STATION_IDS:
+        raise ValidationError(
+            f"'{value}' is reserved (the console's /stations/{value} is the create page); "
+            "choose another id"
         )
 
 

@@ -30,6 +30,7 @@ class ClassificationPipeline:
         self.config, self.device = config, device
         self.classes = [str(name) for name in arrays["classes"]]
         self.snr_db = arrays["snr_db"]
+        self.approved = arrays.get("approved")  # recordings datasets
         clips = self.clips = arrays["clips"]
         settings = {"n_mels": config["n_mels"], "n_fft": config["n_fft"],
                     "hop_length": config["hop_length"], "sample_rate": SAMPLE_RATE}  # fmt: skip
@@ -59,9 +60,10 @@ class ClassificationPipeline:
 
     def trainable_indices(self) -> np.ndarray:
         """Clips at or above the config's `min_snr_db`; NOISE clips (no signal, so no SNR)
-        always count."""
+        always count; of a recordings dataset, approved clips only when `only_approved`."""
+        approved = self.approved if self.config.get("only_approved", True) else None
         return trainable_clips(self.labels.numpy(), self.snr_db, self.classes,
-                               self.config["min_snr_db"])  # fmt: skip
+                               self.config["min_snr_db"], approved)  # fmt: skip
 
     def headline(self, model, idx: np.ndarray) -> float:
         """Validation accuracy (what decides half precision and auto-activation)."""

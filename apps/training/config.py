@@ -225,6 +225,12 @@ def dataset_type_for(architecture: str) -> str:
     return "localization" if is_localization(architecture) else "signals"
 
 
+def dataset_types_for(architecture: str) -> tuple[str, ...]:
+    """The dataset types an architecture trains on: classification also on labelled clips
+    of recordings (`recordings`, optionally mixed with synthetic clips)."""
+    return ("localization",) if is_localization(architecture) else ("signals", "recordings")
+
+
 def model_type_for(architecture: str) -> str:
     if is_anomaly(architecture):
         return "anomaly_detection"

@@ -136,7 +136,7 @@ def job_delete(*, job: TrainingJob) -> None:
     checkpoint = locked.resume_checkpoint
     locked.delete()
     if checkpoint:
-        transaction.on_commit(lambda: _delete_file(checkpoint))
+        transaction.on_commit(lambda: _delete_file(checkpoint), robust=True)
 
 
 def _delete_file(path: str) -> None:
@@ -428,12 +428,17 @@ def dataset_failed(dataset_id, *, error: str) -> None:
     )
 
 
-def dataset_ready(dataset_id, *, statistics: dict, artifact_path: str, artifact_sha256: str):
+def dataset_ready(dataset_id, *, statistics: dict, artifact_path: str, artifact_sha256: str,
+                  num_samples: int | None = None):  # fmt: skip
+    """generating → ready; `num_samples`: the count made when it was not known beforehand
+    (a recordings dataset: segments of the selected clips)."""
+    counted = {} if num_samples is None else {"num_samples": num_samples}
     SyntheticDataset.objects.filter(pk=dataset_id).update(
         status=SyntheticDataset.Status.READY,
         statistics=statistics,
         progress_percent=100.0,
-        samples_generated=F("num_samples"),
+        samples_generated=F("num_samples") if num_samples is None else num_samples,
+        **counted,
         message="Ready",
         artifact_path=artifact_path,
         artifact_sha256=artifact_sha256,

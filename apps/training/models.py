@@ -5,7 +5,9 @@ from django.db import models
 
 
 class SyntheticDataset(models.Model):
-    """A generated training set (seed 000 synthetic data), stored as an artifact."""
+    """A generated training set (seed 000 synthetic data), stored as an artifact; a
+    `recordings` dataset holds clips cut from approved labelled recording clips (and,
+    mixed, synthetic ones)."""
 
     class Status(models.TextChoices):
         PENDING = "pending"
@@ -16,6 +18,7 @@ class SyntheticDataset(models.Model):
     class Type(models.TextChoices):
         LOCALIZATION = "localization"
         SIGNALS = "signals"
+        RECORDINGS = "recordings"  # labelled clips of SigMF recordings (apps.recordings)
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     name = models.CharField(max_length=255)

@@ -22,7 +22,7 @@ from django.core.cache import cache
 from django.core.files.storage import default_storage
 
 from apps.ml.bundles import BundleCorrupt
-from apps.training.config import dataset_type_for
+from apps.training.config import dataset_type_for, dataset_types_for
 from apps.training.models import SyntheticDataset
 from apps.training.selection import MIN_RECEIVERS, heard_mask, trainable_clips
 
@@ -56,13 +56,24 @@ def _arrays(dataset: SyntheticDataset, names: tuple[str, ...]) -> dict:
         return {name: arrays[name] for name in names}
 
 
-def _analyse(dataset: SyntheticDataset, min_snr_db: float, validation_split: float) -> dict:
+def _analyse(
+    dataset: SyntheticDataset, min_snr_db: float, validation_split: float, only_approved: bool
+) -> dict:
     report: dict = {"total_samples": dataset.num_samples}
     problems = []
-    if dataset.dataset_type == SyntheticDataset.Type.SIGNALS:
-        arrays = _arrays(dataset, ("labels", "snr_db", "classes"))
+    if dataset.dataset_type in (SyntheticDataset.Type.SIGNALS, SyntheticDataset.Type.RECORDINGS):
+        recordings = dataset.dataset_type == SyntheticDataset.Type.RECORDINGS
+        names = ("labels", "snr_db", "classes") + (("approved", "source") if recordings else ())
+        arrays = _arrays(dataset, names)
         classes = [str(c) for c in arrays["classes"]]
-        keep = trainable_clips(arrays["labels"], arrays["snr_db"], classes, min_snr_db)
+        keep = trainable_clips(arrays["labels"], arrays["snr_db"], classes, min_snr_db,
+                               arrays.get("approved") if only_approved else None)  # fmt: skip
+        if recordings:  # where the trainable clips come from: recordings or the simulator
+            sources = arrays["source"][keep]
+            report["per_source"] = {
+                "recording": int((sources == 0).sum()),
+                "synthetic": int((sources == 1).sum()),
+            }
         counts = np.bincount(arrays["labels"][keep], minlength=len(classes))
         report |= {
             "trainable_samples": len(keep),
@@ -116,8 +127,10 @@ def data_check(
     architecture: str,
     min_snr_db: float,
     validation_split: float = 0.2,
+    only_approved: bool = True,
 ) -> dict:
-    """Seed 001's data-check for `dataset` as a job with these settings would use it."""
+    """Seed 001's data-check for `dataset` as a job with these settings would use it
+    (`only_approved`: a recordings dataset's unapproved clips are left out)."""
     wanted = dataset_type_for(architecture)
     base = {
         "dataset_id": str(dataset.pk) if dataset else None,
@@ -144,7 +157,7 @@ def data_check(
                 ]
             }
         )
-    if dataset.dataset_type != wanted:
+    if dataset.dataset_type not in dataset_types_for(architecture):
         return (
             base
             | empty
@@ -165,11 +178,14 @@ def data_check(
                 "problems": [f"dataset {dataset.pk} is {dataset.status}"],
             }
         )
-    key = f"training:data-check:{dataset.artifact_sha256}:{min_snr_db}:{validation_split}"
+    key = (
+        f"training:data-check:{dataset.artifact_sha256}:{min_snr_db}:{validation_split}:"
+        f"{only_approved}"
+    )
     report = cache.get(key)
     if report is None:
         try:
-            report = _analyse(dataset, min_snr_db, validation_split)
+            report = _analyse(dataset, min_snr_db, validation_split, only_approved)
         except (OSError, BundleCorrupt, ValueError, KeyError) as exc:
             # A ready dataset whose file is gone or altered: nothing to train on.
             logger.warning("data-check: dataset %s unreadable: %s", dataset.pk, exc)

@@ -54,7 +54,7 @@ def analyse_dataset(dataset: SyntheticDataset) -> dict:
         "receivers_per_sample": None,
         "class_balance": None,
     }
-    if dataset.dataset_type == SyntheticDataset.Type.SIGNALS:
+    if dataset.dataset_type in (SyntheticDataset.Type.SIGNALS, SyntheticDataset.Type.RECORDINGS):
         arrays = _arrays(dataset, ("labels", "snr_db", "classes"))
         classes = [str(c) for c in arrays["classes"]]
         counts = np.bincount(arrays["labels"], minlength=len(classes))
@@ -206,7 +206,9 @@ def recommend(
 ) -> dict:
     """The recommendation for the data: seed 003's shape plus the rules that fired."""
     if dataset is not None:
-        kind = {"signals": "signal_classification"}.get(dataset.dataset_type, "localization")
+        kind = {"signals": "signal_classification", "recordings": "signal_classification"}.get(
+            dataset.dataset_type, "localization"
+        )
         model_type = model_type or kind
     model_type = model_type or "localization"
     if dataset is None and constellation is None and model_type in DATASET_KIND:

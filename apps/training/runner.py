@@ -29,7 +29,7 @@ from django.core.files.storage import default_storage
 
 from apps.core.partitioning import ensure_partitions
 from apps.core.timeutil import utc_now
-from apps.training.config import is_anomaly, is_localization
+from apps.training.config import dataset_types_for, is_anomaly, is_localization
 from apps.training.datasets import dataset_generate, dataset_load
 from apps.training.models import SyntheticDataset, TrainingJob, TrainingMetric
 
@@ -75,7 +75,7 @@ def _dataset_for(job: TrainingJob, runner, dataset_type: str) -> SyntheticDatase
         job.dataset = dataset
     if dataset.status != SyntheticDataset.Status.READY:
         raise TrainingFailed(f"dataset {dataset.pk} is {dataset.status}: {dataset.error_message}")
-    if dataset.dataset_type != dataset_type:
+    if dataset.dataset_type not in dataset_types_for(job.model_architecture):
         raise TrainingFailed(
             f"{job.model_architecture} trains on {dataset_type} datasets; "
             f"dataset {dataset.pk} is {dataset.dataset_type}"

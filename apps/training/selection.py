@@ -11,11 +11,20 @@ import numpy as np
 MIN_RECEIVERS = 3  # a position needs three ranges
 
 
-def trainable_clips(labels: np.ndarray, snr_db: np.ndarray, classes: list[str],
-                    min_snr_db: float) -> np.ndarray:  # fmt: skip
-    """Indices of the clips a job with `min_snr_db` trains on."""
+def trainable_clips(
+    labels: np.ndarray,
+    snr_db: np.ndarray,
+    classes: list[str],
+    min_snr_db: float,
+    approved: np.ndarray | None = None,
+) -> np.ndarray:
+    """Indices of the clips a job with `min_snr_db` trains on; with `approved` (a
+    recordings dataset, when the job says `only_approved`) approved clips only."""
     noise = classes.index("NOISE") if "NOISE" in classes else -1
-    return np.flatnonzero((snr_db >= min_snr_db) | (labels == noise))
+    keep = (snr_db >= min_snr_db) | (labels == noise)
+    if approved is not None:
+        keep &= approved.astype(bool)
+    return np.flatnonzero(keep)
 
 
 def heard_mask(arrays: dict, min_snr_db: float) -> np.ndarray:

@@ -5,7 +5,13 @@ from apps.core.exceptions import ValidationFailed
 from apps.core.timeutil import isoformat_z, utc_now
 from apps.stations.models import Station
 from apps.training.generator import covers_frequency
-from apps.training.models import TrainingJob, TrainingMetric, TrainingWorker
+from apps.training.models import (
+    SyntheticDataset,
+    TrainingConfigPreset,
+    TrainingJob,
+    TrainingMetric,
+    TrainingWorker,
+)
 
 # Bookkeeping keys of a job's metrics that are not results.
 _RUN_KEYS = (
@@ -19,10 +25,20 @@ _RUN_KEYS = (
 )
 
 
-def runs(*, status: str | None = None):
-    """Training runs (jobs), newest first."""
-    queryset = TrainingJob.objects.order_by("-created_at", "id")
-    return queryset.filter(status=status) if status else queryset
+def job_list():
+    """Training jobs, newest first (TrainingJobFilterSet narrows them): seed 000's
+    /training/jobs and, summarised, seed 002's runs."""
+    return TrainingJob.objects.order_by("-created_at", "id")
+
+
+def dataset_list():
+    """Synthetic datasets, newest first (SyntheticDatasetFilterSet narrows them)."""
+    return SyntheticDataset.objects.order_by("-created_at", "id")
+
+
+def preset_list() -> list[TrainingConfigPreset]:
+    """Every named training configuration, by name (seed 002's /training/configs)."""
+    return list(TrainingConfigPreset.objects.order_by("name"))
 
 
 def run_metrics(job: TrainingJob, limit: int) -> list[TrainingMetric]:
@@ -164,3 +180,31 @@ def fixed_receivers(*, user, parameters: dict) -> list[list[float]]:
             f"{parameters['frequency_mhz']} MHz; min_receivers is {parameters['min_receivers']}",
         )
     return points
+
+
+def recordings_clip_count(parameters: dict) -> int:
+    """How many labelled recording clips a `recordings` dataset with these parameters
+    would be cut from (apps.recordings.selectors.training_clips); 400 when none and no
+    synthetic clips are mixed in, naming what excluded them."""
+    from apps.recordings.selectors import label_counts, training_clips
+
+    criteria = {
+        "only_approved": parameters["only_approved"],
+        "min_snr_db": parameters["min_snr_db"],
+        "labels": parameters["labels"] or None,
+        "recording_ids": parameters["recording_ids"] or None,
+    }
+    count = training_clips(**criteria).count()
+    if count == 0 and not parameters["synthetic_samples"]:
+        labelled = sum(label_counts(**{**criteria, "only_approved": False,
+                                       "min_snr_db": None}).values())  # fmt: skip
+        field = "only_approved" if labelled and parameters["only_approved"] else "min_snr_db"
+        if not labelled:
+            field = "recording_ids" if parameters["recording_ids"] else "labels"
+        raise ValidationFailed.for_field(
+            field,
+            f"no labelled recording clips match ({labelled} labelled clips before the "
+            "approval and SNR filters): approve clips, lower min_snr_db, or mix in "
+            "synthetic_samples",
+        )
+    return count

@@ -16,6 +16,7 @@ from apps.training.config import (
     config_errors,
     config_failure,
     dataset_type_for,
+    dataset_types_for,
     is_anomaly,
     model_type_for,
     validate_given,
@@ -57,7 +58,7 @@ def dataset_delete(*, user=None, dataset: SyntheticDataset) -> None:
     path = dataset.artifact_path
     dataset.delete()
     if path:
-        transaction.on_commit(lambda: default_storage.delete(path))
+        transaction.on_commit(lambda: default_storage.delete(path), robust=True)
 
 
 # --- configuration presets ----------------------------------------------------------------
@@ -126,7 +127,10 @@ def _job_dataset(config: dict) -> SyntheticDataset | None:
             raise ValidationFailed.for_field(
                 "config.dataset_id", "unknown dataset", str(config["dataset_id"])
             )
-        if dataset.dataset_type != wanted or dataset.status == SyntheticDataset.Status.FAILED:
+        if (
+            dataset.dataset_type not in dataset_types_for(config["model_architecture"])
+            or dataset.status == SyntheticDataset.Status.FAILED
+        ):
             raise ValidationFailed.for_field(
                 "config.dataset_id",
                 f"{config['model_architecture']} needs a {wanted} dataset that has not failed; "
@@ -142,6 +146,7 @@ def _job_dataset(config: dict) -> SyntheticDataset | None:
             architecture=config["model_architecture"],
             min_snr_db=config["min_snr_db"],
             validation_split=config["validation_split"],
+            only_approved=config["only_approved"],
         )
         if report["trainable_samples"] < 2:
             raise ValidationFailed.for_field(

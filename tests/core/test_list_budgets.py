@@ -100,6 +100,27 @@ def _jobs(rows, owner):
     return "/api/v1/training/jobs"
 
 
+def _runs(rows, owner):
+    _jobs(rows, owner)
+    return "/api/v1/training/runs"
+
+
+def _configs(rows, owner):
+    from apps.training.services import preset_create
+
+    for i in rows:
+        preset_create(user=owner, name=f"preset-{i:02d}", description="", config={"epochs": 5})
+    return "/api/v1/training/configs"
+
+
+def _api_keys(rows, owner):
+    from apps.accounts.services import api_key_create
+
+    for i in rows:
+        api_key_create(user=owner, name=f"key {i:02d}")
+    return "/api/v1/auth/api-keys"
+
+
 def _datasets(rows, owner):
     from apps.training.models import SyntheticDataset
 
@@ -120,6 +141,10 @@ def _metrics(rows, owner):
     for i in rows:
         TrainingMetric.objects.create(training_job=job, epoch=i, timestamp=utc_now(), val_loss=1.0)
     return f"/api/v1/training/jobs/{job.pk}/metrics"
+
+
+def _run_metrics(rows, owner):
+    return _metrics(rows, owner).replace("/jobs/", "/runs/").removesuffix("/metrics")
 
 
 def _localizations(rows, owner):
@@ -150,7 +175,7 @@ def _references(rows, owner):
 
 
 def _rows(body: dict) -> list:
-    for key in ("data", "jobs", "datasets", "metrics"):
+    for key in ("data", "jobs", "runs", "configs", "datasets", "metrics"):
         if key in body:
             return body[key]
     raise AssertionError(f"no list in {sorted(body)}")
@@ -167,8 +192,12 @@ LISTS = {
     "shares": (_shares, 4),
     "models": (_models, 2),
     "training-jobs": (_jobs, 3),
+    "training-runs": (_runs, 3),
+    "training-configs": (_configs, 2),
+    "api-keys": (_api_keys, 3),
     "datasets": (_datasets, 3),
     "job-metrics": (_metrics, 3),
+    "run-metrics": (_run_metrics, 3),
     "localizations": (_localizations, 3),
     "reference-transmitters": (_references, 2),
 }

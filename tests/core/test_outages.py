@@ -37,6 +37,10 @@ def _wrapped(inner: Exception) -> Exception:
         (psycopg.errors.AdminShutdown("terminating connection"), "database_unavailable"),
         (psycopg.errors.TooManyConnections("sorry, too many clients"), "database_unavailable"),
         (sqlite3.OperationalError("database is locked"), "database_busy"),
+        # Rolled back by the server: the same request again succeeds -> 503 + Retry-After.
+        (psycopg.errors.DeadlockDetected("deadlock detected"), "database_busy"),
+        (psycopg.errors.SerializationFailure("could not serialize access"), "database_busy"),
+        (psycopg.errors.LockNotAvailable("could not obtain lock"), "database_busy"),
         (redis.ConnectionError("Connection refused"), "redis_unavailable"),
         (psycopg.errors.UniqueViolation("duplicate key"), None),
         (psycopg.errors.QueryCanceled("statement timeout"), None),

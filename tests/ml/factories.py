@@ -2,6 +2,9 @@
 
 import json
 
+import factory
+from factory.django import DjangoModelFactory
+
 from apps.ml.models import MLModel
 from apps.ml.services import model_create, model_register
 
@@ -113,3 +116,18 @@ def draft(user, *, name: str = "Locator", model_type: str = "localization", **ex
         ),
         **extra,
     )
+
+
+class MLModelFactory(DjangoModelFactory):
+    """A registry row in any status, as the state machine would leave it (no bundle):
+    `MLModelFactory(model_type="anomaly_detection", status="deployed")`. For a model
+    with a real bundle use `registered()`; for one created through the API, `draft()`."""
+
+    class Meta:
+        model = MLModel
+
+    name = factory.Sequence(lambda n: f"model-{n:03d}")
+    version = "1.0.0"
+    model_type = MLModel.Type.LOCALIZATION
+    architecture = "deepsets"
+    status = MLModel.Status.DRAFT

@@ -140,3 +140,22 @@ def test_short_chunks_shorten_the_fft(n):
 def test_one_sample_has_no_spectrum():
     with pytest.raises(ValueError, match="at least 2 samples"):
         dsp.analyze(np.ones(1), sample_rate=FS, center_frequency=0)
+
+
+@pytest.mark.parametrize("complex_", [True, False])
+@pytest.mark.parametrize(("nperseg", "overlap"), [(256, 0.0), (256, 0.5), (255, 0.75), (1, 0.0)])
+@pytest.mark.parametrize("window", ["hann", "hamming", "blackman", "rectangular"])
+def test_batched_welch_equals_scipys(complex_, nperseg, overlap, window):
+    """dsp.welch is scipy.signal.welch (one FFT call per segment in scipy 1.17) as one
+    batched FFT: same frequencies, same PSD to rounding, real one-sided and complex."""
+    from scipy import signal as sps
+
+    samples = noise(seed=7, n=5_003, complex_=complex_, level=1.0) + 0.3
+    noverlap = int(overlap * nperseg)
+    expected_f, expected = sps.welch(
+        samples, fs=FS, window=dsp.WINDOWS[window], nperseg=nperseg, noverlap=noverlap,
+        detrend=False, return_onesided=not complex_, scaling="density",
+    )  # fmt: skip
+    got_f, got = dsp.welch(samples, FS, dsp._window(window, nperseg), nperseg - noverlap)
+    np.testing.assert_array_equal(got_f, expected_f)
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=0)

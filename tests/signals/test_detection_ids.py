@@ -205,3 +205,39 @@ def test_copy_text_keeps_every_character(operator_client, stations):
     assert stored.bandwidth_hz is None
     assert stored.modulation_type == ""
     assert stored.signal_strength_db == -73.5
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_concurrent_batches_over_the_same_stations_never_deadlock(operator_user):
+    """Eight clients, five rounds, each batch hearing the same ten stations: every batch
+    is a 201 and every station's last_seen is the newest detection. (Two ingests once
+    stamped last_seen on the shared station rows in different orders and one of them got
+    a deadlock 500 after its detections were committed: bench/load.py.)"""
+    from apps.stations.models import Station
+
+    ids = [f"st-{n}" for n in range(10)]
+    for station_id in ids:
+        StationFactory(id=station_id)
+    now = utc_now()
+    clients = [client_for(operator_user) for _ in range(8)]  # one login each: login limits
+    for round_ in range(5):
+        bodies = [
+            {"detections": [
+                DetectionFactory(websdr_station_id=station_id,
+                                 when=now - timedelta(seconds=round_ * 100 + client + n))
+                for n, station_id in enumerate(ids[client % 10:] + ids[: client % 10])]}
+            for client in range(8)
+        ]  # fmt: skip
+        responses = _at_once(clients, bodies)
+        assert [r.status_code for r in responses] == [201] * 8, [r.content for r in responses]
+    assert SignalDetection.objects.count() == 5 * 8 * 10
+    newest = {s.pk: s.last_seen for s in Station.objects.filter(pk__in=ids)}
+    for station_id in ids:  # the newest: round 0, of the client that lists it earliest
+        expected = max(
+            now
+            - timedelta(
+                seconds=client + (ids[client % 10 :] + ids[: client % 10]).index(station_id)
+            )
+            for client in range(8)
+        )
+        assert newest[station_id] == expected, station_id

@@ -368,3 +368,24 @@ def test_statistics_of_many_stations_equal_each_stations_own(db):
         "anomalies_detected_24h": 1,
     }
     assert many["quiet-nl"]["total_detections_24h"] == 0
+
+
+def test_the_reserved_id_new_is_a_400_naming_id(admin_client):
+    """`new` would be shadowed by the console's create page (/stations/new): refused."""
+    response = admin_client.post("/api/v1/stations", {**TWENTE, "id": "new"}, format="json")
+    error = assert_envelope(response, 400, "VALIDATION_ERROR", "id")
+    assert error["details"]["fields"]["id"] == [
+        "'new' is reserved (the console's /stations/new is the create page); choose another id"
+    ]
+    assert Station.objects.count() == 0
+
+
+def test_ids_that_only_contain_new_are_fine(admin_client):
+    for station_id in ("new-york", "newcastle", "renew"):
+        response = admin_client.post(
+            "/api/v1/stations", {**TWENTE, "id": station_id}, format="json"
+        )
+        assert response.status_code == 201, response.content
+    assert sorted(Station.objects.values_list("id", flat=True)) == [
+        "new-york", "newcastle", "renew",
+    ]  # fmt: skip

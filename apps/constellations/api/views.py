@@ -1,7 +1,7 @@
 """Constellation endpoints. Every object access goes through access.constellation_for."""
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import status
+from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -38,6 +38,7 @@ from apps.constellations.selectors import (
     localization_get,
     localization_list,
     localization_posterior,
+    reference_transmitter_list,
 )
 from apps.core.exceptions import PermissionDenied
 from apps.core.lookups import choice_param, get_by_uuid_or_404
@@ -278,16 +279,21 @@ class LocalizationDetailView(APIView):
 # --- reference transmitters ------------------------------------------------------------------
 
 
+class ReferenceTransmitterListSerializer(serializers.Serializer):
+    """`GET /reference-transmitters`: every reference transmitter and their count."""
+
+    data = ReferenceTransmitterSerializer(many=True)
+    total = serializers.IntegerField()
+
+
 class ReferenceTransmitterListView(APIView):
     """Every role with stations:read reads; admins (stations:write) maintain the list."""
 
     resource = "stations"
 
-    @extend_schema(
-        tags=["localizations"], responses={200: ReferenceTransmitterSerializer(many=True)}
-    )
+    @extend_schema(tags=["localizations"], responses={200: ReferenceTransmitterListSerializer})
     def get(self, request):
-        references = list(ReferenceTransmitter.objects.order_by("name", "id"))
+        references = reference_transmitter_list()
         return Response(
             {"data": ReferenceTransmitterSerializer(references, many=True).data,
              "total": len(references)}

@@ -3,10 +3,11 @@ matrix, per-class scores), status and activation (admins, through model_activate
 
 from django.shortcuts import redirect
 
-from apps.core.lookups import choice_param, get_by_uuid_or_404
+from apps.core.lookups import get_by_uuid_or_404
 from apps.dashboard.views.base import ConsoleView
 from apps.ml import states
 from apps.ml.bundles import InvalidBundle
+from apps.ml.filters import MLModelFilterSet
 from apps.ml.inspection import inspect_model
 from apps.ml.models import MLModel
 from apps.ml.selectors import model_list
@@ -36,9 +37,9 @@ class ModelListView(ConsoleView):
     nav = "models"
 
     def get(self, request):
-        model_type = choice_param(request.GET, "model_type", MLModel.Type.values) or ""
-        status = choice_param(request.GET, "status", MLModel.Status.values) or ""
-        rows = list(model_list(model_type=model_type or None, status=status or None)[:500])
+        filterset = MLModelFilterSet(request.GET, queryset=model_list())
+        rows = list(filterset.validated_queryset()[:500])
+        model_type = filterset.form.cleaned_data.get("model_type") or ""
         return self.render(
             request, "dashboard/models.html", rows=rows, type_filter=model_type,
             types=MLModel.Type.values,

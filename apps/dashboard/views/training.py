@@ -11,15 +11,16 @@ from rest_framework import serializers
 from apps.accounts.roles import is_owner_or_admin
 from apps.constellations.selectors import constellation_list
 from apps.core.exceptions import HeimdallError
-from apps.core.lookups import choice_param, get_by_uuid_or_404
+from apps.core.lookups import get_by_uuid_or_404
 from apps.dashboard.forms import data_from_post, serializer_fields, validate
 from apps.dashboard.views.base import ConsoleView, is_htmx
 from apps.dashboard.views.pages import paginate
 from apps.training.api.jobs import validated_job_request
 from apps.training.api.serializers import GenerateSerializer
 from apps.training.config import TrainingConfigSerializer
+from apps.training.filters import TrainingJobFilterSet
 from apps.training.models import SyntheticDataset, TrainingJob, TrainingMetric
-from apps.training.selectors import fixed_receivers
+from apps.training.selectors import dataset_list, fixed_receivers, job_list
 from apps.training.services import dataset_request, job_cancel, job_create
 
 # Seed 000's TrainingConfig groups, in its order.
@@ -58,11 +59,9 @@ class JobListView(ConsoleView):
     nav = "training"
 
     def get(self, request):
-        queryset = TrainingJob.objects.order_by("-created_at", "id")
-        status = choice_param(request.GET, "status", TrainingJob.Status.values) or ""
-        if status:
-            queryset = queryset.filter(status=status)
-        rows, pagination = paginate(queryset, request.GET)
+        filterset = TrainingJobFilterSet(request.GET, queryset=job_list())
+        rows, pagination = paginate(filterset.validated_queryset(), request.GET)
+        status = filterset.form.cleaned_data.get("status") or ""
         template = (
             "dashboard/partials/job_table.html" if is_htmx(request) else ("dashboard/training.html")
         )
@@ -180,9 +179,7 @@ class DatasetListView(ConsoleView):
     nav = "datasets"
 
     def _page(self, request, *, values=None, errors=None, status=200):
-        rows, pagination = paginate(
-            SyntheticDataset.objects.order_by("-created_at", "id"), request.GET
-        )
+        rows, pagination = paginate(dataset_list(), request.GET)
         fields = serializer_fields(GenerateSerializer, values, errors)
         template = (
             "dashboard/partials/dataset_table.html"

@@ -19,6 +19,7 @@ from rest_framework.views import APIView
 
 from apps.core.exceptions import ValidationFailed, validation_details
 from apps.core.lookups import choice_param, get_by_uuid_or_404
+from apps.core.schema import filterset_parameters
 from apps.core.timeutil import isoformat_z, utc_now
 from apps.ml import bundles, density, services, training_configs
 from apps.ml.api.serializers import (
@@ -32,6 +33,7 @@ from apps.ml.api.serializers import (
     TrainingCompleteSerializer,
     TrainingFailSerializer,
 )
+from apps.ml.filters import MLModelFilterSet
 from apps.ml.inspection import inspect_model
 from apps.ml.models import MLModel
 from apps.ml.scoring import load_scorer
@@ -64,16 +66,15 @@ class ModelListView(APIView):
 
     @extend_schema(
         tags=["models"],
-        parameters=[
-            OpenApiParameter("model_type", str, enum=MLModel.Type.values),
-            OpenApiParameter("status", str, enum=MLModel.Status.values),
-        ],
+        parameters=filterset_parameters(MLModelFilterSet),
         responses={200: ModelListSerializer},
     )
     def get(self, request):
-        model_type = choice_param(request.query_params, "model_type", MLModel.Type.values)
-        status = choice_param(request.query_params, "status", MLModel.Status.values)
-        queryset = model_list(model_type=model_type, status=status)
+        """Seed 004's shape: `{"data": [...]}`, no pages. MLModelFilterSet →
+        selectors.model_list; an unknown `model_type` or `status` is a 400 naming it."""
+        queryset = MLModelFilterSet(
+            request.query_params, queryset=model_list()
+        ).validated_queryset()
         return Response({"data": MLModelSerializer(queryset, many=True).data})
 
     @extend_schema(

@@ -65,7 +65,11 @@ class ApiConfigField(serializers.JSONField):
 
 
 class StationDetailSerializer(serializers.ModelSerializer):
-    id = serializers.CharField(max_length=64, validators=[validate_station_id])
+    id = serializers.CharField(
+        max_length=64,
+        validators=[validate_station_id],
+        help_text="A slug: lowercase letters, digits, inner hyphens; not `new` (reserved)",
+    )
     name = NameField(max_length=255)
     location = NameField(max_length=255, required=False, allow_blank=True)
     api_config = ApiConfigField(required=False)

@@ -1,17 +1,20 @@
 """Seed 000 /training/jobs endpoints."""
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.roles import Role, role_of
 from apps.core.exceptions import ValidationFailed, validation_details
-from apps.core.lookups import choice_param, get_by_uuid_or_404
+from apps.core.lookups import get_by_uuid_or_404
 from apps.core.pagination import IntParam, LimitOffsetPaginator
+from apps.core.schema import filterset_parameters
 from apps.core.text import NameField
 from apps.training.config import TrainingConfigSerializer, config_failure
+from apps.training.filters import TrainingJobFilterSet
 from apps.training.models import TrainingJob, TrainingMetric
+from apps.training.selectors import job_list, run_metrics
 from apps.training.services import job_cancel, job_create, job_delete, resolve_job_config
 
 JOB_FIELDS = [
@@ -146,8 +149,8 @@ def _job(job_id: str) -> TrainingJob:
 
 
 def _metrics(job, limit: int) -> list[dict]:
-    rows = TrainingMetric.objects.filter(training_job=job).order_by("-epoch", "-timestamp")
-    return list(reversed(MetricSerializer(rows[:limit], many=True).data))
+    """The job's last `limit` metric rows, oldest first (selectors.run_metrics)."""
+    return MetricSerializer(run_metrics(job, limit), many=True).data
 
 
 class JobListView(APIView):
@@ -169,23 +172,18 @@ class JobListView(APIView):
 
     @extend_schema(
         tags=["training"],
-        parameters=[
-            OpenApiParameter("status", str, enum=TrainingJob.Status.values),
-            *JOBS_PAGINATOR.parameters(),
-        ],
+        parameters=[*filterset_parameters(TrainingJobFilterSet), *JOBS_PAGINATOR.parameters()],
         responses={200: JOBS_PAGINATOR.response_serializer("TrainingJobList", JobSerializer)},
     )
     def get(self, request):
-        queryset = TrainingJob.objects.order_by("-created_at", "id")
-        wanted = choice_param(request.query_params, "status", TrainingJob.Status.values)
-        if wanted:
-            queryset = queryset.filter(status=wanted)
-        window = JOBS_PAGINATOR.window(request.query_params)
-        page = queryset[window.offset : window.offset + window.limit]
+        """Seed 000: `{"jobs": [...], "total": n}`, newest first, `limit`/`offset` pages.
+        TrainingJobFilterSet → selectors.job_list → JOBS_PAGINATOR."""
+        params = request.query_params
+        queryset = TrainingJobFilterSet(params, queryset=job_list()).validated_queryset()
+        rows, block = JOBS_PAGINATOR.paginate(queryset, params)
         return Response(
             JOBS_PAGINATOR.body(
-                JobSerializer(page, many=True, context={"request": request}).data,
-                JOBS_PAGINATOR.block(window, queryset.count()),
+                JobSerializer(rows, many=True, context={"request": request}).data, block
             )
         )
 

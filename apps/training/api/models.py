@@ -129,7 +129,9 @@ class ModelRecommendView(APIView):
                 raise ValidationFailed.for_field(
                     "dataset_id", f"the dataset is {dataset.status}", str(dataset.pk)
                 )
-            kind = {"signals": "signal_classification"}.get(dataset.dataset_type, "localization")
+            kind = {"signals": "signal_classification", "recordings": "signal_classification"}.get(
+                dataset.dataset_type, "localization"
+            )
             if data.get("model_type") and data["model_type"] != kind:
                 raise ValidationFailed.for_field(
                     "dataset_id",

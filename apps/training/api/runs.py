@@ -9,6 +9,7 @@ from apps.accounts.roles import Role, role_of
 from apps.core.exceptions import NotFound, ValidationFailed, validation_details
 from apps.core.lookups import choice_param, get_by_uuid_or_404
 from apps.core.pagination import IntParam, LimitOffsetPaginator
+from apps.core.schema import filterset_parameters
 from apps.core.text import FreeTextField
 from apps.training import selectors
 from apps.training.api.jobs import MetricSerializer
@@ -19,6 +20,7 @@ from apps.training.config import (
     config_errors,
     dataset_type_for,
 )
+from apps.training.filters import TrainingJobFilterSet
 from apps.training.models import SyntheticDataset, TrainingConfigPreset, TrainingJob
 from apps.training.readiness import data_check, newest_ready
 from apps.training.services import preset_create, preset_delete, preset_update
@@ -86,12 +88,21 @@ def _validated(serializer_class, data):
     return body.validated_data
 
 
+class PresetListResponseSerializer(serializers.Serializer):
+    """`GET /training/configs`: every named configuration, their names and count."""
+
+    configs = PresetSerializer(many=True)
+    available_configs = serializers.ListField(child=serializers.CharField())
+    total = serializers.IntegerField()
+
+
 class PresetListView(APIView):
     resource = "training"
 
-    @extend_schema(tags=["training"], responses={200: PresetSerializer(many=True)})
+    @extend_schema(tags=["training"], responses={200: PresetListResponseSerializer})
     def get(self, request):
-        presets = TrainingConfigPreset.objects.order_by("name")
+        """Seed 002's shape, no pages: `configs`, `available_configs` (names), `total`."""
+        presets = selectors.preset_list()
         return Response(
             {
                 "configs": PresetSerializer(presets, many=True).data,
@@ -183,25 +194,18 @@ class RunListView(APIView):
 
     @extend_schema(
         tags=["training"],
-        parameters=[
-            OpenApiParameter("status", str, enum=TrainingJob.Status.values),
-            *RUNS_PAGINATOR.parameters(),
-        ],
+        parameters=[*filterset_parameters(TrainingJobFilterSet), *RUNS_PAGINATOR.parameters()],
         responses={
             200: RUNS_PAGINATOR.response_serializer("TrainingRunList", RunSummarySerializer)
         },
     )
     def get(self, request):
-        wanted = choice_param(request.query_params, "status", TrainingJob.Status.values)
-        queryset = selectors.runs(status=wanted)
-        window = RUNS_PAGINATOR.window(request.query_params)
-        page = queryset[window.offset : window.offset + window.limit]
-        return Response(
-            RUNS_PAGINATOR.body(
-                [selectors.run_summary(job) for job in page],
-                RUNS_PAGINATOR.block(window, queryset.count()),
-            )
-        )
+        """`{"runs": [summary...], "total": n}`, newest first, `limit`/`offset` pages.
+        TrainingJobFilterSet → selectors.job_list → RUNS_PAGINATOR → run summaries."""
+        params = request.query_params
+        queryset = TrainingJobFilterSet(params, queryset=selectors.job_list()).validated_queryset()
+        rows, block = RUNS_PAGINATOR.paginate(queryset, params)
+        return Response(RUNS_PAGINATOR.body([selectors.run_summary(job) for job in rows], block))
 
 
 class RunMetricsResponseSerializer(serializers.Serializer):
@@ -314,6 +318,7 @@ class DataCheckSerializer(serializers.Serializer):
     receivers_per_sample = serializers.DictField(required=False)
     receivers_below_min_snr = serializers.IntegerField(required=False)
     snr_db = serializers.DictField(required=False)
+    per_source = serializers.DictField(child=serializers.IntegerField(), required=False)
     train_samples = serializers.IntegerField()
     val_samples = serializers.IntegerField()
     problems = serializers.ListField(child=serializers.CharField())
@@ -337,6 +342,12 @@ class DataCheckView(APIView):
             OpenApiParameter("model_architecture", str, enum=list(ARCHITECTURES)),
             OpenApiParameter("config_name", str),
             OpenApiParameter("min_snr_db", float),
+            OpenApiParameter(
+                "only_approved",
+                str,
+                enum=["true", "false"],
+                description="recordings datasets: approved clips only (default true)",
+            ),
         ],
         responses={200: DataCheckSerializer},
     )
@@ -355,6 +366,9 @@ class DataCheckView(APIView):
                 raise ValidationFailed.for_field(
                     "min_snr_db", "must be a number", params["min_snr_db"]
                 ) from None
+        approved = choice_param(params, "only_approved", ("true", "false"))
+        if approved:
+            given["only_approved"] = approved == "true"
         config, errors = config_errors(given, check_gpu=False)
         if errors:
             _fail_with(errors)
@@ -369,6 +383,7 @@ class DataCheckView(APIView):
                 architecture=config["model_architecture"],
                 min_snr_db=config["min_snr_db"],
                 validation_split=config["validation_split"],
+                only_approved=config["only_approved"],
             )
         )
 

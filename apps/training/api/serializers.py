@@ -40,6 +40,22 @@ class GenerateSerializer(serializers.Serializer):
     clip_samples = serializers.IntegerField(
         min_value=256, max_value=65_536, default=D["clip_samples"]
     )
+    # dataset_type "recordings": labelled clips of SigMF recordings (min_snr_db above
+    # applies to the clips' measured SNR; clips without one are left out then)
+    only_approved = serializers.BooleanField(default=True)
+    labels = serializers.ListField(
+        child=serializers.CharField(max_length=64), required=False, max_length=100, default=list
+    )
+    recording_ids = serializers.ListField(
+        child=serializers.UUIDField(), required=False, max_length=1000, default=list
+    )
+    max_segments_per_clip = serializers.IntegerField(min_value=1, max_value=256, default=32)
+    synthetic_samples = serializers.IntegerField(
+        min_value=0,
+        max_value=200_000,
+        default=0,
+        help_text="recordings: synthetic clips mixed in (the simulator's classes)",
+    )
 
     def validate(self, attrs):
         pairs = [

@@ -1,16 +1,25 @@
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.core.lookups import choice_param, get_by_uuid_or_404
+from apps.core.lookups import get_by_uuid_or_404
 from apps.core.pagination import LimitOffsetPaginator
+from apps.core.schema import filterset_parameters
 from apps.training.api.serializers import DatasetSerializer, GenerateSerializer
+from apps.training.filters import SyntheticDatasetFilterSet
 from apps.training.models import SyntheticDataset
-from apps.training.selectors import fixed_receivers
+from apps.training.selectors import dataset_list, fixed_receivers, recordings_clip_count
 from apps.training.services import dataset_delete, dataset_request
 
 DATASETS_PAGINATOR = LimitOffsetPaginator(items_key="datasets")
+RECORDINGS_ONLY = (
+    "only_approved",
+    "labels",
+    "recording_ids",
+    "max_segments_per_clip",
+    "synthetic_samples",
+)
 
 
 def _dataset(dataset_id: str) -> SyntheticDataset:
@@ -39,6 +48,12 @@ class GenerateView(APIView):
         data["constellation_id"] = (
             str(data["constellation_id"]) if data["constellation_id"] else None
         )
+        data["recording_ids"] = [str(pk) for pk in data["recording_ids"]]
+        if dataset_type == SyntheticDataset.Type.RECORDINGS:
+            data["num_samples"] = recordings_clip_count(data) + data["synthetic_samples"]
+        else:  # the recordings-only parameters
+            for key in RECORDINGS_ONLY:
+                data.pop(key)
         dataset = dataset_request(
             user=request.user,
             name=name,
@@ -55,29 +70,18 @@ class DatasetListView(APIView):
     @extend_schema(
         tags=["training"],
         parameters=[
-            OpenApiParameter("status", str, enum=SyntheticDataset.Status.values),
-            OpenApiParameter("dataset_type", str, enum=SyntheticDataset.Type.values),
+            *filterset_parameters(SyntheticDatasetFilterSet),
             *DATASETS_PAGINATOR.parameters(),
         ],
         responses={200: DATASETS_PAGINATOR.response_serializer("DatasetList", DatasetSerializer)},
     )
     def get(self, request):
-        queryset = SyntheticDataset.objects.order_by("-created_at", "id")
-        for name, choices in (
-            ("status", SyntheticDataset.Status),
-            ("dataset_type", SyntheticDataset.Type),
-        ):
-            value = choice_param(request.query_params, name, choices.values)
-            if value:
-                queryset = queryset.filter(**{name: value})
-        window = DATASETS_PAGINATOR.window(request.query_params)
-        page = queryset[window.offset : window.offset + window.limit]
-        return Response(
-            DATASETS_PAGINATOR.body(
-                DatasetSerializer(page, many=True).data,
-                DATASETS_PAGINATOR.block(window, queryset.count()),
-            )
-        )
+        """Seed 000's shape: `{"datasets": [...], "total": n}`, newest first, `limit`/`offset`
+        pages. SyntheticDatasetFilterSet → selectors.dataset_list → DATASETS_PAGINATOR."""
+        params = request.query_params
+        queryset = SyntheticDatasetFilterSet(params, queryset=dataset_list()).validated_queryset()
+        rows, block = DATASETS_PAGINATOR.paginate(queryset, params)
+        return Response(DATASETS_PAGINATOR.body(DatasetSerializer(rows, many=True).data, block))
 
 
 class DatasetDetailView(APIView):

@@ -1,0 +1,280 @@
+"""Analyzing a recording: the DSP over the whole file in windows, its carriers ingested
+as ordinary detections.
+
+Each capture is cut into windows of `window_seconds` (the last one shorter; a
+window never spans two captures). Every window is read through a memory map
+of its own (sigmf_files.read_window: resident memory stays flat in the file's
+size), analysed by apps.radio.dsp.analyze (Welch spectrum, carriers over the
+noise floor: docs/signals.md) and each carrier becomes a detection:
+
+- `detection_timestamp`: the capture's `core:datetime` + (window start −
+  capture start) / sample rate;
+- `frequency_hz`: the capture's `core:frequency` + the carrier's offset;
+- `processing_metadata`: `recording_id`, `sample_offset`, `sample_count`,
+  `window_seconds`, `fft_size`, `source: "recording"`;
+- `id`: a UUID5 of (recording, options, sample offset, carrier index), so a
+  second analysis with the same options sends the same ids with the same
+  content and apps.signals.services.detection_ingest counts them as
+  duplicates: re-analysis stores nothing twice.
+
+Batches of up to INGEST_BATCH detections go through `detection_ingest`, the
+one ingest path (scoring, anomaly events, live feed). Windows older than the
+detection retention are skipped and counted. Consecutive windows holding a
+carrier of one modulation at one frequency become one proposed clip
+(unapproved, labelled with the modulation) for an operator to check.
+
+Status (`analysis_status`): pending → running (progress in percent of
+samples) → completed, or failed with the reason; written only here and by
+services.recording_analyze_request.
+"""
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from apps.core.timeutil import isoformat_z, utc_now
+from apps.radio import dsp
+from apps.recordings import sigmf_files
+from apps.recordings.models import Recording
+from apps.recordings.services import analysis_clips_replace, local_data
+from apps.signals.retention import retention_cutoff
+from apps.signals.services import detection_ingest
+
+logger = logging.getLogger(__name__)
+
+ANALYSIS_DEFAULTS = {"window_seconds": 0.25, "fft_size": 4096}
+WINDOW_SECONDS_MIN, WINDOW_SECONDS_MAX = 0.001, 10.0
+FFT_SIZE_MIN, FFT_SIZE_MAX = 64, 65_536
+# Non-overlapping Welch segments: every sample is used once, at half the cost of the
+# 50 % overlap (the window holds hundreds of segments: the floor estimate needs no more).
+OVERLAP = 0.0
+INGEST_BATCH = 5_000
+MAX_PROPOSED_CLIPS = 500
+MIN_PROPOSED_WINDOWS = 2
+NAMESPACE = uuid.UUID("5b0e7a52-4c55-4f3a-9a43-2b1d6f0c7e11")
+Status = Recording.AnalysisStatus
+
+
+@dataclass
+class _Run:
+    """A carrier seen in consecutive windows: a proposed clip."""
+
+    frequency_hz: int
+    modulation: str
+    first_sample: int
+    end_sample: int
+    bandwidth_hz: int
+    snr_db: float
+    windows: int = 1
+
+
+@dataclass
+class _Tracker:
+    runs: list[_Run] = field(default_factory=list)
+    closed: list[_Run] = field(default_factory=list)
+
+    def feed(self, carriers, start: int, end: int, tolerance_hz: float) -> None:
+        still_open = []
+        used = set()
+        for run in self.runs:
+            match = next(
+                (
+                    k
+                    for k, c in enumerate(carriers)
+                    if k not in used
+                    and c.modulation == run.modulation
+                    and abs(c.frequency_hz - run.frequency_hz) <= tolerance_hz
+                ),
+                None,
+            )
+            if match is None or run.end_sample != start:
+                self.closed.append(run)
+                continue
+            carrier = carriers[match]
+            used.add(match)
+            run.end_sample, run.windows = end, run.windows + 1
+            run.bandwidth_hz = max(run.bandwidth_hz, carrier.bandwidth_hz)
+            run.snr_db = max(run.snr_db, carrier.snr_db)
+            still_open.append(run)
+        for k, c in enumerate(carriers):
+            if k not in used:
+                still_open.append(
+                    _Run(c.frequency_hz, c.modulation, start, end, c.bandwidth_hz, c.snr_db)
+                )
+        self.runs = still_open
+
+    def proposals(self, resolution_hz: float) -> list[dict]:
+        runs = [r for r in self.closed + self.runs if r.windows >= MIN_PROPOSED_WINDOWS]
+        runs.sort(key=lambda r: (-r.windows, r.first_sample))
+        out = []
+        for run in runs[:MAX_PROPOSED_CLIPS]:
+            half = max(run.bandwidth_hz, resolution_hz) / 2
+            out.append(
+                {
+                    "sample_start": run.first_sample,
+                    "sample_count": run.end_sample - run.first_sample,
+                    "freq_lower_edge": round(run.frequency_hz - half),
+                    "freq_upper_edge": round(run.frequency_hz + half),
+                    "label": run.modulation,
+                    "snr_db": run.snr_db,
+                    "metadata": {"windows": run.windows},
+                }
+            )
+        return sorted(out, key=lambda p: (p["sample_start"], p["freq_lower_edge"]))
+
+
+def _claim(recording_id) -> bool:
+    return bool(
+        Recording.objects.filter(pk=recording_id, analysis_status=Status.PENDING).update(
+            analysis_status=Status.RUNNING,
+            analysis_message="Analyzing",
+            analysis_progress_percent=0.0,
+        )
+    )
+
+
+def _progress(recording_id, done: int, total: int, detections: int) -> None:
+    Recording.objects.filter(pk=recording_id).update(
+        analysis_progress_percent=round(100.0 * done / total, 1),
+        analysis_message=f"Analyzed {done} of {total} samples; {detections} detections",
+    )
+
+
+def windows(info: sigmf_files.RecordingInfo, window_samples: int):
+    """(capture index, first sample, sample count) of every window, capture by capture."""
+    for index in range(len(info.captures)):
+        first, end = info.capture_span(index)
+        for start in range(first, end, window_samples):
+            count = min(window_samples, end - start)
+            if count >= dsp.MIN_SAMPLES:
+                yield index, start, count
+
+
+def recording_analyze(*, recording_id) -> str:
+    """pending → running → completed | failed; "skipped" when not pending (tasks are
+    idempotent). Returns the final status."""
+    if not _claim(recording_id):
+        return "skipped"
+    recording = Recording.objects.get(pk=recording_id)
+    options = {**ANALYSIS_DEFAULTS, **recording.analysis.get("options", {})}
+    try:
+        summary = _analyze(recording, options)
+    except Exception as exc:
+        logger.exception("analysis of recording %s failed", recording_id)
+        Recording.objects.filter(pk=recording_id).update(
+            analysis_status=Status.FAILED,
+            analysis_error=(str(exc) or exc.__class__.__name__)[:2000],
+            analysis_message="Failed",
+            analyzed_at=utc_now(),
+        )
+        return Status.FAILED
+    Recording.objects.filter(pk=recording_id).update(
+        analysis_status=Status.COMPLETED,
+        analysis_progress_percent=100.0,
+        analysis_message=(
+            f"{summary['detections_found']} detections ({summary['detections_ingested']} new, "
+            f"{summary['duplicates']} already stored)"
+        ),
+        analysis=summary,
+        analyzed_at=utc_now(),
+    )
+    return Status.COMPLETED
+
+
+def _analyze(recording: Recording, options: dict) -> dict:
+    started = time.perf_counter()
+    info = sigmf_files.info_from_stored(recording.meta, recording.sample_count)
+    window_samples = max(dsp.MIN_SAMPLES, round(options["window_seconds"] * info.sample_rate))
+    fft_size = options["fft_size"]
+    earliest = retention_cutoff(utc_now())
+    key = f"{recording.pk}:{options['window_seconds']}:{fft_size}"
+    totals = {
+        "windows": 0,
+        "skipped_windows": 0,
+        "detections_found": 0,
+        "detections_ingested": 0,
+        "duplicates": 0,
+        "anomalies": 0,
+    }
+    batch: list[dict] = []
+    tracker = _Tracker()
+    resolution = info.sample_rate / min(fft_size, window_samples)
+    done = 0
+    last_report = time.monotonic()
+
+    def flush() -> None:
+        if batch:
+            result = detection_ingest(detections=list(batch))
+            totals["detections_ingested"] += result.ingested
+            totals["duplicates"] += result.duplicates
+            totals["anomalies"] += result.anomalies
+            batch.clear()
+
+    with local_data(recording) as path:
+        for capture_index, start, count in windows(info, window_samples):
+            capture = info.captures[capture_index]
+            when_dt = capture.datetime + timedelta(
+                seconds=(start - capture.sample_start) / info.sample_rate
+            )
+            totals["windows"] += 1
+            done += count
+            if when_dt < earliest:
+                totals["skipped_windows"] += 1
+                continue
+            samples = sigmf_files.read_window(path, info, start, count)
+            _, carriers = dsp.analyze(
+                samples,
+                sample_rate=info.sample_rate,
+                center_frequency=capture.frequency_hz,
+                fft_size=fft_size,
+                overlap=OVERLAP,
+            )
+            carriers = [c for c in carriers if c.frequency_hz >= 0]
+            tracker.feed(carriers, start, start + count, tolerance_hz=2 * resolution)
+            stamp = isoformat_z(when_dt)
+            for index, carrier in enumerate(carriers):
+                batch.append(
+                    {
+                        "id": str(uuid.uuid5(NAMESPACE, f"{key}:{start}:{index}")),
+                        "websdr_station_id": recording.station_id,
+                        "frequency_hz": carrier.frequency_hz,
+                        "signal_strength_db": carrier.strength_db,
+                        "bandwidth_hz": carrier.bandwidth_hz,
+                        "modulation_type": carrier.modulation,
+                        "signal_features": {
+                            "snr_estimate": carrier.snr_db,
+                            "bandwidth": float(carrier.bandwidth_hz),
+                            "peak_frequency": carrier.frequency_hz,
+                            "offset_hz": carrier.offset_hz,
+                        },
+                        "detection_timestamp": stamp,
+                        "processing_metadata": {
+                            "source": "recording",
+                            "recording_id": str(recording.pk),
+                            "sample_offset": start,
+                            "sample_count": count,
+                            "window_seconds": options["window_seconds"],
+                            "fft_size": fft_size,
+                        },
+                    }
+                )
+            totals["detections_found"] += len(carriers)
+            if len(batch) >= INGEST_BATCH:
+                flush()
+            if time.monotonic() - last_report > 1.0:
+                _progress(recording.pk, done, info.sample_count, totals["detections_found"])
+                last_report = time.monotonic()
+        flush()
+    proposed = analysis_clips_replace(recording=recording, proposals=tracker.proposals(resolution))
+    elapsed = time.perf_counter() - started
+    seconds = info.sample_count / info.sample_rate
+    return {
+        "options": options,
+        **totals,
+        "proposed_clips": proposed,
+        "recording_seconds": round(seconds, 3),
+        "processing_seconds": round(elapsed, 3),
+        "real_time_factor": round(seconds / elapsed, 1) if elapsed > 0 else None,
+    }

@@ -1,0 +1,197 @@
+"""The `heimdall` CLI as a user runs it: a subprocess against the live server."""
+
+import json
+import math
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+import uuid
+import wave
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from .conftest import URL, key
+
+CLI = [sys.executable, "-m", "heimdall_sdk.cli"]
+
+
+def heimdall(*args: str, env: dict | None = None, check: bool = True, **kw):
+    full_env = {**os.environ, "HEIMDALL_URL": URL, "HEIMDALL_API_KEY": key("operator"),
+                "COLUMNS": "200", **(env or {})}  # fmt: skip
+    result = subprocess.run([*CLI, *args], env=full_env, capture_output=True, text=True, **kw)
+    if check:
+        assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+def test_login_writes_a_0600_config_and_uses_it(tmp_path):
+    config = tmp_path / "heimdall" / "config.json"
+    env = {"HEIMDALL_CONFIG": str(config), "HEIMDALL_API_KEY": ""}
+    out = heimdall(
+        "login", "--url", URL, "--username", "live-viewer",
+        "--password", os.environ["HEIMDALL_PASSWORD"], env=env,
+    )  # fmt: skip
+    assert "as live-viewer (viewer)" in out.stdout
+    assert stat.S_IMODE(config.stat().st_mode) == 0o600
+    stored = json.loads(config.read_text())
+    assert stored["url"] == URL and stored["api_key"].startswith("hmd_")
+    assert "password" not in config.read_text()
+    listing = heimdall("stations", env={**env, "HEIMDALL_URL": ""})
+    assert "twente-nl" in listing.stdout and "10 stations" in listing.stdout
+    config.chmod(0o644)
+    refused = heimdall("stations", env={**env, "HEIMDALL_URL": ""}, check=False)
+    assert refused.returncode == 1 and "chmod 600" in refused.stderr
+
+
+def test_models_and_analyze_wav_and_sigmf(tmp_path):
+    assert "deepsets-default" in heimdall("models").stdout
+    rate, tone = 8000, 1000
+    samples = [int(20000 * math.sin(2 * math.pi * tone * i / rate)) for i in range(4096)]
+    with wave.open(str(tmp_path / "tone.wav"), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(b"".join(s.to_bytes(2, "little", signed=True) for s in samples))
+    out = heimdall("analyze", str(tmp_path / "tone.wav"), "--frequency", "7000000").stdout
+    assert "peak_frequency" in out and "7001000" in out
+    import struct
+
+    iq = b"".join(
+        struct.pack(
+            "<ff", math.cos(2 * math.pi * 500 * i / rate), math.sin(2 * math.pi * 500 * i / rate)
+        )
+        for i in range(2048)
+    )
+    (tmp_path / "rec.sigmf-data").write_bytes(iq)
+    (tmp_path / "rec.sigmf-meta").write_text(json.dumps({
+        "global": {"core:datatype": "cf32_le", "core:sample_rate": rate, "core:version": "1.0.0"},
+        "captures": [{"core:sample_start": 0, "core:frequency": 14_000_000}],
+        "annotations": [],
+    }))  # fmt: skip
+    out = heimdall("analyze", str(tmp_path / "rec.sigmf-meta")).stdout
+    assert "14000500" in out
+
+
+@pytest.mark.slow
+def test_ingest_resumes_after_interruption_without_duplicates(tmp_path, db):
+    freq = 14_300_000 + uuid.uuid4().int % 10_000
+    now = datetime.now(UTC) - timedelta(minutes=10)
+    path = tmp_path / "detections.jsonl"
+    count = 3000
+    with path.open("w") as out:
+        for i in range(count):
+            out.write(json.dumps({
+                "websdr_station_id": "twente-nl", "frequency_hz": freq,
+                "signal_strength_db": -90 + (i % 50), "anomaly_score": 0.1,
+                "detection_timestamp": (now + timedelta(milliseconds=i)).isoformat(),
+            }) + "\n")  # fmt: skip
+    checkpoint = path.with_name(path.name + ".heimdall-ingest")
+    env = {**os.environ, "HEIMDALL_URL": URL, "HEIMDALL_API_KEY": key("operator")}
+    proc = subprocess.Popen(
+        [*CLI, "ingest", str(path), "--batch-size", "100"], env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not (checkpoint.exists() and json.loads(checkpoint.read_text() or "{}").get("done")):
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)  # mid-upload, possibly between a batch and its checkpoint
+    proc.wait()
+    done = json.loads(checkpoint.read_text())["done"]
+    assert 0 < done < count
+    (stored,) = db.execute(
+        "SELECT count(*) FROM signals_signaldetection WHERE frequency_hz = %s", [freq]
+    ).fetchone()
+    assert done <= stored < count
+
+    out = heimdall("ingest", str(path), "--batch-size", "500").stdout
+    assert f"resumed at {done}" in out
+    assert not checkpoint.exists()
+    rows = db.execute(
+        "SELECT count(*), count(DISTINCT id), count(DISTINCT detection_timestamp) "
+        "FROM signals_signaldetection WHERE frequency_hz = %s",
+        [freq],
+    ).fetchone()
+    assert rows == (count, count, count)
+    again = heimdall("ingest", str(path), "--batch-size", "1000").stdout
+    assert f"0 stored, {count} duplicates" in again
+    assert db.execute(
+        "SELECT count(*) FROM signals_signaldetection WHERE frequency_hz = %s", [freq]
+    ).fetchone() == (count,)
+
+
+def test_ingest_csv_and_a_bad_row_writes_nothing(tmp_path, db):
+    freq = 14_400_000 + uuid.uuid4().int % 10_000
+    ts = (datetime.now(UTC) - timedelta(minutes=3)).isoformat()
+    path = tmp_path / "d.csv"
+    path.write_text(
+        "websdr_station_id,frequency_hz,signal_strength_db,detection_timestamp\n"
+        f"twente-nl,{freq},-70.5,{ts}\n"
+        f"no-such-station,{freq},-70.5,{ts}\n"
+    )
+    bad = heimdall("ingest", str(path), check=False)
+    assert bad.returncode == 1 and "detections[1].websdr_station_id" in bad.stderr
+    query = "SELECT count(*) FROM signals_signaldetection WHERE frequency_hz = %s"
+    assert db.execute(query, [freq]).fetchone() == (0,)
+    path.write_text("\n".join(path.read_text().splitlines()[:2]) + "\n")
+    assert "1 stored, 0 duplicates" in heimdall("ingest", str(path), "--restart").stdout
+    assert db.execute(query, [freq]).fetchone() == (1,)
+
+
+def test_detections_follow_tails_the_live_feed(tmp_path):
+    freq = 14_500_000 + uuid.uuid4().int % 10_000
+    env = {**os.environ, "HEIMDALL_URL": URL, "HEIMDALL_API_KEY": key("viewer"), "COLUMNS": "200"}
+    proc = subprocess.Popen(
+        [*CLI, "detections", "--station", "twente-nl", "--frequency-min", str(freq),
+         "--frequency-max", str(freq), "--follow"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        line = ""
+        while "following" not in line:
+            line = proc.stdout.readline()
+            assert line, "the CLI ended"
+        path = tmp_path / "one.jsonl"
+        ts = (datetime.now(UTC) - timedelta(seconds=2)).isoformat()
+        deadline = time.monotonic() + 15
+        import select
+
+        while True:
+            path.write_text(json.dumps({"websdr_station_id": "twente-nl", "frequency_hz": freq,
+                                        "signal_strength_db": -55.0, "detection_timestamp": ts,
+                                        "id": str(uuid.uuid4())}) + "\n")  # fmt: skip
+            heimdall("ingest", str(path), "--restart")
+            ready, _, _ = select.select([proc.stdout], [], [], 1.0)
+            if ready:
+                line = proc.stdout.readline()
+                break
+            assert time.monotonic() < deadline
+        assert f"twente-nl  {freq}  -55.0" in line
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=10)
+
+
+def test_localize_from_a_csv(tmp_path, operator=None):
+    import asyncio
+
+    from heimdall_sdk import HeimdallClient
+
+    async def make():
+        async with HeimdallClient(URL, api_key=key("operator")) as c:
+            made = await c.constellations.create(f"cli {uuid.uuid4().hex[:6]}")
+            for s in ("twente-nl", "hackgreen-uk", "maasbree-nl"):
+                await c.constellations.add_member(made.id, s)
+            return made.id
+
+    cid = asyncio.run(make())
+    path = tmp_path / "m.csv"
+    path.write_text(
+        "websdr_station_id,signal_strength_db\ntwente-nl,-60\nhackgreen-uk,-75\nmaasbree-nl,-62\n"
+    )
+    out = heimdall("localize", cid, str(path), "--frequency", "14200000", "--method", "wls").stdout
+    assert "(wls)" in out and "CEP50" in out

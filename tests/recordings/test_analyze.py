@@ -1,0 +1,134 @@
+"""POST /recordings/{id}/analyze: the DSP over the file in windows, detections ingested
+through the one ingest service, idempotent re-analysis, proposed clips."""
+
+from datetime import timedelta
+
+import numpy as np
+import pytest
+
+from apps.recordings import tasks
+from apps.recordings.models import Recording, RecordingClip
+from apps.signals.models import SignalDetection
+from tests.helpers import assert_envelope
+from tests.recordings.factories import START, tones, upload, write_recording
+from tests.stations.factories import StationFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def recording(operator_client, tmp_path):
+    StationFactory(id="twente-nl")
+    rate = 48_000
+    second = START + timedelta(seconds=10)
+    samples = np.concatenate(
+        [
+            tones(rate, rate, offsets_hz=(5000.0,), seed=1),
+            tones(rate, rate, offsets_hz=(-8000.0,), seed=2),
+        ]
+    )
+    meta, data = write_recording(
+        tmp_path,
+        sample_rate=rate,
+        samples=samples,
+        captures=[(0, 7_100_000, START), (rate, 7_200_000, second)],
+    )
+    body = upload(operator_client, meta, data, websdr_station_id="twente-nl").json()
+    return Recording.objects.get(pk=body["id"])
+
+
+def analyze(client, recording, captured, **options):
+    with captured(execute=False):
+        response = client.post(f"/api/v1/recordings/{recording.pk}/analyze", options, format="json")
+    assert response.status_code == 202, response.content
+    assert response.json()["analysis_status"] == "pending"
+    assert tasks.analyze_recording(str(recording.pk)) == "completed"
+    recording.refresh_from_db()
+    return recording
+
+
+def test_analyze_ingests_detections(operator_client, recording, django_capture_on_commit_callbacks):
+    recording = analyze(
+        operator_client,
+        recording,
+        django_capture_on_commit_callbacks,
+        window_seconds=0.25,
+        fft_size=1024,
+    )
+    summary = recording.analysis
+    assert summary["windows"] == 8
+    assert summary["detections_found"] == 8
+    assert summary["detections_ingested"] == 8 and summary["duplicates"] == 0
+    rows = list(SignalDetection.objects.order_by("detection_timestamp"))
+    assert len(rows) == 8
+    # absolute frequencies: capture frequency + tone offset (47 Hz bins at fft 1024)
+    assert {abs(r.frequency_hz - 7_105_000) < 50 for r in rows[:4]} == {True}
+    assert {abs(r.frequency_hz - 7_192_000) < 50 for r in rows[4:]} == {True}
+    # timestamps from the captures, one per window
+    assert [r.detection_timestamp for r in rows] == [
+        START + timedelta(seconds=s) for s in (0, 0.25, 0.5, 0.75, 10, 10.25, 10.5, 10.75)
+    ]
+    assert rows[5].processing_metadata["recording_id"] == str(recording.pk)
+    assert rows[5].processing_metadata["sample_offset"] == 48_000 + 12_000
+    assert rows[5].processing_metadata["source"] == "recording"
+    assert {r.websdr_station_id for r in rows} == {"twente-nl"}
+    assert {r.modulation_type for r in rows} == {"CW"}
+    # consecutive windows with the carrier: one proposed clip per capture
+    proposed = list(RecordingClip.objects.filter(source="analysis").order_by("sample_start"))
+    assert [(c.sample_start, c.sample_count, c.label, c.approved) for c in proposed] == [
+        (0, 48_000, "CW", False),
+        (48_000, 48_000, "CW", False),
+    ]
+    assert recording.analysis_progress_percent == 100.0
+
+
+def test_reanalysis_is_idempotent(operator_client, recording, django_capture_on_commit_callbacks):
+    analyze(operator_client, recording, django_capture_on_commit_callbacks, fft_size=1024)
+    before = SignalDetection.objects.count()
+    recording = analyze(
+        operator_client, recording, django_capture_on_commit_callbacks, fft_size=1024
+    )
+    assert SignalDetection.objects.count() == before == recording.analysis["detections_found"]
+    assert recording.analysis["detections_ingested"] == 0
+    assert recording.analysis["duplicates"] == before
+    assert RecordingClip.objects.filter(source="analysis").count() == 2
+
+
+def test_analyze_conflicts_and_bad_options(
+    operator_client, viewer_client, recording, django_capture_on_commit_callbacks
+):
+    url = f"/api/v1/recordings/{recording.pk}/analyze"
+    assert_envelope(viewer_client.post(url, {}, format="json"), 403, "PERMISSION_DENIED")
+    assert_envelope(
+        operator_client.post(url, {"fft_size": 1000}, format="json"),
+        400,
+        "VALIDATION_ERROR",
+        "fft_size",
+    )
+    assert_envelope(
+        operator_client.post(url, {"window_seconds": 0}, format="json"),
+        400,
+        "VALIDATION_ERROR",
+        "window_seconds",
+    )
+    recording.refresh_from_db()
+    assert recording.analysis_status == "not_analyzed"
+    with django_capture_on_commit_callbacks(execute=False):
+        assert operator_client.post(url, {}, format="json").status_code == 202
+    assert_envelope(operator_client.post(url, {}, format="json"), 409, "CONFLICT")
+    assert_envelope(operator_client.delete(f"/api/v1/recordings/{recording.pk}"), 409, "CONFLICT")
+    assert SignalDetection.objects.count() == 0
+
+
+def test_windows_older_than_retention_are_skipped(
+    operator_client, tmp_path, settings, django_capture_on_commit_callbacks
+):
+    StationFactory(id="twente-nl")
+    old = START - timedelta(days=settings.HEIMDALL_DETECTION_RETENTION_DAYS + 1)
+    meta, data = write_recording(tmp_path, seconds=0.5, start=old)
+    body = upload(operator_client, meta, data, websdr_station_id="twente-nl").json()
+    recording = analyze(
+        operator_client, Recording.objects.get(pk=body["id"]), django_capture_on_commit_callbacks
+    )
+    assert recording.analysis["skipped_windows"] == recording.analysis["windows"] == 2
+    assert SignalDetection.objects.count() == 0

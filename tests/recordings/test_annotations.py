@@ -1,0 +1,163 @@
+"""/api/v1/recordings/{id}/annotations: list, add, relabel/approve (merge patch), delete."""
+
+import pytest
+
+from apps.recordings.models import Recording, RecordingClip
+from tests.helpers import assert_envelope
+from tests.recordings.factories import tones, upload, write_recording
+from tests.stations.factories import StationFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def recording(operator_client, tmp_path):
+    StationFactory(id="twente-nl")
+    samples = tones(48_000, 48_000, offsets_hz=(3000.0,), amplitude=0.5, noise=0.01)
+    meta, data = write_recording(
+        tmp_path,
+        sample_rate=48_000,
+        samples=samples,
+        frequency=7_100_000,
+        annotations=[
+            (
+                0,
+                4800,
+                {
+                    "core:label": "CW",
+                    "core:comment": "beacon",
+                    "core:freq_lower_edge": 7_102_800,
+                    "core:freq_upper_edge": 7_103_200,
+                },
+            )
+        ],
+    )
+    body = upload(operator_client, meta, data, websdr_station_id="twente-nl").json()
+    return Recording.objects.get(pk=body["id"])
+
+
+def url(recording, clip=None):
+    base = f"/api/v1/recordings/{recording.pk}/annotations"
+    return f"{base}/{clip}" if clip else base
+
+
+def test_list_create_patch_delete(operator_client, viewer_client, operator_user, recording):
+    listed = viewer_client.get(url(recording)).json()
+    assert listed["pagination"]["total_items"] == 1
+    imported = listed["data"][0]
+    assert (imported["label"], imported["comment"], imported["source"]) == ("CW", "beacon", "sigmf")
+
+    created = operator_client.post(
+        url(recording),
+        {
+            "sample_start": 24_000,
+            "sample_count": 9600,
+            "label": "noise-only",
+            "freq_lower_edge": 7_110_000,
+            "freq_upper_edge": 7_111_000,
+            "metadata": {"operator:note": "quiet", "keep": 1},
+        },
+        format="json",
+    )
+    assert created.status_code == 201, created.content
+    clip = created.json()
+    assert clip["snr_db"] < -5  # nothing above the floor between those edges
+    assert clip["approved"] is False and clip["source"] == "operator"
+    assert imported["snr_db"] > 20  # the tone at +3 kHz lies between the imported edges
+
+    patched = operator_client.patch(
+        url(recording, clip["id"]),
+        {"label": "NOISE", "approved": True, "metadata": {"operator:note": None, "new": "x"}},
+        format="json",
+    )
+    assert patched.status_code == 200, patched.content
+    body = patched.json()
+    assert body["label"] == "NOISE" and body["approved"] is True
+    assert body["approved_by"] == str(operator_user.pk)
+    assert body["approved_at"] is not None
+    assert body["metadata"] == {"keep": 1, "new": "x"}  # RFC 7396: null removes a key
+
+    # relabelling an approved clip withdraws the approval unless it is given again
+    relabelled = operator_client.patch(
+        url(recording, clip["id"]), {"label": "FM"}, format="json"
+    ).json()
+    assert (relabelled["label"], relabelled["approved"], relabelled["approved_by"]) == (
+        "FM",
+        False,
+        None,
+    )
+    approved = viewer_client.get(url(recording) + "?approved=true").json()
+    assert approved["data"] == []
+
+    assert operator_client.delete(url(recording, clip["id"])).status_code == 204
+    assert list(RecordingClip.objects.values_list("label", flat=True)) == ["CW"]
+
+
+def test_roles_and_bad_input(operator_client, viewer_client, recording):
+    clip = RecordingClip.objects.get()
+    before = list(RecordingClip.objects.values())
+    assert_envelope(
+        viewer_client.post(
+            url(recording), {"sample_start": 0, "sample_count": 1, "label": "CW"}, format="json"
+        ),
+        403,
+        "PERMISSION_DENIED",
+    )
+    assert_envelope(
+        viewer_client.patch(url(recording, clip.pk), {"approved": True}, format="json"),
+        403,
+        "PERMISSION_DENIED",
+    )
+    assert_envelope(viewer_client.delete(url(recording, clip.pk)), 403, "PERMISSION_DENIED")
+    cases = [
+        ({"sample_start": 0, "sample_count": 48_001, "label": "CW"}, "sample_count"),
+        ({"sample_start": -1, "sample_count": 1, "label": "CW"}, "sample_start"),
+        ({"sample_start": 0, "sample_count": 10, "label": ""}, "label"),
+        (
+            {"sample_start": 0, "sample_count": 10, "label": "CW", "freq_lower_edge": 7_100_000},
+            "freq_upper_edge",
+        ),
+        (
+            {
+                "sample_start": 0,
+                "sample_count": 10,
+                "label": "CW",
+                "freq_lower_edge": 7_101_000,
+                "freq_upper_edge": 7_100_000,
+            },
+            "freq_upper_edge",
+        ),
+        (
+            {
+                "sample_start": 0,
+                "sample_count": 10,
+                "label": "CW",
+                "freq_lower_edge": 1_000,
+                "freq_upper_edge": 2_000,
+            },
+            "freq_lower_edge",
+        ),
+    ]
+    for body, field in cases:
+        assert_envelope(
+            operator_client.post(url(recording), body, format="json"),
+            400,
+            "VALIDATION_ERROR",
+            field,
+        )
+    assert_envelope(
+        operator_client.patch(url(recording, clip.pk), {"approved": "maybe"}, format="json"),
+        400,
+        "VALIDATION_ERROR",
+        "approved",
+    )
+    assert_envelope(
+        operator_client.patch(url(recording, clip.pk), {"sample_count": 10**6}, format="json"),
+        400,
+        "VALIDATION_ERROR",
+        "sample_count",
+    )
+    assert list(RecordingClip.objects.values()) == before
+    assert_envelope(
+        viewer_client.get(url(recording, "0" * 8 + "-0000-0000-0000-" + "0" * 12)), 404, "NOT_FOUND"
+    )

@@ -1,0 +1,184 @@
+"""Refused uploads: 400 naming the field, and nothing stored (no rows, no files)."""
+
+import hashlib
+import tarfile
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.core.files.storage import default_storage
+
+from apps.recordings.models import Recording, RecordingClip
+from tests.helpers import assert_envelope
+from tests.recordings.factories import START, edit_meta, upload, write_recording
+from tests.stations.factories import StationFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def station(db):
+    return StationFactory(id="twente-nl")
+
+
+def nothing_stored():
+    root = Path(default_storage.location)
+    files = [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
+    assert files == []
+    assert Recording.objects.count() == 0
+    assert RecordingClip.objects.count() == 0
+
+
+def two_captures(tmp_path):
+    later = START + timedelta(seconds=0.05)
+    return write_recording(
+        tmp_path,
+        seconds=0.1,
+        sample_rate=48_000,
+        captures=[(0, 7_100_000, START), (2400, 7_150_000, later)],
+    )
+
+
+def _drop(path: list):
+    def change(meta):
+        target = meta
+        for key in path[:-1]:
+            target = target[key]
+        del target[path[-1]]
+
+    return change
+
+
+def _set(path: list, value):
+    def change(meta):
+        target = meta
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = value
+
+    return change
+
+
+CASES = {
+    # the SigMF schema (the sigmf package's validator)
+    "schema: no datatype": (_drop(["global", "core:datatype"]), "global.core:datatype"),
+    "schema: sample rate not a number": (
+        _set(["global", "core:sample_rate"], "fast"),
+        "global.core:sample_rate",
+    ),
+    "schema: no captures list": (_drop(["captures"]), "captures"),
+    "unknown datatype": (_set(["global", "core:datatype"], "cf16_be"), "global.core:datatype"),
+    "no sample rate": (_drop(["global", "core:sample_rate"]), "global.core:sample_rate"),
+    "capture without a frequency": (
+        _drop(["captures", 1, "core:frequency"]),
+        "captures[1].core:frequency",
+    ),
+    "capture without a time": (
+        _drop(["captures", 1, "core:datetime"]),
+        "captures[1].core:datetime",
+    ),
+    "capture time not a time": (
+        _set(["captures", 0, "core:datetime"], "yesterday"),
+        "captures[0].core:datetime",
+    ),
+    "capture in the future": (
+        _set(["captures", 0, "core:datetime"], "2999-01-01T00:00:00Z"),
+        "captures[0].core:datetime",
+    ),
+    "checksum mismatch": (_set(["global", "core:sha512"], "0" * 128), "global.core:sha512"),
+    "capture past the data": (
+        _set(["captures", 1, "core:sample_start"], 10**6),
+        "captures[1].core:sample_start",
+    ),
+    "annotation past the data": (
+        lambda meta: meta["annotations"].append(
+            {"core:sample_start": 4000, "core:sample_count": 1000, "core:label": "CW"}
+        ),
+        "annotations[0].core:sample_count",
+    ),
+    "annotation with one edge": (
+        lambda meta: meta["annotations"].append(
+            {"core:sample_start": 0, "core:sample_count": 10, "core:freq_lower_edge": 7_100_000}
+        ),
+        "annotations[0].core:freq_upper_edge",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_metadata(operator_client, station, tmp_path, case):
+    change, field = CASES[case]
+    meta, data = two_captures(tmp_path)
+    edit_meta(meta, change)
+    response = upload(operator_client, meta, data, websdr_station_id="twente-nl")
+    error = assert_envelope(response, 400, "VALIDATION_ERROR", field)
+    assert error["details"]["field"] == field
+    nothing_stored()
+
+
+def test_data_length_disagrees_with_datatype(operator_client, station, tmp_path):
+    meta, data = two_captures(tmp_path)
+    data.write_bytes(data.read_bytes() + b"\x01\x02")  # half a ci16 sample more
+    edit_meta(meta, _drop(["global", "core:sha512"]))
+    response = upload(operator_client, meta, data, websdr_station_id="twente-nl")
+    error = assert_envelope(response, 400, "VALIDATION_ERROR", "data")
+    assert "not a whole number of ci16_le samples" in error["details"]["constraint"]
+    nothing_stored()
+
+
+def test_truncated_upload(operator_client, station, tmp_path):
+    """The data file cut short in transit: its SHA-512 no longer matches the metadata's."""
+    meta, data = two_captures(tmp_path)
+    data.write_bytes(data.read_bytes()[:8000])
+    response = upload(operator_client, meta, data, websdr_station_id="twente-nl")
+    assert_envelope(response, 400, "VALIDATION_ERROR", "global.core:sha512")
+    nothing_stored()
+
+
+def test_truncated_archive(operator_client, station, tmp_path):
+    meta, data = two_captures(tmp_path)
+    archive = tmp_path / "x.sigmf"
+    with tarfile.open(archive, "w") as tar:
+        tar.add(meta, "x/x.sigmf-meta")
+        tar.add(data, "x/x.sigmf-data")
+    archive.write_bytes(archive.read_bytes()[:4096])
+    response = upload(operator_client, archive_path=archive, websdr_station_id="twente-nl")
+    assert_envelope(response, 400, "VALIDATION_ERROR", "archive")
+    nothing_stored()
+
+
+def test_meta_not_json_and_missing_parts(operator_client, station, tmp_path):
+    meta, data = two_captures(tmp_path)
+    meta.write_text("{not json")
+    assert_envelope(
+        upload(operator_client, meta, data, websdr_station_id="twente-nl"),
+        400,
+        "VALIDATION_ERROR",
+        "meta",
+    )
+    assert_envelope(
+        upload(operator_client, None, data, websdr_station_id="twente-nl"),
+        400,
+        "VALIDATION_ERROR",
+        "meta",
+    )
+    assert_envelope(
+        upload(operator_client, meta, None, websdr_station_id="twente-nl"),
+        400,
+        "VALIDATION_ERROR",
+        "data",
+    )
+    nothing_stored()
+
+
+def test_large_uploads_have_their_own_limit(operator_client, station, settings, tmp_path):
+    """The 16 MiB API body limit does not apply to recordings; their own limit does."""
+    settings.HEIMDALL_MAX_REQUEST_BYTES = 1000
+    meta, data = two_captures(tmp_path)  # 19 kB of samples
+    response = upload(operator_client, meta, data, websdr_station_id="twente-nl")
+    assert response.status_code == 201, response.content
+    settings.HEIMDALL_RECORDING_MAX_BYTES = 1000
+    response = upload(operator_client, meta, data, websdr_station_id="twente-nl")
+    assert_envelope(response, 413, "PAYLOAD_TOO_LARGE")
+    assert Recording.objects.count() == 1
+    assert hashlib.sha512(data.read_bytes()).hexdigest() == Recording.objects.get().data_sha512

@@ -1,0 +1,184 @@
+"""`dataset_type: "recordings"` datasets from approved labelled clips, the data-check, and
+ConvNeXt classification on recordings and on a mix with synthetic clips."""
+
+import numpy as np
+import pytest
+
+from apps.recordings.models import Recording, RecordingClip
+from apps.training import tasks
+from apps.training.datasets import dataset_load
+from apps.training.models import SyntheticDataset, TrainingJob
+from tests.helpers import assert_envelope
+from tests.recordings.factories import labelled_recording, upload
+from tests.stations.factories import StationFactory
+
+pytestmark = pytest.mark.django_db
+GENERATE = "/api/v1/training/synthetic/generate"
+
+
+@pytest.fixture
+def recording(operator_client, tmp_path):
+    StationFactory(id="twente-nl")
+    meta, data = labelled_recording(tmp_path)
+    body = upload(operator_client, meta, data, websdr_station_id="twente-nl").json()
+    return Recording.objects.get(pk=body["id"])
+
+
+def approve(client, recording, labels, count):
+    """Approve the first `count` clips of each label through the API."""
+    for label in labels:
+        clips = RecordingClip.objects.filter(recording=recording, label=label).order_by(
+            "sample_start"
+        )[:count]
+        for clip in clips:
+            response = client.patch(
+                f"/api/v1/recordings/{recording.pk}/annotations/{clip.pk}",
+                {"approved": True},
+                format="json",
+            )
+            assert response.status_code == 200, response.content
+
+
+def generate(client, capture, **params):
+    with capture(execute=False):
+        response = client.post(
+            GENERATE,
+            {
+                "name": "from recordings",
+                "dataset_type": "recordings",
+                "clip_samples": 1024,
+                **params,
+            },
+            format="json",
+        )
+    assert response.status_code == 202, response.content
+    assert tasks.generate_dataset(response.json()["id"]) == "ready"
+    return SyntheticDataset.objects.get(pk=response.json()["id"])
+
+
+def test_clip_snr_separates_signal_from_noise(recording):
+    snr = {
+        label: sorted(RecordingClip.objects.filter(label=label).values_list("snr_db", flat=True))
+        for label in ("CW", "FM", "NOISE")
+    }
+    assert min(snr["CW"]) > 20 and min(snr["FM"]) > 10
+    assert max(snr["NOISE"]) < 3
+
+
+def test_dataset_from_approved_clips(
+    operator_client, recording, django_capture_on_commit_callbacks
+):
+    approve(operator_client, recording, ("CW", "FM", "NOISE"), 4)
+    dataset = generate(operator_client, django_capture_on_commit_callbacks, min_snr_db=10)
+    # 0.1 s clips at 48 kHz = 2400 samples at 24 kHz: two 1024-sample segments each
+    assert dataset.num_samples == 24
+    assert dataset.statistics == {
+        "classes": ["CW", "FM", "NOISE"],
+        "per_class": [8, 8, 8],
+        "recording_segments": 24,
+        "recording_clips": 12,
+        "synthetic_samples": 0,
+    }
+    arrays = dataset_load(dataset)
+    assert arrays["clips"].shape == (24, 1024) and arrays["approved"].all()
+    assert np.abs(arrays["clips"]).max() == pytest.approx(1.0, abs=1e-5)
+    # the CW segments: a tone at 0 Hz after mixing the clip's centre (7.103 MHz) down
+    spectrum = np.abs(np.fft.fft(arrays["clips"][arrays["labels"] == 0][0]))
+    assert int(np.argmax(spectrum)) == 0
+
+    check = operator_client.get(
+        f"/api/v1/training/data-check?dataset_id={dataset.pk}&model_architecture=convnext_tiny"
+        "&min_snr_db=10"
+    ).json()
+    assert check["dataset_type"] == "recordings"
+    assert check["per_class"] == {"CW": 8, "FM": 8, "NOISE": 8}
+    assert check["trainable_labels"] == ["CW", "FM", "NOISE"]
+    assert check["per_source"] == {"recording": 24, "synthetic": 0}
+    assert check["trainable_samples"] == 24
+    assert check["problems"] == [
+        "class CW has 8 samples",
+        "class FM has 8 samples",
+        "class NOISE has 8 samples",
+    ]
+
+
+def test_only_approved_false_and_mix(
+    operator_client, recording, django_capture_on_commit_callbacks
+):
+    approve(operator_client, recording, ("CW",), 2)
+    dataset = generate(
+        operator_client,
+        django_capture_on_commit_callbacks,
+        only_approved=False,
+        min_snr_db=10,
+        synthetic_samples=16,
+        receiver_seed=1,
+    )
+    assert dataset.statistics["recording_clips"] == 18
+    assert dataset.statistics["synthetic_samples"] == 16
+    assert dataset.statistics["classes"] == ["CW", "FM", "NOISE", "AM", "USB", "LSB", "FSK", "PSK"]
+    url = (
+        f"/api/v1/training/data-check?dataset_id={dataset.pk}"
+        "&model_architecture=convnext_tiny&min_snr_db=-30"
+    )
+    every = operator_client.get(url + "&only_approved=false").json()
+    approved = operator_client.get(url).json()  # a job's default: only_approved true
+    assert every["per_source"] == {"recording": 36, "synthetic": 16}
+    assert approved["per_source"] == {"recording": 4, "synthetic": 16}
+    assert approved["per_class"]["CW"] == 4 + every["per_class"]["CW"] - 12
+
+
+def test_no_matching_clips_is_a_400(operator_client, recording):
+    before = SyntheticDataset.objects.count()
+    response = operator_client.post(
+        GENERATE, {"name": "x", "dataset_type": "recordings"}, format="json"
+    )
+    error = assert_envelope(response, 400, "VALIDATION_ERROR", "only_approved")
+    assert "18 labelled clips" in error["message"]
+    assert SyntheticDataset.objects.count() == before
+
+
+@pytest.mark.slow
+def test_convnext_trains_on_recordings_and_on_a_mix(
+    operator_client, recording, django_capture_on_commit_callbacks
+):
+    approve(operator_client, recording, ("CW", "FM", "NOISE"), 6)
+    config = {
+        "model_architecture": "convnext_tiny",
+        "epochs": 1,
+        "warmup_epochs": 0,
+        "batch_size": 16,
+        "n_mels": 32,
+        "n_fft": 128,
+        "hop_length": 64,
+        "num_workers": 1,
+        "freeze_backbone": True,
+        "min_snr_db": 10,
+    }
+    for params, classes, samples in (
+        ({}, ["CW", "FM", "NOISE"], 36),
+        (
+            {"synthetic_samples": 24, "receiver_seed": 2},
+            ["CW", "FM", "NOISE", "AM", "USB", "LSB", "FSK", "PSK"],
+            None,
+        ),
+    ):
+        dataset = generate(
+            operator_client, django_capture_on_commit_callbacks, min_snr_db=10, **params
+        )
+        with django_capture_on_commit_callbacks(execute=False):
+            job = operator_client.post(
+                "/api/v1/training/jobs",
+                {
+                    "job_name": "recordings",
+                    "config": {**config, "dataset_id": str(dataset.pk)},
+                },
+                format="json",
+            )
+        assert job.status_code == 201, job.content
+        assert tasks.run_training_job(job.json()["id"]) == "completed"
+        done = TrainingJob.objects.get(pk=job.json()["id"])
+        assert done.metrics["classes"] == classes
+        if samples is not None:
+            assert done.train_samples + done.val_samples == samples
+        assert done.onnx_model_path

@@ -227,11 +227,25 @@ def anomaly_events_record(
         current.update(_open(wanted))
     touched: dict = {}
     alerts: dict = {}
+    past: list[AnomalyEvent] = []  # closed events of late-arriving old detections
     for key, indexes in groups.items():
         event = current[key]
         for i in indexes:
             row = rows[i]
-            if row["detection_timestamp"] - event.last_seen > quiet:  # a gap inside the batch
+            when = row["detection_timestamp"]
+            if when < event.first_seen - quiet:
+                # Long before the open event began (a late upload): its own closed event,
+                # shared with the old rows before it that it follows within the quiet time.
+                if (
+                    not past
+                    or past[-1].channel_hz != key[1]
+                    or (past[-1].station_id != key[0] or when - past[-1].last_seen > quiet)
+                ):
+                    past.append(_new_event(row, key, station_ranges.get(key[0]), correlated[i]))
+                    past[-1].is_open = False
+                _absorb(past[-1], row, correlated[i], station_ranges.get(key[0]))
+                continue
+            if when - event.last_seen > quiet:  # a gap inside the batch
                 event.is_open = False
                 event.save(update_fields=["is_open"])
                 event = _open(
@@ -244,6 +258,8 @@ def anomaly_events_record(
                 alerts[event.pk] = event
     if touched:
         _save(list(touched.values()))
+    if past:
+        AnomalyEvent.objects.bulk_create(past, ignore_conflicts=True)
     return Recorded(events=list(touched.values()), alerts=list(alerts.values()))
 
 

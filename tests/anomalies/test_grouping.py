@@ -220,3 +220,18 @@ def test_concurrent_ingest_storm_keeps_one_open_event():
     event = AnomalyEvent.objects.get()
     assert event.detection_count == 12
     assert event.first_seen == T0 and event.last_seen == T0 + timedelta(seconds=55)
+
+
+@pytest.mark.django_db
+def test_a_late_old_detection_gets_its_own_closed_event():
+    vhf_station()
+    ingest(*stream(scores=[0.6, 0.6]))
+    old = stream(start=T0 - timedelta(days=1), scores=[0.9, 0.9])
+    ingest(*old)
+    events = list(AnomalyEvent.objects.order_by("first_seen"))
+    assert [(e.detection_count, e.is_open, e.severity) for e in events] == [
+        (2, False, "high"),
+        (2, True, "low"),
+    ]
+    assert events[0].detection_id == uuid.UUID(old[0]["id"])
+    assert events[0].metadata["duration_seconds"] == 30.0

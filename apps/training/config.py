@@ -20,6 +20,8 @@ from apps.core.fields import JSONBooleanField, JSONFloatField, JSONIntegerField,
 
 LOCALIZATION_ARCHITECTURES = ("deepsets", "set_transformer")
 CLASSIFICATION_ARCHITECTURES = ("convnext_tiny", "convnext_small", "convnext_large")
+# The context anomaly model, learnt from stored detections (apps.training.anomaly; no dataset).
+ANOMALY_ARCHITECTURES = ("context_density",)
 
 
 class TrainingConfigSerializer(RefuseUnknownFields, serializers.Serializer):
@@ -27,7 +29,8 @@ class TrainingConfigSerializer(RefuseUnknownFields, serializers.Serializer):
 
     # Model
     model_architecture = serializers.ChoiceField(
-        LOCALIZATION_ARCHITECTURES + CLASSIFICATION_ARCHITECTURES, default="deepsets"
+        LOCALIZATION_ARCHITECTURES + CLASSIFICATION_ARCHITECTURES + ANOMALY_ARCHITECTURES,
+        default="deepsets",
     )
     pretrained = JSONBooleanField(default=True)
     freeze_backbone = JSONBooleanField(default=False)
@@ -215,7 +218,13 @@ def is_localization(architecture: str) -> bool:
     return architecture in LOCALIZATION_ARCHITECTURES
 
 
+def is_anomaly(architecture: str) -> bool:
+    return architecture in ANOMALY_ARCHITECTURES
+
+
 def dataset_type_for(architecture: str) -> str:
+    if is_anomaly(architecture):
+        return "detections"  # stored detections, no dataset row
     return "localization" if is_localization(architecture) else "signals"
 
 
@@ -226,4 +235,6 @@ def dataset_types_for(architecture: str) -> tuple[str, ...]:
 
 
 def model_type_for(architecture: str) -> str:
+    if is_anomaly(architecture):
+        return "anomaly_detection"
     return "localization" if is_localization(architecture) else "signal_classification"

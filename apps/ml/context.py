@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from apps.anomalies import channels
-from apps.ml.density import GaussianMixtureModel, feature_matrix
+from apps.ml.density import FEATURES, GaussianMixtureModel, numbers
 
 KIND = "context_density"
 REASONS = (
@@ -101,16 +101,19 @@ class Observations:
         `detection_timestamp` (aware datetime), `signal_strength_db`, `bandwidth_hz`,
         `modulation_type`, `signal_features`)."""
         stamps = [row["detection_timestamp"] for row in rows]
-        features, _ = feature_matrix(
-            [
-                {
-                    "signal_power": row["signal_strength_db"],
-                    "bandwidth": row.get("bandwidth_hz"),
-                    **(row.get("signal_features") or {}),
-                }
-                for row in rows
-            ]
-        )
+        extra = [row.get("signal_features") or {} for row in rows]
+        # signal_features may name signal_power or bandwidth themselves: theirs win.
+        given = {
+            "signal_power": [row["signal_strength_db"] for row in rows],
+            "bandwidth": [row.get("bandwidth_hz") for row in rows],
+        }
+        features = np.empty((len(rows), len(FEATURES)))
+        for column, name in enumerate(FEATURES):
+            if name in given:
+                values = (f.get(name, v) for f, v in zip(extra, given[name], strict=True))
+            else:
+                values = (f.get(name) for f in extra)
+            features[:, column] = numbers(values)
         return cls(
             station=np.array([row["websdr_station_id"] for row in rows], dtype=str),
             frequency_hz=np.array([row["frequency_hz"] for row in rows], dtype=np.int64),

@@ -127,16 +127,28 @@ def fit(features: np.ndarray, *, seed: int, components: int = COMPONENTS):
     return model, mixture
 
 
+def numbers(values) -> np.ndarray:
+    """`values` as float64; NaN for whatever is not a finite int or float (None, text,
+    booleans, infinities). One pass in C for the plain ints and floats."""
+    values = list(values)
+    out = np.fromiter(
+        (v if type(v) is float or type(v) is int else _number(v) for v in values),
+        dtype=np.float64,
+        count=len(values),
+    )
+    out[~np.isfinite(out)] = np.nan
+    return out
+
+
+def _number(value) -> float:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return math.nan
+
+
 def feature_matrix(rows: list[dict]) -> tuple[np.ndarray, np.ndarray]:
     """(matrix of FEATURES, mask of rows that had them all as finite numbers)."""
-    matrix = np.full((len(rows), len(FEATURES)), np.nan)
-    for index, row in enumerate(rows):
-        for column, name in enumerate(FEATURES):
-            value = row.get(name)
-            if (
-                isinstance(value, int | float)
-                and not isinstance(value, bool)
-                and math.isfinite(value)
-            ):
-                matrix[index, column] = value
+    matrix = np.empty((len(rows), len(FEATURES)))
+    for column, name in enumerate(FEATURES):
+        matrix[:, column] = numbers(row.get(name) for row in rows)
     return matrix, ~np.isnan(matrix).any(axis=1)

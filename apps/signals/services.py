@@ -180,6 +180,7 @@ def _apply_scores(rows: list[dict], station_ranges: dict[str, tuple[int, int]]) 
     unscored = [row for row in rows if row["anomaly_score"] is None]
     scorer = scoring.active_anomaly_scorer() if unscored else None
     if scorer is not None:
+        version = json.dumps(scorer.version)
         for row, result in zip(unscored, scorer.score_rows(unscored), strict=True):
             if result is None:
                 continue
@@ -192,7 +193,15 @@ def _apply_scores(rows: list[dict], station_ranges: dict[str, tuple[int, int]]) 
             if result.reason is not None:  # a context model says what was unusual
                 row["processing_metadata"]["anomaly_reason"] = result.reason
                 row["processing_metadata"]["anomaly_description"] = result.description
-            row["metadata_json"] = None  # changed: COPY writes it afresh
+                row["metadata_json"] = None  # COPY writes it afresh
+            else:
+                # The stored column is jsonb (key order is not kept; of a repeated key the
+                # last wins): the added keys are appended to the text, not re-encoded.
+                added = f'"model_version":{version},"confidence":{result.confidence!r}}}'
+                text = row["metadata_json"]
+                row["metadata_json"] = (
+                    f"{{{added}" if text == "{}" else f"{text[:-1]},{added}" if text else None
+                )
     for row in unscored:
         low, high = station_ranges[row["websdr_station_id"]]
         if not low <= row["frequency_hz"] <= high:

@@ -304,21 +304,31 @@ def _lock_open(keys) -> dict[tuple[str, int], AnomalyEvent]:
     return {key: e for e in found if (key := (e.station_id, e.channel_hz)) in wanted}
 
 
-def _json_value(value):
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    return value
-
-
 def _as_json(events: list[AnomalyEvent], columns) -> str:
     """`events` as one JSON array of {column: value} (for json_populate_recordset: one
     json.dumps for the batch instead of psycopg adapting every value of every array)."""
+    convert = {name: _TO_JSON.get(name) for name in columns}
     return json.dumps(
-        [{name: _json_value(getattr(e, name)) for name in columns} for e in events],
+        [
+            {
+                name: (value if to is None or value is None else to(value))
+                for name, to in convert.items()
+                for value in (getattr(e, name),)
+            }
+            for e in events
+        ],
         separators=(",", ":"),
     )
+
+
+_TO_JSON = {
+    "id": str,
+    "detection_id": str,
+    "detection_timestamp": datetime.isoformat,
+    "first_seen": datetime.isoformat,
+    "last_seen": datetime.isoformat,
+    "created_at": datetime.isoformat,
+}
 
 
 _INSERTED = ("id", "detection_id", "detection_timestamp", "station_id", "channel_hz", "is_open",

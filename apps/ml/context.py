@@ -65,8 +65,15 @@ _STATION_SHIFT = 36  # keys: station index << 36 | centre frequency in Hz (< 68 
 _ARRAYS = (
     "stations", "modulations", "station_days", "ch_keys", "ch_n", "ch_days", "ch_hours",
     "ch_s50", "ch_s99", "ch_spread", "ch_bw99", "seg_keys", "seg_n", "seg_mods", "seg_bw99",
-    "seg_novelty",
+    "seg_novelty", "seg_s99",
 )  # fmt: skip
+# Added after models were stored: what an older bundle without them reads as.
+_LATER_ARRAYS = {"seg_s99": np.inf}
+# The hour profile's neighbouring hours count for NEIGHBOUR_WEIGHT of an hour, shrunk
+# as days of evidence grow (a channel heard on 11 days and never once at 18 UTC has a
+# schedule edge there, not a gap to smooth over): weight · PRIOR / (PRIOR + days heard).
+NEIGHBOUR_WEIGHT = 0.25
+NEIGHBOUR_PRIOR_DAYS = 3.0
 
 
 @dataclass
@@ -147,7 +154,8 @@ def _grouped_quantiles(group: np.ndarray, counts: np.ndarray, values: np.ndarray
 
 
 def _sigmoid(x):
-    return 1.0 / (1.0 + np.exp(-x))
+    with np.errstate(over="ignore"):  # exp(inf): the limit, 0, is the answer
+        return 1.0 / (1.0 + np.exp(-x))
 
 
 _VOWEL_LETTERS = set("AEFHILMNORSX")  # letters whose names start with a vowel sound
@@ -189,6 +197,7 @@ class ContextModel:
     seg_mods: np.ndarray
     seg_bw99: np.ndarray
     seg_novelty: np.ndarray
+    seg_s99: np.ndarray
     params: dict
     density: GaussianMixtureModel | None = None
 
@@ -227,9 +236,10 @@ class ContextModel:
             hours = self.ch_hours[ci]
             h = obs.hour % 24
             rows = np.arange(n)
-            near = hours[rows, h] + 0.25 * (hours[rows, (h - 1) % 24] + hours[rows, (h + 1) % 24])
-            share = near / np.maximum(self.ch_n[ci], 1)
             days_heard = self.ch_days[ci]
+            weight = NEIGHBOUR_WEIGHT * NEIGHBOUR_PRIOR_DAYS / (NEIGHBOUR_PRIOR_DAYS + days_heard)
+            near = hours[rows, h] + weight * (hours[rows, (h - 1) % 24] + hours[rows, (h + 1) % 24])
+            share = near / np.maximum(self.ch_n[ci], 1)
             # A regular user of the channel (heard on most days of the station's history)
             # keeps its hours and its level; random contacts that reuse a channel do not.
             share_of_days = days_heard / np.maximum(days, 1.0)
@@ -248,6 +258,22 @@ class ContextModel:
             )
         else:
             days_heard = z = np.zeros(n)
+            regular = np.zeros(n)
+        if len(self.seg_keys):
+            # A channel without a regular user (random contacts, each at its own level: a
+            # mixture no median describes) or never heard: stronger than both the most
+            # this station hears in the segment and the channel's own 99th percentile.
+            ceiling = self.seg_s99[gi]
+            if len(self.ch_keys):
+                ceiling = np.where(ch_found, np.maximum(ceiling, self.ch_s99[ci]), ceiling)
+            with np.errstate(invalid="ignore"):
+                over = np.nan_to_num(obs.strength_db - ceiling, nan=-np.inf, posinf=np.inf)
+            regular_here = np.where(ch_found, regular, 0.0)  # ci is a neighbour's otherwise
+            above_segment = np.where(seg_found, 0.9 * (1.0 - regular_here) * _sigmoid(over), 0.0)
+            over_segment = above_segment > components[2]
+            components[2] = np.maximum(components[2], above_segment)
+        else:
+            over_segment = np.zeros(n, dtype=bool)
         modulation_share = np.zeros(n)
         if len(self.seg_keys):
             mi, known_mod = _lookup(self.modulations, obs.modulation)
@@ -280,6 +306,7 @@ class ContextModel:
                 "segment_index": gi,
                 "segment_found": seg_found,
                 "channel_index": ci,
+                "over_segment": over_segment,
                 "days_heard": days_heard,
                 "z": z,
                 "modulation_share": modulation_share,
@@ -298,12 +325,17 @@ class ContextModel:
                 f"({int(d['days_heard'][i])} days heard)"
             )
         ci = int(d["channel_index"][i])
+        gi = int(d["segment_index"][i])
         if reason == "power_jump":
+            if d["over_segment"][i]:
+                return (
+                    f"+{obs.strength_db[i] - self.seg_s99[gi]:.0f} dB over the 99th "
+                    "percentile of this band segment, on a channel without a regular user"
+                )
             over_p99 = obs.strength_db[i] - self.ch_s99[ci]
             if over_p99 > 0:
                 return f"+{over_p99:.0f} dB over this channel's 99th percentile"
             return f"+{obs.strength_db[i] - self.ch_s50[ci]:.0f} dB over this channel's median"
-        gi = int(d["segment_index"][i])
         if reason == "unexpected_modulation":
             dominant = _mode_name(str(self.modulations[int(self.seg_mods[gi].argmax())]))
             mode = _mode_name(str(obs.modulation[i]))
@@ -341,7 +373,13 @@ class ContextModel:
                 buffer = io.BytesIO()
                 np.savez(buffer, **{k[len("density_") :]: arrays[k] for k in names})
                 dens = GaussianMixtureModel.from_bytes(buffer.getvalue())
-            return cls(**{name: arrays[name] for name in _ARRAYS}, params=params, density=dens)
+            stored = {
+                name: arrays[name]
+                if name in arrays.files
+                else np.full(len(arrays["seg_keys"]), _LATER_ARRAYS[name])
+                for name in _ARRAYS
+            }
+            return cls(**stored, params=params, density=dens)
 
 
 def is_context_model(data: bytes) -> bool:
@@ -382,6 +420,7 @@ def fit(
         seg_mods=np.zeros((0, 0)),
         seg_bw99=np.zeros(0),
         seg_novelty=np.zeros(0),
+        seg_s99=np.zeros(0),
         params=params,
         density=density_model,
     )
@@ -413,6 +452,9 @@ def fit(
     model.seg_mods = np.bincount(sinv * m + mi, minlength=s * m).reshape(s, m).astype(float)
     (model.seg_bw99,) = _grouped_quantiles(
         sinv, model.seg_n.astype(np.int64), obs.bandwidth_hz, (0.99,)
+    )
+    (model.seg_s99,) = _grouped_quantiles(
+        sinv, model.seg_n.astype(np.int64), obs.strength_db, (0.99,)
     )
     # Novelty rate: how often a free channel of the segment got its first carrier on a day
     # of the last third of the history (new channels ÷ (late days × free channels before)).

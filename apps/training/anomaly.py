@@ -22,7 +22,7 @@ from apps.core.exceptions import HeimdallError
 from apps.core.timeutil import utc_now
 from apps.ml import anomaly_eval, context, density
 from apps.ml.models import MLModel
-from apps.ml.scoring import load_scorer
+from apps.ml.scoring import ContextScorer, load_scorer
 from apps.ml.selectors import active_model
 from apps.ml.services import model_activate, model_register, model_training_completed
 from apps.signals.selectors import detections_for_learning
@@ -103,6 +103,12 @@ def run_anomaly_job(job: TrainingJob, runner, watch) -> str:
     runner.step(Step.TRAINING, 30.0, f"Learning the context of {len(rows)} detections")
     model, report, heldout, anomalies, kinds, n_train = train_context(
         obs, validation_split=max(config["validation_split"], 0.1), seed=config["random_seed"]
+    )
+    # Judged as it will score at ingest (the scorer's path, scores rounded to 4 places),
+    # as the active model is below: the same rounding on both sides of the comparison.
+    candidate = ContextScorer(model_id="candidate", version="candidate", model=model)
+    report = anomaly_eval.report(
+        score_with(candidate, heldout), score_with(candidate, anomalies), kinds
     )
     runner.record(dataset_size=len(obs), train_samples=n_train, val_samples=len(heldout))
     watch.check()

@@ -77,6 +77,7 @@ def test_fit_learns_the_channel():
     assert model.ch_hours[0].tolist() == [0] * 8 + [70] * 9 + [0] * 7
     assert (model.ch_s50[0], model.ch_s99[0]) == (-70.0, -68.0)
     assert model.seg_keys.tolist() == [14_200_000]
+    assert model.seg_s99.tolist() == [-68.0]
     assert model.modulations.tolist() == ["USB"]
 
 
@@ -100,6 +101,71 @@ def test_round_trip_scores_the_same_and_loads_without_pickle():
     assert np.array_equal(model.score(obs).score, again.score(obs).score)
     assert context.is_context_model(model.to_bytes())
     assert again.params == context.DEFAULT_PARAMS
+
+
+def with_contacts() -> context.Observations:
+    """small_history plus random contacts on 14.195 MHz (same segment): day 1 at -90 dB,
+    day 4 at -85 dB, six detections each (a channel without a regular user)."""
+    base = small_history()
+    rows = [
+        probe(
+            frequency_hz=14_195_000,
+            detection_timestamp=DAY0 + timedelta(days=day, hours=10, minutes=k),
+            signal_strength_db=level,
+        )
+        for day, level in ((1, -90.0), (4, -85.0))
+        for k in range(6)
+    ]
+    extra = context.Observations.from_rows(rows)
+    return context.Observations(
+        **{name: np.concatenate([getattr(base, name), getattr(extra, name)]) for name in
+           base.__dict__}
+    )  # fmt: skip
+
+
+def test_strength_over_the_segment_on_a_channel_of_random_contacts():
+    model = context.fit(with_contacts())
+    obs = context.Observations.from_rows(
+        [probe(frequency_hz=14_195_000, signal_strength_db=level) for level in (-50.0, -75.0)]
+    )
+    verdict = model.score(obs)
+    # days heard 2 of 7: regular = (1 - e^-0.5) * sigmoid(10 (2/7 - 0.5)) = 0.0411
+    regular = (1 - np.exp(-0.5)) / (1 + np.exp(-10 * (2 / 7 - 0.5)))
+    # the ceiling: max(segment p99 -68 dB, channel p99 -85 dB); -50 dB is 18 dB over it
+    assert verdict.score[0] == pytest.approx(0.9 * (1 - regular) / (1 + np.exp(-18.0)))
+    assert context.REASONS[verdict.reason[0]] == "power_jump"
+    assert model.describe(obs, verdict, 0) == (
+        "+18 dB over the 99th percentile of this band segment, on a channel without a regular user"
+    )
+    assert verdict.score[1] < 0.05  # a new contact's level, inside what the segment hears
+
+
+def test_a_model_stored_before_the_segment_levels_loads_without_them():
+    model = context.fit(with_contacts())
+    import io
+
+    with np.load(io.BytesIO(model.to_bytes()), allow_pickle=False) as arrays:
+        older = {k: arrays[k] for k in arrays.files if k != "seg_s99"}
+    buffer = io.BytesIO()
+    np.savez(buffer, **older)
+    loaded = context.ContextModel.from_bytes(buffer.getvalue())
+    assert loaded.seg_s99.tolist() == [np.inf]
+    obs = context.Observations.from_rows([probe(frequency_hz=14_195_000, signal_strength_db=-50.0)])
+    assert loaded.score(obs).score[0] < 0.05  # no segment ceiling: only the old evidence
+
+
+def test_the_hour_next_to_a_schedule_edge_is_judged_on_the_days_of_evidence():
+    """Neighbouring hours count 0.25 * 3 / (3 + days heard): after 7 days without a
+    detection at 17 UTC, 16 UTC's 70 detections lend it 5.25, not 17.5."""
+    model = context.fit(small_history())
+    obs = context.Observations.from_rows(
+        [probe(detection_timestamp=DAY0 + timedelta(days=8, hours=17))]
+    )
+    verdict = model.score(obs)
+    regular = (1 - np.exp(-3.0)) / (1 + np.exp(-10 * (7 / 7 - 0.5)))
+    share = 0.25 * 3 / (3 + 7) * 70 / 630
+    assert verdict.score[0] == pytest.approx(0.95 * regular * np.exp(-8 * share / (1.5 / 24)))
+    assert context.REASONS[verdict.reason[0]] == "off_hour_activity"
 
 
 @pytest.mark.django_db

@@ -6,10 +6,10 @@ job; bench/anomalies.py measures it). Per station and channel
 number of detections and of days heard, occupancy by hour of day (UTC), the
 strength distribution (median, 99th percentile, a robust spread from the 16th
 and 84th percentiles) and the 99th percentile of the bandwidth; per station and
-band segment (25 kHz / 250 kHz) the modulations seen, the bandwidth's 99th
-percentile and how often new channels appeared in the later part of the
-history (the segment's "novelty rate": new carriers are ordinary in an HF SSB
-segment, extraordinary on a VHF repeater raster). A feature-density model
+band segment (25 kHz / 250 kHz) the modulations seen, the bandwidth's and the
+strength's 99th percentiles and how often new channels appeared in the later
+part of the history (the segment's "novelty rate": new carriers are ordinary in an
+HF SSB segment, extraordinary on a VHF repeater raster). A feature-density model
 (apps.ml.density, the Gaussian mixture of the predict features) rides along.
 
 A detection gets one sub-score in [0, 1] per way of being unusual, each about
@@ -19,10 +19,16 @@ largest; the reason is the one that gave it:
 =====================  =====================================================
 new_carrier            channel never heard at this station:
                        0.97 · exp(−20 · novelty rate) · (1 − exp(−days / 2))
-off_hour_activity      share p of the channel's detections in hours h−1..h+1,
-                       r = p / (3/24): 0.95 · (1 − exp(−days heard / 3)) · exp(−8 r)
-power_jump             z = (strength − median) / spread:
-                       (1 − exp(−n / 20)) · σ(1.5 (z − 4))
+off_hour_activity      share p of the channel's detections at hour h, the hours
+                       h±1 counting 0.25 · 3 / (3 + days heard) each (smoothing
+                       that fades with evidence), r = p / (1.5/24):
+                       0.95 · regular · exp(−8 r)
+power_jump             the larger of: z = (strength − median) / spread:
+                       regular · (1 − exp(−n / 20)) · σ(3 (z − 3)); and, for
+                       what is not regular (random contacts, each at its own
+                       level; channels never heard), over = strength − max(the
+                       station's segment 99th percentile, the channel's):
+                       0.9 · (1 − regular) · (1 − exp(−n_segment / 30)) · σ(over)
 unexpected_modulation  share f of the segment's detections with this modulation:
                        0.95 · (1 − exp(−n_segment / 30)) · exp(−f / 0.01)
 wideband_emission      bandwidth over the segment's 99th percentile:
@@ -30,10 +36,12 @@ wideband_emission      bandwidth over the segment's 99th percentile:
 unusual_signal_pattern the density model's score × density_weight (0.6)
 =====================  =====================================================
 
-(σ: the logistic function.) Everything is arrays: a batch of n detections
-costs a few `searchsorted` over the sorted (station, channel) keys, no Python
-per row. Stored as one `.npz` of plain arrays, loaded with
-`allow_pickle=False`.
+(σ: the logistic function; regular: how much the channel has a regular user,
+(1 − exp(−(days heard − 1) / 2)) · σ(10 (days heard / station days − 0.5)).)
+Everything is arrays: a batch of n detections costs a few `searchsorted` over
+the sorted (station, channel) keys, no Python per row. Stored as one `.npz` of
+plain arrays, loaded with `allow_pickle=False` (a bundle stored before
+`seg_s99` existed loads with no segment ceiling).
 """
 
 import io
@@ -269,7 +277,12 @@ class ContextModel:
             with np.errstate(invalid="ignore"):
                 over = np.nan_to_num(obs.strength_db - ceiling, nan=-np.inf, posinf=np.inf)
             regular_here = np.where(ch_found, regular, 0.0)  # ci is a neighbour's otherwise
-            above_segment = np.where(seg_found, 0.9 * (1.0 - regular_here) * _sigmoid(over), 0.0)
+            # A ceiling read from few detections is no ceiling (the evidence factor the
+            # modulation check uses: n_segment / 30).
+            evidence = 1.0 - np.exp(-self.seg_n[gi] / 30.0)
+            above_segment = np.where(
+                seg_found, 0.9 * evidence * (1.0 - regular_here) * _sigmoid(over), 0.0
+            )
             over_segment = above_segment > components[2]
             components[2] = np.maximum(components[2], above_segment)
         else:

@@ -132,7 +132,8 @@ def test_strength_over_the_segment_on_a_channel_of_random_contacts():
     # days heard 2 of 7: regular = (1 - e^-0.5) * sigmoid(10 (2/7 - 0.5)) = 0.0411
     regular = (1 - np.exp(-0.5)) / (1 + np.exp(-10 * (2 / 7 - 0.5)))
     # the ceiling: max(segment p99 -68 dB, channel p99 -85 dB); -50 dB is 18 dB over it
-    assert verdict.score[0] == pytest.approx(0.9 * (1 - regular) / (1 + np.exp(-18.0)))
+    evidence = 1 - np.exp(-642 / 30)  # the segment's 630 + 12 detections
+    assert verdict.score[0] == pytest.approx(0.9 * evidence * (1 - regular) / (1 + np.exp(-18.0)))
     assert context.REASONS[verdict.reason[0]] == "power_jump"
     assert model.describe(obs, verdict, 0) == (
         "+18 dB over the 99th percentile of this band segment, on a channel without a regular user"

@@ -235,3 +235,33 @@ def test_a_late_old_detection_gets_its_own_closed_event():
     ]
     assert events[0].detection_id == uuid.UUID(old[0]["id"])
     assert events[0].metadata["duration_seconds"] == 30.0
+
+
+@pytest.mark.django_db
+def test_one_batch_with_late_rows_a_continuation_and_a_gap(settings):
+    """Against an open event, one batch holds: two rows a day early (their own closed
+    event), one that continues the event, and two after a 30-minute silence (the event
+    closes, a new one opens with them): one numpy pass cuts them so."""
+    settings.HEIMDALL_ANOMALY_EVENT_QUIET_SECONDS = 600
+    vhf_station()
+    ingest(*stream(scores=[0.6, 0.6]))  # the open event: T0, T0 + 30 s
+    early = stream(start=T0 - timedelta(days=1), scores=[0.9, 0.6], every_s=100)
+    going_on = stream(start=T0 + timedelta(seconds=300), scores=[0.75])
+    after = stream(start=T0 + timedelta(seconds=2100), scores=[0.6, 0.97], every_s=60)
+    batch = [after[1], going_on[0], early[1], after[0], early[0]]  # any order
+    recorded = anomaly_events_record(rows=rows(batch), station_ranges={})
+    events = list(AnomalyEvent.objects.order_by("first_seen"))
+    assert [
+        (e.detection_count, e.is_open, e.severity, e.first_seen, e.last_seen) for e in events
+    ] == [
+        (2, False, "high", T0 - timedelta(days=1), T0 - timedelta(days=1, seconds=-100)),
+        (3, False, "medium", T0, T0 + timedelta(seconds=300)),
+        (2, True, "critical", T0 + timedelta(seconds=2100), T0 + timedelta(seconds=2160)),
+    ]
+    assert events[0].detection_id == uuid.UUID(early[0]["id"])
+    assert events[2].detection_id == uuid.UUID(after[0]["id"])
+    assert events[2].metadata["last_detection_id"] == after[1]["id"]
+    assert events[2].metadata["duration_seconds"] == 60.0
+    assert events[1].metadata["last_detection_id"] == going_on[0]["id"]
+    # Alerts: the new event, and the open one (escalated low → medium); not the past one.
+    assert sorted(e.pk for e in recorded.alerts) == sorted([events[1].pk, events[2].pk])

@@ -237,7 +237,23 @@ def test_recordings_upload_analyze_wait_list_and_annotations(tmp_path):
     sigmffile.fromfile(str(meta)).archive(str(archive))
     again = heimdall("recordings", "upload", str(archive), "--station", "twente-nl").stdout
     assert "48000 samples" in again and "analysis" not in again
-    assert "2 recordings" in heimdall("recordings", "list", "--frequency", str(freq)).stdout
+    listing = heimdall("recordings", "list", "--frequency", str(freq)).stdout
+    assert "2 recordings" in listing
+
+    import asyncio
+    import re
+
+    from heimdall_sdk import HeimdallClient
+
+    listed = set(re.findall(r"[0-9a-f]{8}-[0-9a-f-]{27}", listing))
+    assert len(listed) == 2 and rec_id in listed
+
+    async def clean() -> None:
+        async with HeimdallClient(URL, api_key=key("operator")) as c:
+            for rid in listed:
+                await c.recordings.delete(rid)
+
+    asyncio.run(clean())
 
 
 def test_recordings_upload_errors(tmp_path):

@@ -1,8 +1,10 @@
 """client.recordings against the live server: SigMF files written with the `sigmf` package,
 uploaded, analyzed by the real worker, annotated and approved, downloaded and deleted.
 
-Each test's recording sits at a frequency of its own (a random kHz near 7.1 MHz), so
-its detections and recordings are found by frequency alone.
+Each test's recordings sit at a frequency of their own (one of 200 slots 50 kHz apart
+between 2 and 12 MHz, wider than a recording's 48 kHz span and below the other tests'
+detections), so they and their detections are found by frequency; every test deletes
+the recordings it made.
 """
 
 import asyncio
@@ -32,7 +34,7 @@ TONE_HZ = 3000  # the carrier's offset from the capture's centre
 
 
 def _frequency() -> int:
-    return 7_000_000 + 1000 * random.randrange(50, 250)
+    return 2_000_000 + 50_000 * random.randrange(200)
 
 
 def _start() -> datetime:

@@ -327,6 +327,14 @@ HEIMDALL_COLLECTOR_STALE_SECONDS = env_int("HEIMDALL_COLLECTOR_STALE_SECONDS", 3
 # --- detections and anomalies ----------------------------------------------------
 # Detections scoring at or above this are anomalous (when the client does not say).
 HEIMDALL_ANOMALY_THRESHOLD = float(env_str("HEIMDALL_ANOMALY_THRESHOLD", "0.5"))
+# An open anomaly event (one station and channel) closes after this long without a
+# new anomalous detection; the next one opens a new event.
+HEIMDALL_ANOMALY_EVENT_QUIET_SECONDS = env_int("HEIMDALL_ANOMALY_EVENT_QUIET_SECONDS", 600)
+# The context anomaly model is retrained from stored detections this often (minutes;
+# 0: never) on the last HEIMDALL_ANOMALY_HISTORY_DAYS days, and activated only when it
+# beats the active model on the held-out days.
+HEIMDALL_ANOMALY_RETRAIN_MINUTES = env_int("HEIMDALL_ANOMALY_RETRAIN_MINUTES", 24 * 60)
+HEIMDALL_ANOMALY_HISTORY_DAYS = env_int("HEIMDALL_ANOMALY_HISTORY_DAYS", 14)
 # Whole days of detections older than this are dropped (partitions / chunks).
 HEIMDALL_DETECTION_RETENTION_DAYS = env_int("HEIMDALL_DETECTION_RETENTION_DAYS", 90)
 # POST /signals/analyze: at most this many samples (10 s of 48 kHz audio) → else 413.

@@ -15,7 +15,12 @@ EVENT_DESCRIPTIONS = {
     "unexpected_modulation": "Detected unexpected modulation",
     "power_jump": "Sudden jump in signal power",
     "unusual_signal_pattern": "Detected unusual signal pattern",
+    # The context model's reasons (apps.ml.context)
+    "new_carrier": "New carrier",
+    "off_hour_activity": "Activity at an unusual hour",
+    "wideband_emission": "Wideband emission",
 }
+SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}
 
 
 def severity_for(score: float) -> str:
@@ -47,8 +52,13 @@ def event_type_for(row: dict, station_range: tuple[int, int] | None) -> str:
 
 
 def describe(event_type: str, row: dict) -> str:
+    """ "<what> on <MHz> at <station>", then the scorer's own words when it gave them
+    (`processing_metadata.anomaly_description`, e.g. "FM in an SSB segment")."""
     mhz = row["frequency_hz"] / 1e6
     text = f"{EVENT_DESCRIPTIONS[event_type]} on {mhz:.3f} MHz at {row['websdr_station_id']}"
+    said = (row.get("processing_metadata") or {}).get("anomaly_description")
+    if isinstance(said, str) and said:
+        return f"{text}: {said}"[:500]
     modulation = row.get("modulation_type")
     if event_type == "unexpected_modulation" and modulation:
         text += f" ({modulation}, {row.get('bandwidth_hz') or 0} Hz wide)"

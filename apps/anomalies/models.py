@@ -5,7 +5,15 @@ from django.db import models
 
 
 class AnomalyEvent(models.Model):
-    """An anomalous detection, raised for operators to look at (seed 004 AnomalyEvent).
+    """An anomaly raised for operators to look at (seed 004 AnomalyEvent).
+
+    One event covers a continuing anomaly on one station and channel
+    (apps.anomalies.channels): it stays open while anomalous detections keep
+    coming, counting them (`detection_count`, `first_seen`, `last_seen`,
+    `peak_score`; severity follows the peak), and closes once the channel has
+    been quiet for HEIMDALL_ANOMALY_EVENT_QUIET_SECONDS. At most one event per
+    station and channel is open (a partial unique constraint). `detection_id` is
+    the detection that opened it.
 
     `detection_id` is not a foreign key: the detections table is partitioned
     and its unique key includes the timestamp, kept here as
@@ -44,6 +52,13 @@ class AnomalyEvent(models.Model):
     acknowledged_at = models.DateTimeField(null=True, blank=True)
     notes = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Grouping (apps.anomalies.services.anomaly_events_record)
+    channel_hz = models.BigIntegerField(default=0)
+    is_open = models.BooleanField(default=False)
+    detection_count = models.PositiveIntegerField(default=1)
+    first_seen = models.DateTimeField(null=True, blank=True)
+    last_seen = models.DateTimeField(null=True, blank=True)
+    peak_score = models.FloatField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -52,6 +67,13 @@ class AnomalyEvent(models.Model):
             models.Index(fields=["station", "created_at"], name="anomaly_station_created_idx"),
             models.Index(fields=["severity", "created_at"], name="anomaly_severity_created_idx"),
             models.Index(fields=["acknowledged", "created_at"], name="anomaly_ack_created_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["station", "channel_hz"],
+                condition=models.Q(is_open=True),
+                name="anomaly_one_open_per_channel",
+            )
         ]
 
     def __str__(self) -> str:

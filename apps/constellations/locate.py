@@ -25,7 +25,7 @@ from apps.radio.localization import (
     uncertainty_from_covariance,
     wls_fix,
 )
-from apps.radio.propagation import PropagationModel, gdop, to_local_metres
+from apps.radio.propagation import PropagationModel, gdop, mean_longitude, to_local_metres
 
 # Coverage scales of the WLS fix's Fisher covariance, measured on 1,500 held-out samples of
 # seed-default synthetic data (random receivers, 6 dB shadowing) after fitting on 1,500
@@ -36,6 +36,10 @@ WLS_SCALES = {
     False: CoverageScales(cep50=1.1692, cep95=5.2129, ellipse95=6.0017),  # power estimated
 }
 RESIDUAL_WARNING_DB = 18.0  # three shadowing σ
+# Beyond this distance of a receiver from the receivers' centre the local flat map
+# (apps.radio.propagation.to_local_metres, ~0.1 % over 200 km) distorts distances by
+# several per cent and more: the fix and its uncertainty are then approximate.
+FLAT_MAP_LIMIT_M = 1_000_000.0
 
 
 @dataclass(frozen=True)
@@ -94,7 +98,7 @@ class Result:
 def _frame(measurements: list[Measurement]):
     lat = np.array([m.latitude for m in measurements])
     lon = np.array([m.longitude for m in measurements])
-    origin = (float(lat.mean()), float(lon.mean()))
+    origin = (float(lat.mean()), mean_longitude(lon))
     return lat, lon, origin, to_local_metres(lat, lon, *origin)
 
 
@@ -154,6 +158,13 @@ def _result(job: Job, frame, reason: str | None, served, model_fix) -> Result:
     rss = np.array([m.calibrated_db for m in measurements])
     propagation = PropagationModel(frequency_mhz=job.frequency_hz / 1e6)
     warnings = [f"WLS used instead of the model: {reason}"] if reason else []
+    span = float(np.linalg.norm(xy, axis=1).max()) if len(xy) else 0.0
+    if span > FLAT_MAP_LIMIT_M:
+        warnings.append(
+            f"the receivers span {2 * span / 1000:,.0f} km: located on a local flat map "
+            f"meant for up to {2 * FLAT_MAP_LIMIT_M / 1000:,.0f} km, so the position and "
+            "its uncertainty are approximate"
+        )
     if model_fix is not None:
         position = to_local_metres(model_fix.latitude, model_fix.longitude, *origin)
         latitude, longitude = model_fix.latitude, model_fix.longitude

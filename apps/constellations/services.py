@@ -112,9 +112,15 @@ def member_add(*, constellation: Constellation, station_id, added_by) -> Constel
         raise Conflict(
             f"Station '{station_id}' is already a member.", {"field": "websdr_station_id"}
         )
-    member = ConstellationMember.objects.create(
-        constellation=constellation, station=station, added_by=added_by
-    )
+    try:
+        with transaction.atomic():
+            member = ConstellationMember.objects.create(
+                constellation=constellation, station=station, added_by=added_by
+            )
+    except IntegrityError:  # a concurrent add of the same station won the race
+        raise Conflict(
+            f"Station '{station_id}' is already a member.", {"field": "websdr_station_id"}
+        ) from None
     Constellation.objects.filter(pk=constellation.pk).update(updated_at=member.added_at)
     return member
 
@@ -163,9 +169,16 @@ def share_create(
     permission = _clean_permission(permission, user)
     if ConstellationShare.objects.filter(constellation=constellation, user=user).exists():
         raise Conflict("The constellation is already shared with this user.", {"field": "user_id"})
-    share = ConstellationShare.objects.create(
-        constellation=constellation, user=user, permission=permission, shared_by=shared_by
-    )
+    try:
+        with transaction.atomic():
+            share = ConstellationShare.objects.create(
+                constellation=constellation, user=user, permission=permission,
+                shared_by=shared_by,
+            )  # fmt: skip
+    except IntegrityError:  # a concurrent share with the same user won the race
+        raise Conflict(
+            "The constellation is already shared with this user.", {"field": "user_id"}
+        ) from None
     _grant(constellation, user, PERMISSIONS_BY_SHARE[permission])
     return share
 
@@ -263,16 +276,34 @@ REFERENCE_FIELDS = ("name", "latitude", "longitude", "frequency_hz", "bandwidth_
                     "tx_power_dbm", "active", "notes")  # fmt: skip
 
 
+def _clean_reference_texts(fields: dict) -> dict:
+    """Name and notes normalised as every name and free text (apps.core.text)."""
+    if "name" in fields:
+        fields["name"] = _clean_name(fields["name"])
+    if "notes" in fields:
+        fields["notes"] = clean_text(fields["notes"], field="notes", max_length=5000,
+                                     required=False, multiline=True)  # fmt: skip
+    return fields
+
+
 @transaction.atomic
 def reference_transmitter_create(*, created_by, **fields):
     from apps.constellations.models import ReferenceTransmitter
 
+    fields = _clean_reference_texts(dict(fields))
+
     if ReferenceTransmitter.objects.filter(name=fields["name"]).exists():
         raise Conflict(f"A reference transmitter named '{fields['name']}' exists.",
                        {"field": "name"})  # fmt: skip
-    reference = ReferenceTransmitter.objects.create(
-        created_by=created_by, **{k: v for k, v in fields.items() if k in REFERENCE_FIELDS}
-    )
+    try:
+        with transaction.atomic():
+            reference = ReferenceTransmitter.objects.create(
+                created_by=created_by,
+                **{k: v for k, v in fields.items() if k in REFERENCE_FIELDS},
+            )
+    except IntegrityError:  # a concurrent create with the same name won the race
+        raise Conflict(f"A reference transmitter named '{fields['name']}' exists.",
+                       {"field": "name"}) from None  # fmt: skip
     forget_references()
     transaction.on_commit(forget_references)
     return reference
@@ -282,13 +313,19 @@ def reference_transmitter_create(*, created_by, **fields):
 def reference_transmitter_update(*, reference, **fields):
     from apps.constellations.models import ReferenceTransmitter
 
+    fields = _clean_reference_texts(dict(fields))
     name = fields.get("name")
     if name and ReferenceTransmitter.objects.filter(name=name).exclude(pk=reference.pk).exists():
         raise Conflict(f"A reference transmitter named '{name}' exists.", {"field": "name"})
     changed = [k for k in REFERENCE_FIELDS if k in fields]
     for key in changed:
         setattr(reference, key, fields[key])
-    reference.save(update_fields=[*changed, "updated_at"])
+    try:
+        with transaction.atomic():
+            reference.save(update_fields=[*changed, "updated_at"])
+    except IntegrityError:  # a concurrent write took the name
+        raise Conflict(f"A reference transmitter named '{name}' exists.",
+                       {"field": "name"}) from None  # fmt: skip
     forget_references()
     transaction.on_commit(forget_references)
     return reference

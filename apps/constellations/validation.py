@@ -13,8 +13,9 @@ from django.conf import settings
 from apps.constellations.locate import Measurement
 from apps.core.bands import MAX_FREQUENCY_HZ
 from apps.core.exceptions import ValidationFailed
+from apps.core.timeutil import utc_now
 from apps.signals.selectors import detections_by_ids
-from apps.signals.validation import canonical_uuid, parse_timestamp
+from apps.signals.validation import MAX_CLOCK_SKEW, canonical_uuid, parse_timestamp
 
 METHODS = ("auto", "model", "wls")
 MIN_RECEIVERS = 3
@@ -108,7 +109,7 @@ def _from_measurements(data: dict, members: dict, errors: dict) -> dict:
         ]
         return {}
     seen: dict[str, int] = {}
-    measurements, times = [], []
+    measurements, times, stamped = [], [], []
     for index, item in enumerate(items):
         prefix = f"measurements[{index}]"
         if not isinstance(item, dict):
@@ -139,8 +140,11 @@ def _from_measurements(data: dict, members: dict, errors: dict) -> dict:
             timestamp = parse_timestamp(item["timestamp"])
             if timestamp is None:
                 errors[f"{prefix}.timestamp"] = ["must be an ISO 8601 date-time"]
+            elif timestamp > utc_now() + MAX_CLOCK_SKEW:
+                errors[f"{prefix}.timestamp"] = ["must not be in the future"]
             else:
                 times.append(timestamp)
+                stamped.append((index, timestamp, strength))
         if any(key.startswith(prefix) for key in errors):
             continue
         station = members[station_id]
@@ -149,6 +153,7 @@ def _from_measurements(data: dict, members: dict, errors: dict) -> dict:
             reported_db=float(strength), offset_db=station.calibration_offset_db,
             timestamp=item.get("timestamp") and timestamp.isoformat().replace("+00:00", "Z"),
         ))  # fmt: skip
+    _check_one_transmission(stamped, errors)
     return {
         "frequency_hz": frequency,
         "measurements": measurements,
@@ -156,6 +161,22 @@ def _from_measurements(data: dict, members: dict, errors: dict) -> dict:
         "observed_from": min(times) if times else None,
         "observed_until": max(times) if times else None,
     }
+
+
+def _check_one_transmission(stamped: list, errors: dict) -> None:
+    """Timestamped measurements are one transmission: within the detections' window
+    (HEIMDALL_LOCALIZE_DETECTIONS_WINDOW_S) of the strongest timestamped one."""
+    if len(stamped) < 2:
+        return
+    window = settings.HEIMDALL_LOCALIZE_DETECTIONS_WINDOW_S
+    _, anchor, _ = max(stamped, key=lambda row: row[2] if _number(row[2]) else -math.inf)
+    for index, timestamp, _ in stamped:
+        apart = abs((timestamp - anchor).total_seconds())
+        if apart > window:
+            errors[f"measurements[{index}].timestamp"] = [
+                f"{apart:.1f} s from the strongest measurement (window {window:g} s): "
+                "not one transmission"
+            ]
 
 
 def _from_detections(data: dict, members: dict, errors: dict) -> dict:

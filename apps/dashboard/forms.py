@@ -121,8 +121,27 @@ def data_from_post(serializer_class, post, *, only: list[str] | None = None) -> 
             elif isinstance(f, serializers.CharField) and not f.required:
                 data[name] = ""
             continue
-        data[name] = raw.strip() if isinstance(raw, str) else raw
+        data[name] = _json_value(f, raw.strip() if isinstance(raw, str) else raw)
     return data
+
+
+def _json_value(f: serializers.Field, raw):
+    """A form's text as the JSON value the API takes (apps.core.fields): "3" → 3 for an
+    integer field, "0.2" → 0.2 for a number field. Text that is no number stays text,
+    so the serializer refuses it with its own message."""
+    numeric = serializers.IntegerField | serializers.FloatField
+    if not isinstance(raw, str) or not isinstance(f, numeric):
+        return raw
+    try:
+        number = float(raw)
+    except ValueError:
+        return raw
+    if isinstance(f, serializers.IntegerField):
+        try:
+            return int(raw)
+        except ValueError:
+            return number
+    return number
 
 
 def validate(serializer_class, data: dict, **kwargs) -> tuple[dict | None, dict[str, list[str]]]:

@@ -183,10 +183,14 @@ def _loadable(name: str, data: bytes) -> str | None:
         except Exception as exc:  # onnxruntime raises its own exception types
             return f"ONNX not loadable: {str(exc).splitlines()[0][:300]}"
     elif name.endswith(".npz"):
+        from apps.ml.context import ContextModel, is_context_model
         from apps.ml.density import GaussianMixtureModel
 
         try:
-            GaussianMixtureModel.from_bytes(data)
+            if is_context_model(data):
+                ContextModel.from_bytes(data)
+            else:
+                GaussianMixtureModel.from_bytes(data)
         except Exception as exc:
             return f"model file not loadable: {exc}"
     return None

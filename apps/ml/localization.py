@@ -32,7 +32,7 @@ from apps.radio.localization import (
     power_at,
     to_lat_lon,
 )
-from apps.radio.propagation import PropagationModel, to_local_metres
+from apps.radio.propagation import PropagationModel, mean_longitude, to_local_metres
 
 logger = logging.getLogger(__name__)
 # With the power unknown, the model is run at the trained power, the power that best
@@ -41,6 +41,21 @@ logger = logging.getLogger(__name__)
 # error was 41.1 km with none, 37.3 km with one, 38.4 / 39.5 / 40.4 km with 2 / 3 / 5 (each
 # round re-fits the power to the model's own fix) — and each round is a model run.
 POWER_ITERATIONS = 1
+
+
+# Receivers closer together than this (several receivers on one mast or roof) are not a
+# geometry any localization model was trained on: random receivers over an area.
+MIN_SPREAD_M = 100.0
+
+
+def _spread_m(latitudes, longitudes) -> float:
+    """The largest distance (m) of a receiver from the receivers' centre."""
+    lat = np.asarray(latitudes, dtype=float)
+    lon = np.asarray(longitudes, dtype=float)
+    if lat.size == 0:
+        return 0.0
+    xy = to_local_metres(lat, lon, float(lat.mean()), mean_longitude(lon))
+    return float(np.linalg.norm(xy - xy.mean(axis=0), axis=1).max())
 
 
 @dataclass(frozen=True)
@@ -106,14 +121,21 @@ class LocalizationModel:
 
     def scope_problem(self, latitudes, longitudes, frequency_hz: int) -> str | None:
         """Why the model should not serve this request, or None. Receivers outside the
-        trained area, a receiver count outside the trained range, a frequency outside
-        the trained band."""
+        trained area, a receiver count outside the trained range, receivers all within
+        MIN_SPREAD_M of their centre (one mast), a frequency outside the trained band."""
         count = len(latitudes)
         low, high = self.trained_for.get("receivers", [3, 10_000])
         if count < max(low, 3):
             return f"{count} receivers; the model was trained for {low}–{high}"
         if count > high:
             return f"{count} receivers; the model was trained for {low}–{high}"
+        spread = _spread_m(latitudes, longitudes)
+        if spread < MIN_SPREAD_M:
+            return (
+                f"the receivers are within {spread:.0f} m of each other: the model was "
+                "trained on receivers spread over an area (receivers at one place tell a "
+                "distance, not a direction)"
+            )
         band = self.trained_for.get("frequency_hz")
         if band and not band[0] <= frequency_hz <= band[1]:
             return (

@@ -5,7 +5,10 @@
 from dataclasses import dataclass
 from typing import Protocol
 
-from apps.ml import bundles, density
+import numpy as np
+from django.conf import settings
+
+from apps.ml import bundles, context, density
 from apps.ml.active import ActiveModel, forget_loaded_models
 from apps.ml.models import MLModel
 
@@ -17,6 +20,10 @@ class Score:
     anomaly_score: float
     is_anomaly: bool
     confidence: float
+    # What was unusual (context models): an event type (apps.anomalies.classification)
+    # and an operator's sentence ("+23 dB over this channel's 99th percentile").
+    reason: str | None = None
+    description: str | None = None
 
 
 class Scorer(Protocol):
@@ -63,8 +70,53 @@ class AnomalyScorer:
         )
 
 
-def load_scorer(model: MLModel) -> AnomalyScorer:
+@dataclass
+class ContextScorer:
+    """The context model (apps.ml.context): where and when a detection is unusual at its
+    station, plus the feature density. Rows are scored as one batch of arrays; only the
+    anomalous ones get a description (a Python string each)."""
+
+    model_id: str
+    version: str
+    model: context.ContextModel
+
+    def score_features(self, rows: list[dict]) -> list[Score | None]:
+        """Without a station and frequency only the feature density can judge."""
+        if self.model.density is None:
+            return [None] * len(rows)
+        return AnomalyScorer(self.model_id, self.version, self.model.density).score_features(rows)
+
+    def score_rows(self, rows: list[dict]) -> list[Score | None]:
+        if not rows:
+            return []
+        obs = context.Observations.from_rows(rows)
+        verdict = self.model.score(obs)
+        scores = np.round(verdict.score, 4)
+        confidence = np.round(0.5 + 0.5 * np.minimum(1.0, np.abs(scores - 0.5) / 0.25), 4)
+        flags = scores >= settings.HEIMDALL_ANOMALY_THRESHOLD
+        results: list[Score | None] = []
+        for i in range(len(rows)):
+            flagged = bool(flags[i])
+            results.append(
+                Score(
+                    anomaly_score=float(scores[i]),
+                    is_anomaly=flagged,
+                    confidence=float(confidence[i]),
+                    reason=context.REASONS[int(verdict.reason[i])] if flagged else None,
+                    description=self.model.describe(obs, verdict, i) if flagged else None,
+                )
+            )
+        return results
+
+
+def load_scorer(model: MLModel) -> AnomalyScorer | ContextScorer:
     data = bundles.read_verified(model.artifact_path, model.artifact_sha256)
+    if context.is_context_model(data):
+        return ContextScorer(
+            model_id=str(model.pk),
+            version=model.version,
+            model=context.ContextModel.from_bytes(data),
+        )
     return AnomalyScorer(
         model_id=str(model.pk),
         version=model.version,

@@ -8,10 +8,12 @@ is team-wide.
 import posixpath
 
 from django.core.cache import cache
-from django.db import transaction
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
 
 from apps.accounts.roles import is_owner_or_admin
 from apps.core.exceptions import Conflict, PermissionDenied, ValidationFailed
+from apps.core.text import clean_text
 from apps.core.timeutil import utc_now
 from apps.ml import bundles, states
 from apps.ml.models import MLModel
@@ -101,7 +103,14 @@ def model_register(
         metrics=metrics,
         config=config,
     )
-    model.save()
+    try:
+        with transaction.atomic():
+            model.save(force_insert=True)
+    except IntegrityError:  # a concurrent register of the same name and version won the race
+        folder = posixpath.dirname(model.artifact_path)
+        _, names = default_storage.listdir(folder)
+        bundles.delete_folder_files([f"{folder}/{name}" for name in names])
+        raise Conflict(f"Model {name} {version} already exists.", {"field": "version"}) from None
     return model
 
 
@@ -134,17 +143,21 @@ def model_create(
     version = version or next_version(name)
     if MLModel.objects.filter(name=name, version=version).exists():
         raise Conflict(f"Model {name} {version} already exists.", {"field": "version"})
-    return MLModel.objects.create(
-        name=name,
-        version=version,
-        model_type=model_type,
-        architecture=architecture,
-        description=description,
-        config=training_config or {},
-        metadata=metadata or {},
-        status=MLModel.Status.DRAFT,
-        created_by=user,
-    )
+    try:
+        with transaction.atomic():
+            return MLModel.objects.create(
+                name=name,
+                version=version,
+                model_type=model_type,
+                architecture=architecture,
+                description=description,
+                config=training_config or {},
+                metadata=metadata or {},
+                status=MLModel.Status.DRAFT,
+                created_by=user,
+            )
+    except IntegrityError:  # a concurrent create of the same name and version won the race
+        raise Conflict(f"Model {name} {version} already exists.", {"field": "version"}) from None
 
 
 UPDATABLE = ("name", "description", "status", "training_metrics", "performance_metrics", "metadata")
@@ -168,7 +181,13 @@ def model_update(*, user, model: MLModel, changes: dict) -> MLModel:
         setattr(model, attribute, value)
         fields.append(attribute)
     if fields:
-        model.save(update_fields=[*fields, "updated_at"])
+        try:
+            with transaction.atomic():
+                model.save(update_fields=[*fields, "updated_at"])
+        except IntegrityError:  # a concurrent write took the name and version
+            raise Conflict(
+                f"Model {model.name} {model.version} already exists.", {"field": "name"}
+            ) from None
     if "status" in changes:
         _forget_active(model.model_type)
     return model
@@ -248,7 +267,8 @@ def model_training_completed(
 @transaction.atomic
 def model_training_failed(*, model: MLModel, reason: str) -> tuple[MLModel, bool]:
     """→ failed with the reason. (model, changed): repeating the same report changes
-    nothing; a model not in training is a 409."""
+    nothing; a model not in training is a 409. The reason is free text (apps.core.text)."""
+    reason = clean_text(reason, field="reason", max_length=5000, multiline=True)
     locked = MLModel.objects.select_for_update().get(pk=model.pk)
     if locked.status == states.FAILED and locked.failure_reason == reason:
         return locked, False
@@ -311,8 +331,12 @@ def model_activate(*, model: MLModel) -> MLModel:
     valid is a 409.
 
     Live scorers notice through a cache key (no restart): see apps.ml.scoring.
+    Concurrent activations of one type run one after another: each first locks every
+    model of the type, in one order, so the one-deployed-per-type rule is never raced.
     """
-    model = MLModel.objects.select_for_update().get(pk=model.pk)
+    model_type = MLModel.objects.values_list("model_type", flat=True).get(pk=model.pk)
+    rows = MLModel.objects.select_for_update().filter(model_type=model_type).order_by("pk")
+    model = {row.pk: row for row in rows}[model.pk]
     if model.status not in states.ACTIVATABLE:
         raise Conflict(
             f"A {model.status} model cannot be deployed; deployable: "

@@ -11,7 +11,9 @@ from apps.core.exceptions import ValidationFailed
 # model_type → validate(given, prefix) -> the validated fields (raises ValidationFailed)
 _validators: dict[str, Callable[[dict, str], dict]] = {}
 # model_type → the architectures it trains (the first is the default)
-_architectures: dict[str, tuple[str, ...]] = {"anomaly_detection": ("gaussian_mixture",)}
+_architectures: dict[str, tuple[str, ...]] = {
+    "anomaly_detection": ("gaussian_mixture", "context_density")
+}
 
 
 def register(

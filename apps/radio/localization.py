@@ -41,10 +41,13 @@ CHI2_2_Q95 = math.sqrt(-2 * math.log(0.05))  # 2.4477: its 95 % radius, in σ
 
 
 def to_lat_lon(xy_m: np.ndarray, lat0: float, lon0: float) -> np.ndarray:
-    """Inverse of propagation.to_local_metres: local metres [..., 2] → (lat, lon) [..., 2]."""
+    """Inverse of propagation.to_local_metres: local metres [..., 2] → (lat, lon) [..., 2],
+    on the globe: latitude clipped to [-90, 90], longitude wrapped into [-180, 180)."""
     xy = np.asarray(xy_m, dtype=float)
-    lat = lat0 + np.degrees(xy[..., 1] / EARTH_RADIUS_M)
-    lon = lon0 + np.degrees(xy[..., 0] / (EARTH_RADIUS_M * math.cos(math.radians(lat0))))
+    lat = np.clip(lat0 + np.degrees(xy[..., 1] / EARTH_RADIUS_M), -90.0, 90.0)
+    # Near a pole cos(lat0) → 0: bound the scale so that a point stays a finite longitude.
+    scale = EARTH_RADIUS_M * max(math.cos(math.radians(lat0)), 1e-6)
+    lon = (lon0 + np.degrees(xy[..., 0] / scale) + 180.0) % 360.0 - 180.0
     return np.stack([lat, lon], axis=-1)
 
 
@@ -333,9 +336,16 @@ def posterior_from_xy_grid(weights: np.ndarray, xs: np.ndarray, ys: np.ndarray,
     south_west = to_lat_lon(np.array([xs[0] - dx / 2, ys[0] - dy / 2]), lat0, lon0)
     north_east = to_lat_lon(np.array([xs[-1] + dx / 2, ys[-1] + dy / 2]), lat0, lon0)
     rows = weights.T[::-1]  # [ys, xs], north first
+    # West is on the globe, [-180, 180); east follows it continuously (it may pass 180° for
+    # a grid across the antimeridian, as a continuous-world map such as Leaflet draws it),
+    # and a grid wider than the globe is one globe wide.
+    width = float(xs[-1] - xs[0] + dx)
+    scale = EARTH_RADIUS_M * max(math.cos(math.radians(lat0)), 1e-6)
+    west = float(south_west[1])
+    east = west + min(math.degrees(width / scale), 360.0)
     bounds = (
-        (round(float(south_west[0]), 6), round(float(south_west[1]), 6)),
-        (round(float(north_east[0]), 6), round(float(north_east[1]), 6)),
+        (round(float(south_west[0]), 6), round(west, 6)),
+        (round(float(north_east[0]), 6), round(east, 6)),
     )
     return PosteriorGrid(bounds=bounds, probabilities=rows / rows.sum())
 

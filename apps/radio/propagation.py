@@ -59,11 +59,23 @@ class PropagationModel:
 
 
 def to_local_metres(lat, lon, lat0: float, lon0: float) -> np.ndarray:
-    """Equirectangular projection around (lat0, lon0): good to ~0.1 % over 200 km."""
+    """Equirectangular projection around (lat0, lon0): good to ~0.1 % over 200 km.
+
+    Longitude differences are taken the short way round (179.9° and −179.9° are 0.2°
+    apart), so receivers across the antimeridian stay neighbours."""
     lat, lon = np.asarray(lat, dtype=float), np.asarray(lon, dtype=float)
-    x = np.radians(lon - lon0) * EARTH_RADIUS_M * math.cos(math.radians(lat0))
+    east = (lon - lon0 + 180.0) % 360.0 - 180.0
+    x = np.radians(east) * EARTH_RADIUS_M * math.cos(math.radians(lat0))
     y = np.radians(lat - lat0) * EARTH_RADIUS_M
     return np.stack([x, y], axis=-1)
+
+
+def mean_longitude(lon) -> float:
+    """The circular mean of longitudes (degrees, in [-180, 180)): 179° and −179° give 180°,
+    not 0° as their arithmetic mean would."""
+    radians = np.radians(np.asarray(lon, dtype=float))
+    mean = math.degrees(math.atan2(float(np.sin(radians).mean()), float(np.cos(radians).mean())))
+    return (mean + 180.0) % 360.0 - 180.0
 
 
 def fisher_information(position: np.ndarray, receivers: np.ndarray, model: PropagationModel):

@@ -9,6 +9,7 @@ minimum is dsp.MIN_SAMPLES (2).
 import math
 import time
 import uuid
+from itertools import chain
 
 import numpy as np
 from django.conf import settings
@@ -27,6 +28,9 @@ DURATION_MIN, DURATION_MAX = 1e-6, 3600  # s
 FFT_SIZE_MIN, FFT_SIZE_MAX = 64, 65_536  # a power of two
 OVERLAP_MIN, OVERLAP_MAX = 0, 0.95
 DEFAULT_FFT_SIZE, DEFAULT_OVERLAP, DEFAULT_WINDOW = 1024, 0.5, "hann"
+BODY_KEYS = frozenset({"signal_data", "analysis_config"})
+DATA_KEYS = frozenset({"samples", "sample_rate", "frequency", "duration"})
+CONFIG_KEYS = frozenset({"fft_size", "overlap", "window_function"})
 
 
 def _positive_number(config: dict, name: str, prefix: str, low: float, high: float):
@@ -44,7 +48,7 @@ def _first_bad_sample(raw: list) -> str:
     for index, item in enumerate(raw):
         values = item if pairs and isinstance(item, list) and len(item) == 2 else [item]
         if (pairs and not (isinstance(item, list) and len(item) == 2)) or not all(
-            is_finite_number(v) for v in values
+            type(v) in (int, float) and is_finite_number(v) for v in values
         ):
             return f"signal_data.samples[{index}]"
     return "signal_data.samples"
@@ -70,6 +74,15 @@ def _samples(raw) -> np.ndarray:
             "signal_data.samples", f"at least {MIN_SAMPLES} samples", len(raw)
         )
     shape = "must be finite numbers, or [i, q] pairs of finite numbers"
+    # JSON numbers only: numpy would read true as 1.0 and "0.5" as 0.5.
+    if isinstance(raw[0], list):
+        kinds = set(map(type, raw))
+        if kinds == {list}:
+            kinds = set(map(type, chain.from_iterable(raw)))
+    else:
+        kinds = set(map(type, raw))
+    if not kinds <= {int, float}:
+        raise ValidationFailed.for_field(_first_bad_sample(raw), shape)
     try:
         array = np.asarray(raw, dtype=np.float64)
     except (TypeError, ValueError, OverflowError):
@@ -95,6 +108,13 @@ def signal_analyze(*, payload) -> dict:
     config = payload.get("analysis_config") or {}
     if not isinstance(config, dict):
         raise ValidationFailed.for_field("analysis_config", "must be an object")
+    # A key Heimdall does not read is named, not ignored (`analysis_options` would
+    # otherwise give the defaults with a 200).
+    for where, given, known in (("", payload, BODY_KEYS), ("signal_data.", data, DATA_KEYS),
+                                ("analysis_config.", config, CONFIG_KEYS)):  # fmt: skip
+        unknown = sorted(set(given) - known)
+        if unknown:
+            raise ValidationFailed.for_field(f"{where}{unknown[0]}", "unknown field")
 
     samples = _samples(data.get("samples"))
     sample_rate = _positive_number(

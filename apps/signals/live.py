@@ -93,6 +93,10 @@ def anomaly_payload(event) -> dict:
         "description": event.description,
         "anomaly_score": event.anomaly_score,
         "created_at": isoformat_z(event.created_at or utc_now()),
+        # grouping: how many detections the event covers so far, and since when
+        "detection_count": event.detection_count,
+        "first_seen": isoformat_z(event.first_seen) if event.first_seen else None,
+        "last_seen": isoformat_z(event.last_seen) if event.last_seen else None,
     }
 
 

@@ -155,3 +155,19 @@ def detections_of_stations(*, station_ids, since: datetime, until: datetime) -> 
         .order_by("frequency_hz")
         .values(*DETECTION_FIELDS)
     )
+
+
+def detections_for_learning(*, since, until, limit: int = 2_000_000) -> list[tuple]:
+    """Stored detections in [since, until) as tuples for the anomaly model's training
+    (apps.training.anomaly): (station id, frequency Hz, timestamp, strength dB,
+    bandwidth Hz or None, modulation, signal_features), oldest first, at most `limit`."""
+    return list(
+        SignalDetection.objects.filter(
+            detection_timestamp__gte=since, detection_timestamp__lt=until
+        )
+        .order_by("detection_timestamp")
+        .values_list(
+            "websdr_station_id", "frequency_hz", "detection_timestamp", "signal_strength_db",
+            "bandwidth_hz", "modulation_type", "signal_features",
+        )[:limit]
+    )  # fmt: skip

@@ -16,7 +16,7 @@ from django.db.models.functions import Coalesce, Greatest
 
 from apps.anomalies.services import (
     MAX_CORRELATED_PER_BATCH,
-    anomaly_events_create,
+    anomaly_events_record,
     correlation_window,
 )
 from apps.core import hooks
@@ -189,6 +189,9 @@ def _apply_scores(rows: list[dict], station_ranges: dict[str, tuple[int, int]]) 
                 "model_version": scorer.version,
                 "confidence": result.confidence,
             }
+            if result.reason is not None:  # a context model says what was unusual
+                row["processing_metadata"]["anomaly_reason"] = result.reason
+                row["processing_metadata"]["anomaly_description"] = result.description
             row["metadata_json"] = None  # changed: COPY writes it afresh
     for row in unscored:
         low, high = station_ranges[row["websdr_station_id"]]
@@ -385,7 +388,9 @@ def detection_ingest(*, detections: list) -> IngestResult:
     of the batch is written.
 
     Detections without `anomaly_score` are scored by the active anomaly model
-    when one exists; anomalous ones raise an AnomalyEvent each.
+    when one exists; anomalous ones open or update the anomaly event of their
+    station and channel (apps.anomalies.services.anomaly_events_record), and
+    the live feed hears of events opened or escalated.
     """
     now = utc_now()
     rows, station_ranges = _validate(detections, now)
@@ -399,13 +404,13 @@ def detection_ingest(*, detections: list) -> IngestResult:
         fresh = _write(unique, now)
         anomalous = [row for row in fresh if row["is_anomaly"]]
         events = (
-            anomaly_events_create(
+            anomaly_events_record(
                 rows=anomalous,
                 station_ranges=station_ranges,
                 hearing=stations_hearing(
                     [correlation_window(row) for row in anomalous[:MAX_CORRELATED_PER_BATCH]]
                 ),
-            )
+            ).alerts
             if anomalous
             else []
         )

@@ -1,7 +1,11 @@
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
-from apps.stations.validators import validate_api_config, validate_station_id
+from apps.stations.validators import (
+    validate_api_config,
+    validate_receiver_url,
+    validate_station_id,
+)
 
 
 def default_api_config() -> dict:
@@ -25,7 +29,7 @@ class Station(models.Model):
 
     id = models.CharField(primary_key=True, max_length=64, validators=[validate_station_id])
     name = models.CharField(max_length=255)
-    url = models.URLField(max_length=500)
+    url = models.URLField(max_length=500, validators=[validate_receiver_url])
     location = models.CharField(max_length=255, blank=True)
     latitude = models.FloatField(validators=[MinValueValidator(-90), MaxValueValidator(90)])
     longitude = models.FloatField(validators=[MinValueValidator(-180), MaxValueValidator(180)])

@@ -1,6 +1,6 @@
 """Writes for stations."""
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from apps.core import hooks
 from apps.core.exceptions import Conflict
@@ -44,7 +44,11 @@ def station_create(*, id: str, **fields) -> Station:
         raise Conflict(f"Station '{id}' already exists.", {"field": "id", "value": id})
     fields = _clean_texts({k: v for k, v in fields.items() if k in EDITABLE_FIELDS})
     station = Station(id=id, **fields)
-    station.save()
+    try:
+        with transaction.atomic():
+            station.save(force_insert=True)
+    except IntegrityError:  # a concurrent create of the same id won the race
+        raise Conflict(f"Station '{id}' already exists.", {"field": "id", "value": id}) from None
     _status_changed()
     return station
 

@@ -2,6 +2,9 @@ import re
 
 from django.core.exceptions import ValidationError
 
+from apps.core.bands import MAX_FREQUENCY_HZ
+from apps.core.weburl import url_problem
+
 STATION_ID_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 API_TYPES = ("simulated", "http_streaming", "openwebrx", "kiwisdr")
 API_CONFIG_KEYS = {"api_type", "poll_interval", "timeout", "stream_url", "frequency_hz", "mode"}
@@ -38,6 +41,14 @@ def validate_station_id(value: str) -> None:
         )
 
 
+def validate_receiver_url(value) -> None:
+    """A station URL a browser (and so a collector) can open a receiver page from
+    (apps.core.weburl): http, https, ws or wss, a real host, a port of 1-65535."""
+    problem = url_problem(value)
+    if problem:
+        raise ValidationError(problem)
+
+
 def api_config_errors(config) -> dict[str, str]:
     """Problems with a station's api_config by key ("" for the whole value); empty when valid."""
     if not isinstance(config, dict):
@@ -57,6 +68,10 @@ def api_config_errors(config) -> dict[str, str]:
     for key in ("stream_url", "mode"):
         if key in config and (not isinstance(config[key], str) or len(config[key]) > 500):
             errors[key] = "must be a string of at most 500 characters"
+    if "stream_url" in config and "stream_url" not in errors:
+        problem = url_problem(config["stream_url"])  # what the collector would fail on
+        if problem:
+            errors["stream_url"] = problem
     if isinstance(config.get("mode"), str) and "mode" not in errors and api_type in API_TYPES:
         modes = RECEIVABLE_MODES[api_type]
         if not modes:
@@ -68,8 +83,8 @@ def api_config_errors(config) -> dict[str, str]:
             )
     if "frequency_hz" in config:
         freq = config["frequency_hz"]
-        if isinstance(freq, bool) or not isinstance(freq, int) or freq < 0:
-            errors["frequency_hz"] = "must be a non-negative integer (Hz)"
+        if isinstance(freq, bool) or not isinstance(freq, int) or not 0 <= freq <= MAX_FREQUENCY_HZ:
+            errors["frequency_hz"] = f"must be an integer from 0 to {MAX_FREQUENCY_HZ} (Hz)"
     return errors
 
 

@@ -20,6 +20,15 @@ class TrainingConfig(AppConfig):
 
         post_spawn.connect(on_worker_spawned, dispatch_uid="training-lost-jobs")
 
+        from django.conf import settings
+
+        if settings.HEIMDALL_ANOMALY_RETRAIN_MINUTES > 0:  # the context anomaly model
+            register_periodic(
+                "training.retrain_anomaly_model",
+                "apps.training.tasks.retrain_anomaly_model",
+                minutes=settings.HEIMDALL_ANOMALY_RETRAIN_MINUTES,
+            )
+
         # The registry (apps.ml, below this app) validates a model's training_config
         # with seed 000's TrainingConfig through this registration.
         from apps.ml import training_configs

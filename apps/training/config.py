@@ -16,47 +16,51 @@ over a preset's) and fills the rest with defaults:
 from rest_framework import serializers
 
 from apps.core.exceptions import ValidationFailed, validation_details
+from apps.core.fields import JSONBooleanField, JSONFloatField, JSONIntegerField, RefuseUnknownFields
 
 LOCALIZATION_ARCHITECTURES = ("deepsets", "set_transformer")
 CLASSIFICATION_ARCHITECTURES = ("convnext_tiny", "convnext_small", "convnext_large")
+# The context anomaly model, learnt from stored detections (apps.training.anomaly; no dataset).
+ANOMALY_ARCHITECTURES = ("context_density",)
 
 
-class TrainingConfigSerializer(serializers.Serializer):
+class TrainingConfigSerializer(RefuseUnknownFields, serializers.Serializer):
     """The fields, ranges and defaults (the OpenAPI schema of a job's `config`)."""
 
     # Model
     model_architecture = serializers.ChoiceField(
-        LOCALIZATION_ARCHITECTURES + CLASSIFICATION_ARCHITECTURES, default="deepsets"
+        LOCALIZATION_ARCHITECTURES + CLASSIFICATION_ARCHITECTURES + ANOMALY_ARCHITECTURES,
+        default="deepsets",
     )
-    pretrained = serializers.BooleanField(default=True)
-    freeze_backbone = serializers.BooleanField(default=False)
+    pretrained = JSONBooleanField(default=True)
+    freeze_backbone = JSONBooleanField(default=False)
     # Data
     dataset_id = serializers.UUIDField(required=False, allow_null=True, default=None)
-    batch_size = serializers.IntegerField(min_value=1, max_value=512, default=32)
-    num_workers = serializers.IntegerField(min_value=0, max_value=16, default=4)
-    validation_split = serializers.FloatField(min_value=0.0, max_value=0.5, default=0.2)
-    random_seed = serializers.IntegerField(min_value=0, max_value=2**32 - 1, default=0)
+    batch_size = JSONIntegerField(min_value=1, max_value=512, default=32)
+    num_workers = JSONIntegerField(min_value=0, max_value=16, default=4)
+    validation_split = JSONFloatField(min_value=0.0, max_value=0.5, default=0.2)
+    random_seed = JSONIntegerField(min_value=0, max_value=2**32 - 1, default=0)
     # Features (spectrogram models)
-    n_mels = serializers.IntegerField(min_value=8, max_value=512, default=128)
-    n_fft = serializers.IntegerField(min_value=64, max_value=16_384, default=2048)
-    hop_length = serializers.IntegerField(min_value=1, max_value=16_384, default=512)
+    n_mels = JSONIntegerField(min_value=8, max_value=512, default=128)
+    n_fft = JSONIntegerField(min_value=64, max_value=16_384, default=2048)
+    hop_length = JSONIntegerField(min_value=1, max_value=16_384, default=512)
     # Training
-    epochs = serializers.IntegerField(min_value=1, max_value=1000, default=100)
-    learning_rate = serializers.FloatField(min_value=1e-7, max_value=1.0, default=0.001)
-    weight_decay = serializers.FloatField(min_value=0.0, max_value=1.0, default=0.0001)
-    dropout_rate = serializers.FloatField(min_value=0.0, max_value=0.9, default=0.2)
+    epochs = JSONIntegerField(min_value=1, max_value=1000, default=100)
+    learning_rate = JSONFloatField(min_value=1e-7, max_value=1.0, default=0.001)
+    weight_decay = JSONFloatField(min_value=0.0, max_value=1.0, default=0.0001)
+    dropout_rate = JSONFloatField(min_value=0.0, max_value=0.9, default=0.2)
     # Scheduler
     lr_scheduler = serializers.ChoiceField(["cosine", "step", "plateau"], default="cosine")
-    warmup_epochs = serializers.IntegerField(min_value=0, max_value=1000, default=5)
-    early_stop_patience = serializers.IntegerField(min_value=0, max_value=1000, default=10)
+    warmup_epochs = JSONIntegerField(min_value=0, max_value=1000, default=5)
+    early_stop_patience = JSONIntegerField(min_value=0, max_value=1000, default=10)
     # Optional per-batch metric rows (0: one row per epoch only)
-    metrics_every_n_batches = serializers.IntegerField(min_value=0, max_value=100_000, default=0)
+    metrics_every_n_batches = JSONIntegerField(min_value=0, max_value=100_000, default=0)
     # Hardware
     accelerator = serializers.ChoiceField(["gpu", "cpu"], default="cpu")
-    devices = serializers.IntegerField(min_value=1, max_value=64, default=1)
+    devices = JSONIntegerField(min_value=1, max_value=64, default=1)
     # Filters
-    min_snr_db = serializers.FloatField(min_value=-30, max_value=60, default=10.0)
-    only_approved = serializers.BooleanField(default=True)
+    min_snr_db = JSONFloatField(min_value=-30, max_value=60, default=10.0)
+    only_approved = JSONBooleanField(default=True)
 
 
 FIELDS = TrainingConfigSerializer().fields
@@ -131,6 +135,8 @@ def config_errors(given, *, check_gpu: bool = True) -> tuple[dict, dict[str, lis
             errors["train_test_split"] = ["must be a number from 0.5 to 1"]
         elif "validation_split" not in given:
             given["validation_split"] = round(1.0 - float(share), 6)
+    for name in sorted(set(given) - set(FIELDS)):  # a typo must not vanish (`epoch`)
+        errors[str(name)] = ["unknown field"]
     values, valid = {}, set()
     for name, field in FIELDS.items():
         if name in given:
@@ -212,7 +218,13 @@ def is_localization(architecture: str) -> bool:
     return architecture in LOCALIZATION_ARCHITECTURES
 
 
+def is_anomaly(architecture: str) -> bool:
+    return architecture in ANOMALY_ARCHITECTURES
+
+
 def dataset_type_for(architecture: str) -> str:
+    if is_anomaly(architecture):
+        return "detections"  # stored detections, no dataset row
     return "localization" if is_localization(architecture) else "signals"
 
 
@@ -223,4 +235,6 @@ def dataset_types_for(architecture: str) -> tuple[str, ...]:
 
 
 def model_type_for(architecture: str) -> str:
+    if is_anomaly(architecture):
+        return "anomaly_detection"
     return "localization" if is_localization(architecture) else "signal_classification"

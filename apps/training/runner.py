@@ -29,7 +29,7 @@ from django.core.files.storage import default_storage
 
 from apps.core.partitioning import ensure_partitions
 from apps.core.timeutil import utc_now
-from apps.training.config import dataset_types_for, is_localization
+from apps.training.config import dataset_types_for, is_anomaly, is_localization
 from apps.training.datasets import dataset_generate, dataset_load
 from apps.training.models import SyntheticDataset, TrainingJob, TrainingMetric
 
@@ -126,6 +126,10 @@ def split(indices, validation_split: float, seed: int = 0):
 def run_job(job: TrainingJob, runner, watch) -> str:
     """The work of a job (apps.training.lifecycle.JobRunner.run calls it); returns the
     job's final message."""
+    if is_anomaly(job.model_architecture):  # numpy only: learnt from stored detections
+        from apps.training.anomaly import run_anomaly_job
+
+        return run_anomaly_job(job, runner, watch)
     import torch
 
     config = job.config

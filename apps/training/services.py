@@ -17,6 +17,7 @@ from apps.training.config import (
     config_failure,
     dataset_type_for,
     dataset_types_for,
+    is_anomaly,
     model_type_for,
     validate_given,
 )
@@ -117,6 +118,8 @@ def resolve_job_config(*, config: dict, config_name: str | None) -> tuple[dict, 
 def _job_dataset(config: dict) -> SyntheticDataset | None:
     from apps.training.readiness import data_check, newest_ready
 
+    if is_anomaly(config["model_architecture"]):
+        return None  # learnt from stored detections (apps.training.anomaly)
     wanted = dataset_type_for(config["model_architecture"])
     if config.get("dataset_id"):
         dataset = SyntheticDataset.objects.filter(pk=config["dataset_id"]).first()
@@ -198,8 +201,12 @@ def job_delete(*, user=None, job: TrainingJob) -> None:
 
 # --- training a registry model (seed 003) ---------------------------------------------------
 
-TRAINABLE_TYPES = ("localization", "signal_classification")
-DEFAULT_ARCHITECTURE = {"localization": "deepsets", "signal_classification": "convnext_tiny"}
+TRAINABLE_TYPES = ("localization", "signal_classification", "anomaly_detection")
+DEFAULT_ARCHITECTURE = {
+    "localization": "deepsets",
+    "signal_classification": "convnext_tiny",
+    "anomaly_detection": "context_density",
+}
 
 
 @transaction.atomic
@@ -261,7 +268,8 @@ def model_train(
                 "dataset_ids[0]", exc.details.get("constraint", exc.message), dataset_ids[0]
             ) from None
     locked = model_training_start(model=model, user=user)
-    if not dataset_ids:  # seed 003: synthetic data fitting the model type, made by the worker
+    if not dataset_ids and not is_anomaly(config["model_architecture"]):
+        # seed 003: synthetic data fitting the model type, made by the worker
         from apps.training.generator import DEFAULT_PARAMETERS
 
         params = dict(DEFAULT_PARAMETERS)

@@ -20,3 +20,25 @@ def run_training_job(job_id: str) -> str:
     if runner is None:
         return "skipped"
     return runner.run(run_job)
+
+
+def retrain_anomaly_model() -> str:
+    """Periodic (HEIMDALL_ANOMALY_RETRAIN_MINUTES): queue a `context_density` job that
+    deploys its model only if it beats the active one on held-out days; "busy" while one
+    is still queued or running."""
+    from apps.training.config import resolve_config
+    from apps.training.models import TrainingJob
+    from apps.training.services import job_create
+
+    unfinished = (TrainingJob.Status.PENDING, TrainingJob.Status.QUEUED, TrainingJob.Status.RUNNING)
+    if TrainingJob.objects.filter(
+        model_architecture="context_density", status__in=unfinished
+    ).exists():
+        return "busy"
+    job = job_create(
+        user=None,
+        job_name="Scheduled anomaly model retraining",
+        config=resolve_config({"model_architecture": "context_density", "epochs": 1}),
+        auto_activate=True,
+    )
+    return str(job.pk)

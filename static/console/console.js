@@ -23,6 +23,14 @@ const Heimdall = (() => {
     return iso.replace("T", " ").replace(/\.\d+Z$/, "Z");
   }
 
+  // Leaflet renders a string tooltip or popup as HTML: names (free text, `<` included) go
+  // in as an element holding text, never as markup.
+  function textNode(text) {
+    const span = document.createElement("span");
+    span.textContent = text;
+    return span;
+  }
+
   // --- maps: Leaflet over an offline basemap (Natural Earth outlines from world-atlas) ---
   const STATUS_COLOURS = {
     active: "#1e8e3e", inactive: "#78909c", maintenance: "#c77c02", error: "#c62828",
@@ -55,7 +63,7 @@ const Heimdall = (() => {
       const marker = L.circleMarker([p.lat, p.lon], {
         radius: 7, color: "#15202e", weight: 1, fillColor: colour, fillOpacity: 0.9,
         className: "station-marker station-" + p.status,
-      }).bindTooltip(`${p.name} (${p.id}) — ${p.status}`);
+      }).bindTooltip(textNode(`${p.name} (${p.id}) — ${p.status}`));
       if (p.url) marker.on("click", () => { window.location = p.url; });
       marker.addTo(markers);
     }
@@ -119,5 +127,5 @@ const Heimdall = (() => {
 
   // Before the pages' own DOMContentLoaded handlers (scripts load in order, deferred).
   document.addEventListener("DOMContentLoaded", autoMaps);
-  return { data, fmtHz, fmtTime, map, chart, socket, STATUS_COLOURS };
+  return { data, fmtHz, fmtTime, map, chart, socket, textNode, STATUS_COLOURS };
 })();

@@ -23,6 +23,7 @@ def events(db):
             DetectionFactory(
                 when=T0 - timedelta(minutes=i),
                 websdr_station_id="twente-nl" if i < 3 else "hackgreen-uk",
+                frequency_hz=14_235_000 + 10_000 * i,  # one channel each: one event each
                 anomaly_score=score,
             )
             for i, score in enumerate(scores)

@@ -41,7 +41,17 @@ def _ingest(rows):
     if not Station.objects.filter(pk="twente-nl").exists():
         StationFactory(id="twente-nl")
     now = utc_now()
-    ingest(*[DetectionFactory(when=now - timedelta(seconds=i), anomaly_score=0.9) for i in rows])
+    ingest(
+        *[
+            # one channel each: each anomalous detection opens its own event
+            DetectionFactory(
+                when=now - timedelta(seconds=i),
+                anomaly_score=0.9,
+                frequency_hz=14_000_000 + 10_000 * i,
+            )
+            for i in rows
+        ]
+    )
 
 
 def _anomalies(rows, owner):

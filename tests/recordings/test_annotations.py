@@ -161,3 +161,33 @@ def test_roles_and_bad_input(operator_client, viewer_client, recording):
     assert_envelope(
         viewer_client.get(url(recording, "0" * 8 + "-0000-0000-0000-" + "0" * 12)), 404, "NOT_FOUND"
     )
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"sample_start": 0, "sample_count": 10, "label": "FM", "lable": "x"}, "lable"),
+        ({"sample_start": 0, "sample_count": 10, "label": "FM", "approved": "yes"}, "approved"),
+        ({"sample_start": "0", "sample_count": 10, "label": "FM"}, "sample_start"),
+        ({"sample_start": 0, "sample_count": True, "label": "FM"}, "sample_count"),
+    ],
+)
+def test_a_clip_with_an_unknown_key_or_a_non_json_type_is_refused(
+    operator_client, recording, body, field
+):
+    """Typos and strings/booleans for numbers are named, never dropped or coerced."""
+    before = RecordingClip.objects.count()
+    response = operator_client.post(url(recording), body, format="json")
+    assert_envelope(response, 400, "VALIDATION_ERROR")
+    assert response.json()["error"]["details"]["field"] == field
+    assert RecordingClip.objects.count() == before
+
+
+def test_analyze_options_with_an_unknown_key_are_refused(operator_client, recording):
+    response = operator_client.post(
+        f"/api/v1/recordings/{recording.pk}/analyze", {"window_second": 1.0}, format="json"
+    )
+    assert_envelope(response, 400, "VALIDATION_ERROR")
+    assert response.json()["error"]["details"]["field"] == "window_second"
+    recording.refresh_from_db()
+    assert recording.analysis_status == Recording.AnalysisStatus.NOT_ANALYZED

@@ -1,5 +1,7 @@
 from rest_framework import serializers
 
+from apps.core.fields import RefuseUnknownFields
+
 
 class LoginSerializer(serializers.Serializer):
     username = serializers.CharField(max_length=254, help_text="Username or e-mail address.")
@@ -35,7 +37,7 @@ class DirectoryEntrySerializer(serializers.Serializer):
     display_name = serializers.CharField(source="get_display_name")
 
 
-class ApiKeyCreateSerializer(serializers.Serializer):
+class ApiKeyCreateSerializer(RefuseUnknownFields, serializers.Serializer):
     name = serializers.CharField(max_length=200, trim_whitespace=False)
     role = serializers.CharField(
         max_length=32, required=False, help_text="At most your own role (default: yours)."

@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
 from apps.anomalies.models import AnomalyEvent
+from apps.core.fields import RefuseUnknownFields
 from apps.core.text import FreeTextField
 
 
@@ -34,7 +35,7 @@ class AnomalyEventSerializer(AnomalyListItemSerializer):
         ]
 
 
-class AcknowledgeRequestSerializer(serializers.Serializer):
+class AcknowledgeRequestSerializer(RefuseUnknownFields, serializers.Serializer):
     notes = FreeTextField(required=False, max_length=2000, default="")
 
 

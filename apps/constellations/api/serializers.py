@@ -8,6 +8,14 @@ from apps.constellations.models import (
     ReferenceTransmitter,
 )
 from apps.core.bands import MAX_FREQUENCY_HZ
+from apps.core.fields import (
+    JSONBooleanField,
+    JSONFloatField,
+    JSONIntegerField,
+    RefuseUnknownFields,
+    json_typed_mapping,
+)
+from apps.core.text import FreeTextField, NameField
 
 
 class ConstellationSerializer(serializers.ModelSerializer):
@@ -60,14 +68,14 @@ class ConstellationDetailSerializer(ConstellationSerializer):
         fields = [*ConstellationSerializer.Meta.fields, "permission", "members"]
 
 
-class ConstellationWriteSerializer(serializers.Serializer):
+class ConstellationWriteSerializer(RefuseUnknownFields, serializers.Serializer):
     """Shape only; rules (1-255 characters, unique per owner) live in the service."""
 
     name = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
     description = serializers.CharField(required=False, allow_blank=True, allow_null=True)
 
 
-class MemberAddSerializer(serializers.Serializer):
+class MemberAddSerializer(RefuseUnknownFields, serializers.Serializer):
     websdr_station_id = serializers.CharField()
 
 
@@ -102,12 +110,12 @@ class ShareWithUserSerializer(ShareSerializer):
         fields = [*ShareSerializer.Meta.fields, "user_info"]
 
 
-class ShareCreateSerializer(serializers.Serializer):
+class ShareCreateSerializer(RefuseUnknownFields, serializers.Serializer):
     user_id = serializers.CharField()
     permission = serializers.CharField()
 
 
-class SharePermissionSerializer(serializers.Serializer):
+class SharePermissionSerializer(RefuseUnknownFields, serializers.Serializer):
     permission = serializers.CharField()
 
 
@@ -194,15 +202,18 @@ class LocalizationWithPosteriorSerializer(LocalizationSerializer):
 # --- reference transmitters ------------------------------------------------------------------
 
 
-class ReferenceTransmitterSerializer(serializers.ModelSerializer):
-    name = serializers.CharField(max_length=255)
-    latitude = serializers.FloatField(min_value=-90, max_value=90)
-    longitude = serializers.FloatField(min_value=-180, max_value=180)
-    frequency_hz = serializers.IntegerField(min_value=1, max_value=MAX_FREQUENCY_HZ)
-    bandwidth_hz = serializers.IntegerField(min_value=1, max_value=10_000_000, required=False)
-    tx_power_dbm = serializers.FloatField(
-        min_value=-50, max_value=100, required=False, allow_null=True
+class ReferenceTransmitterSerializer(RefuseUnknownFields, serializers.ModelSerializer):
+    # `active` and any other column the model adds: JSON types, as the fields below.
+    serializer_field_mapping = json_typed_mapping(
+        serializers.ModelSerializer.serializer_field_mapping
     )
+    name = NameField(max_length=255)
+    notes = FreeTextField(max_length=5000, required=False)
+    latitude = JSONFloatField(min_value=-90, max_value=90)
+    longitude = JSONFloatField(min_value=-180, max_value=180)
+    frequency_hz = JSONIntegerField(min_value=1, max_value=MAX_FREQUENCY_HZ)
+    bandwidth_hz = JSONIntegerField(min_value=1, max_value=10_000_000, required=False)
+    tx_power_dbm = JSONFloatField(min_value=-50, max_value=100, required=False, allow_null=True)
     created_by = serializers.UUIDField(source="created_by_id", read_only=True, allow_null=True)
 
     class Meta:
@@ -223,10 +234,10 @@ class ReferenceTransmitterSerializer(serializers.ModelSerializer):
         return attrs
 
 
-class CalibrateRequestSerializer(serializers.Serializer):
-    apply = serializers.BooleanField(default=False)
+class CalibrateRequestSerializer(RefuseUnknownFields, serializers.Serializer):
+    apply = JSONBooleanField(default=False)
     since = serializers.DateTimeField(required=False, allow_null=True)
-    min_observations = serializers.IntegerField(min_value=1, max_value=100_000, default=3)
+    min_observations = JSONIntegerField(min_value=1, max_value=100_000, default=3)
 
 
 class StationOffsetSerializer(serializers.Serializer):

@@ -1,5 +1,6 @@
 from rest_framework import serializers
 
+from apps.core.fields import RefuseUnknownFields
 from apps.core.text import FreeTextField, NameField
 from apps.ml import bundles, training_configs
 from apps.ml.models import MLModel
@@ -55,7 +56,9 @@ class MLModelSerializer(serializers.ModelSerializer):
         return self._check(model)
 
 
-class ModelCreateSerializer(serializers.Serializer):
+class ModelCreateSerializer(RefuseUnknownFields, serializers.Serializer):
+    # Seed 003's project and ontology ids are not Heimdall concepts: accepted, ignored.
+    ignored_fields = ("project_id", "ontology_id")
     name = NameField(max_length=255)
     description = FreeTextField(required=False, default="")
     model_type = serializers.ChoiceField(MLModel.Type.choices)
@@ -89,7 +92,7 @@ class ModelCreateSerializer(serializers.Serializer):
         return attrs
 
 
-class ModelUpdateSerializer(serializers.Serializer):
+class ModelUpdateSerializer(RefuseUnknownFields, serializers.Serializer):
     name = NameField(max_length=255, required=False)
     description = FreeTextField(required=False)
     status = serializers.ChoiceField(MLModel.Status.values, required=False)
@@ -98,7 +101,7 @@ class ModelUpdateSerializer(serializers.Serializer):
     metadata = serializers.DictField(required=False)
 
 
-class TrainingCompleteSerializer(serializers.Serializer):
+class TrainingCompleteSerializer(RefuseUnknownFields, serializers.Serializer):
     model_artifact_path = serializers.CharField(
         max_length=512,
         help_text="The bundle in Heimdall's artifact storage: its folder, or its bundle.json "
@@ -108,8 +111,8 @@ class TrainingCompleteSerializer(serializers.Serializer):
     training_metrics = serializers.DictField(required=False, default=dict)
 
 
-class TrainingFailSerializer(serializers.Serializer):
-    reason = serializers.CharField(max_length=5000)
+class TrainingFailSerializer(RefuseUnknownFields, serializers.Serializer):
+    reason = FreeTextField(max_length=5000, allow_blank=False)
 
 
 class CallbackResponseSerializer(serializers.Serializer):
@@ -125,7 +128,7 @@ class InspectSerializer(serializers.Serializer):
     bundle_saved_validation = serializers.DictField(required=False)
 
 
-class PredictRequestSerializer(serializers.Serializer):
+class PredictRequestSerializer(RefuseUnknownFields, serializers.Serializer):
     features = serializers.DictField(
         help_text="spectral_centroid, bandwidth, snr_estimate, signal_power (numbers)"
     )

@@ -1,6 +1,12 @@
 from rest_framework import serializers
 
 from apps.core.bands import MAX_FREQUENCY_HZ
+from apps.core.fields import (
+    JSONBooleanField,
+    JSONFloatField,
+    JSONIntegerField,
+    RefuseUnknownFields,
+)
 from apps.core.text import FreeTextField, NameField
 from apps.recordings.analysis import (
     ANALYSIS_DEFAULTS,
@@ -15,7 +21,7 @@ from apps.recordings.services import LABEL_MAX_LENGTH
 INT64_MAX = 2**63 - 1
 
 
-class RecordingUploadSerializer(serializers.Serializer):
+class RecordingUploadSerializer(RefuseUnknownFields, serializers.Serializer):
     """The multipart form of POST /recordings: `meta` and `data`, or one `archive`."""
 
     meta = serializers.FileField(required=False, help_text="the .sigmf-meta file")
@@ -69,14 +75,14 @@ class RecordingSerializer(serializers.ModelSerializer):
         ]
 
 
-class RecordingAnalyzeRequestSerializer(serializers.Serializer):
-    window_seconds = serializers.FloatField(
+class RecordingAnalyzeRequestSerializer(RefuseUnknownFields, serializers.Serializer):
+    window_seconds = JSONFloatField(
         min_value=WINDOW_SECONDS_MIN,
         max_value=WINDOW_SECONDS_MAX,
         default=ANALYSIS_DEFAULTS["window_seconds"],
         help_text="seconds of samples per analysed window (the last of a capture is shorter)",
     )
-    fft_size = serializers.IntegerField(
+    fft_size = JSONIntegerField(
         min_value=FFT_SIZE_MIN,
         max_value=FFT_SIZE_MAX,
         default=ANALYSIS_DEFAULTS["fft_size"],
@@ -117,35 +123,35 @@ class RecordingClipSerializer(serializers.ModelSerializer):
         ]
 
 
-class RecordingClipWriteSerializer(serializers.Serializer):
+class RecordingClipWriteSerializer(RefuseUnknownFields, serializers.Serializer):
     """A clip as SigMF annotates it (`core:sample_start` ... as plain names)."""
 
-    sample_start = serializers.IntegerField(min_value=0, max_value=INT64_MAX)
-    sample_count = serializers.IntegerField(min_value=1, max_value=INT64_MAX)
-    freq_lower_edge = serializers.IntegerField(
+    sample_start = JSONIntegerField(min_value=0, max_value=INT64_MAX)
+    sample_count = JSONIntegerField(min_value=1, max_value=INT64_MAX)
+    freq_lower_edge = JSONIntegerField(
         min_value=0, max_value=MAX_FREQUENCY_HZ, required=False, allow_null=True, default=None
     )
-    freq_upper_edge = serializers.IntegerField(
+    freq_upper_edge = JSONIntegerField(
         min_value=0, max_value=MAX_FREQUENCY_HZ, required=False, allow_null=True, default=None
     )
     label = NameField(max_length=LABEL_MAX_LENGTH)
     comment = FreeTextField(required=False, max_length=5000, default="")
     metadata = serializers.DictField(required=False, default=dict)
-    approved = serializers.BooleanField(required=False, default=False)
+    approved = JSONBooleanField(required=False, default=False)
 
 
 class RecordingClipPatchSerializer(RecordingClipWriteSerializer):
     """PATCH: an RFC 7396 merge patch; every field optional, `metadata` merges."""
 
-    sample_start = serializers.IntegerField(min_value=0, max_value=INT64_MAX, required=False)
-    sample_count = serializers.IntegerField(min_value=1, max_value=INT64_MAX, required=False)
-    freq_lower_edge = serializers.IntegerField(
+    sample_start = JSONIntegerField(min_value=0, max_value=INT64_MAX, required=False)
+    sample_count = JSONIntegerField(min_value=1, max_value=INT64_MAX, required=False)
+    freq_lower_edge = JSONIntegerField(
         min_value=0, max_value=MAX_FREQUENCY_HZ, required=False, allow_null=True
     )
-    freq_upper_edge = serializers.IntegerField(
+    freq_upper_edge = JSONIntegerField(
         min_value=0, max_value=MAX_FREQUENCY_HZ, required=False, allow_null=True
     )
     label = NameField(max_length=LABEL_MAX_LENGTH, required=False)
     comment = FreeTextField(required=False, max_length=5000)
     metadata = serializers.DictField(required=False, allow_null=True)
-    approved = serializers.BooleanField(required=False)
+    approved = JSONBooleanField(required=False)

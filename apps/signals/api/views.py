@@ -3,6 +3,7 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.core.exceptions import ValidationFailed
 from apps.core.lookups import get_by_uuid_or_404
 from apps.core.pagination import PageNumberPaginator
 from apps.core.schema import form_parameters
@@ -81,6 +82,8 @@ class DetectionListView(APIView):
     def post(self, request):
         data = request.data
         detections = data.get("detections") if isinstance(data, dict) else None
+        if isinstance(data, dict) and set(data) - {"detections"}:  # named, never ignored
+            raise ValidationFailed.for_field(min(set(data) - {"detections"}), "unknown field")
         result = detection_ingest(detections=detections)
         return Response(
             {"ingested": result.ingested, "duplicates": result.duplicates},

@@ -3,6 +3,7 @@ import math
 from rest_framework import serializers
 
 from apps.core.bands import MAX_FREQUENCY_HZ
+from apps.core.fields import JSONFloatField, JSONIntegerField, RefuseUnknownFields
 from apps.core.merge import json_merge_patch
 from apps.core.text import NameField
 from apps.stations.models import Station, default_api_config
@@ -64,7 +65,7 @@ class ApiConfigField(serializers.JSONField):
         return config
 
 
-class StationDetailSerializer(serializers.ModelSerializer):
+class StationDetailSerializer(RefuseUnknownFields, serializers.ModelSerializer):
     id = serializers.CharField(
         max_length=64,
         validators=[validate_station_id],
@@ -73,11 +74,11 @@ class StationDetailSerializer(serializers.ModelSerializer):
     name = NameField(max_length=255)
     location = NameField(max_length=255, required=False, allow_blank=True)
     api_config = ApiConfigField(required=False)
-    latitude = serializers.FloatField(min_value=-90, max_value=90)
-    longitude = serializers.FloatField(min_value=-180, max_value=180)
-    frequency_min = serializers.IntegerField(min_value=0, max_value=MAX_FREQUENCY_HZ)
-    frequency_max = serializers.IntegerField(min_value=1, max_value=MAX_FREQUENCY_HZ)
-    calibration_offset_db = serializers.FloatField(min_value=-100, max_value=100, required=False)
+    latitude = JSONFloatField(min_value=-90, max_value=90)
+    longitude = JSONFloatField(min_value=-180, max_value=180)
+    frequency_min = JSONIntegerField(min_value=0, max_value=MAX_FREQUENCY_HZ)
+    frequency_max = JSONIntegerField(min_value=1, max_value=MAX_FREQUENCY_HZ)
+    calibration_offset_db = JSONFloatField(min_value=-100, max_value=100, required=False)
     statistics = serializers.SerializerMethodField()
 
     class Meta:

@@ -7,6 +7,7 @@ from rest_framework.views import APIView
 
 from apps.accounts.roles import Role, role_of
 from apps.core.exceptions import ValidationFailed, validation_details
+from apps.core.fields import JSONBooleanField, RefuseUnknownFields
 from apps.core.lookups import get_by_uuid_or_404
 from apps.core.pagination import IntParam, LimitOffsetPaginator
 from apps.core.schema import filterset_parameters
@@ -98,12 +99,12 @@ class MetricSerializer(serializers.ModelSerializer):
         fields = METRIC_FIELDS
 
 
-class JobCreateSerializer(serializers.Serializer):
+class JobCreateSerializer(RefuseUnknownFields, serializers.Serializer):
     job_name = NameField(max_length=255)
     config = serializers.DictField(required=False, default=dict)
     config_name = serializers.SlugField(max_length=100, required=False, allow_blank=True,
                                         default="")  # fmt: skip
-    auto_activate = serializers.BooleanField(required=False, default=False)
+    auto_activate = JSONBooleanField(required=False, default=False)
 
 
 class JobCreateSchema(JobCreateSerializer):

@@ -8,6 +8,7 @@ from rest_framework.views import APIView
 
 from apps.constellations.access import constellation_for
 from apps.core.exceptions import ValidationFailed, validation_details
+from apps.core.fields import JSONBooleanField, RefuseUnknownFields
 from apps.ml.api.serializers import MLModelSerializer
 from apps.ml.models import MLModel
 from apps.training.config import TrainingConfigSerializer, gpu_available
@@ -16,7 +17,7 @@ from apps.training.recommend import recommend
 from apps.training.services import model_train
 
 
-class TrainRequestSerializer(serializers.Serializer):
+class TrainRequestSerializer(RefuseUnknownFields, serializers.Serializer):
     model_id = serializers.UUIDField()
     dataset_ids = serializers.ListField(
         child=serializers.UUIDField(), required=False, default=list, max_length=100
@@ -25,7 +26,7 @@ class TrainRequestSerializer(serializers.Serializer):
     config_name = serializers.SlugField(
         max_length=100, required=False, allow_blank=True, default=""
     )
-    auto_activate = serializers.BooleanField(required=False, default=False)
+    auto_activate = JSONBooleanField(required=False, default=False)
 
 
 class TrainRequestSchema(TrainRequestSerializer):
@@ -85,7 +86,7 @@ class ModelTrainView(APIView):
         )
 
 
-class RecommendRequestSerializer(serializers.Serializer):
+class RecommendRequestSerializer(RefuseUnknownFields, serializers.Serializer):
     model_type = serializers.ChoiceField(MLModel.Type.choices, required=False)
     dataset_id = serializers.UUIDField(required=False)
     constellation_id = serializers.UUIDField(required=False)

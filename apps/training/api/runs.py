@@ -7,6 +7,7 @@ from rest_framework.views import APIView
 
 from apps.accounts.roles import Role, role_of
 from apps.core.exceptions import NotFound, ValidationFailed, validation_details
+from apps.core.fields import RefuseUnknownFields
 from apps.core.lookups import choice_param, get_by_uuid_or_404
 from apps.core.pagination import IntParam, LimitOffsetPaginator
 from apps.core.schema import filterset_parameters
@@ -66,7 +67,7 @@ class PresetSerializer(serializers.ModelSerializer):
         return config_errors(preset.config, check_gpu=False)[0]
 
 
-class PresetCreateSerializer(serializers.Serializer):
+class PresetCreateSerializer(RefuseUnknownFields, serializers.Serializer):
     name = serializers.SlugField(max_length=100)
     description = FreeTextField(required=False, default="")
     config = serializers.DictField(required=False, default=dict)
@@ -76,7 +77,7 @@ class PresetCreateSchema(PresetCreateSerializer):
     config = TrainingConfigSerializer(required=False, partial=True)
 
 
-class PresetUpdateSerializer(serializers.Serializer):
+class PresetUpdateSerializer(RefuseUnknownFields, serializers.Serializer):
     description = FreeTextField(required=False)
     config = serializers.DictField(required=False)
 

@@ -1,18 +1,19 @@
 from rest_framework import serializers
 
+from apps.core.fields import JSONBooleanField, JSONFloatField, JSONIntegerField, RefuseUnknownFields
 from apps.core.text import FreeTextField, NameField
 from apps.training.generator import DEFAULT_PARAMETERS as D
 from apps.training.models import SyntheticDataset
 
 
-class GenerateSerializer(serializers.Serializer):
+class GenerateSerializer(RefuseUnknownFields, serializers.Serializer):
     """Seed 000's synthetic data parameters, with their ranges and defaults."""
 
     name = NameField(max_length=255)
     description = FreeTextField(required=False, max_length=5000, default="")
     dataset_type = serializers.ChoiceField(SyntheticDataset.Type.values, default="localization")
-    num_samples = serializers.IntegerField(min_value=1, max_value=200_000, default=D["num_samples"])
-    use_random_receivers = serializers.BooleanField(default=True)
+    num_samples = JSONIntegerField(min_value=1, max_value=200_000, default=D["num_samples"])
+    use_random_receivers = JSONBooleanField(default=True)
     constellation_id = serializers.UUIDField(required=False, allow_null=True, default=None)
     min_receivers_count = serializers.IntegerField(
         min_value=3, max_value=15, default=D["min_receivers_count"]
@@ -23,20 +24,20 @@ class GenerateSerializer(serializers.Serializer):
     receiver_seed = serializers.IntegerField(
         min_value=0, max_value=2**32 - 1, required=False, allow_null=True, default=None
     )
-    area_lat_min = serializers.FloatField(min_value=-90, max_value=90, default=D["area_lat_min"])
-    area_lat_max = serializers.FloatField(min_value=-90, max_value=90, default=D["area_lat_max"])
-    area_lon_min = serializers.FloatField(min_value=-180, max_value=180, default=D["area_lon_min"])
-    area_lon_max = serializers.FloatField(min_value=-180, max_value=180, default=D["area_lon_max"])
+    area_lat_min = JSONFloatField(min_value=-90, max_value=90, default=D["area_lat_min"])
+    area_lat_max = JSONFloatField(min_value=-90, max_value=90, default=D["area_lat_max"])
+    area_lon_min = JSONFloatField(min_value=-180, max_value=180, default=D["area_lon_min"])
+    area_lon_max = JSONFloatField(min_value=-180, max_value=180, default=D["area_lon_max"])
     frequency_mhz = serializers.FloatField(
         min_value=0.01, max_value=30_000, default=D["frequency_mhz"]
     )
-    tx_power_dbm = serializers.FloatField(min_value=-30, max_value=90, default=D["tx_power_dbm"])
-    min_snr_db = serializers.FloatField(min_value=-30, max_value=60, default=D["min_snr_db"])
-    min_receivers = serializers.IntegerField(min_value=3, max_value=15, default=D["min_receivers"])
-    max_gdop = serializers.FloatField(min_value=0.1, max_value=1000, default=D["max_gdop"])
+    tx_power_dbm = JSONFloatField(min_value=-30, max_value=90, default=D["tx_power_dbm"])
+    min_snr_db = JSONFloatField(min_value=-30, max_value=60, default=D["min_snr_db"])
+    min_receivers = JSONIntegerField(min_value=3, max_value=15, default=D["min_receivers"])
+    max_gdop = JSONFloatField(min_value=0.1, max_value=1000, default=D["max_gdop"])
     # dataset_type "signals"
-    snr_min_db = serializers.FloatField(min_value=-30, max_value=60, default=D["snr_min_db"])
-    snr_max_db = serializers.FloatField(min_value=-30, max_value=60, default=D["snr_max_db"])
+    snr_min_db = JSONFloatField(min_value=-30, max_value=60, default=D["snr_min_db"])
+    snr_max_db = JSONFloatField(min_value=-30, max_value=60, default=D["snr_max_db"])
     clip_samples = serializers.IntegerField(
         min_value=256, max_value=65_536, default=D["clip_samples"]
     )

@@ -1,0 +1,237 @@
+"""Anomaly events that an operator can live with (issue 17 part 5): a continuing anomaly on
+one station and channel updates one open event, replayed from a recorded stream."""
+
+import asyncio
+import json
+import threading
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.db import connection, transaction
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from apps.anomalies.models import AnomalyEvent
+from apps.anomalies.services import (
+    anomaly_acknowledge,
+    anomaly_events_close_quiet,
+    anomaly_events_record,
+)
+from heimdall.asgi import application
+from tests.helpers import make_user
+from tests.signals.factories import DetectionFactory, ingest
+from tests.stations.factories import StationFactory
+
+T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+CARRIER = 145_509_000  # the demo's persistent carrier
+# A 7.5-minute carrier, one detection every 30 s, growing more unusual:
+# low ×4, medium ×4, high ×4, critical ×4.
+SCORES = [0.6] * 4 + [0.75] * 4 + [0.9] * 4 + [0.97] * 4
+
+
+def vhf_station():
+    return StationFactory(id="vhf-1", frequency_min=144_000_000, frequency_max=146_000_000)
+
+
+def stream(start=T0, scores=SCORES, frequency=CARRIER, every_s=30):
+    return [
+        DetectionFactory(
+            when=start + timedelta(seconds=every_s * i),
+            websdr_station_id="vhf-1",
+            frequency_hz=frequency + (i % 3) * 40,  # the estimate wanders by tens of Hz
+            modulation_type="FM",
+            bandwidth_hz=12_000,
+            anomaly_score=score,
+        )
+        for i, score in enumerate(scores)
+    ]
+
+
+def replay(items, batch=4):
+    for start in range(0, len(items), batch):
+        ingest(*items[start : start + batch])
+
+
+@pytest.mark.django_db
+def test_replayed_carrier_updates_one_event():
+    vhf_station()
+    items = stream()
+    replay(items)
+    other = DetectionFactory(when=T0, websdr_station_id="vhf-1", frequency_hz=145_600_000,
+                             anomaly_score=0.8)  # fmt: skip
+    ingest(other)
+    assert AnomalyEvent.objects.count() == 2
+    event = AnomalyEvent.objects.get(channel_hz=145_512_500)
+    assert event.is_open is True
+    assert event.detection_id == uuid.UUID(items[0]["id"])
+    assert event.detection_count == 16
+    assert event.first_seen == T0
+    assert event.last_seen == T0 + timedelta(seconds=450)
+    assert event.peak_score == 0.97
+    assert event.anomaly_score == 0.97
+    assert event.severity == "critical"
+    assert event.metadata["duration_seconds"] == 450.0
+    assert event.metadata["detection_count"] == 16
+    assert event.metadata["first_seen"] == "2026-11-20T12:00:00Z"
+    assert event.metadata["last_seen"] == "2026-11-20T12:07:30Z"
+    assert event.metadata["peak_score"] == 0.97
+    assert event.metadata["last_detection_id"] == items[-1]["id"]
+    assert event.metadata["affected_frequencies"] == [145_509_000, 145_509_080 + 12_000]
+    second = AnomalyEvent.objects.get(channel_hz=145_600_000)
+    assert (second.detection_count, second.severity) == (1, "medium")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("batch", [1, 3, 100])
+def test_a_quiet_channel_closes_its_event(settings, batch):
+    settings.HEIMDALL_ANOMALY_EVENT_QUIET_SECONDS = 600
+    vhf_station()
+    items = stream(scores=[0.6, 0.6, 0.6], every_s=300)  # 0 s, 300 s, 600 s: one event
+    items += stream(start=T0 + timedelta(seconds=1201), scores=[0.7, 0.7])  # 601 s quiet
+    replay(items, batch=batch)
+    events = list(AnomalyEvent.objects.order_by("first_seen"))
+    assert [(e.detection_count, e.is_open) for e in events] == [(3, False), (2, True)]
+    assert events[0].metadata["duration_seconds"] == 600.0
+    assert events[1].first_seen == T0 + timedelta(seconds=1201)
+    assert events[1].detection_id == uuid.UUID(items[3]["id"])
+
+
+@pytest.mark.django_db
+def test_periodic_close(settings):
+    settings.HEIMDALL_ANOMALY_EVENT_QUIET_SECONDS = 600
+    vhf_station()
+    ingest(*stream(scores=[0.6]))
+    assert anomaly_events_close_quiet(now=T0 + timedelta(seconds=600)) == 0
+    assert anomaly_events_close_quiet(now=T0 + timedelta(seconds=601)) == 1
+    assert AnomalyEvent.objects.get().is_open is False
+    ingest(*stream(start=T0 + timedelta(seconds=60), scores=[0.6]))  # after closing: new
+    assert AnomalyEvent.objects.filter(is_open=True).count() == 1
+    assert AnomalyEvent.objects.count() == 2
+
+
+def rows(items):
+    """Detection rows as the ingest service hands them to anomaly_events_record."""
+    return [
+        {
+            **item,
+            "detection_timestamp": datetime.fromisoformat(item["detection_timestamp"]),
+        }
+        for item in items
+    ]
+
+
+@pytest.mark.django_db
+def test_alerts_on_open_and_escalation_only_and_acknowledged_events_stay_quiet(admin_user):
+    vhf_station()
+    items = stream()
+    alerts = []
+    for start in range(0, 16, 2):
+        recorded = anomaly_events_record(rows=rows(items[start : start + 2]), station_ranges={})
+        alerts += [(start, e.severity) for e in recorded.alerts]
+    assert alerts == [(0, "low"), (4, "medium"), (8, "high"), (12, "critical")]
+
+    event = AnomalyEvent.objects.get()
+    anomaly_acknowledge(event_id=event.pk, user=admin_user)
+    later = stream(start=T0 + timedelta(seconds=480), scores=[0.99, 0.99])
+    recorded = anomaly_events_record(rows=rows(later), station_ranges={})
+    assert recorded.alerts == []
+    event.refresh_from_db()
+    assert AnomalyEvent.objects.count() == 1
+    assert (event.acknowledged, event.detection_count, event.peak_score) == (True, 18, 0.99)
+    assert event.metadata["detections_since_acknowledged"] == 2
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+async def test_live_channel_sends_anomaly_alert_when_an_event_opens_or_escalates():
+    def world():
+        vhf_station()
+        return str(RefreshToken.for_user(make_user("vera", "viewer")).access_token)
+
+    token = await database_sync_to_async(world)()
+    ws = WebsocketCommunicator(application, f"/ws/signals/live?token={token}")
+    assert (await ws.connect())[0]
+    await ws.send_to(json.dumps({"type": "subscribe", "channels": ["anomaly_alerts"]}))
+    assert json.loads(await ws.receive_from(timeout=5))["type"] == "subscribed"
+    await database_sync_to_async(replay)(stream(), 4)
+    received = []
+    for _ in range(4):
+        message = json.loads(await ws.receive_from(timeout=5))
+        assert message["type"] == "anomaly_alert"
+        received.append((message["data"]["severity"], message["data"]["detection_count"]))
+    assert received == [("low", 4), ("medium", 8), ("high", 12), ("critical", 16)]
+    assert await ws.receive_nothing(timeout=0.5)
+    await ws.disconnect()
+    await asyncio.sleep(0)
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_two_ingests_at_once_open_one_event():
+    """A holds its new event uncommitted; B, on the same channel, waits on the unique
+    constraint, then joins A's event instead of opening a second."""
+    vhf_station()
+    first, second = stream(scores=[0.6, 0.9])
+    a_inserted, outcome = threading.Event(), {}
+
+    def run(name, item, hold):
+        try:
+            with transaction.atomic():
+                outcome[name] = anomaly_events_record(rows=rows([item]), station_ranges={})
+                if hold:
+                    a_inserted.set()
+                    threading.Event().wait(0.5)  # B is now blocked on our insert
+        finally:
+            connection.close()
+
+    a = threading.Thread(target=run, args=("a", first, True))
+    a.start()
+    assert a_inserted.wait(5)
+    b = threading.Thread(target=run, args=("b", second, False))
+    b.start()
+    a.join(10)
+    b.join(10)
+    event = AnomalyEvent.objects.get()
+    assert (event.detection_count, event.peak_score, event.severity) == (2, 0.9, "high")
+    assert [e.pk for e in outcome["a"].alerts] == [event.pk]
+    assert [e.pk for e in outcome["b"].alerts] == [event.pk]  # it escalated low → high
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_concurrent_ingest_storm_keeps_one_open_event():
+    vhf_station()
+    items = stream(scores=[0.6] * 12, every_s=5)
+    barrier = threading.Barrier(4)
+
+    def run(part):
+        try:
+            barrier.wait(5)
+            for item in part:
+                ingest(item)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(items[i::4],)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    event = AnomalyEvent.objects.get()
+    assert event.detection_count == 12
+    assert event.first_seen == T0 and event.last_seen == T0 + timedelta(seconds=55)
+
+
+@pytest.mark.django_db
+def test_a_late_old_detection_gets_its_own_closed_event():
+    vhf_station()
+    ingest(*stream(scores=[0.6, 0.6]))
+    old = stream(start=T0 - timedelta(days=1), scores=[0.9, 0.9])
+    ingest(*old)
+    events = list(AnomalyEvent.objects.order_by("first_seen"))
+    assert [(e.detection_count, e.is_open, e.severity) for e in events] == [
+        (2, False, "high"),
+        (2, True, "low"),
+    ]
+    assert events[0].detection_id == uuid.UUID(old[0]["id"])
+    assert events[0].metadata["duration_seconds"] == 30.0

@@ -39,7 +39,12 @@ MLModelStatusEnum = Literal[
 MLModelTypeEnum = Literal["anomaly_detection", "localization", "signal_classification"]
 
 ModelArchitectureEnum = Literal[
-    "deepsets", "set_transformer", "convnext_tiny", "convnext_small", "convnext_large"
+    "deepsets",
+    "set_transformer",
+    "convnext_tiny",
+    "convnext_small",
+    "convnext_large",
+    "context_density",
 ]
 
 ModelUpdateStatusEnum = Literal[

@@ -12,6 +12,7 @@ import hashlib
 import json
 import random
 import tarfile
+import time
 import tracemalloc
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -352,11 +353,14 @@ async def test_an_upload_refused_with_429_is_sent_again_whole(tmp_path):
         limit = int(probe.headers["X-RateLimit-Limit"])
         assert limit <= 100, "run the suite with HEIMDALL_RATE_LIMIT_API_KEY=40/s"
         for _ in range(10):
-            burst = [flood.stations.list() for _ in range(2 * limit)]
-            *_, rec = await asyncio.gather(
-                *burst, uploader.recordings.upload(meta_path, station_id="twente-nl")
-            )
-            uploads.append(rec)
+            # fill the key's window: once the flood's own requests are refused, so is the upload
+            flooding = asyncio.gather(*(flood.stations.list() for _ in range(2 * limit)))
+            deadline = time.monotonic() + 10
+            while not flood.transport.retry_log and time.monotonic() < deadline:
+                await asyncio.sleep(0.002)
+            uploads.append(await uploader.recordings.upload(meta_path, station_id="twente-nl"))
+            await flooding
+            flood.transport.retry_log.clear()
             if uploader.transport.retry_log:
                 break
         assert uploader.transport.retry_log, "the upload was never refused"
@@ -364,3 +368,23 @@ async def test_an_upload_refused_with_429_is_sent_again_whole(tmp_path):
         assert all(r.data_sha512 == digest and r.data_bytes == 192_000 for r in uploads)
         for rec in uploads:
             await uploader.recordings.delete(rec.id)
+
+
+def test_the_synchronous_client_uploads_iterates_waits_and_downloads(tmp_path):
+    from heimdall_sdk import Client
+
+    freq = _frequency()
+    meta_path, data_path = write_sigmf(tmp_path, frequency=freq, start=_start())
+    with Client(URL, api_key=key("operator")) as client:
+        rec = client.recordings.upload(meta_path, station_id="twente-nl", name="sync")
+        assert [r.id for r in client.recordings.iter(frequency=freq)] == [rec.id]
+        client.recordings.analyze(rec.id, window_seconds=0.5, fft_size=1024)
+        done = client.recordings.wait_for_analysis(rec.id, timeout=120, poll_interval=0.2)
+        assert (done.analysis_status, done.analysis["windows"]) == ("completed", 2)
+        clips = list(client.recordings.iter_annotations(rec.id))
+        assert [c.source for c in clips] == ["analysis"]
+        got = client.recordings.download(rec.id, tmp_path / "copy.sigmf-data", part="data")
+        assert got.read_bytes() == data_path.read_bytes()
+        client.recordings.delete(rec.id)
+        with pytest.raises(NotFoundError):
+            client.recordings.get(rec.id)

@@ -56,11 +56,15 @@ fuzz: install
 # django-q2 clusters (.ci/live_server.py, its own database). The short API-key rate
 # window and token lifetime let the suite see real 429s, refreshes and 4401 drops
 # in seconds; login/refresh get room for the suite's own logins.
+# The live server's base database and Redis: DATABASE_URL / REDIS_URL when set (a helper
+# worktree's own, from /work/tools/wtenv), else the test defaults.
+LIVE_DATABASE_URL ?= $(or $(DATABASE_URL),$(TEST_DATABASE_URL))
+LIVE_REDIS_URL ?= $(or $(REDIS_URL),$(FUZZ_REDIS_URL))
 SDK_LIVE_ENV := --env HEIMDALL_RATE_LIMIT_API_KEY=40/s --env HEIMDALL_ACCESS_TOKEN_LIFETIME=8 \
 	--env HEIMDALL_RATE_LIMIT_LOGIN_ADDRESS=600/min
 sdk-python: install
 	$(BIN)/pip install --quiet ./sdk/python
-	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(FUZZ_REDIS_URL) \
+	DATABASE_URL=$(LIVE_DATABASE_URL) REDIS_URL=$(LIVE_REDIS_URL) \
 	$(BIN)/python .ci/live_server.py $(SDK_LIVE_ENV) -- $(BIN)/python -m pytest sdk/python/tests $(PYTEST_ARGS)
 
 lint: install
@@ -77,7 +81,7 @@ check: install
 # 429 retries, token refresh and socket re-authentication are exercised.
 sdk-js: install
 	cd sdk/js && npm ci --no-audit --no-fund && npm run build
-	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(FUZZ_REDIS_URL) $(BIN)/python .ci/live_server.py \
+	DATABASE_URL=$(LIVE_DATABASE_URL) REDIS_URL=$(LIVE_REDIS_URL) $(BIN)/python .ci/live_server.py \
 	  --env HEIMDALL_RATE_LIMIT_API_KEY=20/s --env HEIMDALL_ACCESS_TOKEN_LIFETIME=6 \
 	  -- bash -c 'node --test sdk/js/test/*.test.mjs'
 

@@ -2,7 +2,12 @@ import django_filters
 from django import forms
 
 from apps.anomalies.models import AnomalyEvent
-from apps.core.filters import RangeCheckedForm, StrictBooleanFilter, StrictFilterSet
+from apps.core.filters import (
+    RangeCheckedForm,
+    StrictBooleanFilter,
+    StrictFilterSet,
+    UTCDateTimeFilter,
+)
 from apps.stations.models import Station
 
 
@@ -24,8 +29,8 @@ class AnomalyFilterSet(StrictFilterSet):
     severity = SeverityFilter(choices=AnomalyEvent.Severity.choices, lookup_expr="in")
     acknowledged = StrictBooleanFilter()
     station = django_filters.CharFilter(field_name="station_id", max_length=64)
-    time_start = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    time_end = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lte")
+    time_start = UTCDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    time_end = UTCDateTimeFilter(field_name="created_at", lookup_expr="lte")
 
     class Meta:
         model = AnomalyEvent

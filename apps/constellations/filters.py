@@ -5,7 +5,7 @@ from django import forms
 
 from apps.constellations.models import Localization
 from apps.core.bands import MAX_FREQUENCY_HZ
-from apps.core.filters import RangeCheckedForm, StrictFilterSet
+from apps.core.filters import RangeCheckedForm, StrictFilterSet, UTCDateTimeFilter
 
 
 class FrequencyFilter(django_filters.Filter):
@@ -23,8 +23,8 @@ class LocalizationFilterForm(RangeCheckedForm):
 
 class LocalizationFilterSet(StrictFilterSet):
     constellation_id = django_filters.UUIDFilter(field_name="constellation_id")
-    time_start = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    time_end = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lte")
+    time_start = UTCDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    time_end = UTCDateTimeFilter(field_name="created_at", lookup_expr="lte")
     frequency_min = FrequencyFilter(field_name="frequency_hz", lookup_expr="gte")
     frequency_max = FrequencyFilter(field_name="frequency_hz", lookup_expr="lte")
     method = django_filters.ChoiceFilter(choices=Localization.Method.choices)

@@ -1,10 +1,46 @@
 """Shared filter building blocks: strict FilterSets whose errors name the parameter."""
 
+from datetime import UTC
+
 import django_filters
 from django import forms
+from django.utils import timezone
 
 from apps.core.exceptions import ValidationFailed
 from apps.core.numbers import BoundedIntegerField
+
+
+class _InUTC:
+    """An ISO 8601 date-time, given back in UTC. Offsets PostgreSQL cannot take
+    (`-22:24`: it allows ±15:59) and instants outside years 1-9999 once in UTC
+    (`0001-01-01T00:00+01:00`) are the parameter's 400, not a database error."""
+
+    default_error_messages = {"overflow": "is outside the years 1-9999 once converted to UTC."}
+
+    def to_python(self, value):
+        parsed = super().to_python(value)
+        if parsed is None:
+            return None
+        try:
+            if timezone.is_naive(parsed):
+                parsed = timezone.make_aware(parsed, UTC)
+            return parsed.astimezone(UTC)
+        except OverflowError:
+            raise forms.ValidationError(self.error_messages["overflow"], code="overflow") from None
+
+
+class UTCDateTimeField(_InUTC, forms.DateTimeField):
+    """forms.DateTimeField in UTC (see _InUTC)."""
+
+
+class _UTCIsoDateTimeField(_InUTC, django_filters.fields.IsoDateTimeField):
+    pass
+
+
+class UTCDateTimeFilter(django_filters.IsoDateTimeFilter):
+    """IsoDateTimeFilter whose value is in UTC (see _InUTC)."""
+
+    field_class = _UTCIsoDateTimeField
 
 
 class StrictFilterSet(django_filters.FilterSet):

@@ -108,6 +108,8 @@ ERROR_RESPONSES = {
     409: ("Conflict", "The request conflicts with the current state (CONFLICT)."),
     413: ("PayloadTooLarge", "The body is over HEIMDALL_MAX_REQUEST_BYTES (16 MiB by default), or "
           "holds more items than the endpoint takes (PAYLOAD_TOO_LARGE)."),
+    422: ("UnprocessableContent", "The stored object the request needs is not usable, e.g. a "
+          "model bundle that fails its check (INVALID_BUNDLE; `details.invalid_reason`)."),
     415: ("UnsupportedMediaType", "The body is not `application/json` (UNSUPPORTED_MEDIA_TYPE)."),
     429: ("TooManyRequests", "Over the rate limit (RATE_LIMITED); `Retry-After` says when to "
           "retry."),
@@ -184,7 +186,10 @@ class HeimdallAutoSchema(AutoSchema):
             statuses.append(409)
         if "requestBody" in operation or self.method in ("POST", "PUT", "PATCH"):
             statuses += [413, 415]
-        return sorted(statuses)
+        # What only the view knows, e.g. a 404 for a query parameter naming nothing, or a
+        # 422 for an unusable bundle: `extra_error_statuses = (404,)` on the view.
+        statuses += getattr(self.view, "extra_error_statuses", ())
+        return sorted(set(statuses))
 
     def get_operation_id(self):
         """`StationDetailView` + PUT → `station_detail_update`: unique, and readable in SDKs."""

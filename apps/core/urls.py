@@ -13,7 +13,9 @@ def api_path(route: str, view, name: str | None = None):
     converters = {
         "str": r"[^/]+",
         "slug": r"[-a-zA-Z0-9_]+",
-        "uuid": r"[0-9a-fA-F-]{36}",
+        # The 8-4-4-4-12 form only: `[0-9a-fA-F-]{36}` let a malformed id reach the ORM
+        # (a 500 from uuid.UUID; `make fuzz`, DELETE /auth/api-keys/{key_id}).
+        "uuid": r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}",
         "int": r"[0-9]+",
     }
 

@@ -4,7 +4,7 @@ import django_filters
 from django import forms
 
 from apps.core.bands import MAX_FREQUENCY_HZ
-from apps.core.filters import RangeCheckedForm, StrictFilterSet
+from apps.core.filters import RangeCheckedForm, StrictFilterSet, UTCDateTimeFilter
 from apps.recordings.models import Recording
 
 
@@ -27,8 +27,8 @@ class RecordingFilterSet(StrictFilterSet):
     (recordings overlapping the range), `analysis_status`."""
 
     station = django_filters.CharFilter(field_name="station_id", max_length=64)
-    start_time = django_filters.IsoDateTimeFilter(field_name="end_time", lookup_expr="gte")
-    end_time = django_filters.IsoDateTimeFilter(field_name="start_time", lookup_expr="lte")
+    start_time = UTCDateTimeFilter(field_name="end_time", lookup_expr="gte")
+    end_time = UTCDateTimeFilter(field_name="start_time", lookup_expr="lte")
     frequency = FrequencyFilter(method="_covering")
     frequency_min = FrequencyFilter(field_name="frequency_max_hz", lookup_expr="gte")
     frequency_max = FrequencyFilter(field_name="frequency_min_hz", lookup_expr="lte")

@@ -20,7 +20,7 @@ from django.db import connection
 
 from apps.core.bands import MAX_FREQUENCY_HZ
 from apps.core.exceptions import ValidationFailed
-from apps.core.filters import RangeCheckedForm, StrictBooleanField, validated
+from apps.core.filters import RangeCheckedForm, StrictBooleanField, UTCDateTimeField, validated
 from apps.signals.models import SignalDetection
 from apps.signals.validation import MODULATION_TYPES
 from apps.stations.models import Station
@@ -47,8 +47,8 @@ class DetectionFilterForm(RangeCheckedForm):
 
     frequency_min = forms.IntegerField(required=False, min_value=0, max_value=MAX_FREQUENCY_HZ)
     frequency_max = forms.IntegerField(required=False, min_value=0, max_value=MAX_FREQUENCY_HZ)
-    time_start = forms.DateTimeField(required=False)
-    time_end = forms.DateTimeField(required=False)
+    time_start = UTCDateTimeField(required=False)
+    time_end = UTCDateTimeField(required=False)
     websdr_station = forms.CharField(required=False, max_length=STATION_ID_MAX_LENGTH)
     modulation_type = forms.ChoiceField(
         required=False, choices=[("", "")] + [(m, m) for m in sorted(MODULATION_TYPES)]

@@ -157,6 +157,15 @@ def detections_of_stations(*, station_ids, since: datetime, until: datetime) -> 
     )
 
 
+def detections_at_least(*, since, until, count: int) -> bool:
+    """Whether at least `count` detections are stored in [since, until): a bounded count
+    (it stops at `count`), for callers that only need to know whether there is enough."""
+    window = SignalDetection.objects.filter(
+        detection_timestamp__gte=since, detection_timestamp__lt=until
+    )
+    return window[:count].count() >= count
+
+
 def detections_for_learning(*, since, until, limit: int = 2_000_000) -> list[tuple]:
     """Stored detections in [since, until) as tuples for the anomaly model's training
     (apps.training.anomaly): (station id, frequency Hz, timestamp, strength dB,

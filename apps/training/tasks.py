@@ -1,6 +1,8 @@
 """Background work of the training app (django-q2 workers, or in-process embedded):
 each task fetches what it is given and calls the service that does the work."""
 
+from datetime import timedelta
+
 from apps.training.datasets import dataset_generate
 from apps.training.lifecycle import failure_message  # noqa: F401  (the tests' entry point)
 
@@ -25,11 +27,23 @@ def run_training_job(job_id: str) -> str:
 def retrain_anomaly_model() -> str:
     """Periodic (HEIMDALL_ANOMALY_RETRAIN_MINUTES): queue a `context_density` job that
     deploys its model only if it beats the active one on held-out days; "busy" while one
-    is still queued or running."""
+    is still queued or running; "not enough data" (and no job) with fewer than
+    apps.training.anomaly.MIN_DETECTIONS detections in the learning window."""
+    from django.conf import settings
+
+    from apps.core.timeutil import utc_now
+    from apps.signals.selectors import detections_at_least
+    from apps.training.anomaly import MIN_DETECTIONS
     from apps.training.config import resolve_config
     from apps.training.models import TrainingJob
     from apps.training.services import job_create
 
+    # A fresh install (or a quiet one) has nothing to learn from: no job, rather than a
+    # failed one in every operator's job list each day.
+    until = utc_now()
+    since = until - timedelta(days=settings.HEIMDALL_ANOMALY_HISTORY_DAYS)
+    if not detections_at_least(since=since, until=until, count=MIN_DETECTIONS):
+        return "not enough data"
     unfinished = (TrainingJob.Status.PENDING, TrainingJob.Status.QUEUED, TrainingJob.Status.RUNNING)
     if TrainingJob.objects.filter(
         model_architecture="context_density", status__in=unfinished

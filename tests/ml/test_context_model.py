@@ -260,3 +260,11 @@ def test_training_job_learns_from_stored_detections_and_activates_only_when_bett
     )
     assert MLModel.objects.get(status="deployed", model_type="anomaly_detection") == deployed
     scoring.forget_loaded_scorer()
+
+
+@pytest.mark.django_db
+def test_scheduled_retraining_creates_no_job_without_enough_detections():
+    """A fresh install: the daily retraining has nothing to learn from and says so,
+    instead of leaving a failed job (with a traceback in the log) every day."""
+    assert tasks.retrain_anomaly_model() == "not enough data"
+    assert not TrainingJob.objects.exists()

@@ -160,7 +160,8 @@ def test_auto_activate_only_when_better(
             "training_config.model_architecture",
         ),
         ({"model_id": "{model}", "config_name": "nope"}, "config_name"),
-        ({"model_id": "{anomaly}"}, "model_id"),
+        # Anomaly models train too (context_density, issue 17), but not as a Gaussian mixture.
+        ({"model_id": "{anomaly}"}, "training_config.model_architecture"),
     ],
 )
 def test_train_bad_input(

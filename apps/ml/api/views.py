@@ -202,6 +202,7 @@ class ModelInspectView(APIView):
     """Seed 001's inspect: the bundle's saved validation (422 if the bundle is invalid)."""
 
     resource = "models"
+    extra_error_statuses = (422,)  # a bundle that fails its check
 
     @extend_schema(tags=["models"], responses={200: InspectSerializer})
     def get(self, request, model_id):
@@ -213,6 +214,7 @@ class CurrentInspectView(APIView):
     `{"loaded": false, "reason": "no_model_loaded"}`."""
 
     resource = "models"
+    extra_error_statuses = (422,)  # a bundle that fails its check
 
     @extend_schema(
         tags=["models"],
@@ -247,6 +249,7 @@ class ModelDownloadView(APIView):
     export. An invalid bundle is a 422 (nothing tampered is served)."""
 
     resource = "models"
+    extra_error_statuses = (422,)  # a bundle that fails its check
     content_negotiation_class = _DownloadNegotiation
 
     @extend_schema(

@@ -252,6 +252,7 @@ class LatestMetricsView(APIView):
     """The most recent completed run: its summary and per-epoch metrics (404 before any)."""
 
     resource = "training"
+    extra_error_statuses = (404,)  # before any run has completed
 
     @extend_schema(tags=["training"], responses={200: LatestMetricsResponseSerializer})
     def get(self, request):
@@ -330,6 +331,7 @@ class DataCheckView(APIView):
     counts, SNR distribution, problems)."""
 
     resource = "training"
+    extra_error_statuses = (404,)  # dataset_id naming no dataset
 
     @extend_schema(
         tags=["training"],

@@ -19,6 +19,7 @@ import keyword
 import shutil
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 OUT = Path(__file__).resolve().parents[1] / "src" / "heimdall_sdk" / "models.py"
@@ -71,6 +72,9 @@ def generate(schema: dict) -> str:
     components = schema["components"]["schemas"]
     enums = {name for name, spec in components.items() if "enum" in spec}
     lines = [HEADER]
+    # A description on several schemas is a base class's docstring that the schema
+    # inherited (DRF serializers without one of their own), not about the schema.
+    shared = Counter(spec.get("description") for spec in components.values())
     for name in sorted(enums):
         values = ", ".join(repr(v) for v in components[name]["enum"] if v not in (None, ""))
         lines.append(f"{name} = Literal[{values}]\n")
@@ -78,7 +82,10 @@ def generate(schema: dict) -> str:
     for name in sorted(set(components) - enums):
         spec = components[name]
         required = set(spec.get("required", []))
-        doc = (spec.get("description") or f"The schema's `{name}`.").strip().splitlines()
+        description = spec.get("description")
+        if shared[description] > 2:
+            description = None
+        doc = (description or f"The schema's `{name}`.").strip().splitlines()
         lines.append("\n@dataclass(kw_only=True, eq=False)")
         lines.append(f"class {name}(Model):")
         lines.append(f'    """{doc[0]}"""\n')

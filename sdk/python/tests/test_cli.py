@@ -195,3 +195,80 @@ def test_localize_from_a_csv(tmp_path, operator=None):
     )
     out = heimdall("localize", cid, str(path), "--frequency", "14200000", "--method", "wls").stdout
     assert "(wls)" in out and "CEP50" in out
+
+
+def test_recordings_upload_analyze_wait_list_and_annotations(tmp_path):
+    from .test_recordings import _frequency, _start, write_sigmf
+
+    freq, start = _frequency(), _start()
+    meta, _ = write_sigmf(
+        tmp_path / "pair", frequency=freq, start=start, name="cli_rec",
+        annotations=[(0, 4800, {"core:label": "CW", "core:freq_lower_edge": freq + 2800,
+                                "core:freq_upper_edge": freq + 3200})],
+    )  # fmt: skip
+    out = heimdall(
+        "recordings", "upload", str(meta), "--station", "twente-nl", "--name", "cli rec",
+        "--analyze", "--wait", "--window-seconds", "0.25", "--fft-size", "1024",
+    ).stdout  # fmt: skip
+    assert (
+        f"at twente-nl: ci16_le, 48000 samples at 48000 Hz, {freq - 24000}–{freq + 24000} Hz" in out
+    )
+    assert "1 clips" in out
+    assert "analysis completed: 4 windows: 4 detections (4 new, 0 already stored)" in out
+    rec_id = out.split("recording ", 1)[1].split()[0]
+
+    listing = heimdall("recordings", "list", "--frequency", str(freq)).stdout
+    assert rec_id in listing and "1 recordings" in listing and "completed" in listing
+    assert "0/2 approved" in listing  # the file's CW clip and the analysis' proposal
+
+    clips = heimdall("recordings", "annotations", rec_id).stdout
+    assert "2 clips, 0 approved" in clips
+    assert f"{freq + 2800}" in clips and f"{freq + 3200}" in clips and "sigmf" in clips
+    assert (
+        "0 clips, 0 approved" in heimdall("recordings", "annotations", rec_id, "--approved").stdout
+    )
+    only_cw = heimdall("recordings", "annotations", rec_id, "--label", "CW", "--unapproved").stdout
+    assert "CW" in only_cw and "clips, 0 approved" in only_cw
+
+    # the same file again, as a .sigmf archive written by the sigmf package, without analysis
+    from sigmf import sigmffile
+
+    archive = tmp_path / "cli_rec.sigmf"
+    sigmffile.fromfile(str(meta)).archive(str(archive))
+    again = heimdall("recordings", "upload", str(archive), "--station", "twente-nl").stdout
+    assert "48000 samples" in again and "analysis" not in again
+    listing = heimdall("recordings", "list", "--frequency", str(freq)).stdout
+    assert "2 recordings" in listing
+
+    import asyncio
+    import re
+
+    from heimdall_sdk import HeimdallClient
+
+    listed = set(re.findall(r"[0-9a-f]{8}-[0-9a-f-]{27}", listing))
+    assert len(listed) == 2 and rec_id in listed
+
+    async def clean() -> None:
+        async with HeimdallClient(URL, api_key=key("operator")) as c:
+            for rid in listed:
+                await c.recordings.delete(rid)
+
+    asyncio.run(clean())
+
+
+def test_recordings_upload_errors(tmp_path):
+    from .test_recordings import _frequency, _start, write_sigmf
+
+    meta, data = write_sigmf(tmp_path, frequency=_frequency(), start=_start())
+    broken = json.loads(meta.read_text())
+    del broken["captures"][0]["core:frequency"]
+    meta.write_text(json.dumps(broken))
+    bad = heimdall("recordings", "upload", str(meta), "--station", "twente-nl", check=False)
+    assert bad.returncode == 1
+    assert "400 VALIDATION_ERROR" in bad.stderr and "captures[0].core:frequency" in bad.stderr
+    data.unlink()
+    missing = heimdall("recordings", "upload", str(meta), check=False)
+    assert missing.returncode == 2 and "rec.sigmf-data" in missing.stderr
+    viewer = heimdall("recordings", "annotations", str(uuid.uuid4()), check=False,
+                      env={"HEIMDALL_API_KEY": key("viewer")})  # fmt: skip
+    assert viewer.returncode == 1 and "404 NOT_FOUND" in viewer.stderr

@@ -132,8 +132,9 @@ async def test_analyze(client):
 
 
 async def test_anomalies_list_get_acknowledge(operator, viewer, db):
-    # 400 MHz is outside twente-nl's HF coverage: an out_of_band_carrier anomaly.
-    items = [detection(frequency=400_000_000 + i, anomaly_score=None) for i in range(3)]
+    # 400 MHz is outside twente-nl's HF coverage: an out_of_band_carrier anomaly. One
+    # event per station and channel (12.5 kHz above 30 MHz): three channels, three events.
+    items = [detection(frequency=400_000_000 + 25_000 * i, anomaly_score=None) for i in range(3)]
     await operator.signals.ingest(items)
     found = await operator.anomalies.list(station_id="twente-nl", acknowledged=False, page_size=2)
     assert found.pagination.total_items >= 3 and len(found.data) == 2

@@ -87,10 +87,13 @@ async def test_rate_limit_exhausted_raises_rate_limited():
     async with HeimdallClient(URL, api_key=key("operator"), max_retries=0) as c:
         probe = await c.transport.request("GET", "/api/v1/stations", raw=True)
         limit = int(probe.headers["X-RateLimit-Limit"])
-        outcomes = await asyncio.gather(
-            *(c.stations.list() for _ in range(limit + 10)), return_exceptions=True
-        )
-    errors = [o for o in outcomes if isinstance(o, Exception)]
+        for _ in range(5):  # a burst split by the window's reset (a loaded machine) is retried
+            outcomes = await asyncio.gather(
+                *(c.stations.list() for _ in range(2 * limit)), return_exceptions=True
+            )
+            errors = [o for o in outcomes if isinstance(o, Exception)]
+            if errors:
+                break
     assert errors and all(isinstance(e, RateLimitedError) for e in errors)
     assert all(e.retry_after and e.retry_after >= 1 for e in errors)
     await asyncio.sleep(1.1)  # leave the next test a fresh window

@@ -9,6 +9,7 @@ __version__ = "0.1.0"
 
 from heimdall_sdk.client import HeimdallClient
 from heimdall_sdk.errors import (
+    AnalysisFailedError,
     APIError,
     AuthenticationError,
     ConflictError,
@@ -27,6 +28,7 @@ from heimdall_sdk.websocket import Gap, LiveMessage
 
 __all__ = [
     "APIError",
+    "AnalysisFailedError",
     "AuthenticationError",
     "Client",
     "ConflictError",

@@ -49,6 +49,7 @@ GROUP_ATTRIBUTES = {
     "Constellations": "constellations",
     "Localizations": "localizations",
     "ReferenceTransmitters": "reference_transmitters",
+    "Recordings": "recordings",
     "Models": "models",
     "Training": "training",
 }

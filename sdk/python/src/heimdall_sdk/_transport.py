@@ -22,9 +22,11 @@ Retries (docs/api.md, "Rate limits" and "Errors"):
 """
 
 import asyncio
+import contextlib
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
 import httpx
@@ -163,10 +165,20 @@ class AsyncTransport:
         *,
         params: dict[str, Any] | None = None,
         json: Any = None,
+        data: dict[str, Any] | None = None,
+        files: Callable[[], AbstractContextManager[dict[str, Any]]] | None = None,
+        sink: Callable[[httpx.Response], Awaitable[None]] | None = None,
         idempotent: bool | None = None,
         raw: bool = False,
     ) -> Any:
         """Send a call with credentials; the decoded JSON (None for 204), or the response if raw.
+
+        `data` + `files` send a multipart form: `files()` is called for each
+        attempt and returns a context manager giving httpx's files mapping
+        (name → (filename, file object, content type)), open for the attempt;
+        httpx streams the file objects in chunks, never reading them whole.
+        `sink(response)`, for a success, consumes the body as a stream
+        (downloads) before the response closes.
 
         Raises an APIError subclass for error answers, TransportError when the
         server cannot be reached after the retries.
@@ -179,8 +191,9 @@ class AsyncTransport:
             headers = {"Authorization": f"Bearer {await self.credential()}"}
             try:
                 response = await self._send(
-                    method, path, params=params, json=json, headers=headers, idempotent=idempotent
-                )
+                    method, path, params=params, json=json, data=data, files=files, sink=sink,
+                    headers=headers, idempotent=idempotent,
+                )  # fmt: skip
             except InvalidTokenError:
                 if attempt or not self.uses_tokens:
                     raise
@@ -189,6 +202,8 @@ class AsyncTransport:
                 continue
             if raw:
                 return response
+            if sink is not None:
+                return None
             if response.status_code == 204 or not response.content:
                 return None
             return response.json()
@@ -201,15 +216,19 @@ class AsyncTransport:
         *,
         params: dict[str, Any] | None = None,
         json: Any = None,
+        data: dict[str, Any] | None = None,
+        files: Callable[[], AbstractContextManager[dict[str, Any]]] | None = None,
+        sink: Callable[[httpx.Response], Awaitable[None]] | None = None,
         headers: dict[str, str],
         idempotent: bool,
     ) -> httpx.Response:
         attempt = 0
         while True:
             try:
-                response = await self._http.request(
-                    method, path, params=params, json=json, headers=headers
-                )
+                response = await self._attempt(
+                    method, path, params=params, json=json, data=data, files=files, sink=sink,
+                    headers=headers,
+                )  # fmt: skip
             except httpx.TransportError as exc:
                 never_sent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
                 if (never_sent or idempotent) and attempt < self.max_retries:
@@ -229,6 +248,33 @@ class AsyncTransport:
                 attempt += 1
                 continue
             raise error
+
+    async def _attempt(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None,
+        json: Any,
+        data: dict[str, Any] | None,
+        files: Callable[[], AbstractContextManager[dict[str, Any]]] | None,
+        sink: Callable[[httpx.Response], Awaitable[None]] | None,
+        headers: dict[str, str],
+    ) -> httpx.Response:
+        """One request; the body read (or, for a success with a sink, streamed into it)."""
+        with files() if files is not None else contextlib.nullcontext() as opened:
+            request = self._http.build_request(
+                method, path, params=params, json=json, data=data, files=opened, headers=headers
+            )
+            response = await self._http.send(request, stream=True)
+            try:
+                if sink is not None and response.status_code < 400:
+                    await sink(response)
+                else:
+                    await response.aread()
+            finally:
+                await response.aclose()
+            return response
 
     async def _wait(self, reason: str, attempt: int, error: APIError | None) -> None:
         if error is not None and error.retry_after is not None:

@@ -28,7 +28,7 @@ from rich.table import Table
 
 from heimdall_sdk import models as m
 from heimdall_sdk.client import HeimdallClient
-from heimdall_sdk.errors import APIError, HeimdallError
+from heimdall_sdk.errors import AnalysisFailedError, APIError, HeimdallError
 from heimdall_sdk.websocket import Gap
 
 app = typer.Typer(help="Heimdall from the command line.", no_args_is_help=True)
@@ -560,6 +560,227 @@ def localize(
             f"CEP50 {fix.uncertainty.cep50_m:.0f} m, CEP95 {fix.uncertainty.cep95_m:.0f} m; "
             f"localization {fix.id}"
         )
+
+    run(go())
+
+
+# --- recordings ------------------------------------------------------------------------------
+
+recordings_app = typer.Typer(
+    help="SigMF recordings: upload, list, annotations (docs/recordings.md).",
+    no_args_is_help=True,
+)
+app.add_typer(recordings_app, name="recordings")
+
+
+class _CountingFile:
+    """A binary file that reports the bytes read from it (the upload's progress bar);
+    httpx reads it in chunks, rewinding first, and takes its length from fstat."""
+
+    def __init__(self, path: Path, on_read: Any) -> None:
+        self._file = path.open("rb")
+        self._on_read = on_read
+        self.name = path.name
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self._file.read(size)
+        self._on_read(len(chunk))
+        return chunk
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        if offset == 0 and whence == 0:
+            self._on_read(-self._file.tell())
+        return self._file.seek(offset, whence)
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._file.tell()
+
+    def fileno(self) -> int:
+        return self._file.fileno()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def _sigmf_files(file: Path) -> dict[str, Path]:
+    if file.name.endswith(".sigmf"):
+        return {"archive": file}
+    if file.name.endswith(".sigmf-meta"):
+        data = file.with_suffix(".sigmf-data")
+        if not data.is_file():
+            raise typer.BadParameter(f"no {data.name} beside it", param_hint="FILE")
+        return {"meta": file, "data": data}
+    raise typer.BadParameter("give a .sigmf-meta (with its .sigmf-data) or a .sigmf", "FILE")
+
+
+def _analysis_line(rec: m.Recording) -> str:
+    a = rec.analysis or {}
+    factor = a.get("real_time_factor")
+    speed = f", {factor:g}x real time" if factor else ""
+    return (
+        f"{a.get('windows', 0)} windows: {a.get('detections_found', 0)} detections "
+        f"({a.get('detections_ingested', 0)} new, {a.get('duplicates', 0)} already stored), "
+        f"{a.get('anomalies', 0)} anomalies, {a.get('proposed_clips', 0)} proposed clips{speed}"
+    )
+
+
+@recordings_app.command("upload")
+def recordings_upload(
+    file: Annotated[
+        Path,
+        typer.Argument(exists=True, dir_okay=False, help=".sigmf-meta (+ .sigmf-data) or .sigmf"),
+    ],
+    station: Annotated[
+        str | None, typer.Option(help="station id (default: from the metadata)")
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="default: the file's name")] = None,
+    description: Annotated[str | None, typer.Option()] = None,
+    analyze: Annotated[bool, typer.Option(help="start analyzing it into detections")] = False,
+    wait: Annotated[
+        bool, typer.Option(help="with --analyze: wait for the analysis to end")
+    ] = False,
+    window_seconds: Annotated[float | None, typer.Option(help="analysis window, s")] = None,
+    fft_size: Annotated[int | None, typer.Option(help="analysis FFT size, a power of two")] = None,
+    timeout: Annotated[float, typer.Option(help="--wait at most this long, s")] = 3600.0,
+) -> None:
+    """Upload a SigMF recording, streamed from disk with a progress bar; --analyze --wait
+    then runs the analysis and shows its progress and summary."""
+    paths = _sigmf_files(file)
+    total = sum(p.stat().st_size for p in paths.values())
+    if wait and not analyze:
+        raise typer.BadParameter("--wait goes with --analyze", param_hint="--wait")
+
+    async def go() -> int:
+        async with make_client() as client:
+            with Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TaskProgressColumn(),
+                TimeRemainingColumn(),
+                console=console,
+            ) as progress:
+                bar = progress.add_task("upload", total=total)
+
+                def read(count: int) -> None:
+                    progress.advance(bar, count)
+
+                files = {k: _CountingFile(p, read) for k, p in paths.items()}
+                try:
+                    rec = await client.recordings.upload(
+                        station_id=station, name=name, description=description, **files
+                    )
+                finally:
+                    for handle in files.values():
+                        handle.close()
+                progress.update(bar, completed=total)
+            console.print(
+                f"recording [bold]{rec.id}[/bold] at {rec.websdr_station_id}: {rec.datatype}, "
+                f"{rec.sample_count} samples at {rec.sample_rate:g} Hz, "
+                f"{rec.frequency_min_hz}–{rec.frequency_max_hz} Hz, {rec.start_time}, "
+                f"{rec.clip_count} clips"
+            )
+            if not analyze:
+                return 0
+            await client.recordings.analyze(
+                rec.id, window_seconds=window_seconds, fft_size=fft_size
+            )
+            if not wait:
+                console.print("analysis started")
+                return 0
+            with Progress(
+                TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), console=console
+            ) as progress:
+                bar = progress.add_task("analysis", total=100)
+
+                def show(r: m.Recording) -> None:
+                    progress.update(
+                        bar,
+                        completed=r.analysis_progress_percent or 0,
+                        description=f"analysis {r.analysis_status}",
+                    )
+
+                try:
+                    done = await client.recordings.wait_for_analysis(
+                        rec.id, timeout=timeout, poll_interval=1.0, on_progress=show
+                    )
+                except AnalysisFailedError as exc:
+                    err.print(f"[red]analysis failed[/red]: {exc.analysis_error}")
+                    return 1
+            console.print(f"analysis completed: {_analysis_line(done)}")
+            return 0
+
+    raise typer.Exit(run(go()))
+
+
+@recordings_app.command("list")
+def recordings_list(
+    station: Annotated[str | None, typer.Option(help="station id")] = None,
+    frequency: Annotated[int | None, typer.Option(help="Hz: recordings covering it")] = None,
+    status: Annotated[str | None, typer.Option(help="analysis status")] = None,
+    limit: Annotated[int, typer.Option(help="at most this many, newest first")] = 50,
+) -> None:
+    """Recordings, newest first."""
+
+    async def go() -> None:
+        async with make_client() as client:
+            pager = client.recordings.iter(
+                station_id=station,
+                frequency=frequency,
+                analysis_status=status,
+                page_size=min(limit, 100),
+                limit=limit,
+            )
+            rows = [r async for r in pager]
+        table = Table("id", "name", "station", "start", "MHz", "s", "type", "analysis", "clips")
+        for r in rows:
+            band = f"{r.frequency_min_hz / 1e6:.4f}–{r.frequency_max_hz / 1e6:.4f}"
+            table.add_row(
+                r.id, r.name, r.websdr_station_id, r.start_time, band,
+                f"{r.sample_count / r.sample_rate:.1f}", r.datatype, r.analysis_status or "",
+                f"{r.approved_clip_count}/{r.clip_count} approved",
+            )  # fmt: skip
+        console.print(table)
+        console.print(f"{len(rows)} recordings")
+
+    run(go())
+
+
+@recordings_app.command("annotations")
+def recordings_annotations(
+    recording: Annotated[str, typer.Argument(help="recording id")],
+    approved: Annotated[
+        bool | None, typer.Option("--approved/--unapproved", help="only approved or not")
+    ] = None,
+    label: Annotated[str | None, typer.Option()] = None,
+) -> None:
+    """A recording's labelled clips (SigMF annotations)."""
+
+    async def go() -> None:
+        async with make_client() as client:
+            rec = await client.recordings.get(recording)
+            clips = [
+                c async for c in client.recordings.iter_annotations(
+                    recording, approved=approved, label=label
+                )
+            ]  # fmt: skip
+        table = Table(
+            "id", "label", "start s", "length s", "Hz low", "Hz high", "SNR dB", "source",
+            "approved", title=f"{rec.name} ({rec.id})",
+        )  # fmt: skip
+        for c in clips:
+            table.add_row(
+                c.id, c.label or "", f"{c.sample_start / rec.sample_rate:.3f}",
+                f"{c.sample_count / rec.sample_rate:.3f}",
+                "" if c.freq_lower_edge is None else str(c.freq_lower_edge),
+                "" if c.freq_upper_edge is None else str(c.freq_upper_edge),
+                "" if c.snr_db is None else f"{c.snr_db:.1f}", c.source or "",
+                "yes" if c.approved else "no",
+            )  # fmt: skip
+        console.print(table)
+        console.print(f"{len(clips)} clips, {sum(1 for c in clips if c.approved)} approved")
 
     run(go())
 

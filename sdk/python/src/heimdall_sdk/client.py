@@ -62,6 +62,7 @@ class HeimdallClient:
         self.constellations = r.Constellations(t)
         self.localizations = r.Localizations(t)
         self.reference_transmitters = r.ReferenceTransmitters(t)
+        self.recordings = r.Recordings(t)
         self.models = r.Models(t)
         self.websocket = WebSocketFactory(t)
         self.training = r.Training(t, self._watch)

@@ -142,3 +142,13 @@ class WebSocketClosedError(HeimdallError):
         super().__init__(f"WebSocket closed with {code}: {reason}")
         self.code = code
         self.reason = reason
+
+
+class AnalysisFailedError(HeimdallError):
+    """A recording's analysis ended `failed` (`recordings.wait_for_analysis`):
+    `recording` is the recording as last read, `analysis_error` what went wrong."""
+
+    def __init__(self, recording: Any) -> None:
+        self.recording = recording
+        self.analysis_error = getattr(recording, "analysis_error", None)
+        super().__init__(f"analysis of recording {recording.id} failed: {self.analysis_error}")

@@ -14,11 +14,13 @@ from heimdall_sdk._model import Model
 
 AcceleratorEnum = Literal["gpu", "cpu"]
 
-DatasetDatasetTypeEnum = Literal["localization", "signals"]
+AnalysisStatusEnum = Literal["not_analyzed", "pending", "running", "completed", "failed"]
+
+DatasetDatasetTypeEnum = Literal["localization", "signals", "recordings"]
 
 DatasetStatusEnum = Literal["pending", "generating", "ready", "failed"]
 
-GenerateDatasetTypeEnum = Literal["localization", "signals"]
+GenerateDatasetTypeEnum = Literal["localization", "signals", "recordings"]
 
 HealthStatusEnum = Literal["healthy", "degraded", "unhealthy"]
 
@@ -37,7 +39,12 @@ MLModelStatusEnum = Literal[
 MLModelTypeEnum = Literal["anomaly_detection", "localization", "signal_classification"]
 
 ModelArchitectureEnum = Literal[
-    "deepsets", "set_transformer", "convnext_tiny", "convnext_small", "convnext_large"
+    "deepsets",
+    "set_transformer",
+    "convnext_tiny",
+    "convnext_small",
+    "convnext_large",
+    "context_density",
 ]
 
 ModelUpdateStatusEnum = Literal[
@@ -47,6 +54,8 @@ ModelUpdateStatusEnum = Literal[
 SeverityEnum = Literal["low", "medium", "high", "critical"]
 
 SharePermissionEnum = Literal["read", "edit"]
+
+SourceEnum = Literal["sigmf", "operator", "analysis"]
 
 StationStatusEnum = Literal["active", "inactive", "maintenance", "error"]
 
@@ -354,6 +363,7 @@ class DataCheck(Model):
     receivers_per_sample: dict[str, Any] | None = None
     receivers_below_min_snr: int | None = None
     snr_db: dict[str, Any] | None = None
+    per_source: dict[str, Any] | None = None
     train_samples: int
     val_samples: int
     problems: list[str]
@@ -559,6 +569,11 @@ class GenerateRequest(Model):
     snr_min_db: float | None = None
     snr_max_db: float | None = None
     clip_samples: int | None = None
+    only_approved: bool | None = None
+    labels: list[str] | None = None
+    recording_ids: list[str] | None = None
+    max_segments_per_clip: int | None = None
+    synthetic_samples: int | None = None
 
 
 @dataclass(kw_only=True, eq=False)
@@ -943,6 +958,20 @@ class PatchedModelUpdateRequest(Model):
 
 
 @dataclass(kw_only=True, eq=False)
+class PatchedRecordingClipPatchRequest(Model):
+    """PATCH: an RFC 7396 merge patch; every field optional, `metadata` merges."""
+
+    sample_start: int | None = None
+    sample_count: int | None = None
+    freq_lower_edge: int | None = None
+    freq_upper_edge: int | None = None
+    label: str | None = None
+    comment: str | None = None
+    metadata: dict[str, Any] | None = None
+    approved: bool | None = None
+
+
+@dataclass(kw_only=True, eq=False)
 class PatchedReferenceTransmitterRequest(Model):
     """The schema's `PatchedReferenceTransmitterRequest`."""
 
@@ -1109,6 +1138,113 @@ class RecommendResponse(Model):
     rules: list[str]
     all_scores: dict[str, Any]
     data_analysis: dict[str, Any]
+
+
+@dataclass(kw_only=True, eq=False)
+class Recording(Model):
+    """The schema's `Recording`."""
+
+    id: str
+    name: str
+    description: str | None = None
+    websdr_station_id: str
+    datatype: str
+    sample_rate: float
+    sample_count: int
+    center_frequency_min_hz: int
+    center_frequency_max_hz: int
+    frequency_min_hz: int
+    frequency_max_hz: int
+    start_time: str
+    end_time: str
+    data_bytes: int
+    data_sha512: str
+    meta: Any | None = None
+    analysis_status: AnalysisStatusEnum | None = None
+    analysis_progress_percent: float | None = None
+    analysis_message: str | None = None
+    analysis_error: str | None = None
+    analysis: Any | None = None
+    analyzed_at: str | None = None
+    clip_count: int | None = None
+    approved_clip_count: int | None = None
+    created_by: str | None = None
+    created_at: str
+
+
+@dataclass(kw_only=True, eq=False)
+class RecordingAnalyzeRequestRequest(Model):
+    """The schema's `RecordingAnalyzeRequestRequest`."""
+
+    window_seconds: float | None = None
+    fft_size: int | None = None
+
+
+@dataclass(kw_only=True, eq=False)
+class RecordingClip(Model):
+    """The schema's `RecordingClip`."""
+
+    id: str
+    recording_id: str
+    sample_start: int
+    sample_count: int
+    freq_lower_edge: int | None = None
+    freq_upper_edge: int | None = None
+    label: str | None = None
+    comment: str | None = None
+    metadata: Any | None = None
+    snr_db: float | None = None
+    source: SourceEnum | None = None
+    approved: bool | None = None
+    approved_by: str | None = None
+    approved_at: str | None = None
+    created_by: str | None = None
+    created_at: str
+    updated_at: str
+
+
+@dataclass(kw_only=True, eq=False)
+class RecordingClipList(Model):
+    """The schema's `RecordingClipList`."""
+
+    data: list[RecordingClip]
+    pagination: PageNumberPagination
+    __nested__ = {"data": ("list", "RecordingClip"), "pagination": ("one", "PageNumberPagination")}
+
+
+@dataclass(kw_only=True, eq=False)
+class RecordingClipWriteRequest(Model):
+    """A clip as SigMF annotates it (`core:sample_start` ... as plain names)."""
+
+    sample_start: int
+    sample_count: int
+    freq_lower_edge: int | None = None
+    freq_upper_edge: int | None = None
+    label: str
+    comment: str | None = None
+    metadata: dict[str, Any] | None = None
+    approved: bool | None = None
+
+
+@dataclass(kw_only=True, eq=False)
+class RecordingList(Model):
+    """The schema's `RecordingList`."""
+
+    data: list[Recording]
+    pagination: PageNumberPagination
+    __nested__ = {"data": ("list", "Recording"), "pagination": ("one", "PageNumberPagination")}
+
+
+@dataclass(kw_only=True, eq=False)
+class RecordingUploadRequest(Model):
+    """The multipart form of POST /recordings: `meta` and `data`, or one `archive`."""
+
+    meta: str | None = None
+    data: str | None = None
+    archive: str | None = None
+    websdr_station_id: str | None = None
+    name: str | None = None
+    description: str | None = None
 
 
 @dataclass(kw_only=True, eq=False)

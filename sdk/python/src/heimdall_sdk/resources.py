@@ -7,18 +7,23 @@ heimdall_sdk.models (None for 204 answers) and raises heimdall_sdk.errors
 on error answers. `iter_*` methods return lazy AsyncPagers.
 """
 
+import asyncio
+import contextlib
+import re
+import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import quote
 
 from heimdall_sdk import models as m
 from heimdall_sdk._operations import operation
 from heimdall_sdk._pagination import AsyncPager
 from heimdall_sdk._transport import AsyncTransport
+from heimdall_sdk.errors import AnalysisFailedError, HeimdallError
 
 Time = str | datetime
 Range = tuple[float, float] | Sequence[float]
@@ -1016,3 +1021,363 @@ class Training(_Group):
     )
     async def delete_dataset(self, dataset_id: str) -> None:
         await self._t.request("DELETE", f"/api/v1/training/synthetic/datasets/{_p(dataset_id)}")
+
+
+# --- recordings (SigMF: docs/recordings.md) ----------------------------------------------
+
+FileSource = str | Path | BinaryIO
+_PART_TYPES = {
+    "meta": ("recording.sigmf-meta", "application/json"),
+    "data": ("recording.sigmf-data", "application/octet-stream"),
+    "archive": ("recording.sigmf", "application/x-tar"),
+}
+ANALYSIS_DONE = frozenset({"completed", "failed"})
+DOWNLOAD_CHUNK = 1 << 20
+
+
+def _sigmf_parts(
+    path: str | Path | None,
+    meta: FileSource | None,
+    data: FileSource | None,
+    archive: FileSource | None,
+) -> dict[str, FileSource]:
+    """Which files an upload sends: `path` (a .sigmf-meta with its .sigmf-data beside it,
+    a .sigmf-data with its .sigmf-meta, or a .sigmf archive) or the parts given."""
+    if path is not None:
+        path = Path(path)
+        if path.name.endswith(".sigmf"):
+            archive = path
+        elif path.name.endswith(".sigmf-meta"):
+            meta, data = path, data if data is not None else path.with_suffix(".sigmf-data")
+        elif path.name.endswith(".sigmf-data"):
+            data, meta = path, meta if meta is not None else path.with_suffix(".sigmf-meta")
+        else:
+            raise ValueError(f"{path}: give a .sigmf-meta, .sigmf-data or .sigmf file")
+    if archive is not None and (meta is not None or data is not None):
+        raise ValueError("give a .sigmf archive, or a .sigmf-meta and its .sigmf-data: not both")
+    parts = {"archive": archive} if archive is not None else {"meta": meta, "data": data}
+    for name, source in parts.items():
+        if source is None:
+            raise ValueError(f"no {name} file: give a .sigmf-meta and its .sigmf-data, or a .sigmf")
+        if isinstance(source, str | Path) and not Path(source).is_file():
+            raise FileNotFoundError(f"{source}: no such file ({name})")
+    return {k: v for k, v in parts.items() if v is not None}
+
+
+def _multipart(parts: Mapping[str, FileSource]) -> Callable[[], Any]:
+    """A factory of httpx `files` for each attempt: paths are opened (and closed after),
+    file objects rewound. httpx reads them in chunks as it sends: nothing is read whole."""
+
+    @contextlib.contextmanager
+    def opened() -> Iterator[dict[str, Any]]:
+        with contextlib.ExitStack() as stack:
+            files: dict[str, Any] = {}
+            for name, source in parts.items():
+                default_name, content_type = _PART_TYPES[name]
+                if isinstance(source, str | Path):
+                    handle: BinaryIO = stack.enter_context(Path(source).open("rb"))
+                    filename = Path(source).name
+                else:
+                    handle = source
+                    if handle.seekable():
+                        handle.seek(0)
+                    filename = Path(str(getattr(source, "name", "") or default_name)).name
+                files[name] = (filename, handle, content_type)
+            yield files
+
+    return opened
+
+
+def _attachment_name(response: Any) -> str | None:
+    """The file name of a `Content-Disposition: attachment; filename="..."` header."""
+    found = re.search(r'filename="?([^";]+)"?', response.headers.get("content-disposition", ""))
+    return Path(found.group(1)).name if found else None
+
+
+class Recordings(_Group):
+    """SigMF recordings: upload, list, download, analyze, annotations (docs/recordings.md).
+
+    Viewers read; operators and admins upload, analyze, label, approve and delete.
+    """
+
+    @operation("recording_list_create", "POST", "/api/v1/recordings")
+    async def upload(
+        self,
+        path: str | Path | None = None,
+        *,
+        meta: FileSource | None = None,
+        data: FileSource | None = None,
+        archive: FileSource | None = None,
+        station_id: str | None = None,
+        name: str | None = None,
+        description: str | None = None,
+    ) -> m.Recording:
+        """Upload a recording (201): `path` is a `.sigmf-meta` (its `.sigmf-data` beside
+        it), a `.sigmf-data` (its `.sigmf-meta` beside it) or a `.sigmf` archive; or
+        give `meta` + `data`, or `archive`, as paths or binary file objects.
+
+        The files are streamed from disk in chunks (a 2 GB recording is never in
+        memory). `station_id` binds it to a station (else the server takes the
+        metadata's `heimdall:websdr_station_id` or `core:hw`). A file that fails
+        validation is a ValidationError whose `field` names the SigMF field
+        (e.g. `captures[0].core:frequency`, `global.core:sha512`); nothing is stored.
+        """
+        parts = _sigmf_parts(path, meta, data, archive)
+        form = _body(websdr_station_id=station_id, name=name, description=description)
+        return m.Recording.from_dict(
+            await self._t.request("POST", "/api/v1/recordings", data=form, files=_multipart(parts))
+        )
+
+    @operation("recording_list_retrieve", "GET", "/api/v1/recordings")
+    async def list(
+        self,
+        *,
+        station_id: str | None = None,
+        time_range: TimeRange | None = None,
+        frequency: int | None = None,
+        frequency_range: Range | None = None,
+        analysis_status: str | None = None,
+        page: int | None = None,
+        page_size: int | None = None,
+    ) -> m.RecordingList:
+        """One page of recordings, newest first.
+
+        `time_range`: recordings overlapping it; `frequency` (Hz): recordings whose
+        span covers it; `frequency_range` (Hz): spans overlapping it;
+        `analysis_status`: not_analyzed, pending, running, completed, failed.
+        """
+        params: dict[str, Any] = {
+            "station": station_id,
+            "frequency": frequency,
+            "analysis_status": analysis_status,
+            "page": page,
+            "page_size": page_size,
+        }
+        if time_range is not None:
+            params["start_time"], params["end_time"] = (_time(t) for t in time_range)
+        if frequency_range is not None:
+            params["frequency_min"], params["frequency_max"] = (int(f) for f in frequency_range)
+        return m.RecordingList.from_dict(
+            await self._t.request("GET", "/api/v1/recordings", params=params)
+        )
+
+    def iter(
+        self, *, page_size: int = 50, limit: int | None = None, **filters: Any
+    ) -> AsyncPager[m.Recording]:
+        """Every matching recording (the filters of `list`), fetched page by page."""
+
+        async def fetch(params: dict) -> m.RecordingList:
+            return await self.list(**filters, **params)
+
+        return AsyncPager(fetch, mode="page", items="data", page_size=page_size, limit=limit)
+
+    @operation("recording_detail_retrieve", "GET", "/api/v1/recordings/{recording_id}")
+    async def get(self, recording_id: str) -> m.Recording:
+        return m.Recording.from_dict(
+            await self._t.request("GET", f"/api/v1/recordings/{_p(recording_id)}")
+        )
+
+    @operation("recording_detail_destroy", "DELETE", "/api/v1/recordings/{recording_id}")
+    async def delete(self, recording_id: str) -> None:
+        """Delete the recording, its clips and files (ConflictError while it is analyzed);
+        the detections it produced stay."""
+        await self._t.request("DELETE", f"/api/v1/recordings/{_p(recording_id)}")
+
+    @operation("recording_download_retrieve", "GET", "/api/v1/recordings/{recording_id}/download")
+    async def download(
+        self, recording_id: str, path: str | Path, *, part: str | None = None
+    ) -> Path:
+        """Stream the recording to `path` (a file, or a folder: the server's file name in
+        it); returns the file written. `part`: `archive` (default, a `.sigmf` tar whose
+        metadata carries the clips as annotations), `meta` or `data`.
+
+        The body is written in 1 MiB chunks to `<file>.part`, renamed when complete:
+        a failed download leaves no partial file under the final name.
+        """
+        target = Path(path)
+        written: list[Path] = []
+
+        async def sink(response: Any) -> None:
+            dest = target
+            if target.is_dir():
+                dest = target / (_attachment_name(response) or f"{recording_id}.sigmf")
+            partial = dest.with_name(dest.name + ".part")
+            with partial.open("wb") as out:
+                async for chunk in response.aiter_bytes(DOWNLOAD_CHUNK):
+                    out.write(chunk)
+            partial.replace(dest)
+            written.append(dest)
+
+        await self._t.request(
+            "GET",
+            f"/api/v1/recordings/{_p(recording_id)}/download",
+            params={"part": part},
+            sink=sink,
+        )
+        return written[-1]
+
+    @operation("recording_analyze_create", "POST", "/api/v1/recordings/{recording_id}/analyze")
+    async def analyze(
+        self,
+        recording_id: str,
+        *,
+        window_seconds: float | None = None,
+        fft_size: int | None = None,
+    ) -> m.Recording:
+        """Start analyzing the whole recording in the background (202): its carriers become
+        detections. `window_seconds` 0.001–10 (default 0.25), `fft_size` a power of two
+        64–65536 (default 4096). The same analysis again stores nothing twice. Follow it
+        with `wait_for_analysis`."""
+        body = _body(window_seconds=window_seconds, fft_size=fft_size)
+        return m.Recording.from_dict(
+            await self._t.request(
+                "POST", f"/api/v1/recordings/{_p(recording_id)}/analyze", json=body
+            )
+        )
+
+    async def wait_for_analysis(
+        self,
+        recording_id: str,
+        *,
+        timeout: float = 600.0,
+        poll_interval: float = 1.0,
+        on_progress: Callable[[m.Recording], None] | None = None,
+    ) -> m.Recording:
+        """Poll the recording until its analysis ends; the recording, `completed`, with its
+        `analysis` summary. `on_progress(recording)` after each poll (see
+        `analysis_progress_percent`). Raises AnalysisFailedError when it failed,
+        TimeoutError after `timeout` seconds, HeimdallError if no analysis was started."""
+        deadline = time.monotonic() + timeout
+        while True:
+            recording = await self.get(recording_id)
+            if on_progress is not None:
+                on_progress(recording)
+            if recording.analysis_status == "completed":
+                return recording
+            if recording.analysis_status == "failed":
+                raise AnalysisFailedError(recording)
+            if recording.analysis_status == "not_analyzed":
+                raise HeimdallError(f"recording {recording_id} is not being analyzed")
+            if time.monotonic() + poll_interval > deadline:
+                raise TimeoutError(
+                    f"analysis of recording {recording_id} still {recording.analysis_status} "
+                    f"({recording.analysis_progress_percent}%) after {timeout:g} s"
+                )
+            await asyncio.sleep(poll_interval)
+
+    # --- annotations (clips) ---------------------------------------------------------
+
+    @operation("clip_list_retrieve", "GET", "/api/v1/recordings/{recording_id}/annotations")
+    async def list_annotations(
+        self,
+        recording_id: str,
+        *,
+        approved: bool | None = None,
+        label: str | None = None,
+        page: int | None = None,
+        page_size: int | None = None,
+    ) -> m.RecordingClipList:
+        """One page of the recording's clips (SigMF annotations)."""
+        params = {"approved": approved, "label": label, "page": page, "page_size": page_size}
+        return m.RecordingClipList.from_dict(
+            await self._t.request(
+                "GET", f"/api/v1/recordings/{_p(recording_id)}/annotations", params=params
+            )
+        )
+
+    def iter_annotations(
+        self,
+        recording_id: str,
+        *,
+        approved: bool | None = None,
+        label: str | None = None,
+        page_size: int = 100,
+        limit: int | None = None,
+    ) -> AsyncPager[m.RecordingClip]:
+        """Every matching clip of the recording, fetched page by page."""
+
+        async def fetch(params: dict) -> m.RecordingClipList:
+            return await self.list_annotations(
+                recording_id, approved=approved, label=label, **params
+            )
+
+        return AsyncPager(fetch, mode="page", items="data", page_size=page_size, limit=limit)
+
+    @operation("clip_list_create", "POST", "/api/v1/recordings/{recording_id}/annotations")
+    async def create_annotation(
+        self,
+        recording_id: str,
+        *,
+        sample_start: int,
+        sample_count: int,
+        label: str,
+        freq_lower_edge: int | None = None,
+        freq_upper_edge: int | None = None,
+        comment: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        approved: bool | None = None,
+    ) -> m.RecordingClip:
+        """Add a clip (201): samples `sample_start`..+`sample_count`, edges in Hz
+        (absolute, both or neither), a `label`; its `snr_db` is measured by the server."""
+        body = _body(
+            sample_start=sample_start,
+            sample_count=sample_count,
+            label=label,
+            freq_lower_edge=freq_lower_edge,
+            freq_upper_edge=freq_upper_edge,
+            comment=comment,
+            metadata=dict(metadata) if metadata is not None else None,
+            approved=approved,
+        )
+        return m.RecordingClip.from_dict(
+            await self._t.request(
+                "POST", f"/api/v1/recordings/{_p(recording_id)}/annotations", json=body
+            )
+        )
+
+    @operation(
+        "clip_detail_retrieve", "GET", "/api/v1/recordings/{recording_id}/annotations/{clip_id}"
+    )
+    async def get_annotation(self, recording_id: str, clip_id: str) -> m.RecordingClip:
+        return m.RecordingClip.from_dict(
+            await self._t.request(
+                "GET", f"/api/v1/recordings/{_p(recording_id)}/annotations/{_p(clip_id)}"
+            )
+        )
+
+    @operation(
+        "clip_detail_partial_update",
+        "PATCH",
+        "/api/v1/recordings/{recording_id}/annotations/{clip_id}",
+    )
+    async def update_annotation(
+        self, recording_id: str, clip_id: str, **changes: Any
+    ) -> m.RecordingClip:
+        """An RFC 7396 merge patch, sent as given (None is JSON null): `label`, `comment`,
+        edges, `sample_start`/`sample_count`, `approved`; `metadata` merges key by key
+        (a None value removes the key). Relabelling an approved clip withdraws the
+        approval unless `approved=True` is sent with it."""
+        return m.RecordingClip.from_dict(
+            await self._t.request(
+                "PATCH",
+                f"/api/v1/recordings/{_p(recording_id)}/annotations/{_p(clip_id)}",
+                json=changes,
+            )
+        )
+
+    async def approve_annotation(
+        self, recording_id: str, clip_id: str, *, label: str | None = None
+    ) -> m.RecordingClip:
+        """Approve a clip for training (optionally relabelling it in the same patch); the
+        server records who approved it and when."""
+        return await self.update_annotation(
+            recording_id, clip_id, approved=True, **_body(label=label)
+        )
+
+    @operation(
+        "clip_detail_destroy", "DELETE", "/api/v1/recordings/{recording_id}/annotations/{clip_id}"
+    )
+    async def delete_annotation(self, recording_id: str, clip_id: str) -> None:
+        await self._t.request(
+            "DELETE", f"/api/v1/recordings/{_p(recording_id)}/annotations/{_p(clip_id)}"
+        )

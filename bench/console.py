@@ -61,11 +61,14 @@ def seed(rows: int, end: datetime) -> dict:
         cursor.execute(
             "INSERT INTO anomalies_anomalyevent (id, detection_id, detection_timestamp, "
             "station_id, frequency_hz, anomaly_score, event_type, severity, description, "
-            "metadata, acknowledged, notes, created_at) "
+            "metadata, acknowledged, notes, created_at, channel_hz, is_open, detection_count, "
+            "first_seen, last_seen, peak_score) "
             "SELECT gen_random_uuid(), id, detection_timestamp, websdr_station_id, frequency_hz, "
             "anomaly_score, 'unusual_signal_pattern', CASE WHEN anomaly_score >= 0.95 THEN "
             "'critical' WHEN anomaly_score >= 0.85 THEN 'high' WHEN anomaly_score >= 0.7 THEN "
-            "'medium' ELSE 'low' END, 'bench', '{}', false, '', detection_timestamp "
+            "'medium' ELSE 'low' END, 'bench', '{}', false, '', detection_timestamp, "
+            # closed one-detection events (issue 17's grouping columns)
+            "frequency_hz, false, 1, detection_timestamp, detection_timestamp, anomaly_score "
             "FROM signals_signaldetection WHERE is_anomaly"
         )
         cursor.execute("ANALYZE anomalies_anomalyevent")

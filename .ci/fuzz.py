@@ -21,17 +21,13 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
-from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-ROOT = Path(__file__).resolve().parent.parent
-PYTHON = sys.executable
+from harness import PYTHON, ROOT, database_urls, free_port, manage, recreate_database, wait_for
+
 PASSWORD = "fuzz-Correct-Horse-Battery-9"
 ROLES = ("admin", "operator", "viewer")
 # The gate: no 5xx, and every response as the schema describes it.
@@ -45,50 +41,6 @@ CHECKS = [
 # --strict-requests adds: a request that breaks the schema must be refused. Not in the gate
 # yet: DRF's CharField takes a number for a string (`"job_name": 0` is stored as "0").
 STRICT_CHECKS = ["negative_data_rejection"]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _database_urls() -> tuple[str, str, str]:
-    """(fuzz database URL, maintenance database URL, fuzz database name)."""
-    base = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/heimdall")
-    parts = urlsplit(base)
-    name = parts.path.lstrip("/") + "_fuzz"
-    fuzz = urlunsplit(parts._replace(path=f"/{name}"))
-    maintenance = urlunsplit(parts._replace(path="/postgres"))
-    return fuzz, maintenance, name
-
-
-def _recreate_database(maintenance: str, name: str, *, drop_only: bool = False) -> None:
-    import psycopg
-
-    with psycopg.connect(maintenance, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        if not drop_only:
-            conn.execute(f'CREATE DATABASE "{name}"')
-
-
-def _manage(env: dict, *args: str) -> None:
-    subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env=env, check=True)
-
-
-def _wait_for(url: str, seconds: float, server: subprocess.Popen) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise SystemExit(f"daphne exited with {server.returncode} before serving")
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except urllib.error.HTTPError:
-            return  # it answers (503 while a dependency warms up is an answer)
-        except OSError:
-            time.sleep(0.2)  # not listening yet: poll again
-    raise SystemExit(f"{url} did not answer within {seconds} s")
 
 
 def _token(base: str, username: str) -> str:
@@ -112,7 +64,7 @@ def main() -> int:
     parser.add_argument("--strict-requests", action="store_true")
     args = parser.parse_args()
 
-    fuzz_url, maintenance, name = _database_urls()
+    fuzz_url, maintenance, name = database_urls("_fuzz")
     reports = ROOT / "var" / "fuzz"
     shutil.rmtree(reports, ignore_errors=True)
     reports.mkdir(parents=True)
@@ -131,17 +83,17 @@ def main() -> int:
         "HEIMDALL_RATE_LIMIT_LOGIN_USERNAME": "1000000/min",
         "HEIMDALL_RATE_LIMIT_LOGIN_ADDRESS": "1000000/min",
     }
-    _recreate_database(maintenance, name)
+    recreate_database(maintenance, name)
     server = None
     try:
-        _manage(env, "migrate", "--noinput", "-v", "0")
+        manage(env, "migrate", "--noinput", "-v", "0")
         for role in ROLES:
-            _manage(env, "create_user", f"fuzz-{role}", "--role", role, "--password", PASSWORD)
-        _manage(env, "load_demo_stations")
+            manage(env, "create_user", f"fuzz-{role}", "--role", role, "--password", PASSWORD)
+        manage(env, "load_demo_stations")
         schema = reports / "schema.json"
-        _manage(env, "spectacular", "--format", "openapi-json", "--file", str(schema))
+        manage(env, "spectacular", "--format", "openapi-json", "--file", str(schema))
 
-        port = _free_port()
+        port = free_port()
         base = f"http://127.0.0.1:{port}"
         server = subprocess.Popen(
             [PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
@@ -149,7 +101,7 @@ def main() -> int:
             cwd=ROOT, env=env, stdout=open(reports / "daphne.log", "w"),  # noqa: SIM115
             stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
-        _wait_for(f"{base}/health", 60, server)
+        wait_for(f"{base}/health", 60, server)
 
         failed = []
         for role in args.roles.split(","):
@@ -181,7 +133,7 @@ def main() -> int:
             except subprocess.TimeoutExpired:
                 os.killpg(server.pid, signal.SIGKILL)
                 server.wait()
-        _recreate_database(maintenance, name, drop_only=True)
+        recreate_database(maintenance, name, drop_only=True)
 
 
 if __name__ == "__main__":

@@ -26,50 +26,16 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-ROOT = Path(__file__).resolve().parent.parent
-PYTHON = sys.executable
+from harness import PYTHON, ROOT, database_urls, free_port, manage, recreate_database, wait_for
+
 PASSWORD = "live-Correct-Horse-Battery-9"
 ROLES = ("admin", "operator", "viewer")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _database_urls() -> tuple[str, str, str]:
-    """(live database URL, maintenance database URL, live database name)."""
-    base = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/heimdall")
-    parts = urlsplit(base)
-    name = parts.path.lstrip("/") + "_live"
-    return (
-        urlunsplit(parts._replace(path=f"/{name}")),
-        urlunsplit(parts._replace(path="/postgres")),
-        name,
-    )
-
-
-def _recreate_database(maintenance: str, name: str, *, drop_only: bool = False) -> None:
-    import psycopg
-
-    with psycopg.connect(maintenance, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        if not drop_only:
-            conn.execute(f'CREATE DATABASE "{name}"')
-
-
-def _manage(env: dict, *args: str) -> None:
-    subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env=env, check=True)
 
 
 def _request(base: str, path: str, body: dict, token: str | None = None) -> dict:
@@ -81,21 +47,6 @@ def _request(base: str, path: str, body: dict, token: str | None = None) -> dict
     )
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.load(response)
-
-
-def _wait_for(url: str, seconds: float, server: subprocess.Popen) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise SystemExit(f"daphne exited with {server.returncode} before serving")
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except urllib.error.HTTPError:
-            return  # it answers
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit(f"{url} did not answer within {seconds} s")
 
 
 def _start(command: list[str], env: dict, log: Path) -> subprocess.Popen:
@@ -129,7 +80,7 @@ def main() -> int:
     if not command:
         parser.error("give the command to run after --")
 
-    live_url, maintenance, name = _database_urls()
+    live_url, maintenance, name = database_urls("_live")
     logs = ROOT / "var" / "live"
     shutil.rmtree(logs, ignore_errors=True)
     logs.mkdir(parents=True)
@@ -149,19 +100,19 @@ def main() -> int:
     for pair in args.env:
         key, _, value = pair.partition("=")
         env[key] = value
-    _recreate_database(maintenance, name)
+    recreate_database(maintenance, name)
     subprocess.run(
         ["redis-cli", "-u", redis_url, "FLUSHDB"], check=False, stdout=subprocess.DEVNULL
     )
     processes: list[subprocess.Popen] = []
     try:
-        _manage(env, "migrate", "--noinput", "-v", "0")
+        manage(env, "migrate", "--noinput", "-v", "0")
         for role in ROLES:
-            _manage(env, "create_user", f"live-{role}", "--role", role, "--password", PASSWORD)
-        _manage(env, "load_demo_stations")
-        _manage(env, "ensure_default_models")
+            manage(env, "create_user", f"live-{role}", "--role", role, "--password", PASSWORD)
+        manage(env, "load_demo_stations")
+        manage(env, "ensure_default_models")
 
-        port = _free_port()
+        port = free_port()
         base = f"http://127.0.0.1:{port}"
         daphne = [PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
                   "heimdall.asgi:application"]  # fmt: skip
@@ -180,7 +131,7 @@ def main() -> int:
                 logs / "trainer.log",
             )
         )
-        _wait_for(f"{base}/health", 60, processes[0])
+        wait_for(f"{base}/health", 60, processes[0])
 
         child = {
             **os.environ,
@@ -205,7 +156,7 @@ def main() -> int:
     finally:
         for process in reversed(processes):
             _stop(process)
-        _recreate_database(maintenance, name, drop_only=True)
+        recreate_database(maintenance, name, drop_only=True)
 
 
 if __name__ == "__main__":

@@ -50,6 +50,18 @@ class ValidationFailed(HeimdallError):
             details["value"] = value
         return cls(f"Invalid value for '{field}': {constraint}", details)
 
+    @classmethod
+    def for_errors(cls, errors) -> "ValidationFailed":
+        """From a serializer's `errors` (any nesting): the first field in the message,
+        how many more, and every field in `details.fields` (validation_details)."""
+        details = validation_details(errors)
+        more = len(details["fields"]) - 1
+        return cls(
+            f"Invalid value for '{details['field']}': {details['constraint']}"
+            + (f" (and {more} more)" if more > 0 else ""),
+            details,
+        )
+
 
 class NotFound(HeimdallError):
     status_code = 404

@@ -17,7 +17,7 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
-from apps.core.exceptions import ValidationFailed, validation_details
+from apps.core.exceptions import ValidationFailed
 from apps.core.lookups import choice_param, get_by_uuid_or_404
 from apps.core.schema import filterset_parameters
 from apps.core.timeutil import isoformat_z, utc_now
@@ -48,16 +48,6 @@ class ModelListSerializer(serializers.Serializer):
 
 def _model(model_id: str) -> MLModel:
     return get_by_uuid_or_404(MLModel.objects.all(), model_id)
-
-
-def _fail_with(errors: dict) -> None:
-    details = validation_details(errors)
-    more = len(details["fields"]) - 1
-    raise ValidationFailed(
-        f"Invalid value for '{details['field']}': {details['constraint']}"
-        + (f" (and {more} more)" if more > 0 else ""),
-        details,
-    )
 
 
 class ModelListView(APIView):
@@ -99,7 +89,7 @@ class ModelListView(APIView):
         if not errors and config.get("model_architecture") not in (None, data["architecture"]):
             errors["training_config"] = {"model_architecture": ["differs from architecture"]}
         if errors:
-            _fail_with(errors)
+            raise ValidationFailed.for_errors(errors)
         model = services.model_create(
             user=request.user,
             name=data["name"],
@@ -129,7 +119,7 @@ class ModelDetailView(APIView):
         model = _model(model_id)
         body = ModelUpdateSerializer(data=request.data)
         if not body.is_valid():
-            _fail_with(body.errors)
+            raise ValidationFailed.for_errors(body.errors)
         model = services.model_update(
             user=request.user, model=model, changes=dict(body.validated_data)
         )
@@ -300,7 +290,7 @@ class TrainingCompleteView(APIView):
         model = _model(model_id)
         body = TrainingCompleteSerializer(data=request.data)
         if not body.is_valid():
-            _fail_with(body.errors)
+            raise ValidationFailed.for_errors(body.errors)
         data = body.validated_data
         path = bundles.safe_storage_path(data["model_artifact_path"], "model_artifact_path")
         services.model_training_reported(
@@ -325,6 +315,6 @@ class TrainingFailView(APIView):
         model = _model(model_id)
         body = TrainingFailSerializer(data=request.data)
         if not body.is_valid():
-            _fail_with(body.errors)
+            raise ValidationFailed.for_errors(body.errors)
         services.model_training_failed(model=model, reason=body.validated_data["reason"])
         return Response({"status": "training failed"})

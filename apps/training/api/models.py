@@ -7,7 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.constellations.access import constellation_for
-from apps.core.exceptions import ValidationFailed, validation_details
+from apps.core.exceptions import ValidationFailed
 from apps.core.fields import JSONBooleanField, RefuseUnknownFields
 from apps.ml.api.serializers import MLModelSerializer
 from apps.ml.models import MLModel
@@ -42,16 +42,6 @@ class TrainResponseSerializer(MLModelSerializer):
         fields = [*MLModelSerializer.Meta.fields, "job_id"]
 
 
-def _fail_with(errors) -> None:
-    details = validation_details(errors)
-    more = len(details["fields"]) - 1
-    raise ValidationFailed(
-        f"Invalid value for '{details['field']}': {details['constraint']}"
-        + (f" (and {more} more)" if more > 0 else ""),
-        details,
-    )
-
-
 class ModelTrainView(APIView):
     """202 with the model (now `training`) and the id of the ordinary training job linked
     to it; when the job ends the model is `trained` (metrics, bundle) or `failed` (reason).
@@ -66,7 +56,7 @@ class ModelTrainView(APIView):
     def post(self, request):
         body = TrainRequestSerializer(data=request.data)
         if not body.is_valid():
-            _fail_with(body.errors)
+            raise ValidationFailed.for_errors(body.errors)
         data = body.validated_data
         model = MLModel.objects.filter(pk=data["model_id"]).first()
         if model is None:
@@ -117,7 +107,7 @@ class ModelRecommendView(APIView):
     def post(self, request):
         body = RecommendRequestSerializer(data=request.data)
         if not body.is_valid():
-            _fail_with(body.errors)
+            raise ValidationFailed.for_errors(body.errors)
         data = body.validated_data
         dataset = constellation = None
         if data.get("dataset_id"):

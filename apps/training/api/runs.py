@@ -6,7 +6,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.roles import Role, role_of
-from apps.core.exceptions import NotFound, ValidationFailed, validation_details
+from apps.core.exceptions import NotFound, ValidationFailed
 from apps.core.fields import RefuseUnknownFields
 from apps.core.lookups import choice_param, get_by_uuid_or_404
 from apps.core.pagination import IntParam, LimitOffsetPaginator
@@ -29,16 +29,6 @@ from apps.training.services import preset_create, preset_delete, preset_update
 ARCHITECTURES = LOCALIZATION_ARCHITECTURES + CLASSIFICATION_ARCHITECTURES
 RUNS_PAGINATOR = LimitOffsetPaginator(items_key="runs")
 RUN_METRICS_LIMIT = IntParam("limit", 1, 10_000, 1000, "The last `limit` metric rows")
-
-
-def _fail_with(errors) -> None:
-    details = validation_details(errors)
-    more = len(details["fields"]) - 1
-    raise ValidationFailed(
-        f"Invalid value for '{details['field']}': {details['constraint']}"
-        + (f" (and {more} more)" if more > 0 else ""),
-        details,
-    )
 
 
 # --- configuration presets ----------------------------------------------------------------
@@ -85,7 +75,7 @@ class PresetUpdateSerializer(RefuseUnknownFields, serializers.Serializer):
 def _validated(serializer_class, data):
     body = serializer_class(data=data)
     if not body.is_valid():
-        _fail_with(body.errors)
+        raise ValidationFailed.for_errors(body.errors)
     return body.validated_data
 
 
@@ -374,7 +364,7 @@ class DataCheckView(APIView):
             given["only_approved"] = approved == "true"
         config, errors = config_errors(given, check_gpu=False)
         if errors:
-            _fail_with(errors)
+            raise ValidationFailed.for_errors(errors)
         dataset = None
         if params.get("dataset_id"):
             dataset = get_by_uuid_or_404(SyntheticDataset.objects.all(), params["dataset_id"])

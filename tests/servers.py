@@ -195,3 +195,37 @@ class TcpProxy:
             for sock in (source, sink):
                 with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
+
+
+@contextlib.contextmanager
+def qcluster(name: str | None = None, **extra_env):
+    """A django-q2 cluster (`manage.py qcluster`; `name` "training" for the trainer) on the
+    test's database and artifact storage, stopped (SIGTERM, then SIGKILL) on exit."""
+    import signal
+
+    from django.conf import settings
+    from django.db import connection
+
+    from tests.helpers import database_url
+
+    env = {
+        **os.environ,
+        **{k: str(v) for k, v in extra_env.items()},
+        "DATABASE_URL": database_url(connection.settings_dict),
+        # The test's artifact storage (conftest), so the worker reads the same files.
+        "HEIMDALL_ARTIFACT_ROOT": settings.STORAGES["default"]["OPTIONS"]["location"],
+    }
+    if name:
+        env["Q_CLUSTER_NAME"] = name
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    try:
+        yield process
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)

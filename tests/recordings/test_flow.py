@@ -3,61 +3,29 @@ workers (the default cluster analyzes and builds the dataset, the training clust
 as the Procfile runs them; the test process is the API."""
 
 import os
-import signal
-import subprocess
-import sys
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 
 from apps.recordings.models import Recording, RecordingClip
 from apps.signals.models import SignalDetection
 from apps.training.models import SyntheticDataset, TrainingJob
-from tests.helpers import database_url, wait_for
+from tests.helpers import wait_for
 from tests.recordings.factories import labelled_recording, upload
+from tests.servers import qcluster
 from tests.stations.factories import StationFactory
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 
-@contextmanager
-def cluster(name: str | None):
-    from django.db import connection
-
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url(connection.settings_dict),
-        "HEIMDALL_ARTIFACT_ROOT": settings.STORAGES["default"]["OPTIONS"]["location"],
-    }
-    if name:
-        env["Q_CLUSTER_NAME"] = name
-    process = subprocess.Popen(
-        [sys.executable, "manage.py", "qcluster"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        yield process
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-
-
 def test_recording_to_classifier_through_workers(operator_client, tmp_path):
     StationFactory(id="twente-nl")
     meta, data = labelled_recording(tmp_path, clips_per_class=4)
     with ExitStack() as stack:
-        stack.enter_context(cluster(None))
-        stack.enter_context(cluster("training"))
+        stack.enter_context(qcluster())
+        stack.enter_context(qcluster("training"))
         recording = upload(operator_client, meta, data, websdr_station_id="twente-nl").json()
         rid = recording["id"]
         response = operator_client.post(

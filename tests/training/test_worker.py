@@ -7,56 +7,27 @@ Procfile runs it; the test process is the API and the WebSocket server.
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
-from django.conf import settings
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from apps.training.models import TrainingJob
 from apps.training.watchdog import LOST_MESSAGE
 from heimdall.asgi import application
-from tests.helpers import committed_dataset, database_url, make_user, wait_for
+from tests.helpers import committed_dataset, make_user, wait_for
+from tests.servers import qcluster
 
 ROOT = Path(__file__).resolve().parents[2]
 JOBS = "/api/v1/training/jobs"
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 
-@contextmanager
 def training_cluster(**extra_env):
-    from django.db import connection
-
-    env = {
-        **os.environ,
-        **extra_env,
-        "DATABASE_URL": database_url(connection.settings_dict),
-        "Q_CLUSTER_NAME": "training",
-        # The test's artifact storage (conftest), so the worker reads the same datasets.
-        "HEIMDALL_ARTIFACT_ROOT": settings.STORAGES["default"]["OPTIONS"]["location"],
-    }
-    cluster = subprocess.Popen(
-        [sys.executable, "manage.py", "qcluster"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        yield cluster
-    finally:
-        cluster.send_signal(signal.SIGTERM)
-        try:
-            cluster.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(cluster.pid, signal.SIGKILL)
+    return qcluster("training", **extra_env)
 
 
 def _create_job(client, dataset_id: str, **config) -> str:

@@ -74,6 +74,18 @@ def test_models_and_analyze_wav_and_sigmf(tmp_path):
     }))  # fmt: skip
     out = heimdall("analyze", str(tmp_path / "rec.sigmf-meta")).stdout
     assert "14000500" in out
+    # A capture without core:frequency: refused (its carriers would be 0 Hz offsets
+    # printed as frequencies), unless the centre is given.
+    (tmp_path / "rec.sigmf-meta").write_text(json.dumps({
+        "global": {"core:datatype": "cf32_le", "core:sample_rate": rate, "core:version": "1.0.0"},
+        "captures": [{"core:sample_start": 0}],
+        "annotations": [],
+    }))  # fmt: skip
+    refused = heimdall("analyze", str(tmp_path / "rec.sigmf-meta"), check=False)
+    assert refused.returncode == 2
+    assert "captures[0].core:frequency" in refused.stdout + refused.stderr
+    given = heimdall("analyze", str(tmp_path / "rec.sigmf-meta"), "--frequency", "7000000")
+    assert "7000500" in given.stdout
 
 
 @pytest.mark.slow

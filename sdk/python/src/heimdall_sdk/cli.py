@@ -406,6 +406,13 @@ def analyze(
     if file.name.endswith(".sigmf-meta"):
         samples, rate, centre = read_sigmf(file, max_samples)
         frequency = frequency if frequency is not None else centre
+        if frequency is None:
+            # Without a centre every frequency would be an offset from 0 Hz, printed as if
+            # absolute; Heimdall's upload refuses such a file for the same reason.
+            raise typer.BadParameter(
+                "captures[0].core:frequency is missing: give the centre with --frequency",
+                param_hint="FILE",
+            )
     elif file.suffix.lower() == ".wav":
         samples, rate = read_wav(file, max_samples)
     else:

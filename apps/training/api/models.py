@@ -7,7 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.constellations.access import constellation_for
-from apps.core.exceptions import ValidationFailed
+from apps.core.exceptions import NotFound, ValidationFailed
 from apps.core.fields import JSONBooleanField, RefuseUnknownFields
 from apps.ml.api.serializers import MLModelSerializer
 from apps.ml.models import MLModel
@@ -130,7 +130,12 @@ class ModelRecommendView(APIView):
                     str(dataset.pk),
                 )
         if data.get("constellation_id"):
-            constellation = constellation_for(request.user, data["constellation_id"], "view")
+            try:
+                constellation = constellation_for(request.user, data["constellation_id"], "view")
+            except NotFound:  # a body field names it: a 400 naming the field, as dataset_id
+                raise ValidationFailed.for_field(
+                    "constellation_id", "unknown constellation", str(data["constellation_id"])
+                ) from None
             if data.get("model_type", "localization") != "localization":
                 raise ValidationFailed.for_field(
                     "constellation_id", "a constellation locates: model_type localization"

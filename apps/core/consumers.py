@@ -50,7 +50,6 @@ the accounts app registers a `WebSocketAuthority` from its `ready()`.
 import asyncio
 import json
 import logging
-import math
 import time
 from collections import deque
 from datetime import UTC, datetime
@@ -64,6 +63,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from apps.core.events import publish_many, remember_event_loop
 from apps.core.exceptions import envelope
+from apps.core.numbers import BadValue, fast_checked_loads
 from apps.core.outages import unavailable_payload, unavailable_reason
 from apps.core.timeutil import isoformat_z, utc_now
 from apps.core.websocket import (
@@ -140,23 +140,6 @@ def recheck_sockets(*, user_ids=(), api_key_ids=()) -> None:
 
 
 # --- message checks ----------------------------------------------------------------
-
-
-def non_finite_path(value, path: str = "") -> str | None:
-    """The dotted path of the first NaN/±Infinity in a decoded JSON value, or None."""
-    if isinstance(value, float):
-        return None if math.isfinite(value) else (path or "body")
-    if isinstance(value, dict):
-        for key, item in value.items():
-            found = non_finite_path(item, f"{path}.{key}" if path else str(key))
-            if found:
-                return found
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            found = non_finite_path(item, f"{path}[{index}]")
-            if found:
-                return found
-    return None
 
 
 class HeimdallWebSocketConsumer(OutageGuardMixin, AsyncWebsocketConsumer):
@@ -490,15 +473,14 @@ class HeimdallWebSocketConsumer(OutageGuardMixin, AsyncWebsocketConsumer):
         limit = settings.HEIMDALL_WS_MAX_MESSAGE_BYTES
         if len(text_data) > limit:
             raise BadMessage("body", f"must be at most {limit} bytes", code="PAYLOAD_TOO_LARGE")
-        try:
-            message = json.loads(text_data)
+        try:  # the API's reader: non-finite numbers, NUL and lone surrogates named
+            message = fast_checked_loads(text_data.encode())
+        except BadValue as bad:
+            raise BadMessage(bad.path, bad.constraint) from None
         except (ValueError, RecursionError):
             raise BadMessage("body", "must be a JSON object") from None
         if not isinstance(message, dict):
             raise BadMessage("body", "must be a JSON object")
-        path = non_finite_path(message)
-        if path:
-            raise BadMessage(path, "must be a finite number")
         return message
 
     async def _reauthenticate(self, message: dict) -> None:

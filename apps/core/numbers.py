@@ -1,4 +1,4 @@
-"""Numbers that are valid JSON but not valid values, refused in one place.
+"""Numbers (and text) that are valid JSON but not valid values, refused in one place.
 
 JSON lets a client write `1e400` (Python reads it as infinity), `NaN`,
 `Infinity` and integers of any length; PostgreSQL's `bigint` stops at
@@ -14,6 +14,10 @@ mode cannot write them back out. So:
 * `json_safe` makes any value JSON-writable (non-finite floats as the
   strings "Infinity", "-Infinity", "NaN"): the error envelope runs every
   `details` through it, so an error can never fail to render.
+* Text: JSON may hold `\\u0000` (PostgreSQL's text and jsonb cannot store NUL) and,
+  read by Python's `json`, lone UTF-16 surrogates (no UTF-8 text can hold them):
+  `fast_checked_loads` and `checked_loads` raise `BadText` naming the path, so no
+  request body, WebSocket message or uploaded metadata reaches the database with one.
 * `BoundedIntegerField` (forms, and `apps.core.filters.IntegerFilter` built
   on it) is never unbounded: the int64 range unless told tighter bounds.
   Pagination parameters are `apps.core.pagination.IntParam`s.
@@ -21,6 +25,7 @@ mode cannot write them back out. So:
 
 import json
 import math
+import re
 from typing import Any
 
 import orjson
@@ -36,14 +41,68 @@ FINITE = "must be a finite number"
 INT64 = f"must be an integer from {INT64_MIN} to {INT64_MAX}"
 
 
-class BadNumber(ValueError):
-    """A non-finite or out-of-range number at `path` ("" for the whole document)."""
+class BadValue(ValueError):
+    """A value no field can hold at `path` ("" for the whole document): `path`,
+    `constraint` and a JSON-safe `value` (None where echoing it back is unsafe)."""
 
     def __init__(self, path: str, constraint: str, value: Any):
         self.path = path or "body"
         self.constraint = constraint
         self.value = json_safe(value)
         super().__init__(f"{self.path}: {constraint}")
+
+
+class BadNumber(BadValue):
+    """A non-finite or out-of-range number at `path`."""
+
+
+class BadText(BadValue):
+    """A string (or object key) holding NUL or a lone UTF-16 surrogate at `path`; the
+    value is not echoed (a lone surrogate cannot be written as UTF-8)."""
+
+    def __init__(self, path: str, constraint: str):
+        super().__init__(path, constraint, None)
+
+
+NUL = "must not contain NUL (\\u0000) characters"
+SURROGATE = "must be valid Unicode text (it holds a lone UTF-16 surrogate)"
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def _text_problem(text: str) -> str | None:
+    if "\x00" in text:
+        return NUL
+    if not text.isascii() and _SURROGATES.search(text):
+        return SURROGATE
+    return None
+
+
+def first_bad_text(data, path: str = "") -> BadText | None:
+    """The first string or object key in `data` holding NUL or a lone surrogate, or None.
+    A bad key is named by its object's path (the key itself cannot be written back)."""
+    stack = [(path, data)]
+    while stack:
+        where, value = stack.pop()
+        if isinstance(value, str):
+            problem = _text_problem(value)
+            if problem:
+                return BadText(where, problem)
+        elif isinstance(value, dict):
+            for key in value:
+                problem = _text_problem(key) if isinstance(key, str) else None
+                if problem:
+                    return BadText(where, f"keys {problem}")
+            stack.extend((_join(where, k), v) for k, v in reversed(list(value.items())))
+        elif isinstance(value, list | tuple):
+            stack.extend((_join(where, i), v) for i, v in reversed(list(enumerate(value))))
+    return None
+
+
+def check_text(data, path: str = "") -> None:
+    """Raise `BadText` for the first string in `data` that PostgreSQL cannot store."""
+    bad = first_bad_text(data, path)
+    if bad is not None:
+        raise bad
 
 
 def is_finite_number(value) -> bool:
@@ -158,6 +217,8 @@ def checked_loads(text: str | bytes):
     )
     if suspect:
         check_numbers(data)
+    if "\\u" in (text if isinstance(text, str) else text.decode("utf-8", "replace")):
+        check_text(data)  # an escape may be NUL or a lone surrogate
     return data
 
 
@@ -180,14 +241,15 @@ def fast_checked_loads(body: bytes):
     integer literal of 19+ digits goes through `checked_loads`, and a body
     orjson refuses is read again by `checked_loads` only to name the path of
     a bad number (`BadNumber`); otherwise orjson's refusal stands (ValueError).
-    The digit scan is two C passes (about 1 ms per MB).
+    The digit scan is two C passes (about 1 ms per MB). A body holding the escape
+    `\\u0000` is walked for NUL in its strings (`BadText`).
     """
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as refusal:
         try:
             checked_loads(body)
-        except BadNumber:
+        except BadValue:
             raise
         except (ValueError, RecursionError):
             pass
@@ -197,6 +259,8 @@ def fast_checked_loads(body: bytes):
             return checked_loads(body)
         except RecursionError:
             raise ValueError("nesting too deep") from None
+    if b"\\u0000" in body:  # orjson reads it as NUL (a literal "\\u0000" also matches)
+        check_text(data)
     return data
 
 

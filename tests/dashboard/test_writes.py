@@ -127,6 +127,17 @@ def test_admin_edits_a_station_through_the_service(admin, django_capture_on_comm
         ({"frequency_max": "0"}, "frequency_max", "greater than or equal to 1."),
         ({"latitude": "91"}, "latitude", "Ensure this value is less than or equal to 90."),
         ({"api_config": "{not json"}, "api_config", "must be valid JSON"),
+        # what the API refuses in api_config, the form refuses too (it read NUL, NaN before)
+        (
+            {"api_config": '{"api_type": "simulated", "x": "a\\u0000"}'},
+            "api_config",
+            "x: must not contain NUL",
+        ),
+        (
+            {"api_config": '{"api_type": "simulated", "timeout": NaN}'},
+            "api_config",
+            "timeout: must be a finite number",
+        ),
         ({"api_config": '{"api_type": "telnet"}'}, "api_config", "api_type: must be one of"),
         ({"status": "exploded"}, "status", "is not a valid choice"),
     ],

@@ -96,6 +96,14 @@ CASES = {
         ),
         "annotations[0].core:sample_count",
     ),
+    # What PostgreSQL cannot store, named before anything is written (a 500 before).
+    "annotation label with NUL": (
+        lambda meta: meta["annotations"].append(
+            {"core:sample_start": 0, "core:sample_count": 10, "core:label": "C\x00W"}
+        ),
+        "annotations[0].core:label",
+    ),
+    "global key with NUL": (_set(["global", "x\x00"], 1), "global"),
     "annotation with one edge": (
         lambda meta: meta["annotations"].append(
             {"core:sample_start": 0, "core:sample_count": 10, "core:freq_lower_edge": 7_100_000}

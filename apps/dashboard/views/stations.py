@@ -11,6 +11,7 @@ from datetime import timedelta
 from django.shortcuts import get_object_or_404, redirect
 
 from apps.core.exceptions import Conflict
+from apps.core.numbers import BadValue, fast_checked_loads
 from apps.core.timeutil import utc_now
 from apps.dashboard.forms import data_from_post, serializer_fields, validate
 from apps.dashboard.views.base import ConsoleView
@@ -87,9 +88,11 @@ def _post_data(request) -> tuple[dict, dict]:
     errors: dict = {}
     raw = request.POST.get("api_config", "").strip()
     if raw:
-        try:
-            data["api_config"] = json.loads(raw)
-        except ValueError:
+        try:  # the API's reader: NaN, NUL and the like are refused as the API refuses them
+            data["api_config"] = fast_checked_loads(raw.encode())
+        except BadValue as bad:
+            errors["api_config"] = [f"{bad.path}: {bad.constraint}"]
+        except (ValueError, RecursionError):
             errors["api_config"] = ["must be valid JSON (an object)"]
     else:
         data.pop("api_config", None)

@@ -90,10 +90,21 @@ def parse_timestamp(value) -> datetime | None:
     return parsed if parsed.tzinfo is UTC else parsed.astimezone(UTC)
 
 
+_UNPARSED = object()
+
+
 def clean_detection(
-    item, index: int, now: datetime, earliest: datetime, errors: dict[str, list[str]]
+    item,
+    index: int,
+    now: datetime,
+    earliest: datetime,
+    errors: dict[str, list[str]],
+    timestamp=_UNPARSED,
 ) -> dict | None:
-    """The detection as a row dict, or None after adding its problems to `errors`."""
+    """The detection as a row dict, or None after adding its problems to `errors`.
+
+    `timestamp`: `parse_timestamp(item["detection_timestamp"])` when the caller has
+    already parsed it (ingest reads the days first, to make their partitions)."""
     prefix = f"detections[{index}]"
     if not isinstance(item, dict):
         errors[prefix] = ["must be an object"]
@@ -157,7 +168,8 @@ def clean_detection(
     if is_anomaly is not None and not isinstance(is_anomaly, bool):
         problems["is_anomaly"] = "must be true or false"
 
-    timestamp = parse_timestamp(item.get("detection_timestamp"))
+    if timestamp is _UNPARSED:
+        timestamp = parse_timestamp(item.get("detection_timestamp"))
     if timestamp is None:
         problems["detection_timestamp"] = "required: an ISO 8601 time such as 2024-01-15T14:30:00Z"
     elif timestamp > now + MAX_CLOCK_SKEW:

@@ -178,6 +178,49 @@ def all_numbers_ok(data) -> bool:
     return True
 
 
+def storable_text(text: str) -> bool:
+    """True when PostgreSQL's text and jsonb can hold `text` (no NUL, no lone surrogate)."""
+    return _text_problem(text) is None
+
+
+def all_storable(data) -> bool:
+    """`all_numbers_ok`, and no string or key holding NUL or a lone surrogate: one pass,
+    for values that did not come through `fast_checked_loads` (a collector's dict)."""
+    if isinstance(data, dict):
+        for key in data:
+            if type(key) is str and ("\x00" in key or not key.isascii()) and _text_problem(key):
+                return False
+        values = data.values()
+    elif isinstance(data, list | tuple):
+        values = data
+    elif isinstance(data, str):
+        return _text_problem(data) is None
+    else:
+        return _problem(data) is None
+    for value in values:
+        kind = type(value)
+        if kind is float:
+            if value - value != 0:
+                return False
+        elif kind is int:
+            if not INT64_MIN <= value <= INT64_MAX:
+                return False
+        elif kind is str:
+            if ("\x00" in value or not value.isascii()) and _text_problem(value):
+                return False
+        elif kind is bool or value is None:
+            continue
+        elif not all_storable(value):
+            return False
+    return True
+
+
+def first_unstorable(data, path: str = "") -> BadValue | None:
+    """The first bad number (`first_bad_number`) or bad text (`first_bad_text`) in
+    `data`, or None; call it for the path once `all_storable` is False."""
+    return first_bad_number(data, path) or first_bad_text(data, path)
+
+
 def check_numbers(data, path: str = "") -> None:
     """Raise `BadNumber` for the first bad number in `data` (see first_bad_number)."""
     bad = first_bad_number(data, path)

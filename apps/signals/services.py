@@ -122,6 +122,7 @@ class _Batch:
             for item in items
             if type(item) is dict and isinstance(item.get("websdr_station_id"), str)
         }
+        named = {sid for sid in named if "\x00" not in sid}  # not a query value: refused
         self.station_ranges = {
             sid: (low, high)
             for sid, low, high in Station.objects.filter(pk__in=named).values_list(

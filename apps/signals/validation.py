@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from django.utils.dateparse import parse_datetime
 
 from apps.core.bands import MAX_FREQUENCY_HZ
-from apps.core.numbers import all_numbers_ok, first_bad_number
+from apps.core.numbers import all_storable, first_unstorable, storable_text
 
 MODULATION_TYPES = frozenset(
     ["AM", "FM", "NFM", "WFM", "USB", "LSB", "CW", "FSK", "PSK", "OFDM", "DIGITAL", "NOISE",
@@ -123,7 +123,7 @@ def clean_detection(
             problems["id"] = "must be a UUID"
 
     station = item.get("websdr_station_id")
-    if not isinstance(station, str) or not station:
+    if not isinstance(station, str) or not station or "\x00" in station:
         problems["websdr_station_id"] = "required: the id of a registered station"
 
     frequency = item.get("frequency_hz")
@@ -157,7 +157,9 @@ def clean_detection(
         problems["signal_features"] = f"must be an object of at most {MAX_FEATURES} numbers"
     else:
         for key, value in features.items():
-            if not (_is_number(value) or value is None) or len(key) > MAX_FEATURE_NAME_LENGTH:
+            if not isinstance(key, str) or not storable_text(key):
+                problems["signal_features"] = "feature names must be text without NUL"
+            elif not (_is_number(value) or value is None) or len(key) > MAX_FEATURE_NAME_LENGTH:
                 problems[f"signal_features.{key}"] = "must be a finite number"
 
     score = item.get("anomaly_score")
@@ -184,8 +186,8 @@ def clean_detection(
         metadata = {}
     if not isinstance(metadata, dict):
         problems["processing_metadata"] = "must be an object"
-    elif not all_numbers_ok(metadata):
-        bad = first_bad_number(metadata, "processing_metadata")
+    elif not all_storable(metadata):  # a collector's dict has not been through the parser
+        bad = first_unstorable(metadata, "processing_metadata")
         problems[bad.path] = bad.constraint
 
     if problems:

@@ -96,3 +96,26 @@ def test_ingest_metadata(operator_client):
     response = raw(operator_client, "post", "/api/v1/signals/detections", text)
     assert_envelope(response, 400, "VALIDATION_ERROR", "detections[0].processing_metadata.decoder")
     assert SignalDetection.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"processing_metadata": {"decoder": ["ft8", "a\x00"]}},
+         "detections[0].processing_metadata.decoder[1]"),
+        ({"processing_metadata": {"n\x00": 1}}, "detections[0].processing_metadata"),
+        ({"processing_metadata": {"s": "\ud800"}}, "detections[0].processing_metadata.s"),
+        ({"signal_features": {"snr\x00": 1.0}}, "detections[0].signal_features"),
+        ({"websdr_station_id": "twente-nl\x00"}, "detections[0].websdr_station_id"),
+    ],
+)  # fmt: skip
+def test_the_ingest_service_refuses_it_from_python_callers(change, field):
+    """A collector's dict never went through the parser: the service checks itself."""
+    from apps.core.exceptions import ValidationFailed
+    from apps.signals.services import detection_ingest
+
+    StationFactory(id="twente-nl")
+    with pytest.raises(ValidationFailed) as caught:
+        detection_ingest(detections=[{**DetectionFactory(), **change}])
+    assert caught.value.details["field"] == field
+    assert SignalDetection.objects.count() == 0

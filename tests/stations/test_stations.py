@@ -370,6 +370,30 @@ def test_statistics_of_many_stations_equal_each_stations_own(db):
     assert many["quiet-nl"]["total_detections_24h"] == 0
 
 
+def test_the_console_lists_statistics_at_most_max_age_old(db, django_assert_num_queries):
+    """With `max_age_s` (the console's list) a second read within the age is the cached
+    one, without a query; without it (the API), every read counts again."""
+    from datetime import timedelta
+
+    from apps.core.timeutil import utc_now
+    from apps.stations import selectors
+    from apps.stations.models import Station
+    from tests.signals.factories import DetectionFactory, ingest
+    from tests.stations.factories import StationFactory
+
+    now = utc_now()
+    StationFactory(id="twente-nl")
+    stations = list(Station.objects.all())
+    ingest(DetectionFactory(when=now - timedelta(hours=1)))
+    first = selectors.station_statistics_many(stations=stations, now=now, max_age_s=15)
+    ingest(DetectionFactory(when=now - timedelta(minutes=5)))
+    with django_assert_num_queries(0):
+        again = selectors.station_statistics_many(stations=stations, now=now, max_age_s=15)
+    assert first == again and again["twente-nl"]["total_detections_24h"] == 1
+    fresh = selectors.station_statistics_many(stations=stations, now=now)
+    assert fresh["twente-nl"]["total_detections_24h"] == 2
+
+
 def test_the_reserved_id_new_is_a_400_naming_id(admin_client):
     """`new` would be shadowed by the console's create page (/stations/new): refused."""
     response = admin_client.post("/api/v1/stations", {**TWENTE, "id": "new"}, format="json")

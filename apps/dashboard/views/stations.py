@@ -22,6 +22,7 @@ from apps.stations.api.serializers import StationDetailSerializer
 from apps.stations.filters import StationFilterSet
 from apps.stations.models import Station
 
+STATISTICS_MAX_AGE_S = 15  # the list's 24-hour counts: up to 15 s old (station_statistics_many)
 FORM_FIELDS = ["id", "name", "url", "location", "latitude", "longitude", "frequency_min",
                "frequency_max", "status", "api_config"]  # fmt: skip
 
@@ -42,7 +43,9 @@ class StationListView(ConsoleView):
         filterset = StationFilterSet(request.GET, queryset=selectors.station_list())
         stations = list(filterset.validated_queryset())
         status = filterset.form.cleaned_data.get("status") or ""
-        statistics = selectors.station_statistics_many(stations=stations, now=utc_now())
+        statistics = selectors.station_statistics_many(
+            stations=stations, now=utc_now(), max_age_s=STATISTICS_MAX_AGE_S
+        )
         rows = [{"station": s, "statistics": statistics[s.id]} for s in stations]
         return self.render(
             request,

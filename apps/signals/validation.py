@@ -157,8 +157,12 @@ def clean_detection(
         problems["signal_features"] = f"must be an object of at most {MAX_FEATURES} numbers"
     else:
         for key, value in features.items():
-            if not isinstance(key, str) or not storable_text(key):
-                problems["signal_features"] = "feature names must be text without NUL"
+            if type(key) is not str or (
+                ("\x00" in key or not key.isascii()) and not storable_text(key)
+            ):
+                problems["signal_features"] = (
+                    "feature names must be text (no NUL, no lone surrogate)"
+                )
             elif not (_is_number(value) or value is None) or len(key) > MAX_FEATURE_NAME_LENGTH:
                 problems[f"signal_features.{key}"] = "must be a finite number"
 

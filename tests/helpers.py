@@ -110,3 +110,28 @@ async def async_wait_for(condition, timeout: float = 30.0, interval: float = 0.0
         if time.monotonic() >= deadline:
             raise AssertionError(f"not within {timeout} s: {what or condition}") from last_error
         await asyncio.sleep(interval)
+
+
+def at_once(clients, url: str, bodies: list) -> list:
+    """POST bodies[i] with clients[i], all released by one barrier, each in its own thread
+    (its own database connection, closed after); the responses in order."""
+    import threading
+
+    from django.db import connection
+
+    barrier = threading.Barrier(len(clients))
+    results = [None] * len(clients)
+
+    def send(index):
+        barrier.wait()
+        try:
+            results[index] = clients[index].post(url, bodies[index], format="json")
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(clients))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results

@@ -188,7 +188,7 @@ def all_storable(data) -> bool:
     for values that did not come through `fast_checked_loads` (a collector's dict)."""
     if isinstance(data, dict):
         for key in data:
-            if type(key) is str and ("\x00" in key or not key.isascii()) and _text_problem(key):
+            if isinstance(key, str) and ("\x00" in key or not key.isascii()) and _text_problem(key):
                 return False
         values = data.values()
     elif isinstance(data, list | tuple):

@@ -22,6 +22,7 @@ from apps.anomalies.services import (
 )
 from apps.core import hooks
 from apps.core.exceptions import Conflict, ValidationFailed
+from apps.core.numbers import storable_text
 from apps.core.partitioning import ensure_partitions
 from apps.core.timeutil import utc_now
 from apps.ml import scoring
@@ -36,6 +37,7 @@ logger = logging.getLogger(__name__)
 
 MAX_BATCH = 10_000
 CHUNK_ROWS = 1_000  # rows prepared per step of the streamed COPY
+COMPARE_ATTEMPTS = 3  # the comparing path, again after losing a deadlock
 OUT_OF_COVERAGE_SCORE = 0.9
 TABLE = SignalDetection._meta.db_table
 KEY_TABLE = DetectionKey._meta.db_table
@@ -100,7 +102,9 @@ class _Batch:
         # The deployed model (it may be read from the database): only when a row needs it.
         self.scorer = (
             scoring.active_anomaly_scorer()
-            if any(type(item) is not dict or item.get("anomaly_score") is None for item in items)
+            if any(
+                not isinstance(item, dict) or item.get("anomaly_score") is None for item in items
+            )
             else None
         )
         self.earliest = retention_cutoff(now)
@@ -110,7 +114,7 @@ class _Batch:
         self._seen: dict[str, dict] = {}
         self._chunks = None
         self.timestamps = [
-            parse_timestamp(item.get("detection_timestamp")) if type(item) is dict else None
+            parse_timestamp(item.get("detection_timestamp")) if isinstance(item, dict) else None
             for item in items
         ]
         latest = now + MAX_CLOCK_SKEW  # what validation accepts: no partition beyond it
@@ -120,9 +124,9 @@ class _Batch:
         named = {
             item.get("websdr_station_id")
             for item in items
-            if type(item) is dict and isinstance(item.get("websdr_station_id"), str)
+            if isinstance(item, dict) and isinstance(item.get("websdr_station_id"), str)
         }
-        named = {sid for sid in named if "\x00" not in sid}  # not a query value: refused
+        named = {sid for sid in named if storable_text(sid)}  # not a query value: refused
         self.station_ranges = {
             sid: (low, high)
             for sid, low, high in Station.objects.filter(pk__in=named).values_list(
@@ -443,11 +447,26 @@ def _copy_streamed(batch: _Batch, now: datetime) -> None:
             batch.raise_problems()
 
 
+def _deadlocked(exc: Exception) -> bool:
+    return getattr(exc.__cause__, "sqlstate", None) == "40P01"
+
+
 def _must_compare(exc: Exception) -> bool:
     """An optimistic write that met stored ids (a key or row unique violation) or a
     concurrent batch holding some of the same ids (a deadlock on them)."""
-    state = getattr(exc.__cause__, "sqlstate", None)
-    return isinstance(exc, IntegrityError) or state == "40P01"
+    return isinstance(exc, IntegrityError) or _deadlocked(exc)
+
+
+def _write_compared(rows: list[dict], now: datetime) -> list[dict]:
+    """Insert the keys not stored yet (waiting for concurrent writers of the same ids),
+    compare the stored ones (409 for other content), COPY the new rows."""
+    inserted = _insert_new_keys(rows)
+    repeated = [row for row in rows if row["id"] not in inserted]
+    _check_stored(repeated, _stored_keys(row["id"] for row in repeated))
+    fresh = [row for row in rows if row["id"] in inserted]
+    if fresh:
+        _copy_rows(fresh, now)
+    return fresh
 
 
 def _write(batch: _Batch, now: datetime) -> list[dict]:
@@ -472,14 +491,18 @@ def _write(batch: _Batch, now: datetime) -> list[dict]:
                 raise
             logger.info("ingest batch holds stored or concurrently written ids; comparing")
         batch.read_all()
-        rows = batch.rows
-        inserted = _insert_new_keys(rows)
-        repeated = [row for row in rows if row["id"] not in inserted]
-        _check_stored(repeated, _stored_keys(row["id"] for row in repeated))
-        fresh = [row for row in rows if row["id"] in inserted]
-        if fresh:
-            _copy_rows(fresh, now)
-        return fresh
+        for attempt in range(1, COMPARE_ATTEMPTS + 1):
+            try:
+                with transaction.atomic():
+                    return _write_compared(batch.rows, now)
+            except OperationalError as exc:
+                # Keys then rows here, rows then keys in a concurrent batch's first
+                # attempt: sharing a new id, the two can deadlock. PostgreSQL breaks it;
+                # when this side lost, its savepoint is gone and the other batch commits,
+                # so comparing again finds that id stored.
+                if not _deadlocked(exc) or attempt == COMPARE_ATTEMPTS:
+                    raise
+                logger.info("ingest deadlocked comparing ids (attempt %d); again", attempt)
     batch.read_all()
     fresh = _check_stored(batch.rows, _stored_keys(row["id"] for row in batch.rows))
     DetectionKey.objects.bulk_create(

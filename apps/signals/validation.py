@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from django.utils.dateparse import parse_datetime
 
 from apps.core.bands import MAX_FREQUENCY_HZ
-from apps.core.numbers import all_storable, first_unstorable, storable_text
+from apps.core.numbers import INT64_MAX, INT64_MIN, all_storable, first_unstorable, storable_text
 
 MODULATION_TYPES = frozenset(
     ["AM", "FM", "NFM", "WFM", "USB", "LSB", "CW", "FSK", "PSK", "OFDM", "DIGITAL", "NOISE",
@@ -47,9 +47,11 @@ def _is_number(value) -> bool:
     kind = type(value)  # the exact types first: this runs several times per item
     if kind is float:
         return value - value == 0  # not inf, not nan
-    if kind is int:
-        return True
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if kind is int:  # a JSON integer beyond 64 bits is refused as the API's reader does
+        return INT64_MIN <= value <= INT64_MAX
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return INT64_MIN <= value <= INT64_MAX if isinstance(value, int) else math.isfinite(value)
 
 
 _CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -73,13 +75,14 @@ def canonical_uuid(value) -> str | None:
 
 
 def parse_timestamp(value) -> datetime | None:
-    """An aware ISO 8601 time (naive times are read as UTC), or None if unparseable."""
+    """An aware ISO 8601 time in UTC (naive times are read as UTC), or None if unparseable
+    or outside what a datetime can hold in UTC."""
     if isinstance(value, datetime):
         parsed = value
     elif isinstance(value, str):
         try:
             parsed = parse_datetime(value)
-        except ValueError:
+        except (ValueError, OverflowError):
             return None
     else:
         return None
@@ -87,7 +90,10 @@ def parse_timestamp(value) -> datetime | None:
         return None
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=UTC)
-    return parsed if parsed.tzinfo is UTC else parsed.astimezone(UTC)
+    try:  # 9999-12-31T23:59:59-23:59 is past datetime's range once in UTC
+        return parsed if parsed.tzinfo is UTC else parsed.astimezone(UTC)
+    except OverflowError:
+        return None
 
 
 _UNPARSED = object()
@@ -123,7 +129,7 @@ def clean_detection(
             problems["id"] = "must be a UUID"
 
     station = item.get("websdr_station_id")
-    if not isinstance(station, str) or not station or "\x00" in station:
+    if not isinstance(station, str) or not station or not storable_text(station):
         problems["websdr_station_id"] = "required: the id of a registered station"
 
     frequency = item.get("frequency_hz")

@@ -4,16 +4,14 @@ The same content again is a duplicate (counted, not stored twice); other content
 stored id is a 409 naming `detections[i].id` and nothing of that batch is written.
 """
 
-import threading
 import uuid
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 
 from apps.core.timeutil import utc_now
 from apps.signals.models import DetectionKey, SignalDetection
-from tests.helpers import assert_envelope, client_for
+from tests.helpers import assert_envelope, at_once, client_for
 from tests.signals.factories import DetectionFactory
 from tests.stations.factories import StationFactory
 
@@ -127,25 +125,6 @@ def test_server_generated_ids_are_keys_too(operator_client, stations):
 # --- at the same moment ---------------------------------------------------------------
 
 
-def _at_once(clients, bodies) -> list:
-    barrier = threading.Barrier(len(clients))
-    results = [None] * len(clients)
-
-    def send(index):
-        barrier.wait()
-        try:
-            results[index] = clients[index].post(URL, bodies[index], format="json")
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(clients))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
-
-
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_concurrent_batches_with_one_id_and_different_times(operator_user):
     StationFactory(id="twente-nl")
@@ -157,7 +136,7 @@ def test_concurrent_batches_with_one_id_and_different_times(operator_user):
         for n in range(6)
     ]  # fmt: skip
     clients = [client_for(operator_user) for _ in bodies]
-    responses = _at_once(clients, bodies)
+    responses = at_once(clients, URL, bodies)
     statuses = sorted(r.status_code for r in responses)
     assert statuses == [201, 409, 409, 409, 409, 409], [r.content for r in responses]
     winner = next(b for b, r in zip(bodies, responses, strict=True) if r.status_code == 201)
@@ -181,7 +160,7 @@ def test_concurrent_retries_of_one_batch_store_it_once(operator_user):
     items = [DetectionFactory(when=now - timedelta(seconds=i)) for i in range(50)]
     bodies = [{"detections": items[n:] + items[:n]} for n in range(0, 60, 10)]
     clients = [client_for(operator_user) for _ in bodies]
-    responses = _at_once(clients, bodies)
+    responses = at_once(clients, URL, bodies)
     assert [r.status_code for r in responses] == [201] * 6, [r.content for r in responses]
     counts = sorted((r.json()["ingested"], r.json()["duplicates"]) for r in responses)
     assert sum(ingested for ingested, _ in counts) == 50
@@ -228,7 +207,7 @@ def test_concurrent_batches_over_the_same_stations_never_deadlock(operator_user)
                 for n, station_id in enumerate(ids[client % 10:] + ids[: client % 10])]}
             for client in range(8)
         ]  # fmt: skip
-        responses = _at_once(clients, bodies)
+        responses = at_once(clients, URL, bodies)
         assert [r.status_code for r in responses] == [201] * 8, [r.content for r in responses]
     assert SignalDetection.objects.count() == 5 * 8 * 10
     newest = {s.pk: s.last_seen for s in Station.objects.filter(pk__in=ids)}
@@ -289,7 +268,7 @@ def test_concurrent_retries_chunked_differently_store_the_batch_once(operator_us
     items = [DetectionFactory(when=now - timedelta(seconds=i)) for i in range(50)]
     bodies = [{"detections": items[n:] + items[:n]} for n in range(0, 40, 10)]
     clients = [client_for(operator_user) for _ in bodies]
-    responses = _at_once(clients, bodies)
+    responses = at_once(clients, URL, bodies)
     assert [r.status_code for r in responses] == [201] * 4, [r.content for r in responses]
     counts = [(r.json()["ingested"], r.json()["duplicates"]) for r in responses]
     assert sum(ingested for ingested, _ in counts) == 50

@@ -129,7 +129,11 @@ def clean_detection(
             problems["id"] = "must be a UUID"
 
     station = item.get("websdr_station_id")
-    if not isinstance(station, str) or not station or not storable_text(station):
+    if (
+        not isinstance(station, str)
+        or not station
+        or (("\x00" in station or not station.isascii()) and not storable_text(station))
+    ):
         problems["websdr_station_id"] = "required: the id of a registered station"
 
     frequency = item.get("frequency_hz")

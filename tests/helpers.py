@@ -112,26 +112,36 @@ async def async_wait_for(condition, timeout: float = 30.0, interval: float = 0.0
         await asyncio.sleep(interval)
 
 
-def at_once(clients, url: str, bodies: list) -> list:
-    """POST bodies[i] with clients[i], all released by one barrier, each in its own thread
-    (its own database connection, closed after); the responses in order."""
+def together(calls) -> list:
+    """Run each `calls[i]()` in its own thread (its own database connections, closed
+    after), all released by one barrier; their results in order."""
     import threading
 
-    from django.db import connection
+    from django.db import connections
 
-    barrier = threading.Barrier(len(clients))
-    results = [None] * len(clients)
+    barrier = threading.Barrier(len(calls))
+    results = [None] * len(calls)
 
-    def send(index):
-        barrier.wait()
+    def run(index):
+        barrier.wait(timeout=10)
         try:
-            results[index] = clients[index].post(url, bodies[index], format="json")
+            results[index] = calls[index]()
         finally:
-            connection.close()
+            connections.close_all()
 
-    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(clients))]
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     return results
+
+
+def at_once(clients, url: str, bodies: list) -> list:
+    """POST bodies[i] with clients[i], all at once (`together`); the responses in order."""
+    return together(
+        [
+            lambda client=client, body=body: client.post(url, body, format="json")
+            for client, body in zip(clients, bodies, strict=True)
+        ]
+    )

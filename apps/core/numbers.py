@@ -10,7 +10,9 @@ mode cannot write them back out. So:
   (`detections[3].signal_features.snr`). The API's JSON parser
   (`apps.core.parsers`) and WebSocket consumers use it.
 * `first_bad_number` finds such a value in data that did not come through
-  JSON (a collector's dict, a management command's arguments).
+  JSON (a collector's dict, a management command's arguments); `all_storable`
+  is ingest's one-pass test for bad numbers and bad text together, and
+  `first_unstorable` names the path.
 * `json_safe` makes any value JSON-writable (non-finite floats as the
   strings "Infinity", "-Infinity", "NaN"): the error envelope runs every
   `details` through it, so an error can never fail to render.
@@ -148,44 +150,16 @@ def first_bad_number(data, path: str = "") -> BadNumber | None:
     return None
 
 
-_PLAIN = (str, bool, type(None))
-
-
-def all_numbers_ok(data) -> bool:
-    """True when `data` holds no non-finite float and no integer beyond 64 bits.
-
-    The fast test for hot paths (a few hundred ns for a small flat object);
-    call `first_bad_number` for the path only when it is False.
-    """
-    if isinstance(data, dict):
-        values = data.values()
-    elif isinstance(data, list | tuple):
-        values = data
-    else:
-        return _problem(data) is None
-    for value in values:
-        kind = type(value)
-        if kind is float:
-            if value - value != 0:
-                return False
-        elif kind is int:
-            if not INT64_MIN <= value <= INT64_MAX:
-                return False
-        elif kind in _PLAIN:
-            continue
-        elif not all_numbers_ok(value):
-            return False
-    return True
-
-
 def storable_text(text: str) -> bool:
     """True when PostgreSQL's text and jsonb can hold `text` (no NUL, no lone surrogate)."""
     return _text_problem(text) is None
 
 
 def all_storable(data) -> bool:
-    """`all_numbers_ok`, and no string or key holding NUL or a lone surrogate: one pass,
-    for values that did not come through `fast_checked_loads` (a collector's dict)."""
+    """True when `data` holds no non-finite float, no integer beyond 64 bits and no string
+    or key holding NUL or a lone surrogate: the fast test for hot paths (ingest, for
+    values that did not come through `fast_checked_loads`: a collector's dict); call
+    `first_unstorable` for the path only when it is False."""
     if isinstance(data, dict):
         for key in data:
             if isinstance(key, str) and ("\x00" in key or not key.isascii()) and _text_problem(key):

@@ -1,15 +1,13 @@
 """Unique things created by concurrent requests (threads with their own PostgreSQL
 connections, released together): one 201, the rest 409 in the envelope, never a 500."""
 
-import threading
-
 import pytest
-from django.db import connections
 
 from apps.constellations.models import ConstellationMember, ConstellationShare, ReferenceTransmitter
 from apps.ml.models import MLModel
 from tests.constellations.factories import ConstellationFactory
 from tests.helpers import assert_envelope, client_for, make_user
+from tests.helpers import together as run_together
 from tests.stations.factories import StationFactory
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
@@ -17,23 +15,11 @@ COUNT = 8
 
 
 def together(user, method: str, path: str, body: dict) -> list:
-    barrier = threading.Barrier(COUNT)
-    responses = [None] * COUNT
-
-    def run(index):
-        client = client_for(user)
-        barrier.wait(timeout=10)
-        try:
-            responses[index] = getattr(client, method)(path, body, format="json")
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(COUNT)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return responses
+    """COUNT clients of `user` sending the same request at once."""
+    clients = [client_for(user) for _ in range(COUNT)]
+    return run_together(
+        [lambda c=c: getattr(c, method)(path, body, format="json") for c in clients]
+    )
 
 
 def assert_one_created(responses, field: str):

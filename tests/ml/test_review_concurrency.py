@@ -2,41 +2,18 @@
 connections, released together), found untested by review: acknowledge, activate,
 train, the fail callback."""
 
-import threading
-
 import pytest
-from django.db import connections
 
 from apps.anomalies.models import AnomalyEvent
 from apps.core.timeutil import utc_now
 from apps.ml.models import MLModel
 from apps.training.models import TrainingJob
 from tests.dashboard import data as dashboard_data
-from tests.helpers import client_for, make_user
+from tests.helpers import client_for, make_user, together
 from tests.ml import factories
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 COUNT = 8
-
-
-def together(calls) -> list:
-    """Run each `calls[i]()` in its own thread, released at once; their results."""
-    barrier = threading.Barrier(len(calls))
-    results = [None] * len(calls)
-
-    def run(index):
-        barrier.wait(timeout=10)
-        try:
-            results[index] = calls[index]()
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
 
 
 def test_concurrent_acknowledgements_of_one_anomaly_are_one_200():

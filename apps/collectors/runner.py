@@ -37,6 +37,7 @@ from apps.collectors.base import (
     Source,
 )
 from apps.core.exceptions import HeimdallError
+from apps.core.numbers import storable
 from apps.core.outages import backoff_delays, unavailable_reason
 from apps.core.timeutil import utc_now
 from apps.radio import dsp
@@ -398,12 +399,13 @@ def _is_heimdalls(exc: BaseException) -> bool:
 
 
 def _reason(exc: Exception, timeout: float) -> str:
-    """A station failure as its status shows it: the receiver's own words where it gave any."""
+    """A station failure as its status shows it: the receiver's own words where it gave any
+    (made storable: a receiver's NUL or lone surrogate must not fail the check's INSERT)."""
     if isinstance(exc, ProtocolError):
-        return str(exc)[:500]
+        return storable(str(exc)[:500])
     if isinstance(exc, TimeoutError) and not str(exc):
         return f"TimeoutError: the receiver sent nothing usable for {timeout:g} s"
-    return f"{type(exc).__name__}: {exc}"[:500]
+    return storable(f"{type(exc).__name__}: {exc}"[:500])
 
 
 def active_stations() -> list[Station]:

@@ -60,6 +60,9 @@ def check_channel_layer() -> str:
     return _layer_round_trip(layer)
 
 
+_clients: dict = {}  # channel-layer host URL → redis.Redis
+
+
 def _pubsub_round_trips(hosts) -> str:
     import redis
 
@@ -70,8 +73,12 @@ def _pubsub_round_trips(hosts) -> str:
     try:
         for host in hosts:
             url = host if isinstance(host, str) else host["address"]
-            client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
-            with client, client.pubsub(ignore_subscribe_messages=True) as pubsub:
+            client = _clients.get(url)
+            if client is None:  # one per host for the process; its pool reconnects
+                client = _clients[url] = redis.Redis.from_url(
+                    url, socket_timeout=2, socket_connect_timeout=2
+                )
+            with client.pubsub(ignore_subscribe_messages=True) as pubsub:
                 pubsub.subscribe(channel)
                 pubsub.get_message(timeout=2)  # the subscription's confirmation
                 if client.publish(channel, marker) != 1:

@@ -150,6 +150,14 @@ def first_bad_number(data, path: str = "") -> BadNumber | None:
     return None
 
 
+def storable(text: str) -> str:
+    """`text` with NUL and lone surrogates replaced by U+FFFD: for text Heimdall records
+    rather than refuses (a receiver's own error message in a station check)."""
+    if storable_text(text):
+        return text
+    return _SURROGATES.sub("\ufffd", text.replace("\x00", "\ufffd"))
+
+
 def storable_text(text: str) -> bool:
     """True when PostgreSQL's text and jsonb can hold `text` (no NUL, no lone surrogate)."""
     return _text_problem(text) is None

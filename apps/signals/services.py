@@ -88,7 +88,7 @@ def _check_list(items) -> None:
 class _Batch:
     """One ingest batch on its way in, prepared chunk by chunk (`chunks`): validated,
     hashed, de-duplicated and scored, so that PostgreSQL can store one chunk while
-    Python prepares the next (`_write_streamed`).
+    Python prepares the next (`_copy_streamed`).
 
     What needs the database is read first (`__init__`: the stations named, and the
     days whose partitions must exist); preparing a chunk is pure Python, so it can run
@@ -134,17 +134,17 @@ class _Batch:
             )
         }
 
-    def chunks(self, size: int):
-        """Yield the prepared unique rows, `size` items at a time; nothing more once a
-        problem is found (the rest is still validated, for the 400). Resumed, not
-        restarted, by a second call or `read_all` after an interrupted write."""
+    def chunks(self):
+        """Yield the prepared unique rows, CHUNK_ROWS items at a time; nothing more once a
+        problem is found (the rest is still validated, for the 400). One generator per
+        batch: a second call, or `read_all` after an interrupted write, resumes it."""
         if self._chunks is None:
-            self._chunks = self._prepare(size)
+            self._chunks = self._prepare(CHUNK_ROWS)
         return self._chunks
 
     def read_all(self) -> None:
         """Prepare what is left, then raise any problem (400, 409)."""
-        for _ in self.chunks(len(self.items)):
+        for _ in self.chunks():
             pass
         self.raise_problems()
 
@@ -437,7 +437,7 @@ def _copy_streamed(batch: _Batch, now: datetime) -> None:
     with connection.wrap_database_errors, connection.cursor() as cursor:
         raw = cursor.cursor
         with raw.copy(ROWS_SQL, writer=QueuedLibpqWriter(raw)) as copy:
-            for rows in batch.chunks(CHUNK_ROWS):
+            for rows in batch.chunks():
                 # In id order: concurrent batches holding the same ids (a client's retries)
                 # then take their row locks in one order and wait instead of deadlocking;
                 # a deadlock between larger batches chunked differently is caught by

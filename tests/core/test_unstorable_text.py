@@ -8,6 +8,7 @@ import json
 import pytest
 
 from apps.core.numbers import BadText, checked_loads, fast_checked_loads
+from apps.core.timeutil import utc_now
 from apps.ml.models import MLModel
 from apps.signals.models import SignalDetection
 from apps.stations.models import Station
@@ -119,3 +120,18 @@ def test_the_ingest_service_refuses_it_from_python_callers(change, field):
         detection_ingest(detections=[{**DetectionFactory(), **change}])
     assert caught.value.details["field"] == field
     assert SignalDetection.objects.count() == 0
+
+
+def test_a_receivers_error_text_is_recorded_storable():
+    """A receiver's own words go into its station check: NUL and lone surrogates in them
+    are replaced (U+FFFD), not a failed INSERT that stops the collector's bookkeeping."""
+    from apps.collectors.base import ProtocolError
+    from apps.collectors.runner import _reason
+    from apps.stations.models import StationCheck
+
+    StationFactory(id="twente-nl")
+    reason = _reason(ProtocolError("server says: bad\x00mode \ud800"), 5.0)
+    assert reason == "server says: bad\ufffdmode \ufffd"
+    StationCheck.objects.create(station_id="twente-nl", checked_at=utc_now(), ok=False,
+                                error=reason)  # fmt: skip
+    assert StationCheck.objects.get().error == reason

@@ -80,10 +80,9 @@ def test_optimistic_batch_and_comparing_batch_sharing_a_new_id(operator_user, mo
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
-def test_overlapping_batches_with_stored_ids_and_small_chunks(operator_user, monkeypatch):
+def test_overlapping_batches_with_stored_ids_and_small_chunks(operator_user, small_chunks):
     """Six overlapping batches, each holding some already-stored ids and new ids shared
-    with the others, chunks of 5: all 201, each id once."""
-    monkeypatch.setattr(services, "CHUNK_ROWS", 5)
+    with the others, in chunks of three: all 201, each id once."""
     StationFactory(id="twente-nl")
     now = utc_now()
     items = [DetectionFactory(when=now - timedelta(seconds=i)) for i in range(60)]

@@ -77,6 +77,7 @@ MIDDLEWARE = [
     "apps.core.middleware.RateLimitMiddleware",
     "apps.accounts.login_limits.LoginLimitMiddleware",
     "apps.core.middleware.RequestSizeLimitMiddleware",
+    "apps.core.middleware.StorableQueryMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]

@@ -135,3 +135,17 @@ def test_a_receivers_error_text_is_recorded_storable():
     StationCheck.objects.create(station_id="twente-nl", checked_at=utc_now(), ok=False,
                                 error=reason)  # fmt: skip
     assert StationCheck.objects.get().error == reason
+
+
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [
+        # schemathesis's find: the view reads config_name by hand and queried with it
+        ("/api/v1/training/data-check?config_name=%00%60&only_approved=true", "config_name"),
+        ("/api/v1/anomalies?station=tw%00", "station"),
+        ("/api/v1/signals/detections?modulation_type=USB&x%00=1", "x\ufffd"),
+    ],
+)
+def test_nul_in_a_query_parameter_is_a_400_naming_it(viewer_client, path, field):
+    error = assert_envelope(viewer_client.get(path), 400, "VALIDATION_ERROR", field)
+    assert error["details"]["constraint"] == "must not contain NUL (\\u0000) characters"

@@ -3,7 +3,7 @@
 """
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import numpy as np
 from django.conf import settings
@@ -13,9 +13,12 @@ from apps.ml.active import ActiveModel, forget_loaded_models
 from apps.ml.models import MLModel
 
 
-@dataclass(frozen=True)
-class Score:
-    """One detection's anomaly score in [0, 1], the model's verdict and its confidence."""
+class Score(NamedTuple):
+    """One detection's anomaly score in [0, 1], the model's verdict and its confidence.
+
+    A named tuple, not a frozen dataclass: ingest makes one per row, and a frozen
+    dataclass's __init__ (object.__setattr__ per field) cost about 1 µs of the ~30 µs
+    a row takes."""
 
     anomaly_score: float
     is_anomaly: bool
@@ -94,17 +97,18 @@ class ContextScorer:
         scores = np.round(verdict.score, 4)
         confidence = np.round(0.5 + 0.5 * np.minimum(1.0, np.abs(scores - 0.5) / 0.25), 4)
         flags = scores >= settings.HEIMDALL_ANOMALY_THRESHOLD
-        results: list[Score | None] = []
-        for i in range(len(rows)):
-            flagged = bool(flags[i])
-            results.append(
-                Score(
-                    anomaly_score=float(scores[i]),
-                    is_anomaly=flagged,
-                    confidence=float(confidence[i]),
-                    reason=context.REASONS[int(verdict.reason[i])] if flagged else None,
-                    description=self.model.describe(obs, verdict, i) if flagged else None,
-                )
+        # Python lists: indexing numpy arrays row by row costs ~0.1 µs per element.
+        results: list[Score | None] = [
+            Score(score, False, sure)
+            for score, sure in zip(scores.tolist(), confidence.tolist(), strict=True)
+        ]
+        for i in np.flatnonzero(flags).tolist():  # the few anomalous rows: say why
+            results[i] = Score(
+                anomaly_score=results[i].anomaly_score,
+                is_anomaly=True,
+                confidence=results[i].confidence,
+                reason=context.REASONS[int(verdict.reason[i])],
+                description=self.model.describe(obs, verdict, i),
             )
         return results
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from hashlib import blake2b
 
+import orjson
 from django.conf import settings
 from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import Case, F, Value, When
@@ -43,7 +44,8 @@ TABLE = SignalDetection._meta.db_table
 KEY_TABLE = DetectionKey._meta.db_table
 # What a row carries besides the model's fields.
 ROW_EXTRAS = (
-    "client_id", "content_hash", "features_json", "metadata_json", "timestamp_text", "index",
+    "client_id", "client_content", "content_hash", "features_json", "metadata_json",
+    "timestamp_text", "index",
 )  # fmt: skip
 COLUMNS = [
     "id",
@@ -204,12 +206,11 @@ class _Batch:
             raise _id_conflict(self.conflicts)
 
 
-def _canonical_encoder():
-    """Canonical JSON (sorted keys, no spaces, ASCII): exactly what
-    `json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode` writes, the text
-    stored content hashes were computed from. `encode` builds a new C encoder on every
-    call; this one is built once, which halves the cost (0.2 s per 100,000 rows).
-    No circular-reference check (markers=None): the objects come from parsed JSON or
+def _stdlib_canonical_encoder():
+    """Canonical JSON as Heimdall wrote it before orjson (sorted keys, no spaces, ASCII
+    escapes): exactly what `json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+    .encode` writes. Built once (`encode` builds a new C encoder per call). No
+    circular-reference check (markers=None): the objects come from parsed JSON or
     validated dicts, which cannot contain themselves."""
     from json.encoder import c_make_encoder, encode_basestring_ascii
 
@@ -222,26 +223,68 @@ def _canonical_encoder():
     return lambda value: "".join(encode(value, 0))
 
 
-_canonical = _canonical_encoder()
+_stdlib_canonical = _stdlib_canonical_encoder()
+
+
+def _canonical(value) -> str:
+    """Canonical JSON text of a validated object (sorted keys, no spaces, UTF-8): what
+    COPY writes to the jsonb columns and what content hashes are computed from.
+
+    orjson takes a sixth of the standard library's time (0.26 vs 1.5 µs for a row's
+    features, measured); what orjson cannot write (an integer key, nesting past 254
+    levels) the standard library writes. Validation has refused non-finite numbers,
+    which orjson would write as null.
+    """
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+    except TypeError:  # orjson.JSONEncodeError
+        return _stdlib_canonical(value)
+
+
+def _iso(when: datetime) -> str:
+    """`when.isoformat()`, in a third of its time (orjson writes the same text)."""
+    try:
+        return orjson.dumps(when)[1:-1].decode()
+    except TypeError:  # a datetime subclass orjson does not know
+        return when.isoformat()
+
+
+def _digest(row: dict, score, is_anomaly, features: str, metadata: str, when: str) -> str:
+    """128-bit BLAKE2b (hex) of a detection's content as the client sent it."""
+    text = (
+        f"{row['websdr_station_id']}\x1f{row['frequency_hz']}\x1f"
+        f"{row['signal_strength_db']!r}\x1f{row['bandwidth_hz']}\x1f"
+        f"{row['modulation_type']}\x1f{features}\x1f{score!r}\x1f"
+        f"{is_anomaly}\x1f{when}\x1f{metadata}"
+    )
+    return blake2b(text.encode(), digest_size=16).hexdigest()
 
 
 def _add_content_hashes(rows: list[dict]) -> None:
     """Each row's content as the client sent it (before scoring), as a 128-bit digest.
 
     The JSON objects and the time are written as text once here (canonical
-    JSON, ISO time in UTC) and reused by COPY.
+    JSON, ISO time in UTC) and reused by COPY. What the client sent of what scoring
+    may replace is kept (`client_content`) for `_stdlib_content_hash`.
     """
     for row in rows:
         features = row["features_json"] = _canonical(row["signal_features"])
         metadata = row["metadata_json"] = _canonical(row["processing_metadata"])
-        when = row["timestamp_text"] = row["detection_timestamp"].isoformat()
-        text = (
-            f"{row['websdr_station_id']}\x1f{row['frequency_hz']}\x1f"
-            f"{row['signal_strength_db']!r}\x1f{row['bandwidth_hz']}\x1f"
-            f"{row['modulation_type']}\x1f{features}\x1f{row['anomaly_score']!r}\x1f"
-            f"{row['is_anomaly']}\x1f{when}\x1f{metadata}"
-        )
-        row["content_hash"] = blake2b(text.encode(), digest_size=16).hexdigest()
+        when = row["timestamp_text"] = _iso(row["detection_timestamp"])
+        score, is_anomaly = row["anomaly_score"], row["is_anomaly"]
+        row["client_content"] = (score, is_anomaly, row["processing_metadata"])
+        row["content_hash"] = _digest(row, score, is_anomaly, features, metadata, when)
+
+
+def _stdlib_content_hash(row: dict) -> str:
+    """The row's content hash as Heimdall computed it before orjson (the JSON objects
+    as the standard library writes them): ids stored then still compare as the same
+    content when sent again. Only computed when the current digest differs."""
+    score, is_anomaly, metadata = row["client_content"]
+    return _digest(
+        row, score, is_anomaly, _stdlib_canonical(row["signal_features"]),
+        _stdlib_canonical(metadata), row["timestamp_text"],
+    )  # fmt: skip
 
 
 def _id_conflict(conflicts: list[tuple[int, str, str]]) -> Conflict:
@@ -266,7 +309,7 @@ def _check_stored(rows: list[dict], stored: dict) -> list[dict]:
             continue
         timestamp, content_hash = found
         same = (
-            content_hash == row["content_hash"]
+            content_hash in (row["content_hash"], _stdlib_content_hash(row))
             if content_hash is not None
             else timestamp == row["detection_timestamp"]
         )
@@ -377,11 +420,10 @@ def _stored_keys(ids) -> dict:
 def _copy_line(row: dict, now: str) -> str:
     """One row in COPY's text format.
 
-    Every value is either Heimdall's own text (a canonical UUID, a station slug,
+    Every value is either Heimdall's own text (a canonical UUID, a station id,
     a modulation name, numbers, ISO times) or JSON, whose only COPY-special
-    character is the backslash of its escapes (json.dumps writes no raw tab,
-    newline or non-ASCII character): doubling backslashes is all the escaping
-    needed.
+    character is the backslash of its escapes (JSON writes no raw tab, newline
+    or carriage return): doubling backslashes is all the escaping needed.
     """
     metadata = row["metadata_json"] or _canonical(row["processing_metadata"])
     bandwidth = row["bandwidth_hz"]

@@ -4,8 +4,11 @@ The same content again is a duplicate (counted, not stored twice); other content
 stored id is a 409 naming `detections[i].id` and nothing of that batch is written.
 """
 
+import functools
+import json
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from hashlib import blake2b
 
 import pytest
 
@@ -101,6 +104,40 @@ def test_ids_stored_before_content_digests_compare_by_time(operator_client, stat
     moved = item | {"detection_timestamp": (now - timedelta(hours=3)).isoformat()}
     assert_envelope(post(operator_client, moved), 409, "CONFLICT", "detections[0].id")
     assert SignalDetection.objects.count() == 1
+
+
+def _stdlib_digest(item: dict) -> str:
+    """The content digest as Heimdall wrote it before orjson: JSON by the standard
+    library (sorted keys, ASCII escapes, `1e-05`), the time as isoformat in UTC."""
+    dumps = functools.partial(json.dumps, sort_keys=True, separators=(",", ":"))
+    when = datetime.fromisoformat(item["detection_timestamp"]).astimezone(UTC).isoformat()
+    text = "\x1f".join([
+        item["websdr_station_id"], str(item["frequency_hz"]), repr(item["signal_strength_db"]),
+        str(item.get("bandwidth_hz")), item["modulation_type"], dumps(item["signal_features"]),
+        repr(item.get("anomaly_score")), str(item.get("is_anomaly")), when,
+        dumps(item["processing_metadata"]),
+    ])  # fmt: skip
+    return blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+def test_ids_stored_with_the_earlier_digest_still_compare_by_content(operator_client, stations):
+    """Digests written before the JSON encoder changed (ASCII escapes and `1e-05` then,
+    UTF-8 and `0.00001` now): the same content sent again is a duplicate, other content
+    a 409."""
+    item = DetectionFactory(when=utc_now()) | {
+        "signal_features": {"snr_estimate": 1e-05, "spectral_centroid": 1e16},
+        "processing_metadata": {"note": "Zürich ☂", "gain_db": 1e-05},
+    }
+    post(operator_client, item)
+    key = DetectionKey.objects.get()
+    assert key.content_hash.hex != _stdlib_digest(item)  # the digest did change
+    DetectionKey.objects.update(content_hash=_stdlib_digest(item))
+    assert post(operator_client, item).json() == {"ingested": 0, "duplicates": 1}
+    changed = item | {"processing_metadata": {"note": "Zürich", "gain_db": 1e-05}}
+    assert_envelope(post(operator_client, changed), 409, "CONFLICT", "detections[0].id")
+    assert SignalDetection.objects.count() == 1
+    stored = SignalDetection.objects.get().processing_metadata
+    assert (stored["note"], stored["gain_db"]) == ("Zürich ☂", 1e-05)
 
 
 def test_server_generated_ids_are_keys_too(operator_client, stations):

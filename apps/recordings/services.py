@@ -24,6 +24,7 @@ from apps.core.bands import MAX_FREQUENCY_HZ
 from apps.core.exceptions import Conflict, ValidationFailed
 from apps.core.merge import json_merge_patch
 from apps.core.tasks import dispatch
+from apps.core.text import normalize_text
 from apps.core.timeutil import utc_now
 from apps.recordings import clips as clip_math
 from apps.recordings import sigmf_files
@@ -220,7 +221,7 @@ def _default_name(*files) -> str:
             stem = os.path.basename(uploaded.name)
             for suffix in (".sigmf-meta", ".sigmf-data", ".sigmf"):
                 stem = stem.removesuffix(suffix)
-            return stem[:255] or "recording"
+            return normalize_text(stem)[:255] or "recording"
     return "recording"
 
 

@@ -20,8 +20,9 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
 
+from apps.accounts.roles import is_owner_or_admin
 from apps.core.bands import MAX_FREQUENCY_HZ
-from apps.core.exceptions import Conflict, ValidationFailed
+from apps.core.exceptions import Conflict, PermissionDenied, ValidationFailed
 from apps.core.merge import json_merge_patch
 from apps.core.tasks import dispatch
 from apps.core.text import normalize_text
@@ -225,9 +226,12 @@ def _default_name(*files) -> str:
     return "recording"
 
 
-def recording_delete(*, recording: Recording) -> None:
+def recording_delete(*, recording: Recording, user=None) -> None:
     """Delete the recording, its clips and its files (detections it produced stay: they
-    are ordinary detections). 409 while it is being analyzed."""
+    are ordinary detections). Only its uploader or an admin may (403), as for datasets,
+    jobs and models; 409 while it is being analyzed."""
+    if user is not None and not is_owner_or_admin(user, recording.created_by_id):
+        raise PermissionDenied("Only the recording's uploader or an admin may delete it.")
     with transaction.atomic():
         locked = Recording.objects.select_for_update().get(pk=recording.pk)
         if locked.analysis_status in (

@@ -279,3 +279,24 @@ def test_a_label_with_a_control_character_is_refused(operator_client, station, t
     assert_envelope(response, 400, "VALIDATION_ERROR", "annotations[0].core:label")
     assert Recording.objects.count() == 0 and RecordingClip.objects.count() == 0
     assert stored_files() == []
+
+
+def test_only_the_uploader_or_an_admin_deletes_a_recording(
+    operator_client, admin_client, station, tmp_path, django_capture_on_commit_callbacks
+):
+    """Issue 12 §9's ownership kind: operator B deleted operator A's recording."""
+    from tests.helpers import client_for, make_user
+
+    other = client_for(make_user("bruno", "operator"))
+    ids = []
+    for index in range(2):
+        meta, data = write_recording(tmp_path / str(index), seconds=0.1)
+        ids.append(upload(operator_client, meta, data, websdr_station_id="twente-nl").json()["id"])
+    files = stored_files()
+    assert_envelope(other.delete(f"/api/v1/recordings/{ids[0]}"), 403, "PERMISSION_DENIED")
+    assert Recording.objects.count() == 2 and stored_files() == files
+    assert other.get(f"/api/v1/recordings/{ids[0]}").status_code == 200  # reading is team-wide
+    with django_capture_on_commit_callbacks(execute=True):
+        assert operator_client.delete(f"/api/v1/recordings/{ids[0]}").status_code == 204
+        assert admin_client.delete(f"/api/v1/recordings/{ids[1]}").status_code == 204
+    assert Recording.objects.count() == 0 and stored_files() == []

@@ -101,7 +101,7 @@ class RecordingDetailView(APIView):
 
     @extend_schema(tags=["recordings"], responses={204: None})
     def delete(self, request, recording_id):
-        services.recording_delete(recording=_recording(recording_id))
+        services.recording_delete(recording=_recording(recording_id), user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -9,6 +9,9 @@ class UsernameOrEmailBackend(ModelBackend):
         if username is None or password is None:
             return None
         user_model = get_user_model()
+        # As usernames are stored (apps.accounts.services.user_create: NFKC, trimmed), so
+        # a name typed in another Unicode form (NFD, full-width) finds its user.
+        username = user_model.normalize_username(username).strip()
         user = user_model.objects.filter(username=username).first()
         if user is None and "@" in username:
             matches = list(user_model.objects.filter(email__iexact=username)[:2])

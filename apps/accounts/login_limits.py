@@ -23,6 +23,8 @@ subscriber usually holds.
 is not counted: there is no address to count against.
 """
 
+import unicodedata
+
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
@@ -39,7 +41,9 @@ USERNAME_MAX = 150
 
 
 def normalized_username(username: str) -> str:
-    return username.strip().lower()[:USERNAME_MAX]
+    """As usernames are stored (NFKC, AbstractBaseUser.normalize_username), case-folded:
+    "alice", "ALICE" and a full-width "ａlice" share one counter."""
+    return unicodedata.normalize("NFKC", username).strip().casefold()[:USERNAME_MAX]
 
 
 def login_attempt(request, username: str) -> RateLimitResult | None:

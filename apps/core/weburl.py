@@ -12,13 +12,19 @@ URL is accepted exactly when a collector can use it:
   forbidden host code points are refused;
 * port: 1-65535 (an explicit default one, 80 or 443, is left out, as
   `location.host` leaves it out); 0 and anything else is refused;
-* user name and password are dropped (`location.host` has none); the path
-  is kept; the query is kept for a `ws`/`wss` URL naming its endpoint.
+* a host ending in a number is an IPv4 address in any form a browser reads
+  (`0x7f.1`, `2130706433` → `127.0.0.1`); `999.1.1.1` or `1.2.3.4.5` is refused;
+* user name and password are dropped (`location.host` has none); the query
+  is kept for a `ws`/`wss` URL naming its endpoint;
+* path: as the browser serialises it: `\\` read as `/`, `.` and `..` segments
+  (also as `%2e`) resolved, spaces, controls, `"<>`{}` and non-ASCII
+  percent-encoded (UTF-8), existing escapes kept.
 """
 
 import ipaddress
+import re
 from dataclasses import dataclass
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import idna
 
@@ -28,8 +34,63 @@ DEFAULT_PORT = {True: 443, False: 80}
 _FORBIDDEN_HOST = frozenset("\x00\t\n\r #/:<>?@[\\]^|%")
 
 
+# WHATWG URL "path percent-encode set" beyond what quote() leaves alone: quote keeps
+# letters, digits and "_.-~" plus `safe`; everything else printable stays as typed.
+_PATH_SAFE = "/%!$&'()*+,;=:@[]\\^|"
+_SINGLE_DOT = frozenset({".", "%2e"})
+_DOUBLE_DOT = frozenset({"..", ".%2e", "%2e.", "%2e%2e"})
+
+
 class BadURL(ValueError):
     """Why a URL cannot be opened as a receiver's page."""
+
+
+def _browser_path(path: str) -> str:
+    """`path` as a browser serialises it (WHATWG URL path state, special schemes)."""
+    segments = path.replace("\\", "/").split("/")[1:] if path else [""]
+    out: list[str] = []
+    for index, segment in enumerate(segments):
+        last = index == len(segments) - 1
+        lowered = segment.lower()
+        if lowered in _DOUBLE_DOT:
+            if out:
+                out.pop()
+            if last:
+                out.append("")
+        elif lowered in _SINGLE_DOT:
+            if last:
+                out.append("")
+        else:
+            out.append(quote(segment, safe=_PATH_SAFE))
+    return "/" + "/".join(out)
+
+
+def _ipv4_number(part: str) -> int | None:
+    if re.fullmatch(r"0[xX][0-9a-fA-F]*", part):
+        return int(part[2:] or "0", 16)
+    if re.fullmatch(r"0[0-9]+", part):  # a leading 0 means octal: "08" is no number
+        return int(part, 8) if re.fullmatch(r"0[0-7]+", part) else None
+    if re.fullmatch(r"[0-9]+", part):
+        return int(part)
+    return None
+
+
+def _ipv4_host(host: str) -> str | None:
+    """A host ending in a number is an IPv4 address for a browser (WHATWG "ends in a
+    number"): its dotted form, or BadURL when it is not a valid one; None otherwise."""
+    parts = host.split(".")
+    if parts[-1] == "" and len(parts) > 1:
+        parts.pop()
+    last = parts[-1]
+    if not (last.isascii() and last.isdigit()) and not re.fullmatch(r"0[xX][0-9a-fA-F]*", last):
+        return None
+    numbers = [_ipv4_number(part) for part in parts]
+    if len(parts) > 4 or None in numbers or any(n > 255 for n in numbers[:-1]):
+        raise BadURL(f"host {host!r} is not a valid IPv4 address")
+    if numbers[-1] >= 256 ** (5 - len(numbers)):
+        raise BadURL(f"host {host!r} is not a valid IPv4 address")
+    value = numbers[-1] + sum(n << (8 * (3 - i)) for i, n in enumerate(numbers[:-1]))
+    return str(ipaddress.IPv4Address(value))
 
 
 @dataclass(frozen=True)
@@ -74,21 +135,25 @@ def _ascii_host(host: str) -> str:
     if bad or not host.strip("."):
         raise BadURL(f"host {host!r} holds characters no host name may hold: {bad!r}")
     if host.isascii():
-        return host.lower()
+        return _ipv4_host(host) or host.lower()
     trailing_dot = host.endswith(".")
     try:
         encoded = idna.encode(host.rstrip("."), uts46=True).decode("ascii")
     except idna.IDNAError as exc:
         raise BadURL(f"host {host!r} is not a valid internationalised name: {exc}") from None
-    return encoded + ("." if trailing_dot else "")
+    encoded += "." if trailing_dot else ""
+    return _ipv4_host(encoded) or encoded  # full-width digits are digits too
 
 
 def page_location(url) -> PageLocation:
     """The browser's view of `url`; BadURL names what makes it unusable."""
     if not isinstance(url, str) or not url.strip():
         raise BadURL("the station has no URL")
+    url = url.strip()
+    cut = min((i for i in (url.find("?"), url.find("#")) if i >= 0), default=len(url))
+    url = url[:cut].replace("\\", "/") + url[cut:]  # browsers read \ as / before ? and #
     try:
-        parts = urlsplit(url.strip())
+        parts = urlsplit(url)
     except ValueError as exc:  # "Invalid IPv6 URL"
         raise BadURL(f"URL {url!r} cannot be read: {exc}") from None
     try:
@@ -105,13 +170,14 @@ def page_location(url) -> PageLocation:
     secure = SECURE[scheme]
     if port == DEFAULT_PORT[secure]:
         port = None
+    path = _browser_path(parts.path)
     return PageLocation(
         secure=secure,
         host=_ascii_host(parts.hostname),
         port=port,
-        path=parts.path or "/",
+        path=path,
         query=parts.query,
-        given_endpoint=scheme in ("ws", "wss") and parts.path not in ("", "/"),
+        given_endpoint=scheme in ("ws", "wss") and path != "/",
     )
 
 

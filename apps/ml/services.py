@@ -13,6 +13,7 @@ from django.db import IntegrityError, transaction
 
 from apps.accounts.roles import is_owner_or_admin
 from apps.core.exceptions import Conflict, PermissionDenied, ValidationFailed
+from apps.core.merge import json_merge_patch
 from apps.core.text import clean_text
 from apps.core.timeutil import utc_now
 from apps.ml import bundles, states
@@ -161,11 +162,14 @@ def model_create(
 
 
 UPDATABLE = ("name", "description", "status", "training_metrics", "performance_metrics", "metadata")
+JSON_OBJECTS = ("training_metrics", "performance_metrics", "metadata")
 
 
 @transaction.atomic
-def model_update(*, user, model: MLModel, changes: dict) -> MLModel:
-    """Apply seed 003's PUT fields; a status change must be a legal move (409)."""
+def model_update(*, user, model: MLModel, changes: dict, merge: bool = False) -> MLModel:
+    """Apply seed 003's PUT fields; a status change must be a legal move (409). With
+    `merge` (PATCH) each JSON object is merged into the stored one (RFC 7396: a key set
+    to null is removed) under the row's lock; without (PUT) it replaces it."""
     model = MLModel.objects.select_for_update().get(pk=model.pk)
     require_owner(user=user, model=model, action="change")
     if "status" in changes:
@@ -178,6 +182,8 @@ def model_update(*, user, model: MLModel, changes: dict) -> MLModel:
     fields = []
     for key, value in changes.items():
         attribute = "metrics" if key == "performance_metrics" else key
+        if merge and key in JSON_OBJECTS:
+            value = json_merge_patch(getattr(model, attribute), value)
         setattr(model, attribute, value)
         fields.append(attribute)
     if fields:

@@ -20,10 +20,12 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
 
+from apps.accounts.roles import is_owner_or_admin
 from apps.core.bands import MAX_FREQUENCY_HZ
-from apps.core.exceptions import Conflict, ValidationFailed
+from apps.core.exceptions import Conflict, PermissionDenied, ValidationFailed
 from apps.core.merge import json_merge_patch
 from apps.core.tasks import dispatch
+from apps.core.text import normalize_text
 from apps.core.timeutil import utc_now
 from apps.recordings import clips as clip_math
 from apps.recordings import sigmf_files
@@ -220,13 +222,16 @@ def _default_name(*files) -> str:
             stem = os.path.basename(uploaded.name)
             for suffix in (".sigmf-meta", ".sigmf-data", ".sigmf"):
                 stem = stem.removesuffix(suffix)
-            return stem[:255] or "recording"
+            return normalize_text(stem)[:255] or "recording"
     return "recording"
 
 
-def recording_delete(*, recording: Recording) -> None:
+def recording_delete(*, recording: Recording, user=None) -> None:
     """Delete the recording, its clips and its files (detections it produced stay: they
-    are ordinary detections). 409 while it is being analyzed."""
+    are ordinary detections). Only its uploader or an admin may (403), as for datasets,
+    jobs and models; 409 while it is being analyzed."""
+    if user is not None and not is_owner_or_admin(user, recording.created_by_id):
+        raise PermissionDenied("Only the recording's uploader or an admin may delete it.")
     with transaction.atomic():
         locked = Recording.objects.select_for_update().get(pk=recording.pk)
         if locked.analysis_status in (

@@ -37,6 +37,7 @@ from sigmf.sigmffile import dtype_info
 from apps.core.bands import MAX_FREQUENCY_HZ
 from apps.core.exceptions import ValidationFailed
 from apps.core.numbers import BadValue, fast_checked_loads
+from apps.core.text import normalize_text, text_problem
 from apps.signals.validation import parse_timestamp
 
 # Little-endian (or byte-sized) complex and real integer/float samples.
@@ -221,6 +222,17 @@ def validate_meta(meta: dict, *, now: datetime) -> tuple[dict, list[Capture], li
             raise ValidationFailed.for_field(
                 f"{prefix}.core:freq_upper_edge", "must not be below core:freq_lower_edge", high
             )
+        # Labels and comments are text like any other (apps.core.text): NFC, trimmed, so
+        # "FM" and "FM\u200b" are one class; a label is one line.
+        for key, multiline in (("core:label", False), ("core:comment", True)):
+            if isinstance(annotation.get(key), str):
+                text = normalize_text(annotation[key])
+                problem = text_problem(
+                    text, max_length=len(text), required=False, multiline=multiline
+                )
+                if problem:
+                    raise ValidationFailed.for_field(f"{prefix}.{key}", problem, annotation[key])
+                annotation = annotations[index] = {**annotation, key: text}
     return glob, captures, annotations
 
 

@@ -187,6 +187,20 @@ def test_login_throttled_per_username(anon_client, viewer_user, settings):
     assert login(anon_client, "someone-else", "x").status_code == 401
 
 
+def test_a_username_in_another_unicode_form_is_the_same_user(anon_client, settings):
+    """Usernames are stored NFKC (user_create); the login reads them the same way, and
+    counts them as one name against the per-username limit."""
+    from tests.helpers import make_user
+
+    make_user("jos\u00e9", "viewer")
+    rates = {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "login_username": "3/min"}
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": rates}
+    for typed in ("jose\u0301", " \uff4aos\u00e9 "):  # NFD; full-width j, spaces
+        assert login(anon_client, typed).status_code == 200, typed
+    assert login(anon_client, "JOS\u00c9", "wrong").status_code == 401
+    assert_envelope(login(anon_client, "jos\u00e9"), 429, "RATE_LIMITED")  # the 4th of one name
+
+
 def test_login_throttled_per_address(anon_client, db, settings):
     rates = {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "login_address": "4/min"}
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": rates}

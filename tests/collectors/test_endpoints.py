@@ -33,9 +33,23 @@ OPENWEBRX = [
     ("https://faß.example/", "wss://xn--fa-hia.example/ws/"),  # UTS 46, as browsers
     ("http://user:secret@owrx.example.org:8073/", "ws://owrx.example.org:8073/ws/"),
     ("http://sdr.local.:8073/", "ws://sdr.local.:8073/ws/"),
+    # IPv4 in every form a browser reads (WHATWG "ends in a number")
+    ("http://0x7f.1:8073/", "ws://127.0.0.1:8073/ws/"),
+    ("http://2130706433:8073/", "ws://127.0.0.1:8073/ws/"),
+    ("http://0177.0.0.01/", "ws://127.0.0.1/ws/"),
+    ("http://192.0.2.7./", "ws://192.0.2.7/ws/"),
+    ("http://１９２.０.２.７/", "ws://192.0.2.7/ws/"),
+    # paths as the browser serialises them: dot segments, escapes, backslashes
+    ("https://example.org/a/../sdr/", "wss://example.org/sdr/ws/"),
+    ("https://example.org/./sdr/%2E%2e/x/", "wss://example.org/x/ws/"),
+    ("https://example.org/my sdr/", "wss://example.org/my%20sdr/ws/"),
+    ("https://example.org/empfänger/", "wss://example.org/empf%C3%A4nger/ws/"),
+    ("https://example.org/%41b/", "wss://example.org/%41b/ws/"),
+    ("http:\\\\owrx.example.org\\sdr\\", "ws://owrx.example.org/sdr/ws/"),
     # an endpoint named directly (api_config.stream_url)
     ("wss://owrx.example.org/ws/", "wss://owrx.example.org/ws/"),
     ("ws://owrx.example.org:8073", "ws://owrx.example.org:8073/ws/"),
+    ("wss://owrx.example.org/ws/../stream here", "wss://owrx.example.org/stream%20here"),
 ]
 
 
@@ -80,6 +94,10 @@ def test_websdr_endpoints():
         ("http://owrx.example.org:99999/",
          "URL 'http://owrx.example.org:99999/' has an invalid port"),
         ("", "the station has no URL"),
+        ("http://999.1.1.1/", "host '999.1.1.1' is not a valid IPv4 address"),
+        ("http://1.2.3.4.5/", "host '1.2.3.4.5' is not a valid IPv4 address"),
+        ("http://08.1/", "host '08.1' is not a valid IPv4 address"),
+        ("http://owrx.example.123/", "host 'owrx.example.123' is not a valid IPv4 address"),
     ],
 )  # fmt: skip
 def test_unusable_urls_are_named(url, reason):

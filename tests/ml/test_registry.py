@@ -221,6 +221,66 @@ def test_update_fields_and_refusals(operator_user, operator_client, admin_client
     )
 
 
+def test_patch_merges_the_json_objects_and_put_replaces_them(operator_user, operator_client):
+    model = factories.draft(operator_user)
+    start = {
+        "metadata": {"team": "rf", "site": {"name": "twente", "mast": 2}},
+        "performance_metrics": {"f1_score": 0.9, "accuracy": 0.8},
+        "training_metrics": {"epoch": 5, "loss": 0.25},
+    }
+    assert operator_client.put(f"{MODELS}/{model.pk}", start, format="json").status_code == 200
+    patched = operator_client.patch(
+        f"{MODELS}/{model.pk}",
+        {
+            "metadata": {"site": {"mast": None, "band": "hf"}, "owner": "ana"},
+            "performance_metrics": {"accuracy": None},
+            "training_metrics": {"loss": 0.125},
+        },
+        format="json",
+    )
+    assert patched.status_code == 200, patched.content
+    model.refresh_from_db()
+    assert model.metadata == {
+        "team": "rf",
+        "site": {"name": "twente", "band": "hf"},
+        "owner": "ana",
+    }
+    assert model.metrics == {"f1_score": 0.9}
+    assert model.training_metrics == {"epoch": 5, "loss": 0.125}
+    assert patched.json()["metadata"] == model.metadata
+    # a refused PATCH changes nothing; PUT replaces the object
+    before = snapshot()
+    assert_envelope(
+        operator_client.patch(f"{MODELS}/{model.pk}", {"metadata": None}, format="json"),
+        400,
+        "VALIDATION_ERROR",
+        "metadata",
+    )
+    assert snapshot() == before
+    replaced = operator_client.put(f"{MODELS}/{model.pk}", {"metadata": {"x": 1}}, format="json")
+    assert replaced.status_code == 200
+    model.refresh_from_db()
+    assert model.metadata == {"x": 1} and model.metrics == {"f1_score": 0.9}
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_concurrent_patches_of_different_metadata_keys_both_land(operator_user):
+    from tests.helpers import together
+
+    model = factories.draft(operator_user, metadata={"team": "rf"})
+    clients = [client_for(operator_user), client_for(operator_user)]
+    bodies = [{"metadata": {"a": 1}}, {"metadata": {"b": 2}}]
+    responses = together(
+        [
+            lambda c=c, b=b: c.patch(f"{MODELS}/{model.pk}", b, format="json")
+            for c, b in zip(clients, bodies, strict=True)
+        ]
+    )
+    assert [r.status_code for r in responses] == [200, 200]
+    model.refresh_from_db()
+    assert model.metadata == {"team": "rf", "a": 1, "b": 2}
+
+
 # --- delete ------------------------------------------------------------------------------------
 
 

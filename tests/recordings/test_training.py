@@ -182,3 +182,24 @@ def test_convnext_trains_on_recordings_and_on_a_mix(
         if samples is not None:
             assert done.train_samples + done.val_samples == samples
         assert done.onnx_model_path
+
+
+def test_the_labels_filter_is_normalised_like_the_labels(operator_client, recording):
+    """The clips' labels are names (NFC, trimmed); the filter naming them is too: " CW\u200b"
+    matched no clip (400 "no labelled recording clips match")."""
+    approve(operator_client, recording, ("CW",), 2)
+    response = operator_client.post(
+        GENERATE,
+        {"name": "x", "dataset_type": "recordings", "labels": [" CW\u200b", "Sprache\u0301"]},
+        format="json",
+    )
+    assert response.status_code == 202, response.content
+    dataset = SyntheticDataset.objects.get(pk=response.json()["id"])
+    assert dataset.parameters["labels"] == ["CW", "Sprach\u00e9"]
+    before = SyntheticDataset.objects.count()
+    response = operator_client.post(
+        GENERATE, {"name": "y", "dataset_type": "recordings", "labels": ["\u200b"]}, format="json"
+    )
+    error = assert_envelope(response, 400, "VALIDATION_ERROR")
+    assert "labels" in str(error["details"])
+    assert SyntheticDataset.objects.count() == before

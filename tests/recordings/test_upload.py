@@ -244,3 +244,59 @@ def test_station_with_recordings_cannot_be_deleted(admin_client, station, tmp_pa
     meta, data = write_recording(tmp_path, seconds=0.1)
     upload(admin_client, meta, data, websdr_station_id="twente-nl")
     assert_envelope(admin_client.delete("/api/v1/stations/twente-nl"), 409, "CONFLICT")
+
+
+def test_labels_comments_and_names_are_normalised_like_every_name(
+    operator_client, station, tmp_path
+):
+    """Issue 12 §3's kind in uploaded SigMF: "FM", " FM\u200b" and an NFD "FMé" were three
+    classes to training; a file name sent in NFD (macOS) was stored as such."""
+    nfd, nfc = "Sprache\u0301", "Sprach\u00e9"
+    meta, data = write_recording(
+        tmp_path,
+        name="Empfa\u0308nger",
+        annotations=[
+            (0, 4800, {"core:label": " FM\u200b", "core:comment": f" {nfd}\n"}),
+            (4800, 4800, {"core:label": "FM"}),
+            (9600, 4800, {"core:label": nfd}),
+        ],
+    )
+    response = upload(operator_client, meta, data, websdr_station_id="twente-nl")
+    assert response.status_code == 201, response.content
+    recording = Recording.objects.get()
+    assert recording.name == "Empf\u00e4nger"
+    clips = RecordingClip.objects.order_by("sample_start")
+    assert [(c.label, c.comment) for c in clips] == [("FM", nfc), ("FM", ""), (nfc, "")]
+    listed = operator_client.get(
+        f"/api/v1/recordings/{recording.pk}/annotations", {"label": f" {nfd} "}
+    ).json()
+    assert [clip["label"] for clip in listed["data"]] == [nfc]
+
+
+def test_a_label_with_a_control_character_is_refused(operator_client, station, tmp_path):
+    meta, data = write_recording(tmp_path, annotations=[(0, 4800, {"core:label": "F\x07M"})])
+    response = upload(operator_client, meta, data, websdr_station_id="twente-nl")
+    assert_envelope(response, 400, "VALIDATION_ERROR", "annotations[0].core:label")
+    assert Recording.objects.count() == 0 and RecordingClip.objects.count() == 0
+    assert stored_files() == []
+
+
+def test_only_the_uploader_or_an_admin_deletes_a_recording(
+    operator_client, admin_client, station, tmp_path, django_capture_on_commit_callbacks
+):
+    """Issue 12 §9's ownership kind: operator B deleted operator A's recording."""
+    from tests.helpers import client_for, make_user
+
+    other = client_for(make_user("bruno", "operator"))
+    ids = []
+    for index in range(2):
+        meta, data = write_recording(tmp_path / str(index), seconds=0.1)
+        ids.append(upload(operator_client, meta, data, websdr_station_id="twente-nl").json()["id"])
+    files = stored_files()
+    assert_envelope(other.delete(f"/api/v1/recordings/{ids[0]}"), 403, "PERMISSION_DENIED")
+    assert Recording.objects.count() == 2 and stored_files() == files
+    assert other.get(f"/api/v1/recordings/{ids[0]}").status_code == 200  # reading is team-wide
+    with django_capture_on_commit_callbacks(execute=True):
+        assert operator_client.delete(f"/api/v1/recordings/{ids[0]}").status_code == 204
+        assert admin_client.delete(f"/api/v1/recordings/{ids[1]}").status_code == 204
+    assert Recording.objects.count() == 0 and stored_files() == []

@@ -62,6 +62,10 @@ def test_concurrent_creates_of_one_station_id_are_one_201_and_409s_never_500(adm
         ("api_config.stream_url", "http://exa mple/"),
         ("api_config.stream_url", " "),
         ("api_config.stream_url", "http://[fe80::1%25eth0]:8073/"),
+        # Found (audit of issue 12): hosts no browser reads as an IPv4 address were
+        # accepted and left to fail as DNS names in the collector.
+        ("api_config.stream_url", "http://999.1.1.1:8073/"),
+        ("api_config.stream_url", "http://1.2.3.4.5/"),
         # Found: 10**18 Hz (beyond every band Heimdall ingests) accepted.
         ("api_config.frequency_hz", 10**18),
     ],

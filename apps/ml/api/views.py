@@ -115,13 +115,17 @@ class ModelDetailView(APIView):
         tags=["models"], request=ModelUpdateSerializer, responses={200: MLModelSerializer}
     )
     def put(self, request, model_id):
-        """Any subset of seed 003's fields; a status change follows apps.ml.states (409)."""
+        """Any subset of seed 003's fields; a status change follows apps.ml.states (409).
+        PUT replaces each JSON object sent; PATCH merges it (RFC 7396, docs/api.md)."""
         model = _model(model_id)
         body = ModelUpdateSerializer(data=request.data)
         if not body.is_valid():
             raise ValidationFailed.for_errors(body.errors)
         model = services.model_update(
-            user=request.user, model=model, changes=dict(body.validated_data)
+            user=request.user,
+            model=model,
+            changes=dict(body.validated_data),
+            merge=request.method == "PATCH",
         )
         return Response(MLModelSerializer(model).data)
 

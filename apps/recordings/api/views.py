@@ -18,6 +18,7 @@ from apps.core.lookups import choice_param, get_by_uuid_or_404
 from apps.core.pagination import PageNumberPaginator
 from apps.core.parsers import FiniteJSONParser
 from apps.core.schema import filterset_parameters
+from apps.core.text import normalize_text
 from apps.recordings import export, selectors, services
 from apps.recordings.api.serializers import (
     RecordingAnalyzeRequestSerializer,
@@ -100,7 +101,7 @@ class RecordingDetailView(APIView):
 
     @extend_schema(tags=["recordings"], responses={204: None})
     def delete(self, request, recording_id):
-        services.recording_delete(recording=_recording(recording_id))
+        services.recording_delete(recording=_recording(recording_id), user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -193,7 +194,7 @@ class ClipListView(APIView):
         if approved:
             clips = clips.filter(approved=approved == "true")
         if params.get("label"):
-            clips = clips.filter(label=params["label"][:64])
+            clips = clips.filter(label=normalize_text(params["label"])[:64])
         rows, block = CLIPS_PAGINATOR.paginate(clips, params)
         return Response(CLIPS_PAGINATOR.body(RecordingClipSerializer(rows, many=True).data, block))
 

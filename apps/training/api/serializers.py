@@ -45,7 +45,7 @@ class GenerateSerializer(RefuseUnknownFields, serializers.Serializer):
     # applies to the clips' measured SNR; clips without one are left out then)
     only_approved = serializers.BooleanField(default=True)
     labels = serializers.ListField(
-        child=serializers.CharField(max_length=64), required=False, max_length=100, default=list
+        child=NameField(max_length=64), required=False, max_length=100, default=list
     )
     recording_ids = serializers.ListField(
         child=serializers.UUIDField(), required=False, max_length=1000, default=list

@@ -11,10 +11,14 @@
 - anomaly models: precision, recall and F1 at the threshold, and the score
   histogram of normal and anomalous validation traffic.
 
-A bundle that fails its check is a 422 with the reason.
+A bundle that fails its check is a 422 with the reason; so is saved validation that
+cannot be read (an external trainer's metrics.json or performance_metrics that are not
+a JSON object, a confusion matrix that is not a square table of counts, ...), which
+the worker callback refuses in the first place.
 """
 
 import json
+import math
 
 import numpy as np
 from django.core.files.storage import default_storage
@@ -62,33 +66,73 @@ def classification_report(labels: list[str], confusion) -> dict:
     }
 
 
-def _saved_validation(model: MLModel, metrics: dict) -> dict:
-    if model.model_type == MLModel.Type.SIGNAL_CLASSIFICATION and "confusion_matrix" in metrics:
-        labels = metrics.get("classes") or [str(k) for k in range(len(metrics["confusion_matrix"]))]
+def _number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _classifier_table(metrics: dict) -> tuple[list[str], list]:
+    """The saved confusion matrix and its label names, or ValueError saying what is wrong
+    (an external trainer's metrics.json or performance_metrics are not ours)."""
+    matrix = metrics["confusion_matrix"]
+    if not (
+        isinstance(matrix, list)
+        and matrix
+        and all(
+            isinstance(row, list)
+            and len(row) == len(matrix)
+            and all(_number(count) and count >= 0 for count in row)
+            for row in matrix
+        )
+    ):
+        raise ValueError("confusion_matrix must be a square table of counts")
+    labels = metrics.get("classes") or [str(k) for k in range(len(matrix))]
+    if not (
+        isinstance(labels, list)
+        and len(labels) == len(matrix)
+        and all(isinstance(label, str) for label in labels)
+    ):
+        raise ValueError("classes must name each row of confusion_matrix")
+    return labels, matrix
+
+
+def _percentiles(metrics: dict) -> dict:
+    percentiles = metrics.get("error_percentiles_m") or {
+        "model": {
+            "p50": metrics.get("model_median_error_m"),
+            "p90": metrics.get("model_p90_error_m"),
+        },
+        "wls": {
+            "p50": metrics.get("wls_median_error_m"),
+            "p90": metrics.get("wls_p90_error_m"),
+        },
+        "crb": {"p50": metrics.get("crb_median_m"), "p90": metrics.get("crb_p90_m")},
+    }
+    if not isinstance(percentiles, dict) or not all(
+        isinstance(row, dict) and all(v is None or _number(v) for v in row.values())
+        for row in percentiles.values()
+    ):
+        raise ValueError("error_percentiles_m must map model, wls and crb to percentiles in m")
+    return percentiles
+
+
+def _saved_validation(model_type: str, metrics: dict) -> dict:
+    if model_type == MLModel.Type.SIGNAL_CLASSIFICATION and "confusion_matrix" in metrics:
+        labels, matrix = _classifier_table(metrics)
         return {
-            **classification_report(labels, metrics["confusion_matrix"]),
+            **classification_report(labels, matrix),
             "accuracy_snr_ge_10db": metrics.get("accuracy_snr_ge_10db"),
         }
-    if model.model_type == MLModel.Type.LOCALIZATION:
-        percentiles = metrics.get("error_percentiles_m") or {
-            "model": {
-                "p50": metrics.get("model_median_error_m"),
-                "p90": metrics.get("model_p90_error_m"),
-            },
-            "wls": {
-                "p50": metrics.get("wls_median_error_m"),
-                "p90": metrics.get("wls_p90_error_m"),
-            },
-            "crb": {"p50": metrics.get("crb_median_m"), "p90": metrics.get("crb_p90_m")},
-        }
-        model_p50, wls_p50 = percentiles["model"].get("p50"), percentiles["wls"].get("p50")
+    if model_type == MLModel.Type.LOCALIZATION:
+        percentiles = _percentiles(metrics)
+        model_p50 = percentiles.get("model", {}).get("p50")
+        wls_p50 = percentiles.get("wls", {}).get("p50")
         return {
             "error_percentiles_m": percentiles,
             "median_error_vs_wls": round(model_p50 / wls_p50, 3) if model_p50 and wls_p50 else None,
             "uncertainty_coverage": metrics.get("uncertainty_coverage"),
             "validation_samples": metrics.get("validation_samples"),
         }
-    if model.model_type == MLModel.Type.ANOMALY_DETECTION:
+    if model_type == MLModel.Type.ANOMALY_DETECTION:
         return {
             "threshold": metrics.get("threshold", 0.5),
             "precision": metrics.get("precision"),
@@ -101,6 +145,36 @@ def _saved_validation(model: MLModel, metrics: dict) -> dict:
     return dict(metrics)
 
 
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _saved_metrics(bundle: bundles.Bundle, fallback: dict) -> dict:
+    """The bundle's metrics.json (a JSON object, finite numbers), else `fallback` (the
+    registry's metrics); ValueError saying what is wrong."""
+    saved = bundle.file("metrics.json")
+    if saved is None:
+        return fallback
+    with default_storage.open(saved.path, "rb") as handle:
+        try:
+            metrics = json.loads(handle.read(), parse_constant=_refuse_constant)
+        except ValueError as exc:
+            raise ValueError(f"metrics.json is not JSON: {exc}") from None
+    if not isinstance(metrics, dict):
+        raise ValueError("metrics.json must be a JSON object")
+    return metrics
+
+
+def saved_validation_problem(model_type: str, bundle: bundles.Bundle, fallback: dict) -> str | None:
+    """Why inspect could not read this bundle's saved validation (None when it can): the
+    worker callback refuses such a report."""
+    try:
+        _saved_validation(model_type, _saved_metrics(bundle, fallback))
+    except ValueError as exc:
+        return f"saved validation not readable: {exc}"
+    return None
+
+
 def inspect_model(model: MLModel) -> dict:
     """`bundle_path`, `metadata`, `bundle_saved_validation`; InvalidBundle (422) if the
     bundle fails its check."""
@@ -109,11 +183,14 @@ def inspect_model(model: MLModel) -> dict:
         raise bundles.InvalidBundle(
             f"The model's bundle is not valid: {reason}", {"invalid_reason": reason}
         )
-    saved = bundle.file("metrics.json")
-    metrics = model.metrics
-    if saved is not None:
-        with default_storage.open(saved.path, "rb") as handle:
-            metrics = json.loads(handle.read())
+    try:
+        metrics = _saved_metrics(bundle, model.metrics)
+        validation = _saved_validation(model.model_type, metrics)
+    except ValueError as exc:
+        reason = f"saved validation not readable: {exc}"
+        raise bundles.InvalidBundle(
+            f"The model's bundle is not valid: {reason}", {"invalid_reason": reason}
+        ) from None
     return {
         "model_id": str(model.pk),
         "bundle_path": bundle.folder,
@@ -131,5 +208,5 @@ def inspect_model(model: MLModel) -> dict:
             "config": bundle.manifest.get("config", model.config),
             "files": {f.name: {"sha256": f.sha256} for f in bundle.files},
         },
-        "bundle_saved_validation": _saved_validation(model, metrics),
+        "bundle_saved_validation": validation,
     }

@@ -16,7 +16,8 @@ from apps.core.exceptions import Conflict, PermissionDenied, ValidationFailed
 from apps.core.merge import json_merge_patch
 from apps.core.text import clean_text
 from apps.core.timeutil import utc_now
-from apps.ml import bundles, states
+from apps.ml import bundles, states, training_configs
+from apps.ml.inspection import saved_validation_problem
 from apps.ml.models import MLModel
 
 ACTIVE_CACHE_KEY = "ml:active:{model_type}"
@@ -201,8 +202,9 @@ def model_update(*, user, model: MLModel, changes: dict, merge: bool = False) ->
 
 @transaction.atomic
 def model_delete(*, user, model: MLModel) -> None:
-    """Delete the record and, after commit, its bundle. A deployed model, or one a
-    training job is working on, is a 409."""
+    """Delete the record and, after commit, its bundle (and what is left in its own
+    folder, models/<id>/, when its bundle is an external trainer's). A deployed model, or
+    one a training job is working on, is a 409."""
     model = MLModel.objects.select_for_update().get(pk=model.pk)
     require_owner(user=user, model=model, action="delete")
     if model.status in (states.DEPLOYED, states.DEGRADED):
@@ -223,12 +225,22 @@ def model_delete(*, user, model: MLModel) -> None:
             bundle = bundles.read_manifest(folder)
         except ValueError:
             bundle = None
+    # An earlier bundle of a model retrained by an external trainer stays in its own folder.
+    own = bundles.bundle_dir(model.pk)
+    leftovers = []
+    if folder != own:
+        try:
+            leftovers = [f"{own}/{name}" for name in default_storage.listdir(own)[1]]
+        except OSError:  # no such folder
+            leftovers = []
     model.delete()
     if bundle is not None:
         transaction.on_commit(lambda: bundles.delete_folder_files(bundle), robust=True)
     elif model.artifact_path:
         path = model.artifact_path
         transaction.on_commit(lambda: bundles.delete_folder_files([path]), robust=True)
+    if leftovers:
+        transaction.on_commit(lambda: bundles.delete_folder_files(leftovers), robust=True)
 
 
 def model_training_start(*, model: MLModel, user=None) -> MLModel:
@@ -270,19 +282,47 @@ def model_training_completed(
     return locked
 
 
+def _refuse_callback_while_a_job_trains(model: MLModel) -> None:
+    """The worker callbacks are for trainers outside Heimdall's workers: a model one of
+    Heimdall's jobs is training ends with its job (cancel the job to stop it)."""
+    job_id = training_configs.running_job(model.pk)
+    if job_id is not None:
+        raise Conflict(
+            f"The model is being trained by Heimdall's training job {job_id}; it ends with "
+            f"that job (POST /api/v1/training/jobs/{job_id}/cancel to stop it).",
+            {"status": model.status, "job_id": job_id},
+        )
+
+
 @transaction.atomic
-def model_training_failed(*, model: MLModel, reason: str) -> tuple[MLModel, bool]:
+def model_training_failed(
+    *, model: MLModel, reason: str, callback: bool = False
+) -> tuple[MLModel, bool]:
     """→ failed with the reason. (model, changed): repeating the same report changes
-    nothing; a model not in training is a 409. The reason is free text (apps.core.text)."""
+    nothing; a model not in training is a 409. The reason is free text (apps.core.text).
+    `callback`: the external trainers' report, refused (409) for a model a Heimdall job
+    is training."""
     reason = clean_text(reason, field="reason", max_length=5000, multiline=True)
     locked = MLModel.objects.select_for_update().get(pk=model.pk)
     if locked.status == states.FAILED and locked.failure_reason == reason:
         return locked, False
     if locked.status != states.TRAINING:
         raise Conflict(f"The model is {locked.status}, not training.", {"status": locked.status})
+    if callback:
+        _refuse_callback_while_a_job_trains(locked)
     locked.status, locked.failure_reason = states.FAILED, reason
     locked.save(update_fields=["status", "failure_reason", "updated_at"])
     return locked, True
+
+
+def _bundle_folder(artifact_path: str) -> str:
+    """The folder a reported path names: itself when it holds a bundle.json, else the
+    folder of the file it names (its bundle.json or its model file)."""
+    if posixpath.splitext(artifact_path)[1] and not default_storage.exists(
+        f"{artifact_path}/{bundles.MANIFEST}"
+    ):
+        return posixpath.dirname(artifact_path)
+    return artifact_path
 
 
 @transaction.atomic
@@ -290,20 +330,27 @@ def model_training_reported(
     *, model: MLModel, artifact_path: str, performance_metrics: dict, training_metrics: dict
 ) -> tuple[MLModel, bool]:
     """The worker callback `training/complete`: the bundle at `artifact_path` (a folder in
-    artifact storage, or its bundle.json or model file) must pass the bundle check.
-    (model, changed): the same report again changes nothing."""
-    folder = artifact_path
-    if posixpath.splitext(folder)[1]:  # a file in the bundle: its folder
-        folder = posixpath.dirname(folder)
+    artifact storage, or its bundle.json or model file) must pass the bundle check, have
+    its model file beside its bundle.json, belong to no other model and have saved
+    validation that inspect can read. (model, changed): the same report again changes
+    nothing; another report after it is a 409."""
+    folder = _bundle_folder(artifact_path)
     locked = MLModel.objects.select_for_update().get(pk=model.pk)
     if (
         locked.status == states.TRAINED
         and locked.artifact_path
         and (posixpath.dirname(locked.artifact_path) == folder)
     ):
-        return locked, False
+        if (locked.metrics, locked.training_metrics) == (performance_metrics, training_metrics):
+            return locked, False
+        raise Conflict(
+            "The model was already reported trained with this bundle and other metrics; "
+            "change them with PUT /api/v1/models/{id}.",
+            {"status": locked.status},
+        )
     if locked.status != states.TRAINING:
         raise Conflict(f"The model is {locked.status}, not training.", {"status": locked.status})
+    _refuse_callback_while_a_job_trains(locked)
     own = bundles.bundle_dir(locked.pk)
     if folder.startswith("models/") and folder != own:
         raise ValidationFailed.for_field(
@@ -312,8 +359,22 @@ def model_training_reported(
             artifact_path,
         )
     bundle, reason = bundles.check_folder(folder, model_type=locked.model_type)
+    if reason is None and posixpath.dirname(bundle.artifact.path) != folder:
+        reason = (
+            f"the model file must be beside {bundles.MANIFEST} in {folder}, "
+            f"not at {bundle.artifact.path}"
+        )
+    if reason is None:
+        users = MLModel.objects.exclude(pk=locked.pk).filter(artifact_path__startswith=f"{folder}/")
+        other = next((m for m in users if posixpath.dirname(m.artifact_path) == folder), None)
+        if other is not None:
+            reason = f"is another model's bundle ({other.name} {other.version}, {other.pk})"
     if reason is not None:
         raise ValidationFailed.for_field("model_artifact_path", reason, artifact_path)
+    problem = saved_validation_problem(locked.model_type, bundle, performance_metrics)
+    if problem is not None:
+        field = "model_artifact_path" if bundle.file("metrics.json") else "performance_metrics"
+        raise ValidationFailed.for_field(field, problem)
     locked.artifact_path, locked.artifact_sha256 = bundle.artifact.path, bundle.artifact.sha256
     locked.metrics, locked.training_metrics = performance_metrics, training_metrics
     locked.status, locked.last_training_date, locked.failure_reason = (

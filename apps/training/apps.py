@@ -42,3 +42,7 @@ class TrainingConfig(AppConfig):
         training_configs.register(
             "signal_classification", validate_given, CLASSIFICATION_ARCHITECTURES
         )
+        # ... and refuses the external trainers' callbacks for a model one of its jobs trains.
+        from apps.training.selectors import unfinished_job_of_model
+
+        training_configs.register_job_lookup(unfinished_job_of_model)

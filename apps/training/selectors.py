@@ -25,6 +25,23 @@ _RUN_KEYS = (
 )
 
 
+def unfinished_job_of_model(model_id) -> str | None:
+    """The id of the queued or running job training the registry model, if any."""
+    job_id = (
+        TrainingJob.objects.filter(ml_model_id=model_id)
+        .exclude(
+            status__in=(
+                TrainingJob.Status.COMPLETED,
+                TrainingJob.Status.FAILED,
+                TrainingJob.Status.CANCELLED,
+            )
+        )
+        .values_list("pk", flat=True)
+        .first()
+    )
+    return str(job_id) if job_id else None
+
+
 def job_list():
     """Training jobs, newest first (TrainingJobFilterSet narrows them): seed 000's
     /training/jobs and, summarised, seed 002's runs."""

@@ -221,8 +221,9 @@ def model_train(
 ) -> TrainingJob:
     """POST /api/v1/models/train: the model → training, and an ordinary training job
     linked to it. The config is the model's `training_config`, the preset's fields, then
-    `overrides`; several datasets are not merged: one, or none (a synthetic dataset of the
-    model's kind is generated when none is ready)."""
+    `overrides`; several datasets are not merged: one, or none — then the config's
+    `dataset_id` if it names one, else a synthetic dataset of the model's kind is
+    generated."""
     from apps.ml.services import model_training_start
 
     if model.model_type not in TRAINABLE_TYPES:
@@ -249,8 +250,6 @@ def model_train(
     given = {**base, **preset, **overrides}
     if dataset_ids:
         given["dataset_id"] = str(dataset_ids[0])
-    else:
-        given.pop("dataset_id", None)
     config, errors = config_errors(given)
     if errors:
         raise config_failure(errors, "training_config")
@@ -260,15 +259,17 @@ def model_train(
             f"{config['model_architecture']} does not train a {model.model_type} model",
             config["model_architecture"],
         )
-    if dataset_ids:
+    if config.get("dataset_id"):
+        # dataset_ids, else the dataset_id the model's config, the preset or the overrides name
+        field = "dataset_ids[0]" if dataset_ids else "training_config.dataset_id"
         try:
             _job_dataset(config)
         except ValidationFailed as exc:
             raise ValidationFailed.for_field(
-                "dataset_ids[0]", exc.details.get("constraint", exc.message), dataset_ids[0]
+                field, exc.details.get("constraint", exc.message), config["dataset_id"]
             ) from None
     locked = model_training_start(model=model, user=user)
-    if not dataset_ids and not is_anomaly(config["model_architecture"]):
+    if not config.get("dataset_id") and not is_anomaly(config["model_architecture"]):
         # seed 003: synthetic data fitting the model type, made by the worker
         from apps.training.generator import DEFAULT_PARAMETERS
 

@@ -596,3 +596,199 @@ def test_callback_for_a_model_not_in_training_is_409(admin_user, trainer_client)
     )
     assert_envelope(response, 409, "CONFLICT")
     assert MLModel.objects.get(pk=model.pk).status == "draft"
+
+
+# --- worker callbacks: what an audit of issue 15 found -------------------------------------------
+
+
+def _training_model(user, model_type: str = "localization", name: str = "Locator") -> MLModel:
+    model = factories.draft(user, model_type=model_type, name=name)
+    MLModel.objects.filter(pk=model.pk).update(status="training")
+    return model
+
+
+def _bundle(folder: str, files: dict, *, model_type: str = "localization", paths=None) -> None:
+    """An external trainer's bundle; `paths` puts a file elsewhere in the folder."""
+    paths = paths or {}
+    for name, data in files.items():
+        default_storage.save(f"{folder}/{paths.get(name, name)}", ContentFile(data))
+    manifest = {
+        "model_type": model_type,
+        "artifact": "model.onnx",
+        "files": {
+            name: {"sha256": hashlib.sha256(data).hexdigest(), "path": paths.get(name, name)}
+            for name, data in files.items()
+        },
+    }
+    default_storage.save(f"{folder}/bundle.json", ContentFile(json.dumps(manifest).encode()))
+
+
+@pytest.mark.parametrize(
+    "path", ["external/run.2024-06-01", "external/run.2024-06-01/bundle.json",
+             "external/run.2024-06-01/model.onnx", "external/run.2024-06-01/"],
+)  # fmt: skip
+def test_a_folder_with_a_dot_in_its_name_is_a_folder(admin_user, trainer_client, path):
+    # Found: "external/run.2024-06-01" was read as a file and its parent checked (400).
+    model = _training_model(admin_user)
+    external_bundle("external/run.2024-06-01")
+    response = trainer_client.post(
+        f"{MODELS}/{model.pk}/training/complete", {"model_artifact_path": path}, format="json"
+    )
+    assert response.json() == {"status": "training completed"}
+    body = trainer_client.get(f"{MODELS}/{model.pk}").json()
+    assert (body["status"], body["valid"], body["invalid_reason"]) == ("trained", True, None)
+    assert MLModel.objects.get(pk=model.pk).artifact_path == "external/run.2024-06-01/model.onnx"
+
+
+def test_a_model_file_below_the_bundle_folder_is_refused(admin_user, trainer_client):
+    # Found: accepted (200), then the model was invalid at once ("bundle files missing:
+    # bundle.json": a bundle's folder is its model file's).
+    model = _training_model(admin_user)
+    _bundle("external/nested", {"model.onnx": factories.tiny_onnx()},
+            paths={"model.onnx": "weights/model.onnx"})  # fmt: skip
+    before = snapshot()
+    response = trainer_client.post(
+        f"{MODELS}/{model.pk}/training/complete",
+        {"model_artifact_path": "external/nested"},
+        format="json",
+    )
+    error = assert_envelope(response, 400, "VALIDATION_ERROR", "model_artifact_path")
+    assert error["details"]["constraint"] == (
+        "the model file must be beside bundle.json in external/nested, "
+        "not at external/nested/weights/model.onnx"
+    )
+    assert snapshot() == before
+
+
+def test_another_model_s_external_bundle_is_refused(
+    admin_user, admin_client, trainer_client, django_capture_on_commit_callbacks
+):
+    # Found: two models could report one folder; deleting one removed the other's bundle.
+    first = _training_model(admin_user, name="first")
+    second = _training_model(admin_user, name="second")
+    external_bundle("external/shared")
+    report = {"model_artifact_path": "external/shared"}
+    url = f"{MODELS}/{{}}/training/complete"
+    assert trainer_client.post(url.format(first.pk), report, format="json").status_code == 200
+    before = snapshot()
+    response = trainer_client.post(url.format(second.pk), report, format="json")
+    error = assert_envelope(response, 400, "VALIDATION_ERROR", "model_artifact_path")
+    assert error["details"]["constraint"] == f"is another model's bundle (first 1.0.0, {first.pk})"
+    assert snapshot() == before
+    with django_capture_on_commit_callbacks(execute=True):
+        assert admin_client.delete(f"{MODELS}/{first.pk}").status_code == 204
+    assert not default_storage.exists("external/shared/model.onnx")
+
+
+def test_a_repeat_with_other_metrics_is_409(admin_user, trainer_client):
+    # Found: answered 200 and kept the first metrics, as if the second had been recorded.
+    model = _training_model(admin_user)
+    url = f"{MODELS}/{model.pk}/training/complete"
+    report = {"model_artifact_path": external_bundle(), "performance_metrics": {"f1": 0.9}}
+    assert trainer_client.post(url, report, format="json").status_code == 200
+    before = snapshot()
+    other = {**report, "performance_metrics": {"f1": 0.95}}
+    error = assert_envelope(trainer_client.post(url, other, format="json"), 409, "CONFLICT")
+    assert error["details"] == {"status": "trained"}
+    assert snapshot() == before
+    assert trainer_client.post(url, report, format="json").json() == {
+        "status": "training completed"
+    }
+    assert snapshot() == before
+
+
+BAD_MATRIX = {"confusion_matrix": [[1, 2], [3]], "classes": ["CW", "AM"]}
+
+
+@pytest.mark.parametrize(
+    ("metrics_json", "performance_metrics", "field", "constraint"),
+    [
+        (b"[1, 2]", {}, "model_artifact_path",
+         "saved validation not readable: metrics.json must be a JSON object"),
+        (b'{"accuracy": NaN}', {}, "model_artifact_path",
+         "saved validation not readable: metrics.json is not JSON: NaN is not a JSON number"),
+        (json.dumps(BAD_MATRIX).encode(), {}, "model_artifact_path",
+         "saved validation not readable: confusion_matrix must be a square table of counts"),
+        (None, BAD_MATRIX, "performance_metrics",
+         "saved validation not readable: confusion_matrix must be a square table of counts"),
+        (None, {"confusion_matrix": [[1, 0], [0, 1]], "classes": ["CW"]}, "performance_metrics",
+         "saved validation not readable: classes must name each row of confusion_matrix"),
+    ],
+)  # fmt: skip
+def test_saved_validation_inspect_cannot_read_is_refused(
+    admin_user, trainer_client, metrics_json, performance_metrics, field, constraint
+):
+    # Found: accepted, then GET /inspect answered 500.
+    model = _training_model(admin_user, "signal_classification", "Classifier")
+    files = {"model.onnx": factories.tiny_onnx()}
+    if metrics_json is not None:
+        files["metrics.json"] = metrics_json
+    _bundle("external/clf", files, model_type="signal_classification")
+    before = snapshot()
+    response = trainer_client.post(
+        f"{MODELS}/{model.pk}/training/complete",
+        {"model_artifact_path": "external/clf", "performance_metrics": performance_metrics},
+        format="json",
+    )
+    error = assert_envelope(response, 400, "VALIDATION_ERROR", field)
+    assert error["details"]["constraint"] == constraint
+    assert snapshot() == before
+
+
+def test_inspect_of_unreadable_saved_validation_is_422(admin_user, admin_client, trainer_client):
+    model = _training_model(admin_user)
+    report = {"model_artifact_path": external_bundle(), "performance_metrics": {"f1": 0.9}}
+    trainer_client.post(f"{MODELS}/{model.pk}/training/complete", report, format="json")
+    admin_client.put(
+        f"{MODELS}/{model.pk}",
+        {"performance_metrics": {"error_percentiles_m": {"model": 3}}},
+        format="json",
+    )
+    error = assert_envelope(admin_client.get(f"{MODELS}/{model.pk}/inspect"), 422, "INVALID_BUNDLE")
+    assert error["details"]["invalid_reason"] == (
+        "saved validation not readable: error_percentiles_m must map model, wls and crb to "
+        "percentiles in m"
+    )
+
+
+def test_callbacks_for_a_model_a_heimdall_job_trains_are_409(
+    admin_user, admin_client, trainer_client
+):
+    # Found: a trainer account could fail (or complete) a model an operator's job was
+    # training; the model could then be trained again beside the running job.
+    from apps.training.models import TrainingJob
+
+    model = factories.draft(admin_user)
+    job_id = admin_client.post(
+        f"{MODELS}/train", {"model_id": str(model.pk)}, format="json"
+    ).json()["job_id"]
+    before = snapshot()
+    for path, body in [
+        ("fail", {"reason": "worker lost"}),
+        ("complete", {"model_artifact_path": external_bundle()}),
+    ]:
+        response = trainer_client.post(f"{MODELS}/{model.pk}/training/{path}", body, format="json")
+        error = assert_envelope(response, 409, "CONFLICT")
+        assert error["details"] == {"status": "training", "job_id": job_id}
+    assert snapshot() == before
+    assert TrainingJob.objects.get(pk=job_id).status == "queued"
+    # once the job is over (cancelled: the model failed with it) the model is free again
+    admin_client.post(f"/api/v1/training/jobs/{job_id}/cancel")
+    assert MLModel.objects.get(pk=model.pk).status == "failed"
+
+
+def test_delete_also_removes_the_model_s_earlier_own_bundle(
+    admin_user, admin_client, trainer_client, django_capture_on_commit_callbacks
+):
+    # Found: a model trained by Heimdall, then retrained by an external trainer, left its
+    # first bundle (models/<id>/) in storage when deleted.
+    model = factories.registered(created_by=admin_user)
+    own = _folder(model)
+    admin_client.put(f"{MODELS}/{model.pk}", {"status": "training"}, format="json")
+    report = {"model_artifact_path": external_bundle()}
+    trainer_client.post(f"{MODELS}/{model.pk}/training/complete", report, format="json")
+    assert default_storage.exists(f"{own}/model.onnx")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert admin_client.delete(f"{MODELS}/{model.pk}").status_code == 204
+    assert default_storage.listdir(own) == ([], [])
+    assert not default_storage.exists("external/run-1/model.onnx")

@@ -71,3 +71,20 @@ def test_concurrent_repeats_of_one_fail_callback_are_all_accepted_once():
     assert [r.status_code for r in responses] == [200] * COUNT
     model.refresh_from_db()
     assert (model.status, model.failure_reason) == ("failed", "worker lost")
+
+
+def test_concurrent_repeats_of_one_complete_callback_are_all_accepted_once():
+    from tests.ml.test_registry import external_bundle
+
+    admin = make_user("ada", "admin")
+    model = factories.draft(admin)
+    client_for(admin).put(f"/api/v1/models/{model.pk}", {"status": "training"}, format="json")
+    url = f"/api/v1/models/{model.pk}/training/complete"
+    body = {"model_artifact_path": external_bundle(), "performance_metrics": {"f1": 0.9}}
+    responses = together(
+        [(lambda: client_for(admin).post(url, body, format="json")) for _ in range(COUNT)]
+    )
+    assert [r.status_code for r in responses] == [200] * COUNT, [r.content for r in responses]
+    model.refresh_from_db()
+    assert (model.status, model.metrics) == ("trained", {"f1": 0.9})
+    assert model.artifact_path == "external/run-1/model.onnx"

@@ -313,3 +313,28 @@ def test_recommend_roles(db):
     assert APIClient().post(f"{MODELS}/recommend", {}, format="json").status_code == 401
     trainer = client_for(make_user("t", "trainer"))
     assert trainer.post(f"{MODELS}/recommend", {}, format="json").status_code == 200
+
+
+@pytest.mark.django_db
+def test_without_dataset_ids_the_config_s_dataset_id_is_used(
+    operator_user, operator_client, django_capture_on_commit_callbacks
+):
+    # Found (issue 15 audit): a dataset_id in the overrides (or the model's config) was
+    # dropped without a word and a 10,000-sample synthetic dataset generated instead.
+    dataset_id = small_dataset(operator_client, django_capture_on_commit_callbacks, samples=40)
+    model = factories.draft(operator_user, training_config={"dataset_id": dataset_id})
+    before = state()
+    unknown = "00000000-0000-0000-0000-000000000000"
+    response = operator_client.post(
+        TRAIN,
+        {"model_id": str(model.pk), "training_config": {"dataset_id": unknown}},
+        format="json",
+    )
+    error = assert_envelope(response, 400, "VALIDATION_ERROR", "training_config.dataset_id")
+    assert error["details"]["constraint"] == "unknown dataset"
+    assert state() == before
+    response = operator_client.post(TRAIN, {"model_id": str(model.pk)}, format="json")
+    assert response.status_code == 202, response.content
+    job = TrainingJob.objects.get(pk=response.json()["job_id"])
+    assert str(job.dataset_id) == job.config["dataset_id"] == dataset_id
+    assert SyntheticDataset.objects.count() == before["datasets"]  # nothing generated

@@ -320,5 +320,7 @@ class TrainingFailView(APIView):
         body = TrainingFailSerializer(data=request.data)
         if not body.is_valid():
             raise ValidationFailed.for_errors(body.errors)
-        services.model_training_failed(model=model, reason=body.validated_data["reason"])
+        services.model_training_failed(
+            model=model, reason=body.validated_data["reason"], callback=True
+        )
         return Response({"status": "training failed"})

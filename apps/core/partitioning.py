@@ -19,6 +19,8 @@ from datetime import UTC, date, datetime, timedelta
 
 from django.db import connection, migrations, transaction
 
+from apps.core.locks import lock_name
+
 logger = logging.getLogger(__name__)
 
 PARTITION_SUFFIX = re.compile(r"_p(\d{8})$")
@@ -163,7 +165,7 @@ def ensure_partitions(table: str, days: set[date] | list[date]) -> list[date]:
         return []
     created = []
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"partitions:{table}"])
+        lock_name(f"partitions:{table}")
         present = existing_partitions(table)
         for day in sorted(missing - present):
             start = datetime(day.year, day.month, day.day, tzinfo=UTC)
@@ -204,7 +206,7 @@ def drop_partitions_before(table: str, cutoff: date, before_drop=None) -> list[d
         return []
     dropped = []
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"partitions:{table}"])
+        lock_name(f"partitions:{table}")
         for day in sorted(existing_partitions(table)):
             if day + timedelta(days=1) <= cutoff:
                 if before_drop is not None:

@@ -13,6 +13,7 @@ from django.db import IntegrityError, transaction
 
 from apps.accounts.roles import is_owner_or_admin
 from apps.core.exceptions import Conflict, PermissionDenied, ValidationFailed
+from apps.core.locks import lock_name
 from apps.core.merge import json_merge_patch
 from apps.core.text import clean_text
 from apps.core.timeutil import utc_now
@@ -365,6 +366,8 @@ def model_training_reported(
             f"not at {bundle.artifact.path}"
         )
     if reason is None:
+        # Two models reporting one folder at once: the second waits, then finds the first.
+        lock_name(f"bundle-folder:{folder}")
         users = MLModel.objects.exclude(pk=locked.pk).filter(artifact_path__startswith=f"{folder}/")
         other = next((m for m in users if posixpath.dirname(m.artifact_path) == folder), None)
         if other is not None:

@@ -1,8 +1,11 @@
 """Registry records with real bundles, built through the services (no torch needed)."""
 
+import hashlib
 import json
 
 import factory
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from factory.django import DjangoModelFactory
 
 from apps.ml.models import MLModel
@@ -131,3 +134,20 @@ class MLModelFactory(DjangoModelFactory):
     model_type = MLModel.Type.LOCALIZATION
     architecture = "deepsets"
     status = MLModel.Status.DRAFT
+
+
+def external_bundle(folder: str = "external/run-1", *, onnx: bytes | None = None) -> str:
+    """What an external trainer writes into artifact storage: files and a manifest."""
+    onnx = onnx or tiny_onnx()
+    files = {"model.onnx": onnx, "normalisation.json": b"{}"}
+    for name, data in files.items():
+        default_storage.save(f"{folder}/{name}", ContentFile(data))
+    manifest = {
+        "model_type": "localization",
+        "artifact": "model.onnx",
+        "files": {
+            name: {"sha256": hashlib.sha256(data).hexdigest()} for name, data in files.items()
+        },
+    }
+    default_storage.save(f"{folder}/bundle.json", ContentFile(json.dumps(manifest).encode()))
+    return folder

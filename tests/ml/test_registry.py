@@ -458,23 +458,6 @@ def test_activation_of_an_invalid_bundle_is_409(admin_client):
 # --- worker callbacks ----------------------------------------------------------------------------
 
 
-def external_bundle(folder: str = "external/run-1", *, onnx: bytes | None = None) -> str:
-    """What an external trainer writes into artifact storage: files and a manifest."""
-    onnx = onnx or factories.tiny_onnx()
-    files = {"model.onnx": onnx, "normalisation.json": b"{}"}
-    for name, data in files.items():
-        default_storage.save(f"{folder}/{name}", ContentFile(data))
-    manifest = {
-        "model_type": "localization",
-        "artifact": "model.onnx",
-        "files": {
-            name: {"sha256": hashlib.sha256(data).hexdigest()} for name, data in files.items()
-        },
-    }
-    default_storage.save(f"{folder}/bundle.json", ContentFile(json.dumps(manifest).encode()))
-    return folder
-
-
 def test_external_worker_flow_through_the_callbacks(operator_client, trainer_client):
     model = operator_client.post(MODELS, SEED_003_BODY, format="json").json()
     url = f"{MODELS}/{model['id']}"
@@ -482,7 +465,7 @@ def test_external_worker_flow_through_the_callbacks(operator_client, trainer_cli
     assert operator_client.put(url, {"status": "training"}, format="json").json()["status"] == (
         "training"
     )
-    folder = external_bundle()
+    folder = factories.external_bundle()
     report = {
         "model_artifact_path": folder,
         "performance_metrics": {"model_median_error_m": 850.0},
@@ -499,7 +482,7 @@ def test_external_worker_flow_through_the_callbacks(operator_client, trainer_cli
     assert again.json() == {"status": "training completed"}  # idempotent
     assert trainer_client.get(url).json()["updated_at"] == stamp
     assert trainer_client.get(f"{url}/inspect").status_code == 200
-    other = external_bundle("external/run-2")
+    other = factories.external_bundle("external/run-2")
     assert_envelope(
         trainer_client.post(
             f"{url}/training/complete", {**report, "model_artifact_path": other}, format="json"
@@ -562,7 +545,7 @@ def test_complete_callback_refuses_paths_outside_storage(
 def test_complete_callback_checks_the_bundle(admin_user, trainer_client):
     model = factories.draft(admin_user)
     MLModel.objects.filter(pk=model.pk).update(status="training")
-    folder = external_bundle()
+    folder = factories.external_bundle()
     with default_storage.open(f"{folder}/model.onnx", "wb") as handle:
         handle.write(b"swapped after the manifest was written")
     response = trainer_client.post(
@@ -590,7 +573,7 @@ def test_callbacks_need_the_trainer_role(db, role, expected):
 
 def test_callback_for_a_model_not_in_training_is_409(admin_user, trainer_client):
     model = factories.draft(admin_user)
-    folder = external_bundle()
+    folder = factories.external_bundle()
     response = trainer_client.post(
         f"{MODELS}/{model.pk}/training/complete", {"model_artifact_path": folder}, format="json"
     )
@@ -630,7 +613,7 @@ def _bundle(folder: str, files: dict, *, model_type: str = "localization", paths
 def test_a_folder_with_a_dot_in_its_name_is_a_folder(admin_user, trainer_client, path):
     # Found: "external/run.2024-06-01" was read as a file and its parent checked (400).
     model = _training_model(admin_user)
-    external_bundle("external/run.2024-06-01")
+    factories.external_bundle("external/run.2024-06-01")
     response = trainer_client.post(
         f"{MODELS}/{model.pk}/training/complete", {"model_artifact_path": path}, format="json"
     )
@@ -666,7 +649,7 @@ def test_another_model_s_external_bundle_is_refused(
     # Found: two models could report one folder; deleting one removed the other's bundle.
     first = _training_model(admin_user, name="first")
     second = _training_model(admin_user, name="second")
-    external_bundle("external/shared")
+    factories.external_bundle("external/shared")
     report = {"model_artifact_path": "external/shared"}
     url = f"{MODELS}/{{}}/training/complete"
     assert trainer_client.post(url.format(first.pk), report, format="json").status_code == 200
@@ -684,7 +667,10 @@ def test_a_repeat_with_other_metrics_is_409(admin_user, trainer_client):
     # Found: answered 200 and kept the first metrics, as if the second had been recorded.
     model = _training_model(admin_user)
     url = f"{MODELS}/{model.pk}/training/complete"
-    report = {"model_artifact_path": external_bundle(), "performance_metrics": {"f1": 0.9}}
+    report = {
+        "model_artifact_path": factories.external_bundle(),
+        "performance_metrics": {"f1": 0.9},
+    }
     assert trainer_client.post(url, report, format="json").status_code == 200
     before = snapshot()
     other = {**report, "performance_metrics": {"f1": 0.95}}
@@ -737,7 +723,10 @@ def test_saved_validation_inspect_cannot_read_is_refused(
 
 def test_inspect_of_unreadable_saved_validation_is_422(admin_user, admin_client, trainer_client):
     model = _training_model(admin_user)
-    report = {"model_artifact_path": external_bundle(), "performance_metrics": {"f1": 0.9}}
+    report = {
+        "model_artifact_path": factories.external_bundle(),
+        "performance_metrics": {"f1": 0.9},
+    }
     trainer_client.post(f"{MODELS}/{model.pk}/training/complete", report, format="json")
     admin_client.put(
         f"{MODELS}/{model.pk}",
@@ -765,7 +754,7 @@ def test_callbacks_for_a_model_a_heimdall_job_trains_are_409(
     before = snapshot()
     for path, body in [
         ("fail", {"reason": "worker lost"}),
-        ("complete", {"model_artifact_path": external_bundle()}),
+        ("complete", {"model_artifact_path": factories.external_bundle()}),
     ]:
         response = trainer_client.post(f"{MODELS}/{model.pk}/training/{path}", body, format="json")
         error = assert_envelope(response, 409, "CONFLICT")
@@ -785,7 +774,7 @@ def test_delete_also_removes_the_model_s_earlier_own_bundle(
     model = factories.registered(created_by=admin_user)
     own = _folder(model)
     admin_client.put(f"{MODELS}/{model.pk}", {"status": "training"}, format="json")
-    report = {"model_artifact_path": external_bundle()}
+    report = {"model_artifact_path": factories.external_bundle()}
     trainer_client.post(f"{MODELS}/{model.pk}/training/complete", report, format="json")
     assert default_storage.exists(f"{own}/model.onnx")
     with django_capture_on_commit_callbacks(execute=True):

@@ -3,6 +3,7 @@ connections, released together), found untested by review: acknowledge, activate
 train, the fail callback."""
 
 import pytest
+from rest_framework.test import APIClient
 
 from apps.anomalies.models import AnomalyEvent
 from apps.core.timeutil import utc_now
@@ -74,13 +75,11 @@ def test_concurrent_repeats_of_one_fail_callback_are_all_accepted_once():
 
 
 def test_concurrent_repeats_of_one_complete_callback_are_all_accepted_once():
-    from tests.ml.test_registry import external_bundle
-
     admin = make_user("ada", "admin")
     model = factories.draft(admin)
     client_for(admin).put(f"/api/v1/models/{model.pk}", {"status": "training"}, format="json")
     url = f"/api/v1/models/{model.pk}/training/complete"
-    body = {"model_artifact_path": external_bundle(), "performance_metrics": {"f1": 0.9}}
+    body = {"model_artifact_path": factories.external_bundle(), "performance_metrics": {"f1": 0.9}}
     responses = together(
         [(lambda: client_for(admin).post(url, body, format="json")) for _ in range(COUNT)]
     )
@@ -88,3 +87,26 @@ def test_concurrent_repeats_of_one_complete_callback_are_all_accepted_once():
     model.refresh_from_db()
     assert (model.status, model.metrics) == ("trained", {"f1": 0.9})
     assert model.artifact_path == "external/run-1/model.onnx"
+
+
+def test_two_models_reporting_one_external_folder_at_once_one_gets_it():
+    """The folder check and the write are one step per folder (a named lock): without
+    it both reports passed "another model's bundle" and two models shared one folder."""
+    admin = make_user("ada", "admin")
+    api = client_for(admin)
+    header = api._credentials  # one login: each thread's client sends the same token
+    models = [factories.draft(admin, name=f"ext-{i}") for i in range(COUNT)]
+    for model in models:
+        api.put(f"/api/v1/models/{model.pk}", {"status": "training"}, format="json")
+    body = {"model_artifact_path": factories.external_bundle(), "performance_metrics": {"f1": 0.9}}
+
+    def report(model):
+        client = APIClient()
+        client.credentials(**header)
+        return client.post(f"/api/v1/models/{model.pk}/training/complete", body, format="json")
+
+    responses = together([(lambda m=m: report(m)) for m in models])
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [200] + [400] * (COUNT - 1), [r.content[:200] for r in responses]
+    assert MLModel.objects.filter(status="trained").count() == 1
+    assert MLModel.objects.filter(status="training").count() == COUNT - 1

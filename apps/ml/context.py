@@ -125,9 +125,9 @@ class Observations:
         features = np.empty((len(rows), len(FEATURES)))
         for column, name in enumerate(FEATURES):
             if name in given:
-                values = (f.get(name, v) for f, v in zip(extra, given[name], strict=True))
+                values = [f.get(name, v) for f, v in zip(extra, given[name], strict=True)]
             else:
-                values = (f.get(name) for f in extra)
+                values = [f.get(name) for f in extra]
             features[:, column] = numbers(values)
         return cls(
             station=np.array([row["websdr_station_id"] for row in rows], dtype=str),

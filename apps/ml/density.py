@@ -52,15 +52,17 @@ class GaussianMixtureModel:
     nll_threshold: float
 
     def log_likelihood(self, features: np.ndarray) -> np.ndarray:
+        """log p(x) under the mixture, per row of `features` (n, len(FEATURES)); the
+        Gaussian log-density from each component's precision Cholesky factor, as
+        sklearn.mixture.GaussianMixture writes it (`_estimate_log_gaussian_prob`). All
+        components in one batched product: the per-component loop was 12 numpy calls
+        on 1,000-row chunks at ingest."""
         x = (transform(features) - self.mean) / self.scale
         d = x.shape[1]
-        per_component = []
-        for k in range(len(self.weights)):
-            chol = self.precisions_cholesky[k]
-            y = (x - self.means[k]) @ chol
-            log_det = np.log(np.diag(chol)).sum()
-            per_component.append(-0.5 * (d * math.log(2 * math.pi) + (y**2).sum(axis=1)) + log_det)
-        return _logsumexp_rows(np.stack(per_component, axis=1) + np.log(self.weights))
+        y = (x[None, :, :] - self.means[:, None, :]) @ self.precisions_cholesky  # (k, n, d)
+        log_det = np.log(np.diagonal(self.precisions_cholesky, axis1=1, axis2=2)).sum(axis=1)
+        per_component = -0.5 * (d * math.log(2 * math.pi) + (y**2).sum(axis=2)) + log_det[:, None]
+        return _logsumexp_rows((per_component + np.log(self.weights)[:, None]).T)
 
     def calibrate(self, nll: np.ndarray) -> np.ndarray:
         span = max(self.nll_threshold - self.nll_median, 1e-9)
@@ -136,15 +138,23 @@ def _logsumexp_rows(a: np.ndarray) -> np.ndarray:
         return np.log(np.exp(a - peak).sum(axis=1)) + peak[:, 0]
 
 
+_PLAIN = frozenset([float, int, type(None)])
+
+
 def numbers(values) -> np.ndarray:
     """`values` as float64; NaN for whatever is not a finite int or float (None, text,
-    booleans, infinities). One pass in C for the plain ints and floats."""
+    booleans, infinities). When every value is a plain float, int or None (what ingest
+    validated), numpy converts the list in C (None becomes NaN); otherwise one pass
+    in Python per value."""
     values = list(values)
-    out = np.fromiter(
-        (v if type(v) is float or type(v) is int else _number(v) for v in values),
-        dtype=np.float64,
-        count=len(values),
-    )
+    if _PLAIN.issuperset(map(type, values)):
+        out = np.array(values, dtype=np.float64)
+    else:
+        out = np.fromiter(
+            (v if type(v) is float or type(v) is int else _number(v) for v in values),
+            dtype=np.float64,
+            count=len(values),
+        )
     out[~np.isfinite(out)] = np.nan
     return out
 
@@ -159,5 +169,5 @@ def feature_matrix(rows: list[dict]) -> tuple[np.ndarray, np.ndarray]:
     """(matrix of FEATURES, mask of rows that had them all as finite numbers)."""
     matrix = np.empty((len(rows), len(FEATURES)))
     for column, name in enumerate(FEATURES):
-        matrix[:, column] = numbers(row.get(name) for row in rows)
+        matrix[:, column] = numbers([row.get(name) for row in rows])
     return matrix, ~np.isnan(matrix).any(axis=1)

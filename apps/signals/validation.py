@@ -111,9 +111,8 @@ def clean_detection(
 
     `timestamp`: `parse_timestamp(item["detection_timestamp"])` when the caller has
     already parsed it (ingest reads the days first, to make their partitions)."""
-    prefix = f"detections[{index}]"
     if not isinstance(item, dict):
-        errors[prefix] = ["must be an object"]
+        errors[f"detections[{index}]"] = ["must be an object"]
         return None
     problems: dict[str, str] = {}
 
@@ -206,7 +205,7 @@ def clean_detection(
 
     if problems:
         for field, message in problems.items():
-            errors[f"{prefix}.{field}"] = [message]
+            errors[f"detections[{index}].{field}"] = [message]
         return None
     return {
         "id": detection_id or str(uuid.uuid4()),

@@ -61,7 +61,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from apps.core.events import publish_many, remember_event_loop
+from apps.core.events import DROPS_GROUP, publish_many, remember_event_loop
 from apps.core.exceptions import envelope
 from apps.core.numbers import BadValue, fast_checked_loads
 from apps.core.outages import unavailable_payload, unavailable_reason
@@ -277,7 +277,7 @@ class HeimdallWebSocketConsumer(OutageGuardMixin, AsyncWebsocketConsumer):
         if self.channel_layer is None:
             return
         auth = self.scope.get("auth") or {}
-        wanted = {user_group(self.scope["user"].pk)}
+        wanted = {user_group(self.scope["user"].pk), DROPS_GROUP}
         if auth.get("key_id"):
             wanted.add(api_key_group(auth["key_id"]))
         for group in wanted - self._control_groups:
@@ -336,7 +336,7 @@ class HeimdallWebSocketConsumer(OutageGuardMixin, AsyncWebsocketConsumer):
                     await self.send(
                         text_data=json.dumps(
                             {self.kind_key: "messages_dropped", "count": count,
-                             "timestamp": self.now()}
+                             "source": "outbox", "timestamp": self.now()}
                         )
                     )  # fmt: skip
                     continue  # the transport may be full again
@@ -416,6 +416,15 @@ class HeimdallWebSocketConsumer(OutageGuardMixin, AsyncWebsocketConsumer):
 
     async def ws_recheck(self, event):
         await self.recheck()
+
+    async def events_dropped(self, event):
+        """The publisher dropped event batches (apps.core.events): some events for this
+        socket may be among them. Told as `messages_dropped` with `"source": "publisher"`."""
+        if not self._closing:
+            self.send_frame(
+                {self.kind_key: "messages_dropped", "count": event["count"], "source": "publisher",
+                 "timestamp": self.now()}
+            )  # fmt: skip
 
     # --- receiving ------------------------------------------------------------------
 

@@ -27,9 +27,12 @@ _lock = threading.Lock()
 _main_loop: asyncio.AbstractEventLoop | None = None
 _publisher: tuple[int, asyncio.AbstractEventLoop] | None = None  # (pid, loop)
 # Sends handed to the loop and not finished yet: past this, new events are
-# dropped (logged) rather than queued without bound behind a stalled Redis.
+# dropped rather than queued without bound behind a stalled Redis; every socket is
+# told how many batches were dropped (DROPS_GROUP) once a send gets through again.
 MAX_BACKLOG = 256
 _backlog = threading.BoundedSemaphore(MAX_BACKLOG)
+DROPS_GROUP = "heimdall.events-dropped"  # every WebSocket joins it (apps.core.consumers)
+_dropped = 0  # batches refused since the sockets were last told (under _lock)
 
 
 def remember_event_loop() -> None:
@@ -87,15 +90,39 @@ async def _build_and_send(build: Callable[[], Messages]) -> None:
         await _send_all(messages)
     except Exception:
         logger.warning("could not publish events", exc_info=True)
+    else:
+        await _tell_drops()
     finally:
         _backlog.release()
 
 
+async def _tell_drops() -> None:
+    """After a send got through: tell every socket how many event batches were dropped
+    since the last notice (each socket sends its client `messages_dropped` with
+    `"source": "publisher"`); kept for the next send if this one fails too."""
+    global _dropped
+    with _lock:
+        count, _dropped = _dropped, 0
+    if not count:
+        return
+    try:
+        notice = {"type": "events.dropped", "count": count}
+        await get_channel_layer().group_send(DROPS_GROUP, notice)
+    except Exception:
+        with _lock:
+            _dropped += count
+        logger.warning("could not tell sockets of %d dropped event batch(es)", count)
+
+
 def send_later(build: Callable[[], Messages]) -> None:
-    """Hand `build()`'s messages to the event loop and return at once."""
+    """Hand `build()`'s messages to the event loop and return at once. Past MAX_BACKLOG
+    sends in flight the batch is dropped, counted, and the sockets told later."""
+    global _dropped
     if get_channel_layer() is None:
         return
     if not _backlog.acquire(blocking=False):
+        with _lock:
+            _dropped += 1
         logger.warning("live event backlog full (%d); events dropped", MAX_BACKLOG)
         return
     try:

@@ -342,7 +342,11 @@ async def test_a_client_that_stops_reading_holds_a_bounded_outbox_then_closes_44
     assert await ws.receive_nothing(timeout=0.5)  # nothing written while paused
     flow.resumeProducing()  # the client read: the newest five, told of the rest
     dropped = await receive(ws)
-    assert (dropped["type"], dropped["count"]) == ("messages_dropped", 25)
+    assert (dropped["type"], dropped["count"], dropped["source"]) == (
+        "messages_dropped",
+        25,
+        "outbox",
+    )
     assert [(await receive(ws))["data"]["id"] for _ in range(5)] == [i["id"] for i in items[25:]]
     # It stops reading for good while frames wait: closed after HEIMDALL_WS_STALL_SECONDS.
     flow.pauseProducing()
@@ -372,6 +376,36 @@ async def test_the_outbox_is_bounded_in_bytes_too(settings):
         rest.append(await ws.receive_from())
     assert dropped["count"] + len(rest) == 100
     assert sum(len(text) for text in rest) <= 4000
+    await ws.disconnect()
+
+
+async def test_event_batches_the_publisher_dropped_are_told_to_every_socket():
+    """Past MAX_BACKLOG sends in flight (a stalled Redis) the publisher drops a batch;
+    once a send gets through, every socket hears how many: messages_dropped with
+    source "publisher", after the events that did get through."""
+    from apps.core import events
+
+    user = await world()
+    ws = await connect(f"/ws/signals/live?token={access_token(user)}")
+    await subscribe(ws)
+    now = utc_now()
+    lost, kept = DetectionFactory(when=now), DetectionFactory(when=now)
+    for _ in range(events.MAX_BACKLOG):  # every send slot taken, as by a stalled Redis
+        assert events._backlog.acquire(blocking=False)
+    try:
+        await database_sync_to_async(ingest)(lost)
+    finally:
+        for _ in range(events.MAX_BACKLOG):
+            events._backlog.release()
+    assert await ws.receive_nothing(timeout=0.3)
+    await database_sync_to_async(ingest)(kept)
+    frames = [await receive(ws), await receive(ws)]
+    assert [(f["type"], f.get("data", {}).get("id")) for f in frames[:1]] == [
+        ("signal_detection", kept["id"])
+    ]
+    assert {k: frames[1][k] for k in ("type", "count", "source")} == {
+        "type": "messages_dropped", "count": 1, "source": "publisher",
+    }  # fmt: skip
     await ws.disconnect()
 
 

@@ -123,7 +123,9 @@ export type BaseSocketEvents = {
   reconnected: (info: { gap: Gap; attempts: number }) => void;
   /** For good: after close(), a final code, or reconnection given up. */
   close: (info: { code: number; reason: string }) => void;
-  messages_dropped: (info: { count: number }) => void;
+  /** Events lost on the way: `source` "outbox" (this socket fell behind) or "publisher"
+   * (the server dropped event batches before any socket: some may have been for you). */
+  messages_dropped: (info: { count: number; source: string }) => void;
 };
 
 /** What both sockets share: connect, authenticate, reconnect, dispatch. */
@@ -263,7 +265,10 @@ export abstract class HeimdallSocket<Events extends Record<string, Listener>> ex
       const error = (frame["error"] ?? {}) as { code: string; message: string };
       this.emit("error", error, frame);
     } else if (kind === "messages_dropped") {
-      this.emit("messages_dropped", { count: Number(frame["count"] ?? 0) });
+      this.emit("messages_dropped", {
+        count: Number(frame["count"] ?? 0),
+        source: String(frame["source"] ?? "outbox"),
+      });
     }
     this.dispatch(kind, frame);
   }

@@ -104,6 +104,16 @@ def test_unreadable_files_are_refused_saying_where_and_nothing_is_sent(tmp_path,
         out = heimdall("analyze", str(tmp_path / name), check=False)
         assert out.returncode == 2 and message in out.stdout + out.stderr, out.stderr
         assert "Traceback" not in out.stderr
+    for name, (text, message) in {
+        "m.csv": ("websdr_station_id,signal_strength_db\ntwente-nl,-60 dB\n", "m.csv, line 2"),
+        "m.json": ("not json", "m.json: not JSON"),
+        "n.json": ("[1]", "measurements must be a list of objects"),
+        "o.json": ('{"measurements": [], "power": 1}', "unknown fields ['power']"),
+    }.items():
+        (tmp_path / name).write_text(text)
+        out = heimdall("localize", str(uuid.uuid4()), str(tmp_path / name), check=False)
+        assert out.returncode == 1 and message in out.stderr, out.stderr
+        assert "Traceback" not in out.stderr
 
 
 def test_models_and_analyze_wav_and_sigmf(tmp_path):

@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import csv
 import hashlib
+import inspect
 import json
 import os
 import socket
@@ -29,6 +30,7 @@ from rich.table import Table
 from heimdall_sdk import models as m
 from heimdall_sdk.client import HeimdallClient
 from heimdall_sdk.errors import AnalysisFailedError, APIError, HeimdallError
+from heimdall_sdk.resources import Constellations
 from heimdall_sdk.websocket import Gap
 
 app = typer.Typer(help="Heimdall from the command line.", no_args_is_help=True)
@@ -575,17 +577,40 @@ def _fmt(value: Any) -> str:
 
 def read_measurements(path: Path) -> dict[str, Any]:
     """A localize request from FILE: JSON (the request body, or a list of measurements)
-    or CSV with websdr_station_id, signal_strength_db[, timestamp]."""
+    or CSV with websdr_station_id, signal_strength_db[, timestamp]. A file that is
+    not one is a HeimdallError saying where."""
     if path.suffix.lower() == ".csv":
         with path.open(newline="") as handle:
             rows = list(csv.DictReader(handle))
-        measurements = [
-            {k: (float(v) if k == "signal_strength_db" else v) for k, v in row.items() if v}
-            for row in rows
-        ]
+        measurements = []
+        for number, row in enumerate(rows, start=2):
+            try:
+                measurements.append(
+                    {k: (float(v) if k == "signal_strength_db" else v) for k, v in row.items() if v}
+                )
+            except ValueError as exc:
+                raise HeimdallError(f"{path}, line {number}: {exc}") from None
         return {"measurements": measurements}
-    data = json.loads(path.read_text())
-    return {"measurements": data} if isinstance(data, list) else data
+    try:
+        data = json.loads(path.read_text())
+    except ValueError as exc:
+        raise HeimdallError(f"{path}: not JSON ({exc})") from None
+    request = {"measurements": data} if isinstance(data, list) else data
+    if not isinstance(request, dict):
+        raise HeimdallError(f"{path}: give the request body (an object) or a list of measurements")
+    fields = set(inspect.signature(Constellations.localize).parameters) - {
+        "self",
+        "constellation_id",
+    }
+    unknown = sorted(set(request) - fields)
+    if unknown:
+        raise HeimdallError(f"{path}: unknown fields {unknown}; a request has {sorted(fields)}")
+    items = request.get("measurements")
+    if items is not None and not (
+        isinstance(items, list) and all(isinstance(x, dict) for x in items)
+    ):
+        raise HeimdallError(f"{path}: measurements must be a list of objects")
+    return request
 
 
 @app.command()

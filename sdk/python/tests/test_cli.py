@@ -47,6 +47,75 @@ def test_login_writes_a_0600_config_and_uses_it(tmp_path):
     assert refused.returncode == 1 and "chmod 600" in refused.stderr
 
 
+def test_credentials_come_from_the_environment_or_the_config_never_mixed(tmp_path):
+    config = tmp_path / "config.json"
+    saved = {"url": "http://heimdall.invalid:8000", "api_key": key("viewer")}
+    config.write_text(json.dumps(saved))
+    config.chmod(0o644)
+    env = {"HEIMDALL_CONFIG": str(config)}
+    # HEIMDALL_URL and HEIMDALL_API_KEY: the config file is not read, nor refused for its mode.
+    assert "10 stations" in heimdall("stations", env=env).stdout
+    config.chmod(0o600)
+    # HEIMDALL_URL alone, naming another server: the saved key is not sent there.
+    refused = heimdall("stations", env={**env, "HEIMDALL_API_KEY": ""}, check=False)
+    assert refused.returncode == 1
+    assert f"the saved API key is for {saved['url']}" in refused.stderr
+    config.write_text(json.dumps({**saved, "url": URL + "/"}))
+    assert "10 stations" in heimdall("stations", env={**env, "HEIMDALL_API_KEY": ""}).stdout
+
+
+def test_unreadable_files_are_refused_saying_where_and_nothing_is_sent(tmp_path, db):
+    freq = 14_450_000 + uuid.uuid4().int % 10_000
+    ts = (datetime.now(UTC) - timedelta(minutes=3)).isoformat()
+    good = json.dumps({"websdr_station_id": "twente-nl", "frequency_hz": freq,
+                       "signal_strength_db": -70.0, "detection_timestamp": ts})  # fmt: skip
+    cases = {
+        "a.jsonl": (f"{good}\nnot json\n", "a.jsonl, line 2: not JSON"),
+        "b.jsonl": (f"{good}\n\n[1, 2]\n", "b.jsonl, line 3: not a JSON object"),
+        "c.csv": (
+            f"websdr_station_id,frequency_hz\ntwente-nl,{freq}\ntwente-nl,14.2 MHz\n",
+            "c.csv, line 3: could not convert string to float",
+        ),
+    }
+    for name, (text, message) in cases.items():
+        (tmp_path / name).write_text(text)
+        out = heimdall("ingest", str(tmp_path / name), check=False)
+        assert out.returncode == 1 and message in out.stderr, out.stderr
+        assert "Traceback" not in out.stderr
+    query = "SELECT count(*) FROM signals_signaldetection WHERE frequency_hz = %s"
+    assert db.execute(query, [freq]).fetchone() == (0,)
+    with wave.open(str(tmp_path / "24bit.wav"), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(3)
+        w.setframerate(8000)
+        w.writeframes(bytes(300))
+    (tmp_path / "text.wav").write_text("not a wav\n")
+    (tmp_path / "x.sigmf-meta").write_text('{"global": {}}')
+    (tmp_path / "y.sigmf-meta").write_text(json.dumps({
+        "global": {"core:datatype": "cf32_le", "core:sample_rate": 8000},
+        "captures": [{"core:frequency": 7_000_000}],
+    }))  # fmt: skip
+    for name, message in {
+        "24bit.wav": "24-bit samples",
+        "text.wav": "cannot read it",
+        "x.sigmf-meta": "no 'core:datatype'",
+        "y.sigmf-meta": "y.sigmf-data",
+    }.items():
+        out = heimdall("analyze", str(tmp_path / name), check=False)
+        assert out.returncode == 2 and message in out.stdout + out.stderr, out.stderr
+        assert "Traceback" not in out.stderr
+    for name, (text, message) in {
+        "m.csv": ("websdr_station_id,signal_strength_db\ntwente-nl,-60 dB\n", "m.csv, line 2"),
+        "m.json": ("not json", "m.json: not JSON"),
+        "n.json": ("[1]", "measurements must be a list of objects"),
+        "o.json": ('{"measurements": [], "power": 1}', "unknown fields ['power']"),
+    }.items():
+        (tmp_path / name).write_text(text)
+        out = heimdall("localize", str(uuid.uuid4()), str(tmp_path / name), check=False)
+        assert out.returncode == 1 and message in out.stderr, out.stderr
+        assert "Traceback" not in out.stderr
+
+
 def test_models_and_analyze_wav_and_sigmf(tmp_path):
     assert "deepsets-default" in heimdall("models").stdout
     rate, tone = 8000, 1000
@@ -161,6 +230,9 @@ def test_detections_follow_tails_the_live_feed(tmp_path):
         [*CLI, "detections", "--station", "twente-nl", "--frequency-min", str(freq),
          "--frequency-max", str(freq), "--follow"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        # Ctrl-C as in a terminal, even when the suite runs as a background job (which
+        # starts with SIGINT ignored, and so would the CLI: asyncio.run then never stops).
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
     try:
         line = ""

@@ -11,14 +11,14 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from heimdall_sdk import HeimdallClient
+from heimdall_sdk import HeimdallClient, WebSocketClosedError
 from heimdall_sdk.websocket import Gap
 
 from .conftest import URL, key
 
 # Seed 004, "SDK and Client Libraries" / "Python SDK", verbatim but for the URL and key.
 SEED_SNIPPET = """
-from heimdall_sdk import HeimdallClient
+from heimdall_sdk import HeimdallClient, WebSocketClosedError
 
 # Initialize client
 client = HeimdallClient(
@@ -139,3 +139,20 @@ async def test_reconnect_after_the_server_drops_the_socket_resubscribes_and_repo
     assert {i.frequency_hz for i in items[1:]} == {freq}  # resubscribed with its filter
     assert renewed.gaps == [] and renewed.reconnects == 0
     assert dropped.reconnects == 1
+
+
+async def test_a_revoked_api_key_closes_the_socket_for_good_without_reconnecting():
+    password = os.environ["HEIMDALL_PASSWORD"]
+    async with HeimdallClient(URL, username="live-operator", password=password) as op:
+        minted = await op.auth.create_api_key(f"ws {uuid.uuid4().hex[:8]}", role="viewer")
+        async with HeimdallClient(URL, api_key=minted.key) as viewer:
+            ws = viewer.websocket.connect(reconnect_delay=0.05)
+            async with ws:
+                await ws.subscribe_signals(stations=["twente-nl"])
+                await op.auth.revoke_api_key(minted.id)
+                with pytest.raises(WebSocketClosedError) as closed:
+                    async with asyncio.timeout(10):
+                        async for _ in ws.stream(include_gaps=True):
+                            pass
+    assert closed.value.code == 4401
+    assert ws.reconnects == 0 and ws.gaps == []

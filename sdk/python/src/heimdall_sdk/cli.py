@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import csv
 import hashlib
+import inspect
 import json
 import os
 import socket
@@ -29,6 +30,7 @@ from rich.table import Table
 from heimdall_sdk import models as m
 from heimdall_sdk.client import HeimdallClient
 from heimdall_sdk.errors import AnalysisFailedError, APIError, HeimdallError
+from heimdall_sdk.resources import Constellations
 from heimdall_sdk.websocket import Gap
 
 app = typer.Typer(help="Heimdall from the command line.", no_args_is_help=True)
@@ -67,9 +69,25 @@ def save_config(data: dict[str, Any]) -> Path:
 
 
 def credentials() -> tuple[str, str]:
+    """(URL, API key): HEIMDALL_URL and HEIMDALL_API_KEY, else the config file.
+
+    With both variables set the config file is not read. A saved key is never
+    sent to another server than the one it was saved for: HEIMDALL_URL naming
+    a different one, without HEIMDALL_API_KEY, is refused.
+    """
+    env_url = os.environ.get("HEIMDALL_URL")
+    env_key = os.environ.get("HEIMDALL_API_KEY")
+    if env_url and env_key:
+        return env_url, env_key
     config = load_config()
-    url = os.environ.get("HEIMDALL_URL") or config.get("url")
-    key = os.environ.get("HEIMDALL_API_KEY") or config.get("api_key")
+    saved_url = config.get("url")
+    if env_url and not env_key and saved_url and env_url.rstrip("/") != saved_url.rstrip("/"):
+        raise HeimdallError(
+            f"the saved API key is for {saved_url}, not HEIMDALL_URL={env_url}: "
+            "set HEIMDALL_API_KEY too, or `heimdall login` there"
+        )
+    url = env_url or saved_url
+    key = env_key or config.get("api_key")
     if not url or not key:
         raise HeimdallError(
             "no credentials: set HEIMDALL_URL and HEIMDALL_API_KEY, or `heimdall login`"
@@ -250,19 +268,24 @@ def read_detections(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     A record without `id` gets uuid5(INGEST_NAMESPACE, "<line number>:<line>"):
     the same line of the same file always has the same id, so sending it again
     stores nothing (the server counts a duplicate). That makes resuming exact.
+    A line that is not a record (bad JSON, a JSON value other than an object, a
+    CSV cell of the wrong type) is a HeimdallError naming the file and line.
     """
     with path.open(newline="") as handle:
         if path.suffix.lower() == ".csv":
             reader = csv.reader(handle)
-            header = next(reader)
+            header = next(reader, None) or []
             for number, row in enumerate(reader, start=2):
                 if not any(cell.strip() for cell in row):
                     continue
-                record = {
-                    name: value
-                    for name, cell in zip(header, row, strict=False)
-                    if (value := _csv_value(name, cell)) is not None
-                }
+                try:
+                    record = {
+                        name: value
+                        for name, cell in zip(header, row, strict=False)
+                        if (value := _csv_value(name, cell)) is not None
+                    }
+                except ValueError as exc:
+                    raise HeimdallError(f"{path}, line {number}: {exc}") from None
                 line = ",".join(row)
                 record.setdefault("id", str(uuid.uuid5(INGEST_NAMESPACE, f"{number}:{line}")))
                 yield number, record
@@ -270,7 +293,12 @@ def read_detections(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             for number, line in enumerate(handle, start=1):
                 if not line.strip():
                     continue
-                record = json.loads(line)
+                try:
+                    record = json.loads(line)
+                except ValueError as exc:
+                    raise HeimdallError(f"{path}, line {number}: not JSON ({exc})") from None
+                if not isinstance(record, dict):
+                    raise HeimdallError(f"{path}, line {number}: not a JSON object")
                 record.setdefault(
                     "id", str(uuid.uuid5(INGEST_NAMESPACE, f"{number}:{line.rstrip()}"))
                 )
@@ -356,7 +384,9 @@ def read_wav(path: Path, limit: int) -> tuple[list[Any], float]:
     with wave.open(str(path), "rb") as w:
         width, channels, rate = w.getsampwidth(), w.getnchannels(), w.getframerate()
         frames = w.readframes(min(w.getnframes(), limit))
-    code = {1: "B", 2: "h", 4: "i"}[width]
+    code = {1: "B", 2: "h", 4: "i"}.get(width)
+    if code is None:
+        raise ValueError(f"{8 * width}-bit samples: give 8, 16 or 32-bit PCM")
     values = struct.unpack(f"<{len(frames) // width}{code}", frames)
     scale = float(2 ** (8 * width - 1))
     offset = scale if width == 1 else 0.0
@@ -370,12 +400,16 @@ def read_sigmf(meta_path: Path, limit: int) -> tuple[list[Any], float, int | Non
     """Samples, sample rate and centre frequency of a SigMF recording (sigmf.org spec:
     `core:datatype` like cf32_le / ri16_le; the data file beside the .sigmf-meta)."""
     meta = json.loads(meta_path.read_text())
+    if not isinstance(meta, dict) or not isinstance(meta.get("global"), dict):
+        raise ValueError("not SigMF metadata (a JSON object with a 'global' object)")
     glob = meta["global"]
     datatype = glob["core:datatype"]
     complex_ = datatype.startswith("c")
     kind = datatype[1:].split("_")[0]
     endian = ">" if datatype.endswith("_be") else "<"
-    code = _SIGMF_FORMATS[kind]
+    code = _SIGMF_FORMATS.get(kind)
+    if code is None:
+        raise ValueError(f"core:datatype {datatype!r} is not one this command reads")
     size = struct.calcsize(code)
     per_sample = 2 if complex_ else 1
     data_path = meta_path.with_suffix(".sigmf-data")
@@ -393,6 +427,17 @@ def read_sigmf(meta_path: Path, limit: int) -> tuple[list[Any], float, int | Non
     return samples, float(glob["core:sample_rate"]), int(frequency) if frequency else None
 
 
+def _read_or_refuse(reader: Any, file: Path, limit: int) -> Any:
+    """`reader(file, limit)`; a file it cannot read is a usage error (exit 2) saying why."""
+    try:
+        return reader(file, limit)
+    except KeyError as exc:
+        why = f"no {exc} in its metadata"
+    except (OSError, ValueError, TypeError, EOFError, struct.error, wave.Error) as exc:
+        why = str(exc) or "it ends too soon"
+    raise typer.BadParameter(f"cannot read it: {why}", param_hint="FILE")
+
+
 @app.command()
 def analyze(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help=".wav or .sigmf-meta")],
@@ -404,7 +449,7 @@ def analyze(
 ) -> None:
     """Spectrum analysis of a recording: features and carriers."""
     if file.name.endswith(".sigmf-meta"):
-        samples, rate, centre = read_sigmf(file, max_samples)
+        samples, rate, centre = _read_or_refuse(read_sigmf, file, max_samples)
         frequency = frequency if frequency is not None else centre
         if frequency is None:
             # Without a centre every frequency would be an offset from 0 Hz, printed as if
@@ -414,7 +459,7 @@ def analyze(
                 param_hint="FILE",
             )
     elif file.suffix.lower() == ".wav":
-        samples, rate = read_wav(file, max_samples)
+        samples, rate = _read_or_refuse(read_wav, file, max_samples)
     else:
         raise typer.BadParameter("give a .wav or a .sigmf-meta file", param_hint="FILE")
 
@@ -532,17 +577,40 @@ def _fmt(value: Any) -> str:
 
 def read_measurements(path: Path) -> dict[str, Any]:
     """A localize request from FILE: JSON (the request body, or a list of measurements)
-    or CSV with websdr_station_id, signal_strength_db[, timestamp]."""
+    or CSV with websdr_station_id, signal_strength_db[, timestamp]. A file that is
+    not one is a HeimdallError saying where."""
     if path.suffix.lower() == ".csv":
         with path.open(newline="") as handle:
             rows = list(csv.DictReader(handle))
-        measurements = [
-            {k: (float(v) if k == "signal_strength_db" else v) for k, v in row.items() if v}
-            for row in rows
-        ]
+        measurements = []
+        for number, row in enumerate(rows, start=2):
+            try:
+                measurements.append(
+                    {k: (float(v) if k == "signal_strength_db" else v) for k, v in row.items() if v}
+                )
+            except ValueError as exc:
+                raise HeimdallError(f"{path}, line {number}: {exc}") from None
         return {"measurements": measurements}
-    data = json.loads(path.read_text())
-    return {"measurements": data} if isinstance(data, list) else data
+    try:
+        data = json.loads(path.read_text())
+    except ValueError as exc:
+        raise HeimdallError(f"{path}: not JSON ({exc})") from None
+    request = {"measurements": data} if isinstance(data, list) else data
+    if not isinstance(request, dict):
+        raise HeimdallError(f"{path}: give the request body (an object) or a list of measurements")
+    fields = set(inspect.signature(Constellations.localize).parameters) - {
+        "self",
+        "constellation_id",
+    }
+    unknown = sorted(set(request) - fields)
+    if unknown:
+        raise HeimdallError(f"{path}: unknown fields {unknown}; a request has {sorted(fields)}")
+    items = request.get("measurements")
+    if items is not None and not (
+        isinstance(items, list) and all(isinstance(x, dict) for x in items)
+    ):
+        raise HeimdallError(f"{path}: measurements must be a list of objects")
+    return request
 
 
 @app.command()

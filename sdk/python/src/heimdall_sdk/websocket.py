@@ -14,7 +14,8 @@ While open:
   1011, ...) or the network fails — the client reconnects with backoff
   (`reconnect_delay` doubling up to `max_reconnect_delay`), with a fresh token
   after a 4401, and sends every subscription again. 4403, 4404 and 4429 are
-  final (WebSocketClosedError from the iterator);
+  final (WebSocketClosedError from the iterator), and so is 4401 on an API key
+  (revoked, expired, or its creator deactivated: no fresh token would help);
 - each reconnection is reported as a `Gap` (when the feed stopped and started
   again, the close code): in `socket.gaps`, to `on_gap(gap)`, and as an item of
   `messages()` / `stream(include_gaps=True)`. Events published during a gap are
@@ -200,10 +201,14 @@ class _Socket:
         self._closed = True
         return False
 
+    def _final(self, code: int | None) -> bool:
+        """Whether a close with `code` ends the socket for good (no reconnect)."""
+        return code in FINAL_CLOSE_CODES or (code == 4401 and not self._t.uses_tokens)
+
     async def _reconnect(self, code: int | None, reason: str) -> bool:
         """Reconnect and report the Gap; False when the socket is closed for good."""
         disconnected = _now()
-        if not self.reconnect or code in FINAL_CLOSE_CODES:
+        if not self.reconnect or self._final(code):
             return self._finish(WebSocketClosedError(code, reason))
         delay = self.reconnect_delay
         fresh = code == 4401
@@ -216,7 +221,7 @@ class _Socket:
                 self._ws = await self._connect(fresh=fresh)
                 break
             except WebSocketClosedError as exc:
-                if exc.code in FINAL_CLOSE_CODES:
+                if self._final(exc.code):
                     return self._finish(exc)
                 fresh = exc.code == 4401
             except (OSError, InvalidHandshake, TimeoutError, APIError):

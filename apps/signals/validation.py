@@ -135,12 +135,18 @@ def clean_detection(
     ):
         problems["websdr_station_id"] = "required: the id of a registered station"
 
+    # `type(x) is float/int and range` first: the common case in one expression (a float
+    # range check also refuses NaN and the infinities); the general checks after it.
     frequency = item.get("frequency_hz")
-    if not _is_int(frequency) or not 0 <= frequency <= MAX_FREQUENCY_HZ:
+    if not (type(frequency) is int and 0 <= frequency <= MAX_FREQUENCY_HZ) and (
+        not _is_int(frequency) or not 0 <= frequency <= MAX_FREQUENCY_HZ
+    ):
         problems["frequency_hz"] = f"required: an integer number of Hz, 0-{MAX_FREQUENCY_HZ}"
 
     strength = item.get("signal_strength_db")
-    if not _is_number(strength) or not STRENGTH_MIN_DB <= strength <= STRENGTH_MAX_DB:
+    if not (type(strength) is float and STRENGTH_MIN_DB <= strength <= STRENGTH_MAX_DB) and (
+        not _is_number(strength) or not STRENGTH_MIN_DB <= strength <= STRENGTH_MAX_DB
+    ):
         problems["signal_strength_db"] = (
             f"required: a finite number of dB, {STRENGTH_MIN_DB} to {STRENGTH_MAX_DB}"
         )
@@ -172,11 +178,18 @@ def clean_detection(
                 problems["signal_features"] = (
                     "feature names must be text (no NUL, no lone surrogate)"
                 )
-            elif not (_is_number(value) or value is None) or len(key) > MAX_FEATURE_NAME_LENGTH:
+            elif (
+                not ((type(value) is float and value - value == 0) or value is None)
+                and not _is_number(value)
+            ) or len(key) > MAX_FEATURE_NAME_LENGTH:
                 problems[f"signal_features.{key}"] = "must be a finite number"
 
     score = item.get("anomaly_score")
-    if score is not None and (not _is_number(score) or not 0 <= score <= 1):
+    if (
+        score is not None
+        and not (type(score) is float and 0 <= score <= 1)
+        and (not _is_number(score) or not 0 <= score <= 1)
+    ):
         problems["anomaly_score"] = "must be a number between 0 and 1"
 
     is_anomaly = item.get("is_anomaly")

@@ -180,7 +180,8 @@ async def test_a_client_that_falls_behind_loses_the_oldest_and_is_told(settings)
     items = [DetectionFactory(when=now - timedelta(seconds=i)) for i in range(20)]
     await database_sync_to_async(ingest)(*items)
     dropped = await receive(ws)
-    assert dropped == {"type": "messages_dropped", "count": 15, "timestamp": dropped["timestamp"]}
+    assert dropped == {"type": "messages_dropped", "count": 15, "source": "outbox",
+                       "timestamp": dropped["timestamp"]}  # fmt: skip
     delivered = [(await receive(ws))["data"]["id"] for _ in range(5)]
     assert delivered == [item["id"] for item in items[15:]]  # the newest five
     await ws.disconnect()

@@ -34,6 +34,20 @@ SECRET_KEY = env_str("DJANGO_SECRET_KEY") or _embedded_secret_key()
 DEBUG = env_bool("DJANGO_DEBUG", False)
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+# Browser pages served from other origins (a dashboard built on @heimdall/sdk) may call
+# the API when their origin is listed ("https://dash.example.org,..."; default none).
+# Credentials travel in headers (Bearer, X-API-Key), never cookies: no
+# CORS_ALLOW_CREDENTIALS, so a listed page cannot ride an operator's console session.
+CORS_ALLOWED_ORIGINS = env_list("HEIMDALL_CORS_ALLOWED_ORIGINS", [])
+CORS_URLS_REGEX = r"^/api/"
+CORS_ALLOW_HEADERS = (
+    "accept", "authorization", "content-type", "x-api-key", "x-request-id",
+)  # fmt: skip
+CORS_EXPOSE_HEADERS = (
+    "retry-after", "x-request-id", "x-ratelimit-limit", "x-ratelimit-remaining",
+    "x-ratelimit-reset", "content-disposition", "server-timing",
+)  # fmt: skip
+CORS_PREFLIGHT_MAX_AGE = 3600
 
 INSTALLED_APPS = [
     "daphne",
@@ -43,6 +57,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "corsheaders",
     "rest_framework",
     "rest_framework_simplejwt.token_blacklist",
     "django_filters",
@@ -68,6 +83,9 @@ MIDDLEWARE = [
     # First: everything after it sees the client address the trust rule allows.
     "apps.core.proxies.ClientAddressMiddleware",
     "apps.core.middleware.RequestIdMiddleware",
+    # Before anything that may answer early (429, 413): browsers read those only with
+    # CORS headers on them.
+    "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

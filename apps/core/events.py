@@ -75,12 +75,25 @@ def send_now(messages: Messages) -> None:
         except RuntimeError:
             running = None
         if running is loop:  # already on it (an async caller): don't block it
-            loop.create_task(_send_all(messages))
+            loop.create_task(_send_and_tell(messages))
         else:
-            asyncio.run_coroutine_threadsafe(_send_all(messages), loop).result(10)
+            asyncio.run_coroutine_threadsafe(_send_and_tell(messages), loop).result(10)
     except Exception:
-        # Live delivery is best effort: the data is stored whatever happens here.
+        # Live delivery is best effort: the data is stored whatever happens here; the
+        # sockets hear of the lost batch with the next send that gets through.
+        _count_drop()
         logger.warning("could not publish %d event(s)", len(messages), exc_info=True)
+
+
+async def _send_and_tell(messages: Messages) -> None:
+    await _send_all(messages)
+    await _tell_drops()
+
+
+def _count_drop() -> None:
+    global _dropped
+    with _lock:
+        _dropped += 1
 
 
 async def _build_and_send(build: Callable[[], Messages]) -> None:
@@ -89,6 +102,7 @@ async def _build_and_send(build: Callable[[], Messages]) -> None:
         messages = await asyncio.get_running_loop().run_in_executor(None, build)
         await _send_all(messages)
     except Exception:
+        _count_drop()
         logger.warning("could not publish events", exc_info=True)
     else:
         await _tell_drops()
@@ -117,12 +131,10 @@ async def _tell_drops() -> None:
 def send_later(build: Callable[[], Messages]) -> None:
     """Hand `build()`'s messages to the event loop and return at once. Past MAX_BACKLOG
     sends in flight the batch is dropped, counted, and the sockets told later."""
-    global _dropped
     if get_channel_layer() is None:
         return
     if not _backlog.acquire(blocking=False):
-        with _lock:
-            _dropped += 1
+        _count_drop()
         logger.warning("live event backlog full (%d); events dropped", MAX_BACKLOG)
         return
     try:

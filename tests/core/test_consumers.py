@@ -409,6 +409,46 @@ async def test_event_batches_the_publisher_dropped_are_told_to_every_socket():
     await ws.disconnect()
 
 
+async def test_event_batches_whose_send_failed_are_told_to_every_socket():
+    """A send that fails (Redis unreachable: for these sends the layer points at a port
+    nothing listens on) loses its batch on both publishing paths, the waiting one
+    (send_now) and the after-commit one (send_later); each lost batch is counted and
+    told, like one dropped at the backlog, once a send gets through again."""
+    from channels.layers import channel_layers
+    from channels_redis.pubsub import RedisPubSubChannelLayer
+
+    from apps.core import events
+
+    user = await world()
+    ws = await connect(f"/ws/signals/live?token={access_token(user)}")
+    await subscribe(ws)
+    working = channel_layers.backends["default"]
+    channel_layers.backends["default"] = RedisPubSubChannelLayer(
+        hosts=["redis://127.0.0.1:1/0"], prefix=working.prefix
+    )
+    lost = [("signals.live", {"type": "signal.detection", "data": {}})]
+
+    def lazy():
+        events.send_later(lambda: lost)
+
+    try:
+        await database_sync_to_async(events.send_now)(lost)
+        await database_sync_to_async(lazy)()
+        await asyncio.sleep(0.5)  # the after-commit send fails on the loop
+    finally:
+        channel_layers.backends["default"] = working
+    kept = DetectionFactory(when=utc_now())
+    await database_sync_to_async(ingest)(kept)
+    frames = [await receive(ws), await receive(ws)]
+    assert [(f["type"], f.get("data", {}).get("id")) for f in frames[:1]] == [
+        ("signal_detection", kept["id"])
+    ]
+    assert {k: frames[1][k] for k in ("type", "count", "source")} == {
+        "type": "messages_dropped", "count": 2, "source": "publisher",
+    }  # fmt: skip
+    await ws.disconnect()
+
+
 # --- registered channels ---------------------------------------------------------------
 
 

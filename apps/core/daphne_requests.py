@@ -20,10 +20,21 @@ the queue is made in daphne/server.py, `Server.create_application`): a 512 MiB u
 raised the server's peak memory by 463 MiB (bench/upload.py), a 2 GB one would need
 2 GB. `_BodyOnDisk` is that queue keeping only *where* each piece lies in the file,
 read back, up to 1 MiB at a time, when the application asks for it.
+
+And before either: Twisted spools every body whole before daphne sees the request,
+whatever its size — a 100 GB POST would fill the disk before Django's
+RequestSizeLimitMiddleware answered 413. Past the path's limit
+(apps.core.middleware.body_limit: the declared Content-Length, or the bytes of a
+chunked body so far) the body is received and dropped (`_Dropped`), and the request
+reaches Django with an empty body and a Content-Length saying how large it was: the
+middleware answers the 413 in the envelope, with the request id and CORS headers of
+every other answer.
 """
 
 import asyncio
+import contextlib
 from functools import partial
+from urllib.parse import unquote, urlsplit
 
 _done = False
 READ_BYTES = 2**20  # body read back per `http.request` message the application receives
@@ -65,6 +76,65 @@ class _BodyOnDisk(asyncio.Queue):
         return {"type": "http.request", "body": body, "more_body": more}
 
 
+class _Dropped:
+    """A request body past its limit: written to nowhere, read back as empty."""
+
+    closed = False
+
+    def write(self, data) -> None:
+        pass
+
+    def read(self, size=-1) -> bytes:
+        return b""
+
+    def seek(self, offset, whence=0) -> int:
+        return 0
+
+    def tell(self) -> int:
+        return 0
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def _limit_for(request_target: bytes) -> int:
+    from apps.core.middleware import body_limit
+
+    path = "/"
+    with contextlib.suppress(UnicodeDecodeError, ValueError):
+        path = unquote(urlsplit(request_target.decode("latin-1")).path)
+    return body_limit(path)
+
+
+def _got_length(original):
+    def gotLength(self, length):  # Twisted's name
+        self._heimdall_limit = _limit_for(getattr(self.channel, "_path", b"/") or b"/")
+        self._heimdall_received = 0
+        if length is not None and length > self._heimdall_limit:
+            self.content = _Dropped()  # the declared Content-Length tells Django
+        else:
+            original(self, length)
+
+    return gotLength
+
+
+def _handle_content_chunk(original):
+    def handleContentChunk(self, data):  # Twisted's name
+        self._heimdall_received = getattr(self, "_heimdall_received", 0) + len(data)
+        if isinstance(self.content, _Dropped):
+            return
+        if self._heimdall_received > getattr(self, "_heimdall_limit", self._heimdall_received):
+            # A chunked body past the limit: stop storing it; say how large it got.
+            self.content.close()
+            self.content = _Dropped()
+            size = str(self._heimdall_received).encode()
+            self.requestHeaders.setRawHeaders(b"content-length", [size])
+            return
+        original(self, data)
+
+    return handleContentChunk
+
+
 def _create_application(self, protocol, scope):
     """daphne's `Server.create_application` (daphne 4.2, server.py) with `_BodyOnDisk` as
     an HTTP request's input queue."""
@@ -101,6 +171,8 @@ def let_django_parse_request_bodies() -> None:
         self._parsePOSTFormSubmission = False
 
     WebRequest.__init__ = __init__
+    WebRequest.gotLength = _got_length(WebRequest.gotLength)
+    WebRequest.handleContentChunk = _handle_content_chunk(WebRequest.handleContentChunk)
     from daphne.server import Server
 
     Server.create_application = _create_application

@@ -49,6 +49,7 @@ def observations(h: history.History) -> context.Observations:
         bandwidth_hz=h.bandwidth_hz,
         modulation=h.modulation,
         features=features,
+        time_s=h.time_s,
     )
 
 
@@ -85,6 +86,7 @@ def main() -> None:
     obs = observations(hist)
     cut = BASE_ORDINAL + args.days - args.heldout_days
     train, heldout = obs.take(obs.day < cut), obs.take(obs.day >= cut)
+    anomaly_eval.add_recent_levels(heldout)  # each contact's level, as ingest finds it
     anomalies, kinds = anomaly_eval.inject(train, heldout, per_kind=args.per_kind, seed=args.seed)
     print(
         f"history: {len(obs):,} detections, {args.stations} stations, {args.days} days "
@@ -142,7 +144,7 @@ def main() -> None:
     print(
         f"context model: {flagged.mean():.2%} of held-out normal rows score >= "
         f"{INGEST_THRESHOLD} ("
-        + ", ".join(f"{r} {c}" for r, c in zip(context.REASONS, reasons.tolist()) if c)
+        + ", ".join(f"{r} {c}" for r, c in zip(context.REASONS, reasons.tolist(), strict=True) if c)
         + ")",
         file=sys.stderr,
     )

@@ -28,6 +28,7 @@ from apps.ml import anomaly_eval, context, density  # noqa: E402
 from apps.radio import history  # noqa: E402
 
 BASE_ORDINAL = date(2026, 11, 1).toordinal()
+INGEST_THRESHOLD = 0.5  # settings.HEIMDALL_ANOMALY_THRESHOLD's default
 
 
 def observations(h: history.History) -> context.Observations:
@@ -48,6 +49,7 @@ def observations(h: history.History) -> context.Observations:
         bandwidth_hz=h.bandwidth_hz,
         modulation=h.modulation,
         features=features,
+        time_s=h.time_s,
     )
 
 
@@ -84,6 +86,7 @@ def main() -> None:
     obs = observations(hist)
     cut = BASE_ORDINAL + args.days - args.heldout_days
     train, heldout = obs.take(obs.day < cut), obs.take(obs.day >= cut)
+    anomaly_eval.add_recent_levels(heldout)  # each contact's level, as ingest finds it
     anomalies, kinds = anomaly_eval.inject(train, heldout, per_kind=args.per_kind, seed=args.seed)
     print(
         f"history: {len(obs):,} detections, {args.stations} stations, {args.days} days "
@@ -133,7 +136,19 @@ def main() -> None:
         timings[f"{name} scoring rows/s"] = len(heldout) / elapsed
 
     print(table(results))
-    print("\n" + json.dumps({k: round(v, 2) for k, v in timings.items()}), file=sys.stderr)
+    # The ingest threshold: what share of ordinary traffic becomes events, and why.
+    verdict = ctx.score(heldout)
+    flagged = verdict.score >= INGEST_THRESHOLD
+    reasons = np.bincount(verdict.reason[flagged], minlength=len(context.REASONS))
+    timings["context flagged share at 0.5"] = float(flagged.mean())
+    print(
+        f"context model: {flagged.mean():.2%} of held-out normal rows score >= "
+        f"{INGEST_THRESHOLD} ("
+        + ", ".join(f"{r} {c}" for r, c in zip(context.REASONS, reasons.tolist(), strict=True) if c)
+        + ")",
+        file=sys.stderr,
+    )
+    print("\n" + json.dumps({k: round(v, 4) for k, v in timings.items()}), file=sys.stderr)
     print(f"total {time.perf_counter() - started:.1f} s", file=sys.stderr)
     if args.json:
         Path(args.json).write_text(json.dumps({"results": results, "timings": timings}, indent=2))

@@ -25,6 +25,7 @@ def pytest_configure(config):
 def _fast_and_isolated(settings, tmp_path):
     from apps.constellations.autolocalize import forget_members
     from apps.constellations.selectors import forget_references
+    from apps.ml import contacts
     from apps.ml.localization import forget_loaded_localization_models
     from apps.ml.scoring import forget_loaded_scorer
     from apps.signals.live import forget_listeners
@@ -44,7 +45,9 @@ def _fast_and_isolated(settings, tmp_path):
     forget_listeners()
     forget_members()
     forget_references()
+    contacts.forget()  # the contacts' levels this process remembers from ingest
     yield
+    contacts.forget()
     cache.clear()
     forget_loaded_scorer()
     forget_loaded_localization_models()

@@ -12,6 +12,12 @@ Kinds (issue 17), each made from a held-out detection of the same station:
 - ``off_hour``: a regular channel (heard at least 30 times, on at least 60 % of the
   days), at an hour when it was never heard.
 
+Every scored row carries its contact's recent level (`add_recent_levels`): a held-out
+row from the held-out rows before it (same station and channel, within
+context.CONTACT_WINDOW_S), an injected row the level of the row it was made from,
+found before the injection changed it (a new carrier, moved to a never-heard channel,
+has none).
+
 Metrics: the score threshold is the (1 − rate) quantile of the normal held-out
 scores (the higher sample, so ties never push the false-alarm rate above the
 target); recall is the share of injected anomalies scoring strictly above it;
@@ -23,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 
 from apps.anomalies import channels
-from apps.ml.context import Observations, _keys
+from apps.ml.context import Observations, _keys, recent_levels
 
 KINDS = ("new_carrier", "wrong_modulation", "strength_jump", "wideband", "off_hour")
 MODULATIONS = ("FM", "AM", "USB", "CW", "FSK", "LSB", "OFDM")
@@ -31,6 +37,15 @@ MODULATIONS = ("FM", "AM", "USB", "CW", "FSK", "LSB", "OFDM")
 
 def _station_keys(obs: Observations, stations: np.ndarray, centre) -> np.ndarray:
     return _keys(np.searchsorted(stations, obs.station), np.asarray(centre))
+
+
+def add_recent_levels(obs: Observations) -> None:
+    """Set each row's contact level from the rows before it in `obs` (`obs.time_s`
+    needed): context.recent_levels over the held-out stream. Call before `inject`, whose
+    rows then carry the levels of the rows they were made from."""
+    obs.recent_strength_db, obs.recent_count = recent_levels(
+        obs.station, obs.frequency_hz, obs.time_s, obs.strength_db
+    )
 
 
 def inject(
@@ -66,6 +81,8 @@ def inject(
                 rows.bandwidth_hz[i] = 150.0
                 if rows.features is not None:
                     rows.features[i, 1] = 150.0
+                if rows.recent_strength_db is not None:
+                    rows.recent_strength_db[i] = np.nan  # a never-heard channel: no contact
                 mask[i] = True
                 break
     _add(parts, kinds, rows.take(np.flatnonzero(mask)[:per_kind]), "new_carrier")

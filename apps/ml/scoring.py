@@ -3,7 +3,7 @@
 """
 
 from dataclasses import dataclass
-from typing import NamedTuple, Protocol
+from typing import ClassVar, NamedTuple, Protocol
 
 import numpy as np
 from django.conf import settings
@@ -33,13 +33,19 @@ class Scorer(Protocol):
     """What ingest and analyze need of the active anomaly model."""
 
     version: str
+    # Whether score_rows uses the contacts' recent levels (ingest finds them only then:
+    # apps.ml.contacts).
+    uses_contact_levels: bool
 
     def score_features(self, rows: list[dict]) -> list[Score | None]:
         """A Score per row of predict features (seed 004 predict), None where one is missing."""
         ...
 
-    def score_rows(self, rows: list[dict]) -> list[Score | None]:
-        """A Score per detection row as ingested (features plus signal_strength_db)."""
+    def score_rows(
+        self, rows: list[dict], *, recent: context.Recent | None = None
+    ) -> list[Score | None]:
+        """A Score per detection row as ingested (features plus signal_strength_db);
+        `recent`: each row's contact level (apps.ml.contacts), None when not known."""
         ...
 
 
@@ -48,6 +54,7 @@ class AnomalyScorer:
     model_id: str
     version: str
     model: density.GaussianMixtureModel
+    uses_contact_levels: ClassVar[bool] = False
 
     def score_features(self, rows: list[dict]) -> list[Score | None]:
         """A Score per row of predict features, None where a feature is missing."""
@@ -63,8 +70,11 @@ class AnomalyScorer:
                 )
         return results
 
-    def score_rows(self, rows: list[dict]) -> list[Score | None]:
-        """Detections as ingested: features from signal_features, power from the strength."""
+    def score_rows(
+        self, rows: list[dict], *, recent: context.Recent | None = None
+    ) -> list[Score | None]:
+        """Detections as ingested: features from signal_features, power from the strength
+        (a feature density knows no contacts: `recent` is not used)."""
         return self.score_features(
             [
                 {"signal_power": row["signal_strength_db"], **(row.get("signal_features") or {})}
@@ -82,6 +92,7 @@ class ContextScorer:
     model_id: str
     version: str
     model: context.ContextModel
+    uses_contact_levels: ClassVar[bool] = True
 
     def score_features(self, rows: list[dict]) -> list[Score | None]:
         """Without a station and frequency only the feature density can judge."""
@@ -89,10 +100,16 @@ class ContextScorer:
             return [None] * len(rows)
         return AnomalyScorer(self.model_id, self.version, self.model.density).score_features(rows)
 
-    def score_rows(self, rows: list[dict]) -> list[Score | None]:
+    def score_rows(
+        self, rows: list[dict], *, recent: context.Recent | None = None
+    ) -> list[Score | None]:
+        """`recent` (arrays as long as `rows`): each row's contact level; without it no
+        row is judged against its contact (context.contact_jump)."""
         if not rows:
             return []
         obs = context.Observations.from_rows(rows)
+        if recent is not None:
+            obs.recent_strength_db, obs.recent_count = recent
         verdict = self.model.score(obs)
         scores = np.round(verdict.score, 4)
         confidence = np.round(0.5 + 0.5 * np.minimum(1.0, np.abs(scores - 0.5) / 0.25), 4)

@@ -26,7 +26,7 @@ from apps.core.exceptions import Conflict, ValidationFailed
 from apps.core.numbers import storable_text
 from apps.core.partitioning import ensure_partitions
 from apps.core.timeutil import utc_now
-from apps.ml import scoring
+from apps.ml import contacts, scoring
 from apps.signals import live
 from apps.signals.models import DetectionKey, SignalDetection
 from apps.signals.retention import retention_cutoff
@@ -109,16 +109,24 @@ class _Batch:
             )
             else None
         )
+        self.timestamps = [
+            parse_timestamp(item.get("detection_timestamp")) if isinstance(item, dict) else None
+            for item in items
+        ]
+        # Each item's contact level (its station's recent level on its channel), found once
+        # for the whole batch from its own rows and this process's store (no query), so
+        # that chunks score as the whole batch would.
+        self.contacts = (
+            contacts.batch_contacts(items, self.timestamps)
+            if getattr(self.scorer, "uses_contact_levels", False)
+            else None
+        )
         self.earliest = retention_cutoff(now)
         self.errors: dict[str, list[str]] = {}
         self.conflicts: list[tuple[int, str, str]] = []
         self.rows: list[dict] = []  # the unique rows prepared so far, in request order
         self._seen: dict[str, dict] = {}
         self._chunks = None
-        self.timestamps = [
-            parse_timestamp(item.get("detection_timestamp")) if isinstance(item, dict) else None
-            for item in items
-        ]
         latest = now + MAX_CLOCK_SKEW  # what validation accepts: no partition beyond it
         self.days = {
             when.date() for when in self.timestamps if when and self.earliest <= when <= latest
@@ -173,7 +181,7 @@ class _Batch:
             unique = self._unique(rows)
             if self.conflicts:
                 continue
-            _apply_scores(unique, self.station_ranges, self.scorer)
+            _apply_scores(unique, self.station_ranges, self.scorer, self.contacts)
             self.rows.extend(unique)
             yield unique
 
@@ -322,17 +330,28 @@ def _check_stored(rows: list[dict], stored: dict) -> list[dict]:
     return fresh
 
 
-def _apply_scores(rows: list[dict], station_ranges: dict[str, tuple[int, int]], scorer) -> None:
+def _apply_scores(
+    rows: list[dict],
+    station_ranges: dict[str, tuple[int, int]],
+    scorer,
+    batch_contacts: contacts.BatchContacts | None = None,
+) -> None:
     """Score rows that came without an anomaly_score (pure Python: no database).
 
     The deployed anomaly model (`scorer`, or None) scores them when they carry its
     features; and a carrier outside its station's coverage is anomalous whatever the
-    model says. Each row is scored on its own, so chunks score as the whole batch would.
+    model says. Each row is scored on its own with its contact level, which
+    `batch_contacts` found once for the whole batch: chunks score as the whole batch would.
     """
     unscored = [row for row in rows if row["anomaly_score"] is None]
     if unscored and scorer is not None:
         version = json.dumps(scorer.version)
-        for row, result in zip(unscored, scorer.score_rows(unscored), strict=True):
+        recent = (
+            batch_contacts.recent_of([row["index"] for row in unscored])
+            if batch_contacts is not None
+            else None
+        )
+        for row, result in zip(unscored, scorer.score_rows(unscored, recent=recent), strict=True):
             if result is None:
                 continue
             row["anomaly_score"] = result.anomaly_score
@@ -631,6 +650,9 @@ def detection_ingest(*, detections: list) -> IngestResult:
             # robust: the detections are committed; a failed freshness stamp is logged,
             # never turned into a 500 that makes the client send them again.
             transaction.on_commit(lambda: _touch_stations(latest), robust=True)
+            if batch.contacts is not None:
+                # The contacts' levels for the next batches: only once committed.
+                transaction.on_commit(lambda: contacts.remember(batch.contacts), robust=True)
             live.publish_detections(fresh)
             # Higher apps (constellations: automatic localization) after the commit.
             transaction.on_commit(

@@ -38,8 +38,9 @@ class NotEnoughData(Exception):
 
 
 def observations(rows: list[tuple]) -> context.Observations:
-    """Observations of stored detection tuples (signals.selectors.detections_for_learning)."""
-    return context.Observations.from_rows(
+    """Observations of stored detection tuples (signals.selectors.detections_for_learning),
+    with their times (seconds since the epoch) for the contacts' recent levels."""
+    obs = context.Observations.from_rows(
         [
             {
                 "websdr_station_id": r[0],
@@ -53,6 +54,8 @@ def observations(rows: list[tuple]) -> context.Observations:
             for r in rows
         ]
     )
+    obs.time_s = np.array([r[2].timestamp() for r in rows], dtype=float)
+    return obs
 
 
 def headline(report: dict) -> tuple[float, float]:
@@ -76,13 +79,18 @@ def train_context(obs: context.Observations, *, validation_split: float, seed: i
         pick = rng.choice(pick, size=min(len(pick), 60_000), replace=False)
         gmm, _ = density.fit(train.features[pick], seed=seed)
     model = context.fit(train, density_model=gmm)
+    anomaly_eval.add_recent_levels(heldout)
     anomalies, kinds = anomaly_eval.inject(train, heldout, per_kind=PER_KIND, seed=seed)
     report = anomaly_eval.report(model.score(heldout).score, model.score(anomalies).score, kinds)
     return model, report, heldout, anomalies, kinds, len(train)
 
 
 def score_with(scorer, obs: context.Observations) -> np.ndarray:
-    results = scorer.score_rows(anomaly_eval.to_rows(obs))
+    """Scores as ingest gives them, each row with its contact level (add_recent_levels)."""
+    results = scorer.score_rows(
+        anomaly_eval.to_rows(obs),
+        recent=context.Recent(obs.recent_strength_db, obs.recent_count),
+    )
     return np.array([r.anomaly_score if r is not None else 0.0 for r in results])
 
 

@@ -119,7 +119,7 @@ def with_contacts() -> context.Observations:
     extra = context.Observations.from_rows(rows)
     return context.Observations(
         **{name: np.concatenate([getattr(base, name), getattr(extra, name)]) for name in
-           base.__dict__}
+           base.__dict__ if getattr(base, name) is not None}
     )  # fmt: skip
 
 

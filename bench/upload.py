@@ -126,8 +126,10 @@ def main() -> None:
             with httpx.Client(timeout=600) as client:
                 for _ in range(200):
                     try:
-                        login = client.post(f"{base}/auth/login",
-                                            json={"username": "bench-op", "password": PASSWORD})
+                        login = client.post(
+                            f"{base}/auth/login",
+                            json={"username": "bench-op", "password": PASSWORD},
+                        )
                         break  # fmt: skip
                     except httpx.TransportError:
                         time.sleep(0.1)

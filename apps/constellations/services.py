@@ -1,5 +1,6 @@
 """Writes for constellations, their members and shares; object permissions kept in step."""
 
+import math
 import uuid
 
 from django.contrib.auth import get_user_model
@@ -336,6 +337,9 @@ def reference_transmitter_delete(*, reference) -> None:
     forget_references()
 
 
+OFFSET_LIMIT_DB = 100.0  # |calibration_offset_db| a station accepts (apps/stations)
+
+
 def calibration_estimate(*, since=None, apply: bool = False, min_observations: int = 3) -> dict:
     """Per-station calibration offsets from the stored localizations of reference
     transmitters (their reported strengths, the references' known positions and, where
@@ -372,10 +376,17 @@ def calibration_estimate(*, since=None, apply: bool = False, min_observations: i
     previous = dict(
         Station.objects.filter(pk__in=list(estimates)).values_list("id", "calibration_offset_db")
     )
+    # An estimate outside the range a station's offset may take (what PATCH /stations and
+    # the admin form accept) is reported, never applied: it says the reference's power or
+    # position is wrong, or the station did not hear it, and writing it would store a value
+    # the station's own API refuses.
     chosen = {
         station: round(estimate.offset_db, 2)
         for station, estimate in estimates.items()
-        if station in previous and estimate.observations >= min_observations
+        if station in previous
+        and estimate.observations >= min_observations
+        and math.isfinite(estimate.offset_db)
+        and abs(round(estimate.offset_db, 2)) <= OFFSET_LIMIT_DB
     }
     if apply and chosen:
         station_calibrations_set(offsets=chosen)

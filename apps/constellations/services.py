@@ -5,7 +5,7 @@ import uuid
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
 from apps.accounts.roles import has_permission
 from apps.constellations.access import OWNER_ACTIONS, PERMISSIONS_BY_SHARE, codename
@@ -265,10 +265,48 @@ def localization_request(*, constellation: Constellation, user, data) -> "Locali
         constellation_id=constellation.pk, request=request, result=result, trigger="request",
         created_by=user, reference=reference_for(request.frequency_hz),
     )  # fmt: skip
-    with transaction.atomic():
-        localization.save()
-        publish_localizations([localization])  # after the commit
+    try:
+        with transaction.atomic():
+            localizations_insert([localization])
+            publish_localizations([localization])  # after the commit
+    except IntegrityError:
+        # Deleted by another request while this one was being located: the 404 any
+        # request for it gets now (was a 500 from the foreign key, nothing stored).
+        if not Constellation.objects.filter(pk=constellation.pk).exists():
+            raise NotFound("No such constellation.") from None
+        raise
     return localization
+
+
+def localizations_insert(localizations: list) -> None:
+    """Store new localizations with their foreign keys checked now, in a savepoint.
+
+    Their reference transmitter comes from a per-process cache (selectors.reference_for,
+    up to REFERENCES_TTL_S old): one deleted meanwhile (by another process) made the
+    insert fail at commit, a 500 for a request and a lost batch for an automatic task.
+    Such a fix is stored after looking the references up again (unlinked, or linked to
+    another active reference on its frequency). Any other violation (the constellation
+    deleted) is raised."""
+    from apps.constellations.models import Localization
+    from apps.constellations.selectors import reference_for
+
+    if not localizations:
+        return
+    try:
+        with transaction.atomic():
+            Localization.objects.bulk_create(localizations)
+            connection.check_constraints()  # the deferred foreign-key checks, here
+        return
+    except IntegrityError:
+        if not any(item.reference_transmitter_id for item in localizations):
+            raise
+    forget_references()
+    for item in localizations:
+        if item.reference_transmitter_id is not None:
+            item.reference_transmitter_id = reference_for(item.frequency_hz)
+    with transaction.atomic():
+        Localization.objects.bulk_create(localizations)
+        connection.check_constraints()
 
 
 # --- reference transmitters and calibration -----------------------------------------------

@@ -16,7 +16,7 @@ from heimdall.asgi import application
 from tests.constellations import factories
 from tests.helpers import make_user
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 
 async def connect(user):

@@ -353,6 +353,10 @@ def reference_transmitter_update(*, reference, **fields):
     from apps.constellations.models import ReferenceTransmitter
 
     fields = _clean_reference_texts(dict(fields))
+    # Locked, and still there: one deleted by a concurrent request made save() raise a bare
+    # DatabaseError ("did not affect any rows"), a 500.
+    if not ReferenceTransmitter.objects.select_for_update().filter(pk=reference.pk).exists():
+        raise NotFound("No such reference transmitter.")
     name = fields.get("name")
     if name and ReferenceTransmitter.objects.filter(name=name).exclude(pk=reference.pk).exists():
         raise Conflict(f"A reference transmitter named '{name}' exists.", {"field": "name"})

@@ -276,6 +276,10 @@ def self_check(served: LocalizationModel) -> None:
     rss = served.propagation.received_power_dbm(served.training_power, np.full(count, 30_000.0))
     cells = len(served.grid_km)
     try:
+        served.scope_problem(latitudes, longitudes, int(served.training_frequency))
+    except Exception as exc:  # a malformed trained_for (receivers, band, area)
+        raise ValueError(f"its trained_for cannot be read: {exc!r}"[:300]) from exc
+    try:
         fixes = served.predict_many([
             (latitudes, longitudes, rss, int(served.training_frequency), served.training_power),
             (latitudes, longitudes, rss, int(served.training_frequency), None),

@@ -38,6 +38,8 @@ def _broken(case: str) -> tuple[bytes, dict]:
         normalisation["grid"]["cells"] = 10
     elif case == "other network":
         onnx = tiny_onnx()
+    elif case == "trained_for":
+        normalisation["trained_for"]["receivers"] = "three to ten"
     return onnx, normalisation
 
 
@@ -59,7 +61,7 @@ def _activate(name, onnx, normalisation, capture):
     return model
 
 
-@pytest.mark.parametrize("case", ["zero std", "nan mean", "grid", "other network"])
+@pytest.mark.parametrize("case", ["zero std", "nan mean", "grid", "other network", "trained_for"])
 def test_a_bundle_that_cannot_serve_falls_back(world, case, django_capture_on_commit_callbacks):
     owner, constellation = world
     model = _activate(case, *_broken(case), django_capture_on_commit_callbacks)

@@ -50,6 +50,15 @@ def _grant(constellation: Constellation, user, actions) -> None:
     )
 
 
+def _still_there(constellation: Constellation) -> None:
+    """Lock the constellation's row for this transaction, or NotFound when a concurrent
+    request deleted it: an update then re-inserted it (save() inserts a row that is
+    gone: a constellation without owner permissions, seen by admins only), and a new
+    member, share or permission failed its foreign key at commit (a 500)."""
+    if not Constellation.objects.select_for_update().filter(pk=constellation.pk).exists():
+        raise NotFound("No such constellation.")
+
+
 def _name_taken(owner, name: str, exclude=None) -> bool:
     queryset = Constellation.objects.filter(owner=owner, name=name)
     if exclude is not None:
@@ -78,6 +87,7 @@ def constellation_create(*, owner, name, description="") -> Constellation:
 
 @transaction.atomic
 def constellation_update(*, constellation: Constellation, **fields) -> Constellation:
+    _still_there(constellation)
     if "name" in fields:
         name = _clean_name(fields["name"])
         if _name_taken(constellation.owner, name, exclude=constellation):
@@ -102,6 +112,7 @@ def constellation_delete(*, constellation: Constellation) -> None:
 
 @transaction.atomic
 def member_add(*, constellation: Constellation, station_id, added_by) -> ConstellationMember:
+    _still_there(constellation)
     if not isinstance(station_id, str) or not station_id:
         raise ValidationFailed.for_field("websdr_station_id", "is required")
     station = Station.objects.filter(pk=station_id).first()
@@ -160,6 +171,7 @@ def _clean_permission(permission, user) -> str:
 def share_create(
     *, constellation: Constellation, user_id, permission, shared_by
 ) -> ConstellationShare:
+    _still_there(constellation)
     user = _share_target(user_id)
     if user.pk == constellation.owner_id:
         raise ValidationFailed.for_field(
@@ -197,6 +209,7 @@ def _share_of(constellation, user_id) -> ConstellationShare:
 
 @transaction.atomic
 def share_update(*, constellation: Constellation, user_id, permission) -> ConstellationShare:
+    _still_there(constellation)
     share = _share_of(constellation, user_id)
     share.permission = _clean_permission(permission, share.user)
     share.save(update_fields=["permission", "updated_at"])
@@ -207,6 +220,7 @@ def share_update(*, constellation: Constellation, user_id, permission) -> Conste
 
 @transaction.atomic
 def share_revoke(*, constellation: Constellation, user_id) -> None:
+    _still_there(constellation)
     share = _share_of(constellation, user_id)
     _grant(constellation, share.user, ())
     share.delete()

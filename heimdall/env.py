@@ -1,5 +1,6 @@
 """Typed readers for settings that come from the environment (and nowhere else)."""
 
+import math
 import os
 
 from django.core.exceptions import ImproperlyConfigured
@@ -32,6 +33,40 @@ def env_int(name: str, default: int) -> int:
         return int(raw)
     except ValueError as exc:
         raise ImproperlyConfigured(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def env_float(
+    name: str,
+    default: float,
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    exclusive_minimum: bool = False,
+) -> float:
+    """A finite number within [minimum, maximum] (minimum excluded when
+    `exclusive_minimum`); unset or empty: `default`. Anything else stops the process
+    with ImproperlyConfigured naming the variable: `float()` alone took "nan" and "inf",
+    which broke what the setting drives only when it was first used (and silently)."""
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} must be a number, got {raw!r}") from exc
+    low_ok = minimum is None or (value > minimum if exclusive_minimum else value >= minimum)
+    if not math.isfinite(value) or not low_ok or (maximum is not None and value > maximum):
+        bounds = (
+            f"{'above' if exclusive_minimum else 'at least'} {minimum:g}"
+            if minimum is not None
+            else ""
+        )
+        if maximum is not None:
+            bounds = f"{bounds} and at most {maximum:g}" if bounds else f"at most {maximum:g}"
+        raise ImproperlyConfigured(
+            f"{name} must be a finite number{' ' + bounds if bounds else ''}, got {raw!r}"
+        )
+    return value
 
 
 def env_list(name: str, default: list[str]) -> list[str]:

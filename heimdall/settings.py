@@ -13,7 +13,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from heimdall.env import env_bool, env_int, env_list, env_str
+from heimdall.env import env_bool, env_float, env_int, env_list, env_str
 from heimdall.version import __version__
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -379,12 +379,16 @@ HEIMDALL_PARTITIONS_AHEAD_DAYS = env_int("HEIMDALL_PARTITIONS_AHEAD_DAYS", 7)
 # Localize co-detections of ≥ 3 member stations of a constellation automatically.
 HEIMDALL_AUTO_LOCALIZE = env_bool("HEIMDALL_AUTO_LOCALIZE", True)
 # Co-detections of one transmission fall within this many seconds of each other.
-HEIMDALL_AUTO_LOCALIZE_WINDOW_S = float(env_str("HEIMDALL_AUTO_LOCALIZE_WINDOW_S", "2.0"))
+HEIMDALL_AUTO_LOCALIZE_WINDOW_S = env_float(
+    "HEIMDALL_AUTO_LOCALIZE_WINDOW_S", 2.0, minimum=0, exclusive_minimum=True, maximum=3600
+)
 # Same frequency: within the larger half-bandwidth of two detections, at least this (Hz).
-HEIMDALL_LOCALIZE_MIN_TOLERANCE_HZ = float(env_str("HEIMDALL_LOCALIZE_MIN_TOLERANCE_HZ", "500"))
+HEIMDALL_LOCALIZE_MIN_TOLERANCE_HZ = env_float(
+    "HEIMDALL_LOCALIZE_MIN_TOLERANCE_HZ", 500.0, minimum=0, maximum=10_000_000
+)
 # POST .../localize with detection_ids: the detections lie within this many seconds.
-HEIMDALL_LOCALIZE_DETECTIONS_WINDOW_S = float(
-    env_str("HEIMDALL_LOCALIZE_DETECTIONS_WINDOW_S", "5.0")
+HEIMDALL_LOCALIZE_DETECTIONS_WINDOW_S = env_float(
+    "HEIMDALL_LOCALIZE_DETECTIONS_WINDOW_S", 5.0, minimum=0, exclusive_minimum=True, maximum=3600
 )
 
 # --- admin user created by `make run` ---------------------------------------

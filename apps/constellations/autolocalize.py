@@ -201,7 +201,7 @@ def localize_transmissions(*, constellation_id, transmissions: list[Transmission
     fix they belong to); under a lock on the constellation's row, so concurrent tasks
     cannot both localize one transmission. Returns the new localizations."""
     from apps.constellations.selectors import member_stations, reference_for
-    from apps.constellations.services import build_localization
+    from apps.constellations.services import build_localization, localizations_insert
     from apps.constellations.validation import LocalizeRequest, detection_request
 
     created, extended, pending = [], {}, []
@@ -255,7 +255,7 @@ def localize_transmissions(*, constellation_id, transmissions: list[Transmission
             )  # fmt: skip
             localization.observed_until = span["observed_until"]  # extended by later detections
             created.append(localization)
-        Localization.objects.bulk_create(created)
+        localizations_insert(created)
         for fix_id, until in extended.items():
             Localization.objects.filter(pk=fix_id, observed_until__lt=until).update(
                 observed_until=until

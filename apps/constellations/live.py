@@ -29,6 +29,13 @@ class LocalizationFilters:
     constellation_ids: frozenset[str] = frozenset()
     frequency_range: tuple[int, int] | None = None
 
+    def as_dict(self) -> dict:
+        """As the `subscribed` reply echoes them."""
+        return {
+            "constellation_ids": sorted(self.constellation_ids),
+            "frequency_range": list(self.frequency_range) if self.frequency_range else None,
+        }
+
 
 def _readable(user, ids) -> set[str]:
     """Which of these constellation ids `user` may read now (the one permission check)."""

@@ -7,13 +7,19 @@ ONNX model); docs/localization.md describes both and how their uncertainty
 was calibrated.
 """
 
+import logging
 import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from apps.core.exceptions import Conflict
-from apps.ml.localization import active_localization_model, active_problem, localization_model
+from apps.ml.localization import (
+    active_localization_model,
+    active_problem,
+    fix_problem,
+    localization_model,
+)
 from apps.radio.localization import (
     CoverageScales,
     PosteriorGrid,
@@ -40,6 +46,7 @@ RESIDUAL_WARNING_DB = 18.0  # three shadowing σ
 # (apps.radio.propagation.to_local_metres, ~0.1 % over 200 km) distorts distances by
 # several per cent and more: the fix and its uncertainty are then approximate.
 FLAT_MAP_LIMIT_M = 1_000_000.0
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -145,7 +152,27 @@ def locate_many(jobs: list[Job]) -> list[Result]:
              jobs[i].frequency_hz, jobs[i].tx_power_dbm)
             for i in by_model
         ]  # fmt: skip
-        model_fixes = dict(zip(by_model, served.predict_many(requests), strict=True))
+        # The model passed a test request when it loaded (apps.ml.localization.self_check);
+        # should it still fail or give something unservable here, the request falls back
+        # to WLS and says why (or is the 409 of method "model"), never a 500 or a lost fix.
+        failure = None
+        try:
+            fixes = served.predict_many(requests)
+        except Exception as exc:  # onnxruntime and numpy raise their own types
+            logger.exception("localization model %s failed", served.model_id)
+            failure = (
+                f"it failed: {str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__}"
+            )
+            fixes = [None] * len(by_model)
+        for i, fix in zip(by_model, fixes, strict=True):
+            problem = failure if fix is None else fix_problem(fix, len(served.grid_km))
+            if problem is None:
+                model_fixes[i] = fix
+                continue
+            reasons[i] = f"model {served.model_id} could not serve this request: {problem}"
+            if jobs[i].method == "model":
+                raise Conflict(f"The localization model cannot serve this request: {problem}.",
+                               {"field": "method", "constraint": reasons[i]})  # fmt: skip
     return [
         _result(job, frames[i], reasons[i], served, model_fixes.get(i))
         for i, job in enumerate(jobs)
@@ -217,7 +244,12 @@ def posterior(measurements: list[Measurement], *, frequency_hz: int, method: str
         served = localization_model(model_id) if model_id else None
         if served is None:
             return None
-        return served.predict(lat, lon, rss, frequency_hz, tx_power_dbm).posterior
+        try:
+            fix = served.predict(lat, lon, rss, frequency_hz, tx_power_dbm)
+        except Exception:  # as locate_many: the model's fault, not the reader's
+            logger.exception("localization model %s failed to redraw a posterior", model_id)
+            return None
+        return fix.posterior if fix_problem(fix, len(served.grid_km)) is None else None
     propagation = PropagationModel(frequency_mhz=frequency_hz / 1e6)
     centre = to_local_metres(latitude, longitude, *origin)
     xs, ys, weights = likelihood_grid(

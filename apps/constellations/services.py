@@ -1,10 +1,11 @@
 """Writes for constellations, their members and shares; object permissions kept in step."""
 
+import math
 import uuid
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
 from apps.accounts.roles import has_permission
 from apps.constellations.access import OWNER_ACTIONS, PERMISSIONS_BY_SHARE, codename
@@ -49,6 +50,15 @@ def _grant(constellation: Constellation, user, actions) -> None:
     )
 
 
+def _still_there(constellation: Constellation) -> None:
+    """Lock the constellation's row for this transaction, or NotFound when a concurrent
+    request deleted it: an update then re-inserted it (save() inserts a row that is
+    gone: a constellation without owner permissions, seen by admins only), and a new
+    member, share or permission failed its foreign key at commit (a 500)."""
+    if not Constellation.objects.select_for_update().filter(pk=constellation.pk).exists():
+        raise NotFound("No such constellation.")
+
+
 def _name_taken(owner, name: str, exclude=None) -> bool:
     queryset = Constellation.objects.filter(owner=owner, name=name)
     if exclude is not None:
@@ -77,6 +87,7 @@ def constellation_create(*, owner, name, description="") -> Constellation:
 
 @transaction.atomic
 def constellation_update(*, constellation: Constellation, **fields) -> Constellation:
+    _still_there(constellation)
     if "name" in fields:
         name = _clean_name(fields["name"])
         if _name_taken(constellation.owner, name, exclude=constellation):
@@ -101,6 +112,7 @@ def constellation_delete(*, constellation: Constellation) -> None:
 
 @transaction.atomic
 def member_add(*, constellation: Constellation, station_id, added_by) -> ConstellationMember:
+    _still_there(constellation)
     if not isinstance(station_id, str) or not station_id:
         raise ValidationFailed.for_field("websdr_station_id", "is required")
     station = Station.objects.filter(pk=station_id).first()
@@ -159,6 +171,7 @@ def _clean_permission(permission, user) -> str:
 def share_create(
     *, constellation: Constellation, user_id, permission, shared_by
 ) -> ConstellationShare:
+    _still_there(constellation)
     user = _share_target(user_id)
     if user.pk == constellation.owner_id:
         raise ValidationFailed.for_field(
@@ -196,6 +209,7 @@ def _share_of(constellation, user_id) -> ConstellationShare:
 
 @transaction.atomic
 def share_update(*, constellation: Constellation, user_id, permission) -> ConstellationShare:
+    _still_there(constellation)
     share = _share_of(constellation, user_id)
     share.permission = _clean_permission(permission, share.user)
     share.save(update_fields=["permission", "updated_at"])
@@ -206,6 +220,7 @@ def share_update(*, constellation: Constellation, user_id, permission) -> Conste
 
 @transaction.atomic
 def share_revoke(*, constellation: Constellation, user_id) -> None:
+    _still_there(constellation)
     share = _share_of(constellation, user_id)
     _grant(constellation, share.user, ())
     share.delete()
@@ -264,10 +279,48 @@ def localization_request(*, constellation: Constellation, user, data) -> "Locali
         constellation_id=constellation.pk, request=request, result=result, trigger="request",
         created_by=user, reference=reference_for(request.frequency_hz),
     )  # fmt: skip
-    with transaction.atomic():
-        localization.save()
-        publish_localizations([localization])  # after the commit
+    try:
+        with transaction.atomic():
+            localizations_insert([localization])
+            publish_localizations([localization])  # after the commit
+    except IntegrityError:
+        # Deleted by another request while this one was being located: the 404 any
+        # request for it gets now (was a 500 from the foreign key, nothing stored).
+        if not Constellation.objects.filter(pk=constellation.pk).exists():
+            raise NotFound("No such constellation.") from None
+        raise
     return localization
+
+
+def localizations_insert(localizations: list) -> None:
+    """Store new localizations with their foreign keys checked now, in a savepoint.
+
+    Their reference transmitter comes from a per-process cache (selectors.reference_for,
+    up to REFERENCES_TTL_S old): one deleted meanwhile (by another process) made the
+    insert fail at commit, a 500 for a request and a lost batch for an automatic task.
+    Such a fix is stored after looking the references up again (unlinked, or linked to
+    another active reference on its frequency). Any other violation (the constellation
+    deleted) is raised."""
+    from apps.constellations.models import Localization
+    from apps.constellations.selectors import reference_for
+
+    if not localizations:
+        return
+    try:
+        with transaction.atomic():
+            Localization.objects.bulk_create(localizations)
+            connection.check_constraints()  # the deferred foreign-key checks, here
+        return
+    except IntegrityError:
+        if not any(item.reference_transmitter_id for item in localizations):
+            raise
+    forget_references()
+    for item in localizations:
+        if item.reference_transmitter_id is not None:
+            item.reference_transmitter_id = reference_for(item.frequency_hz)
+    with transaction.atomic():
+        Localization.objects.bulk_create(localizations)
+        connection.check_constraints()
 
 
 # --- reference transmitters and calibration -----------------------------------------------
@@ -314,6 +367,10 @@ def reference_transmitter_update(*, reference, **fields):
     from apps.constellations.models import ReferenceTransmitter
 
     fields = _clean_reference_texts(dict(fields))
+    # Locked, and still there: one deleted by a concurrent request made save() raise a bare
+    # DatabaseError ("did not affect any rows"), a 500.
+    if not ReferenceTransmitter.objects.select_for_update().filter(pk=reference.pk).exists():
+        raise NotFound("No such reference transmitter.")
     name = fields.get("name")
     if name and ReferenceTransmitter.objects.filter(name=name).exclude(pk=reference.pk).exists():
         raise Conflict(f"A reference transmitter named '{name}' exists.", {"field": "name"})
@@ -334,6 +391,9 @@ def reference_transmitter_update(*, reference, **fields):
 def reference_transmitter_delete(*, reference) -> None:
     reference.delete()  # its localizations stay, no longer linked
     forget_references()
+
+
+OFFSET_LIMIT_DB = 100.0  # |calibration_offset_db| a station accepts (apps/stations)
 
 
 def calibration_estimate(*, since=None, apply: bool = False, min_observations: int = 3) -> dict:
@@ -372,10 +432,17 @@ def calibration_estimate(*, since=None, apply: bool = False, min_observations: i
     previous = dict(
         Station.objects.filter(pk__in=list(estimates)).values_list("id", "calibration_offset_db")
     )
+    # An estimate outside the range a station's offset may take (what PATCH /stations and
+    # the admin form accept) is reported, never applied: it says the reference's power or
+    # position is wrong, or the station did not hear it, and writing it would store a value
+    # the station's own API refuses.
     chosen = {
         station: round(estimate.offset_db, 2)
         for station, estimate in estimates.items()
-        if station in previous and estimate.observations >= min_observations
+        if station in previous
+        and estimate.observations >= min_observations
+        and math.isfinite(estimate.offset_db)
+        and abs(round(estimate.offset_db, 2)) <= OFFSET_LIMIT_DB
     }
     if apply and chosen:
         station_calibrations_set(offsets=chosen)

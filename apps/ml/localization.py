@@ -246,12 +246,60 @@ class LocalizationModel:
         )
 
 
+def fix_problem(fix: "ModelFix", cells: int) -> str | None:
+    """Why a model's fix cannot be served (a non-finite position or covariance, a posterior
+    that is not a distribution over the bundle's grid), or None."""
+    if not (math.isfinite(fix.latitude) and math.isfinite(fix.longitude)):
+        return "it gave a non-finite position"
+    if not np.isfinite(fix.covariance_m2).all():
+        return "it gave a non-finite uncertainty"
+    if not math.isfinite(fix.tx_power_dbm):
+        return "it gave a non-finite transmitter power"
+    weights = np.asarray(fix.weights, dtype=np.float64)
+    if weights.size != cells or not np.isfinite(weights).all() or weights.sum() <= 0:
+        return "its posterior is not a distribution over its grid"
+    return None
+
+
+def self_check(served: LocalizationModel) -> None:
+    """Serve one request the model was trained for — receivers on a 30 km circle around its
+    origin hearing a transmitter at the origin, power known and unknown — and raise
+    ValueError saying why when that fails. A bundle whose ONNX inputs, grid or
+    normalisation do not fit together otherwise loaded fine and then failed every request
+    (a 500 for each POST .../localize, every automatic fix lost)."""
+    low, high = served.trained_for.get("receivers", [3, 10_000])
+    count = int(min(max(low, 4), high))
+    angles = np.linspace(0, 2 * np.pi, count, endpoint=False)
+    xy = np.stack([np.cos(angles), np.sin(angles)], -1) * 30_000.0
+    points = to_lat_lon(xy, *served.origin)
+    latitudes, longitudes = points[:, 0], points[:, 1]
+    rss = served.propagation.received_power_dbm(served.training_power, np.full(count, 30_000.0))
+    cells = len(served.grid_km)
+    try:
+        served.scope_problem(latitudes, longitudes, int(served.training_frequency))
+    except Exception as exc:  # a malformed trained_for (receivers, band, area)
+        raise ValueError(f"its trained_for cannot be read: {exc!r}"[:300]) from exc
+    try:
+        fixes = served.predict_many([
+            (latitudes, longitudes, rss, int(served.training_frequency), served.training_power),
+            (latitudes, longitudes, rss, int(served.training_frequency), None),
+        ])  # fmt: skip
+    except Exception as exc:  # onnxruntime and numpy raise their own types
+        raise ValueError(f"it fails a test request: {str(exc).splitlines()[0][:300]}") from exc
+    for fix in fixes:
+        problem = fix_problem(fix, cells)
+        if problem:
+            raise ValueError(f"on a test request {problem}")
+
+
 def load_localization_model(model: MLModel) -> LocalizationModel:
     onnx = bundles.read_bundle_file(model, "model.onnx")
     normalisation = json.loads(bundles.read_bundle_file(model, "normalisation.json"))
-    return LocalizationModel(
+    served = LocalizationModel(
         onnx, normalisation, model_id=str(model.pk), name=model.name, version=model.version
     )
+    self_check(served)
+    return served
 
 
 _active = ActiveModel(MLModel.Type.LOCALIZATION, load_localization_model)

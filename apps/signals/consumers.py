@@ -65,7 +65,8 @@ class LiveChannel:
     - `permission`: the role permission a subscriber needs (else an error frame).
     - `filter_keys`: the keys of `filters` it reads (others stay the built-in ones').
     - `parse(filters, user)`: runs in a database thread; returns the channel's
-      subscription object, or raises `BadMessage` naming `filters.<key>`.
+      subscription object, or raises `BadMessage` naming `filters.<key>`. An
+      `as_dict()` on that object adds its filters to the `subscribed` reply.
     - `groups(subscription)`: the channel-layer groups to join.
     - `matches(subscription, item)`: on the event loop, no database: send this item?
     - `still_allowed(subscription, user)`: database thread, on every re-check of
@@ -283,6 +284,12 @@ class LiveSignalsConsumer(HeimdallWebSocketConsumer):
         extras = [_extra_channels[c] for c in channels if c in _extra_channels]
         extra_keys = frozenset().union(*(c.filter_keys for c in extras)) if extras else frozenset()
         subscription = parse_subscription(filters, extra_keys)
+        if extras and len(extras) == len(channels) and isinstance(filters, dict):
+            # Only registered channels: a built-in filter would be accepted and do nothing.
+            stray = sorted(set(filters) - extra_keys)
+            if stray:
+                names = ", ".join(channel.name for channel in extras)
+                raise BadMessage(f"filters.{stray[0]}", f"not a filter of {names}")
         if subscription.station_ids:
             known = await database_sync_to_async(
                 lambda: set(
@@ -314,11 +321,15 @@ class LiveSignalsConsumer(HeimdallWebSocketConsumer):
             else:
                 self.subscriptions[channel] = subscription
         await self._sync_groups()
+        echoed = subscription.as_dict()
+        for parsed in parsed_extras.values():  # the registered channels' own filters
+            if hasattr(parsed, "as_dict"):
+                echoed.update(parsed.as_dict())
         self.send_frame(
             {
                 "type": "subscribed",
                 "channels": sorted([*self.subscriptions, *self.extra_subscriptions]),
-                "filters": subscription.as_dict(),
+                "filters": echoed,
                 "timestamp": self.now(),
             }
         )

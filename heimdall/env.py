@@ -25,14 +25,20 @@ def env_bool(name: str, default: bool = False) -> bool:
     raise ImproperlyConfigured(f"{name} must be a boolean (true/false), got {raw!r}")
 
 
-def env_int(name: str, default: int) -> int:
+def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
+    """An integer, at least `minimum` when given; unset or empty: `default`. Anything else
+    stops the process with ImproperlyConfigured naming the variable: a negative retention,
+    body limit or pool size started fine and broke what it drives when first used."""
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
         return default
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError as exc:
         raise ImproperlyConfigured(f"{name} must be an integer, got {raw!r}") from exc
+    if minimum is not None and value < minimum:
+        raise ImproperlyConfigured(f"{name} must be an integer at least {minimum}, got {raw!r}")
+    return value
 
 
 def env_float(

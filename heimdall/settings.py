@@ -141,7 +141,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # locked" when it would have to upgrade a read lock another writer beat it
     # to. What still times out answers 503 with Retry-After (apps/core/outages.py).
     DATABASES["default"]["OPTIONS"] = {
-        "timeout": env_int("HEIMDALL_SQLITE_BUSY_TIMEOUT", 30),
+        "timeout": env_int("HEIMDALL_SQLITE_BUSY_TIMEOUT", 30, minimum=0),
         "transaction_mode": "IMMEDIATE",
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
     }
@@ -155,15 +155,17 @@ elif HEIMDALL_PROCESS != "command":
     # connection and close it: a pool would only hide a connection error
     # behind its timeout.
     _POOL_MAX_DEFAULTS = {"web": 10, "worker": 2, "trainer": 2, "collector": 4}
-    _pool_max = env_int("HEIMDALL_DB_POOL_MAX_SIZE", _POOL_MAX_DEFAULTS.get(HEIMDALL_PROCESS, 2))
+    _pool_max = env_int(
+        "HEIMDALL_DB_POOL_MAX_SIZE", _POOL_MAX_DEFAULTS.get(HEIMDALL_PROCESS, 2), minimum=1
+    )
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
-        "min_size": min(env_int("HEIMDALL_DB_POOL_MIN_SIZE", 1), _pool_max),
+        "min_size": min(env_int("HEIMDALL_DB_POOL_MIN_SIZE", 1, minimum=0), _pool_max),
         "max_size": _pool_max,
         # Seconds a request waits for a free connection before the 503.
-        "timeout": float(env_int("HEIMDALL_DB_POOL_TIMEOUT", 10)),
+        "timeout": float(env_int("HEIMDALL_DB_POOL_TIMEOUT", 10, minimum=1)),
         # Connections above min_size close after this many idle seconds.
-        "max_idle": float(env_int("HEIMDALL_DB_POOL_MAX_IDLE", 60)),
+        "max_idle": float(env_int("HEIMDALL_DB_POOL_MAX_IDLE", 60, minimum=1)),
         "max_lifetime": 1800.0,
         # While the server is down, keep trying to refill the pool (the process
         # lives on; requests meanwhile answer 503).
@@ -209,13 +211,13 @@ else:
 HEIMDALL_TASK_BACKEND = env_str(
     "HEIMDALL_TASK_BACKEND", "django_q" if env_str("DATABASE_URL") else "inprocess"
 )
-HEIMDALL_INPROCESS_WORKERS = env_int("HEIMDALL_INPROCESS_WORKERS", 2)
+HEIMDALL_INPROCESS_WORKERS = env_int("HEIMDALL_INPROCESS_WORKERS", 2, minimum=1)
 Q_CLUSTER = {
     "name": "heimdall",
     "orm": "default",  # the broker is the database: delivery with receipts
-    "workers": env_int("HEIMDALL_Q_WORKERS", 2),
-    "timeout": env_int("HEIMDALL_Q_TIMEOUT", 600),
-    "retry": env_int("HEIMDALL_Q_TIMEOUT", 600) + 60,  # longer than timeout
+    "workers": env_int("HEIMDALL_Q_WORKERS", 2, minimum=1),
+    "timeout": env_int("HEIMDALL_Q_TIMEOUT", 600, minimum=1),
+    "retry": env_int("HEIMDALL_Q_TIMEOUT", 600, minimum=1) + 60,  # longer than timeout
     "max_attempts": 1,
     "catch_up": False,
     "save_limit": 1000,
@@ -225,9 +227,9 @@ Q_CLUSTER = {
     # one worker per device, long timeout.
     "ALT_CLUSTERS": {
         "training": {
-            "workers": env_int("HEIMDALL_TRAINING_WORKERS", 1),
-            "timeout": env_int("HEIMDALL_TRAINING_TIMEOUT", 86_400),
-            "retry": env_int("HEIMDALL_TRAINING_TIMEOUT", 86_400) + 600,
+            "workers": env_int("HEIMDALL_TRAINING_WORKERS", 1, minimum=1),
+            "timeout": env_int("HEIMDALL_TRAINING_TIMEOUT", 86_400, minimum=1),
+            "retry": env_int("HEIMDALL_TRAINING_TIMEOUT", 86_400, minimum=1) + 600,
         }
     },
 }
@@ -253,11 +255,11 @@ LOGIN_REDIRECT_URL = "/"
 GUARDIAN_RAISE_403 = True
 ANONYMOUS_USER_NAME = None  # no guardian "AnonymousUser" row: anonymous users get nothing
 
-ACCESS_TOKEN_LIFETIME_S = env_int("HEIMDALL_ACCESS_TOKEN_LIFETIME", 3600)
+ACCESS_TOKEN_LIFETIME_S = env_int("HEIMDALL_ACCESS_TOKEN_LIFETIME", 3600, minimum=1)
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(seconds=ACCESS_TOKEN_LIFETIME_S),
     "REFRESH_TOKEN_LIFETIME": timedelta(
-        seconds=env_int("HEIMDALL_REFRESH_TOKEN_LIFETIME", 7 * 86400)
+        seconds=env_int("HEIMDALL_REFRESH_TOKEN_LIFETIME", 7 * 86400, minimum=1)
     ),
     "ROTATE_REFRESH_TOKENS": True,
     "BLACKLIST_AFTER_ROTATION": True,
@@ -328,52 +330,56 @@ SPECTACULAR_SETTINGS = {
     },
 }
 # Largest request body accepted anywhere (10,000 detections fit easily).
-HEIMDALL_MAX_REQUEST_BYTES = env_int("HEIMDALL_MAX_REQUEST_BYTES", 16 * 1024 * 1024)
+HEIMDALL_MAX_REQUEST_BYTES = env_int("HEIMDALL_MAX_REQUEST_BYTES", 16 * 1024 * 1024, minimum=1)
 DATA_UPLOAD_MAX_MEMORY_SIZE = HEIMDALL_MAX_REQUEST_BYTES
 # SigMF recording uploads (POST /api/v1/recordings) stream to disk: their own limit.
-HEIMDALL_RECORDING_MAX_BYTES = env_int("HEIMDALL_RECORDING_MAX_BYTES", 4 * 1024**3)
+HEIMDALL_RECORDING_MAX_BYTES = env_int("HEIMDALL_RECORDING_MAX_BYTES", 4 * 1024**3, minimum=1)
 
 # --- stations and collectors --------------------------------------------------
 # One StationCheck (uptime, response time) per station per interval.
-HEIMDALL_STATION_CHECK_INTERVAL = env_int("HEIMDALL_STATION_CHECK_INTERVAL", 60)
+HEIMDALL_STATION_CHECK_INTERVAL = env_int("HEIMDALL_STATION_CHECK_INTERVAL", 60, minimum=0)
 # Embedded mode runs the collectors inside the web process (no `collect` process).
 HEIMDALL_EMBEDDED_COLLECTORS = env_bool(
     "HEIMDALL_EMBEDDED_COLLECTORS", HEIMDALL_TASK_BACKEND == "inprocess"
 )
 # A station not heard from for this long counts as stale in /health.
-HEIMDALL_COLLECTOR_STALE_SECONDS = env_int("HEIMDALL_COLLECTOR_STALE_SECONDS", 300)
+HEIMDALL_COLLECTOR_STALE_SECONDS = env_int("HEIMDALL_COLLECTOR_STALE_SECONDS", 300, minimum=1)
 
 # --- detections and anomalies ----------------------------------------------------
 # Detections scoring at or above this are anomalous (when the client does not say).
-HEIMDALL_ANOMALY_THRESHOLD = float(env_str("HEIMDALL_ANOMALY_THRESHOLD", "0.5"))
+HEIMDALL_ANOMALY_THRESHOLD = env_float(
+    "HEIMDALL_ANOMALY_THRESHOLD", 0.5, minimum=0.0, maximum=1.0, exclusive_minimum=True
+)
 # An open anomaly event (one station and channel) closes after this long without a
 # new anomalous detection; the next one opens a new event.
-HEIMDALL_ANOMALY_EVENT_QUIET_SECONDS = env_int("HEIMDALL_ANOMALY_EVENT_QUIET_SECONDS", 600)
+HEIMDALL_ANOMALY_EVENT_QUIET_SECONDS = env_int(
+    "HEIMDALL_ANOMALY_EVENT_QUIET_SECONDS", 600, minimum=1
+)
 # The context anomaly model is retrained from stored detections this often (minutes;
 # 0: never) on the last HEIMDALL_ANOMALY_HISTORY_DAYS days, and activated only when it
 # beats the active model on the held-out days.
-HEIMDALL_ANOMALY_RETRAIN_MINUTES = env_int("HEIMDALL_ANOMALY_RETRAIN_MINUTES", 24 * 60)
-HEIMDALL_ANOMALY_HISTORY_DAYS = env_int("HEIMDALL_ANOMALY_HISTORY_DAYS", 14)
+HEIMDALL_ANOMALY_RETRAIN_MINUTES = env_int("HEIMDALL_ANOMALY_RETRAIN_MINUTES", 24 * 60, minimum=0)
+HEIMDALL_ANOMALY_HISTORY_DAYS = env_int("HEIMDALL_ANOMALY_HISTORY_DAYS", 14, minimum=2)
 # Whole days of detections older than this are dropped (partitions / chunks).
-HEIMDALL_DETECTION_RETENTION_DAYS = env_int("HEIMDALL_DETECTION_RETENTION_DAYS", 90)
+HEIMDALL_DETECTION_RETENTION_DAYS = env_int("HEIMDALL_DETECTION_RETENTION_DAYS", 90, minimum=1)
 # POST /signals/analyze: at most this many samples (10 s of 48 kHz audio) → else 413.
-HEIMDALL_ANALYZE_MAX_SAMPLES = env_int("HEIMDALL_ANALYZE_MAX_SAMPLES", 480_000)
+HEIMDALL_ANALYZE_MAX_SAMPLES = env_int("HEIMDALL_ANALYZE_MAX_SAMPLES", 480_000, minimum=1)
 # WebSockets (apps/core/consumers.py): frames a client may fall behind by
 # before the oldest are dropped, in number and in bytes; seconds a client may
 # read nothing while frames wait before it is closed (4408); sockets per user
 # (0: no cap; else 4429); seconds between re-checks of credentials and access;
 # the size and rate of incoming messages.
-HEIMDALL_WS_QUEUE_LIMIT = env_int("HEIMDALL_WS_QUEUE_LIMIT", 1000)
-HEIMDALL_WS_QUEUE_BYTES = env_int("HEIMDALL_WS_QUEUE_BYTES", 1024 * 1024)
-HEIMDALL_WS_STALL_SECONDS = env_int("HEIMDALL_WS_STALL_SECONDS", 30)
-HEIMDALL_WS_MAX_SOCKETS_PER_USER = env_int("HEIMDALL_WS_MAX_SOCKETS_PER_USER", 20)
-HEIMDALL_WS_RECHECK_SECONDS = env_int("HEIMDALL_WS_RECHECK_SECONDS", 60)
-HEIMDALL_WS_MAX_MESSAGE_BYTES = env_int("HEIMDALL_WS_MAX_MESSAGE_BYTES", 64 * 1024)
-HEIMDALL_WS_MESSAGES_PER_SECOND = env_int("HEIMDALL_WS_MESSAGES_PER_SECOND", 20)
+HEIMDALL_WS_QUEUE_LIMIT = env_int("HEIMDALL_WS_QUEUE_LIMIT", 1000, minimum=1)
+HEIMDALL_WS_QUEUE_BYTES = env_int("HEIMDALL_WS_QUEUE_BYTES", 1024 * 1024, minimum=1)
+HEIMDALL_WS_STALL_SECONDS = env_int("HEIMDALL_WS_STALL_SECONDS", 30, minimum=1)
+HEIMDALL_WS_MAX_SOCKETS_PER_USER = env_int("HEIMDALL_WS_MAX_SOCKETS_PER_USER", 20, minimum=0)
+HEIMDALL_WS_RECHECK_SECONDS = env_int("HEIMDALL_WS_RECHECK_SECONDS", 60, minimum=1)
+HEIMDALL_WS_MAX_MESSAGE_BYTES = env_int("HEIMDALL_WS_MAX_MESSAGE_BYTES", 64 * 1024, minimum=1)
+HEIMDALL_WS_MESSAGES_PER_SECOND = env_int("HEIMDALL_WS_MESSAGES_PER_SECOND", 20, minimum=1)
 # API keys: how many unrevoked keys one user may hold.
-HEIMDALL_API_KEYS_PER_USER = env_int("HEIMDALL_API_KEYS_PER_USER", 50)
+HEIMDALL_API_KEYS_PER_USER = env_int("HEIMDALL_API_KEYS_PER_USER", 50, minimum=1)
 # Partitions created ahead of time by the scheduled maintenance task.
-HEIMDALL_PARTITIONS_AHEAD_DAYS = env_int("HEIMDALL_PARTITIONS_AHEAD_DAYS", 7)
+HEIMDALL_PARTITIONS_AHEAD_DAYS = env_int("HEIMDALL_PARTITIONS_AHEAD_DAYS", 7, minimum=0)
 
 # --- localization (docs/localization.md) ----------------------------------------------
 # Localize co-detections of ≥ 3 member stations of a constellation automatically.
@@ -417,7 +423,7 @@ WHITENOISE_USE_FINDERS = DEBUG
 HEIMDALL_PRETRAINED_DIR = env_str("HEIMDALL_PRETRAINED_DIR", "")
 # A training job whose worker died resumes from its last epoch's checkpoint at most this
 # many times; then it fails with "worker lost" (docs/training.md).
-HEIMDALL_TRAINING_MAX_RESUMES = env_int("HEIMDALL_TRAINING_MAX_RESUMES", 2)
+HEIMDALL_TRAINING_MAX_RESUMES = env_int("HEIMDALL_TRAINING_MAX_RESUMES", 2, minimum=0)
 
 # --- security (production behind HTTPS) --------------------------------------
 HEIMDALL_HTTPS = env_bool("HEIMDALL_HTTPS", False)
@@ -429,7 +435,7 @@ if HEIMDALL_HTTPS:
     SECURE_REDIRECT_EXEMPT = [r"^health/?$"]  # load balancers probe over plain HTTP
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
-    SECURE_HSTS_SECONDS = env_int("HEIMDALL_HSTS_SECONDS", 31536000)
+    SECURE_HSTS_SECONDS = env_int("HEIMDALL_HSTS_SECONDS", 31536000, minimum=0)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = env_bool("HEIMDALL_HSTS_PRELOAD", True)
 # Reverse proxies / load balancers whose X-Forwarded-For/-Proto/-Host are

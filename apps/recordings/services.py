@@ -21,7 +21,6 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 
 from apps.accounts.roles import is_owner_or_admin
-from apps.core.bands import MAX_FREQUENCY_HZ
 from apps.core.exceptions import Conflict, PermissionDenied, ValidationFailed
 from apps.core.merge import json_merge_patch
 from apps.core.tasks import dispatch
@@ -35,7 +34,7 @@ from apps.stations.models import Station
 logger = logging.getLogger(__name__)
 
 STATION_EXTENSION_KEY = "heimdall:websdr_station_id"
-LABEL_MAX_LENGTH = 64
+LABEL_MAX_LENGTH = sigmf_files.LABEL_MAX_LENGTH
 ANALYZE_TASK = "apps.recordings.tasks.analyze_recording"
 
 
@@ -123,7 +122,7 @@ def _clip_fields(annotation: dict) -> dict:
         "sample_count": annotation["core:sample_count"],
         "freq_lower_edge": None if low is None else round(low),
         "freq_upper_edge": None if high is None else round(high),
-        "label": str(annotation.get("core:label", ""))[:LABEL_MAX_LENGTH],
+        "label": annotation.get("core:label", ""),  # a string of at most 64 (validate_meta)
         "comment": str(annotation.get("core:comment", "")),
         "metadata": {k: v for k, v in annotation.items() if k not in known},
     }
@@ -164,13 +163,8 @@ def recording_create(
             sample_count=info.sample_count,
             center_frequency_min_hz=min(c.frequency_hz for c in info.captures),
             center_frequency_max_hz=max(c.frequency_hz for c in info.captures),
-            frequency_min_hz=max(
-                0, round(min(c.frequency_hz for c in info.captures) - info.sample_rate / 2)
-            ),
-            frequency_max_hz=min(
-                MAX_FREQUENCY_HZ,
-                round(max(c.frequency_hz for c in info.captures) + info.sample_rate / 2),
-            ),
+            frequency_min_hz=info.frequency_span[0],
+            frequency_max_hz=info.frequency_span[1],
             start_time=info.start_time,
             end_time=info.end_time,
             meta={"global": meta["global"], "captures": meta["captures"]},
@@ -375,8 +369,9 @@ def clip_update(*, user, clip: RecordingClip, changes: dict) -> RecordingClip:
         )
         names = ("sample_start", "sample_count", "freq_lower_edge", "freq_upper_edge")
         values = {k: changes[k] if k in changes else getattr(locked, k) for k in names}
-        _check_clip(locked.recording, values)
         geometry_changed = any(getattr(locked, k) != v for k, v in values.items())
+        if geometry_changed:  # relabelling or approving never fails on the stored geometry
+            _check_clip(locked.recording, values)
         for name, value in values.items():
             setattr(locked, name, value)
         if "label" in changes:

@@ -132,3 +132,69 @@ def test_windows_older_than_retention_are_skipped(
     )
     assert recording.analysis["skipped_windows"] == recording.analysis["windows"] == 2
     assert SignalDetection.objects.count() == 0
+
+
+def _uploaded(client, tmp_path, **kwargs) -> Recording:
+    StationFactory(id="float-nl")
+    meta, data = write_recording(tmp_path, datatype="cf32_le", **kwargs)
+    response = upload(client, meta, data, websdr_station_id="float-nl")
+    assert response.status_code == 201, response.content
+    return Recording.objects.get(pk=response.json()["id"])
+
+
+def test_windows_with_nan_samples_are_counted_not_silently_empty(
+    operator_client, tmp_path, django_capture_on_commit_callbacks
+):
+    """Floating-point data with a NaN: that window has no spectrum; it is skipped and
+    counted, and the other windows are analysed."""
+    samples = tones(48_000, 48_000, offsets_hz=(5000.0,))
+    samples[100:200] = np.nan
+    recording = _uploaded(operator_client, tmp_path, samples=samples, sample_rate=48_000)
+    recording = analyze(
+        operator_client, recording, django_capture_on_commit_callbacks, fft_size=1024
+    )
+    assert recording.analysis["nonfinite_windows"] == 1
+    assert recording.analysis["windows"] == 4
+    assert SignalDetection.objects.count() == 3
+
+
+def test_carriers_ingest_cannot_store_are_counted_not_fatal(
+    operator_client, tmp_path, django_capture_on_commit_callbacks
+):
+    """cf32 data far beyond full scale gives carriers over +100 dB, which ingest refuses:
+    they used to fail the whole analysis; now they are counted and the rest is stored."""
+    samples = tones(48_000, 48_000, offsets_hz=(5000.0,), amplitude=0.5, noise=0.01)
+    samples[24_000:] *= 1e7  # the second half far beyond full scale
+    recording = _uploaded(operator_client, tmp_path, samples=samples, sample_rate=48_000)
+    recording = analyze(
+        operator_client, recording, django_capture_on_commit_callbacks, fft_size=1024
+    )
+    summary = recording.analysis
+    assert summary["unstorable_carriers"] >= 2
+    assert SignalDetection.objects.count() == summary["detections_found"] >= 2
+    assert SignalDetection.objects.filter(signal_strength_db__gt=100).count() == 0
+
+
+def test_detections_that_expire_while_the_analysis_runs_are_skipped(
+    operator_client, recording, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    """The retention cutoff moves at midnight UTC while a long analysis runs: detections
+    that have expired by the time their batch is sent are counted, not sent (ingest would
+    refuse the batch and fail the analysis)."""
+    from apps.recordings import analysis
+
+    later = START + timedelta(days=settings.HEIMDALL_DETECTION_RETENTION_DAYS + 1)
+    calls = {"n": 0}
+    real = analysis.retention_cutoff
+
+    def moving_cutoff(now):
+        calls["n"] += 1  # the first call: the windows' check; later ones: at each batch
+        return real(now) if calls["n"] == 1 else real(later)
+
+    monkeypatch.setattr(analysis, "retention_cutoff", moving_cutoff)
+    monkeypatch.setattr("apps.signals.services.retention_cutoff", lambda now: real(later))
+    recording = analyze(
+        operator_client, recording, django_capture_on_commit_callbacks, fft_size=1024
+    )
+    assert recording.analysis["expired_detections"] == recording.analysis["detections_found"]
+    assert SignalDetection.objects.count() == 0

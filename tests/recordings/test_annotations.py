@@ -191,3 +191,53 @@ def test_analyze_options_with_an_unknown_key_are_refused(operator_client, record
     assert response.json()["error"]["details"]["field"] == "window_second"
     recording.refresh_from_db()
     assert recording.analysis_status == Recording.AnalysisStatus.NOT_ANALYZED
+
+
+def test_relabelling_or_approving_never_fails_on_the_stored_geometry(operator_client, recording):
+    """A clip whose stored edges the API would not accept now (outside the span: made
+    before uploads checked them) can still be relabelled and approved; moving it is
+    checked."""
+    clip = RecordingClip.objects.get(recording=recording)
+    RecordingClip.objects.filter(pk=clip.pk).update(freq_lower_edge=-5, freq_upper_edge=100)
+    response = operator_client.patch(
+        url(recording, clip.pk), {"label": "FM", "approved": True}, format="json"
+    )
+    assert response.status_code == 200, response.content
+    assert (response.json()["label"], response.json()["approved"]) == ("FM", True)
+    assert_envelope(
+        operator_client.patch(url(recording, clip.pk), {"freq_upper_edge": 200}, format="json"),
+        400,
+        "VALIDATION_ERROR",
+        "freq_lower_edge",
+    )
+
+
+def test_proposed_clips_stay_inside_the_span(
+    operator_client, tmp_path, django_capture_on_commit_callbacks
+):
+    """A carrier at the edge of the band proposes a clip whose edges are inside the
+    recording's span, so that an operator can approve it."""
+    from apps.recordings import tasks
+
+    StationFactory(id="edge-nl")
+    rate = 48_000
+    samples = tones(rate, rate, offsets_hz=(23_990.0,), amplitude=0.5, noise=0.01)
+    meta, data = write_recording(tmp_path, sample_rate=rate, samples=samples, frequency=7_100_000)
+    body = upload(operator_client, meta, data, websdr_station_id="edge-nl").json()
+    with django_capture_on_commit_callbacks(execute=False):
+        response = operator_client.post(
+            f"/api/v1/recordings/{body['id']}/analyze", {"fft_size": 256}, format="json"
+        )
+    assert response.status_code == 202
+    assert tasks.analyze_recording(body["id"]) == "completed"
+    proposed = list(RecordingClip.objects.filter(source="analysis"))
+    assert proposed
+    for clip in proposed:
+        assert body["frequency_min_hz"] <= clip.freq_lower_edge <= clip.freq_upper_edge
+        assert clip.freq_upper_edge <= body["frequency_max_hz"]
+        response = operator_client.patch(
+            f"/api/v1/recordings/{body['id']}/annotations/{clip.pk}",
+            {"approved": True},
+            format="json",
+        )
+        assert response.status_code == 200, response.content

@@ -13,9 +13,10 @@ between two absolute frequency edges (or the whole span without edges).
   positive fluctuations.
   Without edges: dsp.extract_features' `snr_estimate` of the whole span.
 * Training segments (`clip_segments`): the band's centre mixed to 0 Hz,
-  resampled (scipy.signal.resample_poly, a polyphase low-pass) to the
-  classifier's rate, cut into `clip_samples`-long segments, each scaled to
-  a largest magnitude of 1, as apps.training.generator's synthetic clips.
+  resampled (scipy.signal.resample_poly, a polyphase low-pass; the ratio within
+  0.1 % of the exact one, `resampling_ratio`) to the classifier's rate, cut
+  into `clip_samples`-long segments, each scaled to a largest magnitude of 1,
+  as apps.training.generator's synthetic clips.
 """
 
 import math
@@ -64,6 +65,22 @@ def clip_snr_db(
     return round(min(max(10 * math.log10(excess / noise), SNR_MIN_DB), dsp.DYNAMIC_RANGE_DB), 2)
 
 
+RESAMPLING_TOLERANCE = 1e-3
+
+
+def resampling_ratio(target_rate: float, sample_rate: float) -> Fraction:
+    """up/down with the smallest terms that resample `sample_rate` to within 0.1 % of
+    `target_rate`. (A fixed limit of 1000 on the denominator made 48 MS/s into 48 kHz
+    instead of 24 kHz, and anything over 48 MS/s into 0: a ZeroDivisionError.)"""
+    exact = Fraction(target_rate) / Fraction(sample_rate)
+    limit = 1000
+    while True:
+        ratio = exact.limit_denominator(limit)
+        if ratio > 0 and abs(ratio - exact) <= exact * RESAMPLING_TOLERANCE:
+            return ratio
+        limit *= 10
+
+
 def clip_segments(
     path: str,
     info: RecordingInfo,
@@ -79,7 +96,7 @@ def clip_segments(
     """[K, clip_samples] complex64 segments at `target_rate` (module docstring); K is as
     many whole segments as the clip holds, at most `max_segments`; [0, clip_samples] when
     the clip is shorter than one segment."""
-    ratio = Fraction(target_rate / info.sample_rate).limit_denominator(1000)
+    ratio = resampling_ratio(target_rate, info.sample_rate)
     up, down = ratio.numerator, ratio.denominator
     needed = math.ceil(clip_samples * down / up)  # input samples per segment
     available = sample_count // needed

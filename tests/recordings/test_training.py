@@ -203,3 +203,34 @@ def test_the_labels_filter_is_normalised_like_the_labels(operator_client, record
     error = assert_envelope(response, 400, "VALIDATION_ERROR")
     assert "labels" in str(error["details"])
     assert SyntheticDataset.objects.count() == before
+
+
+@pytest.mark.parametrize("rate", [48e6, 100e6])
+def test_clips_of_fast_recordings_resample_to_the_classifier_rate(tmp_path, rate):
+    """A clip of a 48 MS/s or 100 MS/s recording becomes segments at 24 kHz: a tone 3 kHz
+    above the clip's centre is at 3 kHz in the segment. (The ratio's denominator was
+    limited to 1000: 48 MS/s came out at 48 kHz, over 48 MS/s raised ZeroDivisionError
+    and failed the dataset.)"""
+    from datetime import UTC, datetime
+
+    from apps.recordings.clips import clip_segments
+    from apps.recordings.sigmf_files import Capture, RecordingInfo
+
+    clip_samples = 256
+    n = int(clip_samples * rate / 24_000) + 10_000
+    t = np.arange(n) / rate
+    samples = (0.5 * np.exp(2j * np.pi * 3000 * t)).astype(np.complex64)
+    path = tmp_path / "fast.sigmf-data"
+    path.write_bytes(samples.tobytes())
+    info = RecordingInfo(
+        datatype="cf32_le", sample_rate=rate, sample_size=8, header_bytes=0, sample_count=n,
+        captures=(Capture(0, 100_000_000, datetime(2026, 1, 1, tzinfo=UTC)),), annotations=(),
+    )  # fmt: skip
+    segments = clip_segments(
+        str(path), info, sample_start=0, sample_count=n, freq_lower_edge=99_990_000,
+        freq_upper_edge=100_010_000, target_rate=24_000, clip_samples=clip_samples,
+    )  # fmt: skip
+    assert segments.shape == (1, clip_samples)
+    spectrum = np.abs(np.fft.fft(segments[0] * np.hanning(clip_samples)))
+    peak_hz = np.fft.fftfreq(clip_samples, 1 / 24_000)[np.argmax(spectrum)]
+    assert abs(peak_hz - 3000) <= 24_000 / clip_samples

@@ -46,15 +46,18 @@ from apps.core.timeutil import isoformat_z, utc_now
 from apps.radio import dsp
 from apps.recordings import sigmf_files
 from apps.recordings.models import Recording
-from apps.recordings.services import analysis_clips_replace, local_data
+from apps.recordings.services import (
+    DEFAULT_WINDOW_SECONDS,
+    analysis_clips_replace,
+    local_data,
+)
 from apps.signals.retention import retention_cutoff
 from apps.signals.services import detection_ingest
 from apps.signals.validation import MAX_BANDWIDTH_HZ, STRENGTH_MAX_DB, STRENGTH_MIN_DB
 
 logger = logging.getLogger(__name__)
 
-ANALYSIS_DEFAULTS = {"window_seconds": 0.25, "fft_size": 4096}
-WINDOW_SECONDS_MIN, WINDOW_SECONDS_MAX = 0.001, 10.0
+ANALYSIS_DEFAULTS = {"window_seconds": DEFAULT_WINDOW_SECONDS, "fft_size": 4096}
 FFT_SIZE_MIN, FFT_SIZE_MAX = 64, 65_536
 # Non-overlapping Welch segments: every sample is used once, at half the cost of the
 # 50 % overlap (the window holds hundreds of segments: the floor estimate needs no more).

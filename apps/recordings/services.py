@@ -10,6 +10,7 @@ what was written.
 
 import contextlib
 import logging
+import math
 import os
 import shutil
 import tempfile
@@ -35,6 +36,7 @@ logger = logging.getLogger(__name__)
 
 STATION_EXTENSION_KEY = "heimdall:websdr_station_id"
 LABEL_MAX_LENGTH = sigmf_files.LABEL_MAX_LENGTH
+WINDOW_SECONDS_MIN, WINDOW_SECONDS_MAX = 0.001, 10.0
 ANALYZE_TASK = "apps.recordings.tasks.analyze_recording"
 
 
@@ -273,9 +275,39 @@ def local_data(recording: Recording) -> Iterator[str]:
 # --- analysis --------------------------------------------------------------------------------
 
 
+DEFAULT_WINDOW_SECONDS = 0.25
+# A window is read into memory whole (complex64, then the DSP's complex128 copy): 2^24
+# samples is about 400 MB at the peak. Without a cap, `window_seconds: 10` on a 100 MS/s
+# recording asked a worker for 8 GB at once, whatever the size of the file.
+MAX_WINDOW_SAMPLES = 1 << 24
+
+
+def _window_seconds(recording: Recording, given: float | None) -> float:
+    """The request's `window_seconds`, at most MAX_WINDOW_SAMPLES at the recording's rate
+    (a 400 naming it); by default DEFAULT_WINDOW_SECONDS, shortened to fit that cap."""
+    limit = MAX_WINDOW_SAMPLES / recording.sample_rate
+    if given is None:
+        given = min(DEFAULT_WINDOW_SECONDS, math.floor(limit * 1e4) / 1e4)
+        if given < WINDOW_SECONDS_MIN:
+            given = WINDOW_SECONDS_MIN
+    if given * recording.sample_rate > MAX_WINDOW_SAMPLES:
+        raise ValidationFailed.for_field(
+            "window_seconds",
+            f"at most {limit:.6g} s at this recording's {recording.sample_rate:g} samples/s "
+            f"(a window holds at most {MAX_WINDOW_SAMPLES} samples)",
+            given,
+        )
+    return given
+
+
 def recording_analyze_request(*, recording: Recording, options: dict) -> Recording:
     """Queue the analysis (202): not_analyzed/completed/failed → pending; 409 while one is
-    pending or running. `options`: window_seconds, fft_size (analysis.ANALYSIS_DEFAULTS)."""
+    pending or running. `options`: window_seconds (None or absent: the default that fits
+    MAX_WINDOW_SAMPLES), fft_size (analysis.ANALYSIS_DEFAULTS)."""
+    options = {
+        **options,
+        "window_seconds": _window_seconds(recording, options.get("window_seconds")),
+    }
     with transaction.atomic():
         locked = Recording.objects.select_for_update().get(pk=recording.pk)
         if locked.analysis_status in (

@@ -198,3 +198,35 @@ def test_detections_that_expire_while_the_analysis_runs_are_skipped(
     )
     assert recording.analysis["expired_detections"] == recording.analysis["detections_found"]
     assert SignalDetection.objects.count() == 0
+
+
+def test_a_window_is_capped_in_samples_not_only_in_seconds(
+    operator_client, tmp_path, django_capture_on_commit_callbacks
+):
+    """`window_seconds: 10` at 100 MS/s asked a worker for a 1e9-sample window in memory
+    (8 GB, whatever the file's size): over MAX_WINDOW_SAMPLES it is a 400 naming
+    window_seconds, and the default shortens itself to fit."""
+    from apps.recordings.services import MAX_WINDOW_SAMPLES
+
+    StationFactory(id="fast-nl")
+    rate = 100e6
+    meta, data = write_recording(
+        tmp_path, sample_rate=rate, samples=tones(20_000, rate, offsets_hz=(5e6,)),
+        frequency=100_000_000,
+    )  # fmt: skip
+    body = upload(operator_client, meta, data, websdr_station_id="fast-nl").json()
+    url = f"/api/v1/recordings/{body['id']}/analyze"
+    error = assert_envelope(
+        operator_client.post(url, {"window_seconds": 10}, format="json"),
+        400,
+        "VALIDATION_ERROR",
+        "window_seconds",
+    )
+    assert str(MAX_WINDOW_SAMPLES) in error["details"]["constraint"]
+    assert Recording.objects.get(pk=body["id"]).analysis_status == "not_analyzed"
+    recording = analyze(
+        operator_client, Recording.objects.get(pk=body["id"]), django_capture_on_commit_callbacks
+    )
+    window = recording.analysis["options"]["window_seconds"]
+    assert window * rate <= MAX_WINDOW_SAMPLES and window > 0.1
+    assert recording.analysis["windows"] == 1

@@ -8,15 +8,14 @@ from apps.core.fields import (
     RefuseUnknownFields,
 )
 from apps.core.text import FreeTextField, NameField
-from apps.recordings.analysis import (
-    ANALYSIS_DEFAULTS,
-    FFT_SIZE_MAX,
-    FFT_SIZE_MIN,
+from apps.recordings.analysis import ANALYSIS_DEFAULTS, FFT_SIZE_MAX, FFT_SIZE_MIN
+from apps.recordings.models import Recording, RecordingClip
+from apps.recordings.services import (
+    LABEL_MAX_LENGTH,
+    MAX_WINDOW_SAMPLES,
     WINDOW_SECONDS_MAX,
     WINDOW_SECONDS_MIN,
 )
-from apps.recordings.models import Recording, RecordingClip
-from apps.recordings.services import LABEL_MAX_LENGTH
 
 INT64_MAX = 2**63 - 1
 
@@ -79,8 +78,10 @@ class RecordingAnalyzeRequestSerializer(RefuseUnknownFields, serializers.Seriali
     window_seconds = JSONFloatField(
         min_value=WINDOW_SECONDS_MIN,
         max_value=WINDOW_SECONDS_MAX,
-        default=ANALYSIS_DEFAULTS["window_seconds"],
-        help_text="seconds of samples per analysed window (the last of a capture is shorter)",
+        required=False,
+        help_text="seconds of samples per analysed window (the last of a capture is "
+        f"shorter); at most {MAX_WINDOW_SAMPLES} samples at the recording's rate; default "
+        f"{ANALYSIS_DEFAULTS['window_seconds']} s, shortened to fit",
     )
     fft_size = JSONIntegerField(
         min_value=FFT_SIZE_MIN,

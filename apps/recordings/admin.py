@@ -5,8 +5,6 @@ from apps.core.text import normalize_text, text_problem
 from apps.recordings import services
 from apps.recordings.models import Recording, RecordingClip
 
-BEING_ANALYZED = (Recording.AnalysisStatus.PENDING, Recording.AnalysisStatus.RUNNING)
-
 
 class ClipInline(admin.TabularInline):
     """Labels and approval are edited here, through the service as the API edits them
@@ -66,7 +64,7 @@ class RecordingAdmin(admin.ModelAdmin):
         return actions
 
     def has_delete_permission(self, request, obj=None):
-        if obj is not None and obj.analysis_status in BEING_ANALYZED:
+        if obj is not None and services.is_being_analyzed(obj):
             return False
         return super().has_delete_permission(request, obj)
 

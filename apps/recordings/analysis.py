@@ -159,14 +159,16 @@ def _claim(recording_id) -> bool:
             analysis_status=Status.RUNNING,
             analysis_message="Analyzing",
             analysis_progress_percent=0.0,
+            analysis_heartbeat_at=utc_now(),
         )
     )
 
 
 def _progress(recording_id, done: int, total: int, detections: int) -> None:
-    Recording.objects.filter(pk=recording_id).update(
+    Recording.objects.filter(pk=recording_id, analysis_status=Status.RUNNING).update(
         analysis_progress_percent=round(100.0 * done / total, 1),
         analysis_message=f"Analyzed {done} of {total} samples; {detections} detections",
+        analysis_heartbeat_at=utc_now(),
     )
 
 

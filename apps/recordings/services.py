@@ -15,11 +15,13 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
+from datetime import timedelta
 
 from django.core.files import File
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
+from django.db.models import Q
 
 from apps.accounts.roles import is_owner_or_admin
 from apps.core.exceptions import Conflict, PermissionDenied, ValidationFailed
@@ -38,6 +40,11 @@ STATION_EXTENSION_KEY = "heimdall:websdr_station_id"
 LABEL_MAX_LENGTH = sigmf_files.LABEL_MAX_LENGTH
 WINDOW_SECONDS_MIN, WINDOW_SECONDS_MAX = 0.001, 10.0
 ANALYZE_TASK = "apps.recordings.tasks.analyze_recording"
+# A pending or running analysis with no sign of life for this long has lost its worker
+# (killed, out of memory, a deploy) or its task: it may be asked again or deleted, and
+# the periodic `recordings.fail_stale_analyses` marks a running one failed.
+ANALYSIS_STALE_AFTER = timedelta(minutes=5)
+BEING_ANALYZED = (Recording.AnalysisStatus.PENDING, Recording.AnalysisStatus.RUNNING)
 
 
 # --- recordings -----------------------------------------------------------------------------
@@ -230,10 +237,7 @@ def recording_delete(*, recording: Recording, user=None) -> None:
         raise PermissionDenied("Only the recording's uploader or an admin may delete it.")
     with transaction.atomic():
         locked = Recording.objects.select_for_update().get(pk=recording.pk)
-        if locked.analysis_status in (
-            Recording.AnalysisStatus.PENDING,
-            Recording.AnalysisStatus.RUNNING,
-        ):
+        if is_being_analyzed(locked):
             raise Conflict(
                 "The recording is being analyzed; delete it when the analysis has ended.",
                 {"analysis_status": locked.analysis_status},
@@ -241,6 +245,31 @@ def recording_delete(*, recording: Recording, user=None) -> None:
         folder = f"recordings/{locked.pk}"
         locked.delete()
         transaction.on_commit(lambda: _delete_folder(folder))
+
+
+def is_being_analyzed(recording: Recording, now=None) -> bool:
+    """Pending or running, with a sign of life within ANALYSIS_STALE_AFTER (a stale one
+    has lost its worker or its task: it blocks nothing)."""
+    if recording.analysis_status not in BEING_ANALYZED:
+        return False
+    beat = recording.analysis_heartbeat_at  # None: from before heartbeats were kept
+    return beat is not None and beat >= (now or utc_now()) - ANALYSIS_STALE_AFTER
+
+
+def analyses_fail_stale(*, now=None) -> int:
+    """Periodic: running analyses without progress for ANALYSIS_STALE_AFTER are failed
+    (their worker died); how many. A later request may analyze again."""
+    cutoff = (now or utc_now()) - ANALYSIS_STALE_AFTER
+    minutes = int(ANALYSIS_STALE_AFTER.total_seconds() // 60)
+    return Recording.objects.filter(
+        Q(analysis_heartbeat_at__lt=cutoff) | Q(analysis_heartbeat_at__isnull=True),
+        analysis_status=Recording.AnalysisStatus.RUNNING,
+    ).update(
+        analysis_status=Recording.AnalysisStatus.FAILED,
+        analysis_message="Failed",
+        analysis_error=f"worker lost: no progress for {minutes} minutes",
+        analyzed_at=utc_now(),
+    )
 
 
 def _delete_folder(folder: str) -> None:
@@ -302,7 +331,9 @@ def _window_seconds(recording: Recording, given: float | None) -> float:
 
 def recording_analyze_request(*, recording: Recording, options: dict) -> Recording:
     """Queue the analysis (202): not_analyzed/completed/failed → pending; 409 while one is
-    pending or running. `options`: window_seconds (None or absent: the default that fits
+    pending or running, unless it is stale (is_being_analyzed): then it is queued again
+    (a second task for one request is harmless: only one claims it, and the detection
+    ids are the same). `options`: window_seconds (None or absent: the default that fits
     MAX_WINDOW_SAMPLES), fft_size (analysis.ANALYSIS_DEFAULTS)."""
     options = {
         **options,
@@ -310,10 +341,7 @@ def recording_analyze_request(*, recording: Recording, options: dict) -> Recordi
     }
     with transaction.atomic():
         locked = Recording.objects.select_for_update().get(pk=recording.pk)
-        if locked.analysis_status in (
-            Recording.AnalysisStatus.PENDING,
-            Recording.AnalysisStatus.RUNNING,
-        ):
+        if is_being_analyzed(locked):
             raise Conflict(
                 f"The recording's analysis is already {locked.analysis_status}.",
                 {"analysis_status": locked.analysis_status},
@@ -323,8 +351,10 @@ def recording_analyze_request(*, recording: Recording, options: dict) -> Recordi
         locked.analysis_message = "Queued"
         locked.analysis_error = ""
         locked.analysis = {"options": options}
+        locked.analysis_heartbeat_at = utc_now()
         locked.save(
             update_fields=[
+                "analysis_heartbeat_at",
                 "analysis_status",
                 "analysis_progress_percent",
                 "analysis_message",

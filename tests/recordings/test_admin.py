@@ -7,6 +7,7 @@ import pytest
 from django.core.files.storage import default_storage
 from django.test import Client
 
+from apps.core.timeutil import utc_now
 from apps.recordings.models import Recording, RecordingClip
 from tests.dashboard import data as factories
 from tests.helpers import make_user
@@ -53,7 +54,9 @@ def test_admin_delete_removes_the_files_and_waits_for_the_analysis(
 ):
     _, client = admin_site
     assert len(stored_files()) == 2
-    Recording.objects.filter(pk=recording.pk).update(analysis_status="running")
+    Recording.objects.filter(pk=recording.pk).update(
+        analysis_status="running", analysis_heartbeat_at=utc_now()
+    )
     delete = f"/admin/recordings/recording/{recording.pk}/delete/"
     assert client.post(delete, {"post": "yes"}).status_code == 403
     assert Recording.objects.filter(pk=recording.pk).exists()

@@ -230,3 +230,98 @@ def test_a_window_is_capped_in_samples_not_only_in_seconds(
     window = recording.analysis["options"]["window_seconds"]
     assert window * rate <= MAX_WINDOW_SAMPLES and window > 0.1
     assert recording.analysis["windows"] == 1
+
+
+def test_an_analysis_whose_worker_died_can_be_asked_again_and_deleted(
+    operator_client, recording, django_capture_on_commit_callbacks
+):
+    """A worker killed mid-analysis (out of memory, a deploy) left the recording `running`
+    for ever: 409 to analyze it again and 409 to delete it. Without progress for
+    ANALYSIS_STALE_AFTER it is stale: the periodic task fails it, and a request may
+    analyze it again (or delete it) even before that."""
+    from apps.core.timeutil import utc_now
+    from apps.recordings.services import ANALYSIS_STALE_AFTER, analyses_fail_stale
+
+    url = f"/api/v1/recordings/{recording.pk}/analyze"
+    with django_capture_on_commit_callbacks(execute=False):
+        assert operator_client.post(url, {}, format="json").status_code == 202
+    # the worker claims it, then dies
+    Recording.objects.filter(pk=recording.pk).update(
+        analysis_status="running", analysis_heartbeat_at=utc_now()
+    )
+    assert_envelope(operator_client.post(url, {}, format="json"), 409, "CONFLICT")
+    assert analyses_fail_stale() == 0  # alive a moment ago
+    long_ago = utc_now() - ANALYSIS_STALE_AFTER - timedelta(seconds=1)
+    Recording.objects.filter(pk=recording.pk).update(analysis_heartbeat_at=long_ago)
+    recording = analyze(
+        operator_client, recording, django_capture_on_commit_callbacks, fft_size=1024
+    )
+    assert recording.analysis["detections_found"] == SignalDetection.objects.count() > 0
+    # the periodic task: a stale running analysis is failed with the reason
+    Recording.objects.filter(pk=recording.pk).update(
+        analysis_status="running", analysis_heartbeat_at=long_ago
+    )
+    assert analyses_fail_stale() == 1
+    recording.refresh_from_db()
+    assert recording.analysis_status == "failed"
+    assert recording.analysis_error.startswith("worker lost")
+    # a stale pending one (its task lost) does not block deleting
+    Recording.objects.filter(pk=recording.pk).update(
+        analysis_status="pending", analysis_heartbeat_at=long_ago
+    )
+    assert operator_client.delete(f"/api/v1/recordings/{recording.pk}").status_code == 204
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_concurrent_analyze_requests_and_tasks(tmp_path):
+    """Two requests at once: one 202, one 409. Two workers given the same task at once
+    (a re-delivered message): one analyzes, the other skips; nothing is stored twice."""
+    import threading
+
+    from django.db import connection
+
+    from apps.recordings import services
+    from tests.helpers import client_for, make_user
+
+    StationFactory(id="twente-nl")
+    client = client_for(make_user("olga", "operator"))
+    meta, data = write_recording(tmp_path, seconds=1.0, sample_rate=48_000)
+    body = upload(client, meta, data, websdr_station_id="twente-nl").json()
+    recording = Recording.objects.get(pk=body["id"])
+    barrier = threading.Barrier(2)
+    outcomes = []
+
+    def request():
+        try:
+            barrier.wait()
+            services.recording_analyze_request(recording=recording, options={"fft_size": 1024})
+            outcomes.append("queued")
+        except Exception as exc:  # the outcome is what the test reads
+            outcomes.append(type(exc).__name__)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=request) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["Conflict", "queued"]
+
+    results = []
+
+    def work():
+        try:
+            barrier.wait()
+            results.append(tasks.analyze_recording(str(recording.pk)))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == ["completed", "skipped"]
+    recording.refresh_from_db()
+    assert SignalDetection.objects.count() == recording.analysis["detections_found"] > 0

@@ -117,15 +117,17 @@ class _Tracker:
                 )
         self.runs = still_open
 
-    def proposals(self, resolution_hz: float, span: tuple[int, int]) -> list[dict]:
+    def proposals(self, resolution_hz: float, info: sigmf_files.RecordingInfo) -> list[dict]:
         """The runs of at least MIN_PROPOSED_WINDOWS windows as clips, their edges inside
-        the recording's `span` (as every clip's: a carrier at the band's edge would
-        otherwise make a clip that cannot be approved)."""
+        the band of the captures they lie in (as every clip's: a carrier at the band's
+        edge would otherwise make a clip that cannot be approved)."""
         runs = [r for r in self.closed + self.runs if r.windows >= MIN_PROPOSED_WINDOWS]
         runs.sort(key=lambda r: (-r.windows, r.first_sample))
         out = []
-        low_hz, high_hz = span
         for run in runs[:MAX_PROPOSED_CLIPS]:
+            low_hz, high_hz = info.band(run.first_sample, run.end_sample - run.first_sample)
+            if low_hz > high_hz:
+                continue
             half = max(run.bandwidth_hz, resolution_hz) / 2
             out.append(
                 {
@@ -316,9 +318,7 @@ def _analyze(recording: Recording, options: dict) -> dict:
         flush()
     proposed = analysis_clips_replace(
         recording=recording,
-        proposals=tracker.proposals(
-            resolution, (recording.frequency_min_hz, recording.frequency_max_hz)
-        ),
+        proposals=tracker.proposals(resolution, info),
     )
     elapsed = time.perf_counter() - started
     seconds = info.sample_count / info.sample_rate

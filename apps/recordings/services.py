@@ -387,12 +387,12 @@ def _check_clip(recording: Recording, values: dict) -> None:
             raise ValidationFailed.for_field(
                 "freq_upper_edge", "must not be below freq_lower_edge", high
             )
-        if low < recording.frequency_min_hz or high > recording.frequency_max_hz:
+        info = sigmf_files.info_from_stored(recording.meta, recording.sample_count)
+        problem = sigmf_files.edges_problem(info, start, count, low, high)
+        if problem:
+            which, why = problem
             raise ValidationFailed.for_field(
-                "freq_lower_edge" if low < recording.frequency_min_hz else "freq_upper_edge",
-                f"outside the recording's span {recording.frequency_min_hz}-"
-                f"{recording.frequency_max_hz} Hz",
-                low if low < recording.frequency_min_hz else high,
+                f"freq_{which}_edge", why, low if which == "lower" else high
             )
 
 

@@ -111,6 +111,23 @@ class RecordingInfo:
             min(MAX_FREQUENCY_HZ, round(max(centres) + self.sample_rate / 2)),
         )
 
+    def band(self, sample_start: int, sample_count: int) -> tuple[int, int]:
+        """(lowest, highest) frequency in Hz that every capture holding samples
+        [sample_start, sample_start + sample_count) covers: the intersection of their
+        centres ± half the sample rate, within 0-MAX_FREQUENCY_HZ; lowest > highest when
+        those captures share no frequency. A clip's edges must lie in it: elsewhere
+        there is nothing of it in the samples."""
+        end = sample_start + max(sample_count, 1)
+        lows, highs = [], []
+        for index, capture in enumerate(self.captures):
+            first, last = self.capture_span(index)
+            if first < end and sample_start < last:
+                lows.append(capture.frequency_hz - self.sample_rate / 2)
+                highs.append(capture.frequency_hz + self.sample_rate / 2)
+        if not lows:
+            return self.frequency_span
+        return max(0, round(max(lows))), min(MAX_FREQUENCY_HZ, round(min(highs)))
+
     def capture_span(self, index: int) -> tuple[int, int]:
         """[first, end) sample indices of capture `index`."""
         end = (
@@ -325,23 +342,44 @@ def validate_recording(
     return info
 
 
+def edges_problem(
+    info: RecordingInfo, sample_start: int, sample_count: int, low: float, high: float
+) -> tuple[str, str] | None:
+    """("lower"/"upper", why) when a clip's edges are not inside the band of the captures
+    its samples lie in (RecordingInfo.band), else None. Shared by uploads and the API."""
+    low_hz, high_hz = info.band(sample_start, sample_count)
+    if low_hz > high_hz:
+        return "lower", (
+            "the clip's samples cross captures that share no frequency: split it at the "
+            "capture boundary"
+        )
+    for which, value in (("lower", low), ("upper", high)):
+        if not low_hz <= round(value) <= high_hz:
+            return which, (
+                f"outside {low_hz}-{high_hz} Hz, the band of the capture(s) its samples lie "
+                "in (absolute frequencies: core:frequency ± half the sample rate)"
+            )
+    return None
+
+
 def _check_annotation_edges(info: RecordingInfo) -> None:
-    """Annotation edges are absolute frequencies inside the recording's span, as for a
-    clip added through the API (an edge outside would make a clip that no later edit
-    or approval could save)."""
-    low_hz, high_hz = info.frequency_span
+    """Annotation edges are absolute frequencies inside the band of the capture(s) the
+    annotation's samples lie in, as for a clip added through the API. (An edge outside
+    made a clip with nothing of the signal in it — SNR -30 dB, training segments of
+    aliased noise — or one that no later edit or approval could save.)"""
     for index, annotation in enumerate(info.annotations):
         low, high = annotation.get("core:freq_lower_edge"), annotation.get("core:freq_upper_edge")
         if low is None:
             continue
-        for key, value in (("core:freq_lower_edge", low), ("core:freq_upper_edge", high)):
-            if not low_hz <= round(value) <= high_hz:
-                raise ValidationFailed.for_field(
-                    f"annotations[{index}].{key}",
-                    f"outside the recording's span {low_hz}-{high_hz} Hz (absolute "
-                    "frequencies: the capture's core:frequency ± half the sample rate)",
-                    value,
-                )
+        start, count = annotation["core:sample_start"], annotation["core:sample_count"]
+        problem = edges_problem(info, start, count, low, high)
+        if problem:
+            which, why = problem
+            raise ValidationFailed.for_field(
+                f"annotations[{index}].core:freq_{which}_edge",
+                why,
+                low if which == "lower" else high,
+            )
 
 
 def _check_capture_ends(info: RecordingInfo, now: datetime) -> None:

@@ -241,3 +241,54 @@ def test_proposed_clips_stay_inside_the_span(
             format="json",
         )
         assert response.status_code == 200, response.content
+
+
+def test_a_clip_s_edges_must_lie_in_its_capture_s_band(operator_client, tmp_path):
+    """Two captures, 7.1 MHz then 7.2 MHz: a clip in the first with edges in the second's
+    band was stored (inside the recording's span) with nothing of it in its samples."""
+    from datetime import timedelta
+
+    from tests.recordings.factories import START
+
+    StationFactory(id="twente-nl")
+    rate = 48_000
+    meta, data = write_recording(
+        tmp_path,
+        sample_rate=rate,
+        seconds=0.2,
+        captures=[(0, 7_100_000, START), (4800, 7_200_000, START + timedelta(seconds=1))],
+    )
+    recording = upload(operator_client, meta, data, websdr_station_id="twente-nl").json()
+    base = f"/api/v1/recordings/{recording['id']}/annotations"
+    clip = {"sample_start": 0, "sample_count": 2400, "label": "CW"}
+    elsewhere = {"freq_lower_edge": 7_204_900, "freq_upper_edge": 7_205_100}
+    assert_envelope(
+        operator_client.post(base, {**clip, **elsewhere}, format="json"),
+        400,
+        "VALIDATION_ERROR",
+        "freq_lower_edge",
+    )
+    across = {"sample_start": 4000, "sample_count": 2000, "label": "CW"}
+    error = assert_envelope(
+        operator_client.post(
+            base, {**across, "freq_lower_edge": 7_100_000, "freq_upper_edge": 7_101_000},
+            format="json",
+        ),
+        400,
+        "VALIDATION_ERROR",
+        "freq_lower_edge",
+    )  # fmt: skip
+    assert "share no frequency" in error["details"]["constraint"]
+    here = {"freq_lower_edge": 7_102_900, "freq_upper_edge": 7_103_100}
+    created = operator_client.post(base, {**clip, **here}, format="json")
+    assert created.status_code == 201, created.content
+    # moving it into the second capture without moving its edges: refused
+    assert_envelope(
+        operator_client.patch(
+            f"{base}/{created.json()['id']}", {"sample_start": 4800}, format="json"
+        ),
+        400,
+        "VALIDATION_ERROR",
+        "freq_lower_edge",
+    )
+    assert RecordingClip.objects.get().sample_start == 0

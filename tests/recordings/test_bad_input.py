@@ -146,16 +146,41 @@ CASES = {
         ),
         "annotations[0].core:freq_lower_edge",
     ),
-    "annotation upper edge above the span": (
+    "annotation upper edge above its capture's band": (
         lambda meta: meta["annotations"].append(
             {
-                "core:sample_start": 0,
+                "core:sample_start": 2400,
                 "core:sample_count": 10,
                 "core:freq_lower_edge": 7_150_000,
                 "core:freq_upper_edge": 7_200_000,
             }
         ),
         "annotations[0].core:freq_upper_edge",
+    ),
+    # Inside the recording's span but not in the band of the capture its samples lie in
+    # (capture 0: 7 076 000-7 124 000 Hz): nothing of it in the samples (SNR -30 dB,
+    # training segments of aliased noise).
+    "annotation edges in another capture's band": (
+        lambda meta: meta["annotations"].append(
+            {
+                "core:sample_start": 0,
+                "core:sample_count": 10,
+                "core:freq_lower_edge": 7_150_000,
+                "core:freq_upper_edge": 7_151_000,
+            }
+        ),
+        "annotations[0].core:freq_lower_edge",
+    ),
+    "annotation across captures that share no frequency": (
+        lambda meta: meta["annotations"].append(
+            {
+                "core:sample_start": 2000,
+                "core:sample_count": 1000,
+                "core:freq_lower_edge": 7_100_000,
+                "core:freq_upper_edge": 7_101_000,
+            }
+        ),
+        "annotations[0].core:freq_lower_edge",
     ),
     "annotation with one edge": (
         lambda meta: meta["annotations"].append(

@@ -77,6 +77,7 @@ def test_dataset_from_approved_clips(
         "per_class": [8, 8, 8],
         "recording_segments": 24,
         "recording_clips": 12,
+        "short_clips": 0,
         "synthetic_samples": 0,
     }
     arrays = dataset_load(dataset)
@@ -234,3 +235,39 @@ def test_clips_of_fast_recordings_resample_to_the_classifier_rate(tmp_path, rate
     spectrum = np.abs(np.fft.fft(segments[0] * np.hanning(clip_samples)))
     peak_hz = np.fft.fftfreq(clip_samples, 1 / 24_000)[np.argmax(spectrum)]
     assert abs(peak_hz - 3000) <= 24_000 / clip_samples
+
+
+def test_clips_shorter_than_a_segment_are_counted_not_silently_dropped(
+    operator_client, recording, django_capture_on_commit_callbacks
+):
+    """0.1 s clips at 48 kHz hold 2400 samples at 24 kHz: with clip_samples 4096 they give
+    no segment. One long clip (0.5 s) among them: the dataset says how many gave none;
+    only short ones: the failure says why (it blamed approval and min_snr_db)."""
+    approve(operator_client, recording, ("CW",), 3)
+    with django_capture_on_commit_callbacks(execute=False):
+        response = operator_client.post(
+            GENERATE,
+            {"name": "too short", "dataset_type": "recordings", "clip_samples": 4096,
+             "labels": ["CW"]},
+            format="json",
+        )  # fmt: skip
+    assert response.status_code == 202, response.content
+    assert tasks.generate_dataset(response.json()["id"]) == "failed"
+    failed = SyntheticDataset.objects.get(pk=response.json()["id"])
+    assert "3 of the 3 selected clips are shorter than one clip_samples (4096)" in (
+        failed.error_message
+    )
+    added = operator_client.post(
+        f"/api/v1/recordings/{recording.pk}/annotations",
+        {"sample_start": 0, "sample_count": 24_000, "label": "CW", "approved": True,
+         "freq_lower_edge": 7_102_800, "freq_upper_edge": 7_103_200},
+        format="json",
+    )  # fmt: skip
+    assert added.status_code == 201, added.content
+    dataset = generate(
+        operator_client, django_capture_on_commit_callbacks, clip_samples=4096, labels=["CW"],
+        min_snr_db=-30,
+    )  # fmt: skip
+    assert dataset.statistics["recording_clips"] == 1
+    assert dataset.statistics["short_clips"] == 3
+    assert "short_clips" not in dataset_load(dataset)

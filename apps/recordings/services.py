@@ -117,14 +117,10 @@ def _data_source(*, meta_file, data_file, archive_file) -> Iterator[tuple[bytes,
 
 
 def _clip_fields(annotation: dict) -> dict:
-    known = {
-        "core:sample_start",
-        "core:sample_count",
-        "core:freq_lower_edge",
-        "core:freq_upper_edge",
-        "core:label",
-        "core:comment",
-    }
+    """A clip's fields from a SigMF annotation; keys it does not keep in its own fields go
+    to `metadata` (not the heimdall: ones an export wrote: an uploaded clip is a new,
+    unapproved clip)."""
+    known = sigmf_files.CLIP_KEYS
     low, high = annotation.get("core:freq_lower_edge"), annotation.get("core:freq_upper_edge")
     return {
         "sample_start": annotation["core:sample_start"],

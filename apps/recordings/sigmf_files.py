@@ -63,6 +63,21 @@ MAX_META_BYTES = 16 * 1024 * 1024
 LABEL_MAX_LENGTH = 64  # RecordingClip.label
 # A SigMF archive is one folder of recordings: a few members, not millions of headers.
 MAX_ARCHIVE_MEMBERS = 1000
+# Annotation keys a clip keeps in its own fields (core) or that the export writes from
+# them (heimdall): never kept in, nor written from, a clip's free-form `metadata`.
+CLIP_KEYS = frozenset(
+    {
+        "core:sample_start",
+        "core:sample_count",
+        "core:freq_lower_edge",
+        "core:freq_upper_edge",
+        "core:label",
+        "core:comment",
+        "heimdall:clip_id",
+        "heimdall:approved",
+        "heimdall:snr_db",
+    }
+)
 MAX_CLOCK_SKEW = timedelta(hours=1)
 CHUNK = 1024 * 1024
 

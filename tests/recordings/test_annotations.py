@@ -292,3 +292,47 @@ def test_a_clip_s_edges_must_lie_in_its_capture_s_band(operator_client, tmp_path
         "freq_lower_edge",
     )
     assert RecordingClip.objects.get().sample_start == 0
+
+
+def test_metadata_cannot_shadow_a_clip_field_and_the_export_uploads_again(
+    operator_client, recording, tmp_path
+):
+    """`metadata: {"core:freq_lower_edge": 5}` on a clip without edges was stored, and the
+    download then held an annotation with one edge: an export no upload accepted. Keys
+    of the clip's own fields are refused in metadata (named), old rows' are not exported,
+    and a downloaded archive uploads again."""
+    clip = {"sample_start": 10, "sample_count": 100, "label": "FM"}
+    for key in ("core:freq_lower_edge", "core:label", "heimdall:approved"):
+        assert_envelope(
+            operator_client.post(url(recording), {**clip, "metadata": {key: 5}}, format="json"),
+            400,
+            "VALIDATION_ERROR",
+            "metadata",
+        )
+    stored = RecordingClip.objects.get(recording=recording)
+    assert_envelope(
+        operator_client.patch(
+            url(recording, stored.pk), {"metadata": {"core:sample_count": 1}}, format="json"
+        ),
+        400,
+        "VALIDATION_ERROR",
+        "metadata",
+    )
+    # a row from before the check: its metadata does not reach the export
+    RecordingClip.objects.filter(pk=stored.pk).update(
+        metadata={"core:freq_upper_edge": 5, "keep": 1}
+    )
+    exported = operator_client.get(f"/api/v1/recordings/{recording.pk}/download?part=meta")
+    annotation = exported.json()["annotations"][0]
+    assert annotation["core:freq_upper_edge"] == 7_103_200 and annotation["keep"] == 1
+    archive = tmp_path / "back.sigmf"
+    archive.write_bytes(
+        b"".join(
+            operator_client.get(f"/api/v1/recordings/{recording.pk}/download").streaming_content
+        )
+    )
+    again = upload(operator_client, archive_path=archive)
+    assert again.status_code == 201, again.content
+    copied = RecordingClip.objects.get(recording_id=again.json()["id"])
+    assert copied.approved is False
+    assert not {"heimdall:approved", "heimdall:clip_id", "heimdall:snr_db"} & set(copied.metadata)

@@ -16,6 +16,7 @@ from apps.recordings.services import (
     WINDOW_SECONDS_MAX,
     WINDOW_SECONDS_MIN,
 )
+from apps.recordings.sigmf_files import CLIP_KEYS
 
 INT64_MAX = 2**63 - 1
 
@@ -139,6 +140,17 @@ class RecordingClipWriteSerializer(RefuseUnknownFields, serializers.Serializer):
     comment = FreeTextField(required=False, max_length=5000, default="")
     metadata = serializers.DictField(required=False, default=dict)
     approved = JSONBooleanField(required=False, default=False)
+
+    def validate_metadata(self, value):
+        """Free-form keys, but not the clip's own fields under their SigMF names (the
+        export writes those from the clip: `core:freq_lower_edge` here made an exported
+        annotation with one edge, which no upload accepts)."""
+        for key, item in (value or {}).items():
+            if key in CLIP_KEYS and item is not None:  # null: a merge patch removing it
+                raise serializers.ValidationError(
+                    f"'{key}' is a field of the clip, not metadata: set it with its own field"
+                )
+        return value
 
 
 class RecordingClipPatchSerializer(RecordingClipWriteSerializer):

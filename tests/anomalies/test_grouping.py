@@ -290,3 +290,15 @@ def test_one_batch_with_late_rows_a_continuation_and_a_gap(settings):
     assert events[1].metadata["last_detection_id"] == going_on[0]["id"]
     # Alerts: the new event, and the open one (escalated low → medium); not the past one.
     assert sorted(e.pk for e in recorded.alerts) == sorted([events[1].pk, events[2].pk])
+
+
+@pytest.mark.django_db
+def test_the_api_says_which_events_are_still_open(settings, viewer_client):
+    settings.HEIMDALL_ANOMALY_EVENT_QUIET_SECONDS = 600
+    vhf_station()
+    replay(stream(scores=[0.6, 0.6]) + stream(start=T0 + timedelta(seconds=1201), scores=[0.7]))
+    body = viewer_client.get("/api/v1/anomalies", {"is_open": "true"}).json()
+    assert [(e["is_open"], e["detection_count"]) for e in body["data"]] == [(True, 1)]
+    closed = viewer_client.get("/api/v1/anomalies", {"is_open": "false"}).json()["data"]
+    assert [(e["is_open"], e["detection_count"]) for e in closed] == [(False, 2)]
+    assert viewer_client.get("/api/v1/anomalies", {"is_open": "maybe"}).status_code == 400

@@ -271,3 +271,36 @@ def test_clips_shorter_than_a_segment_are_counted_not_silently_dropped(
     assert dataset.statistics["recording_clips"] == 1
     assert dataset.statistics["short_clips"] == 3
     assert "short_clips" not in dataset_load(dataset)
+
+
+def test_a_clip_across_a_retune_is_mixed_by_each_capture_s_centre(tmp_path):
+    """Captures at 7.100 and 7.101 MHz, a carrier at 7.103 MHz throughout (+3 kHz, then
+    +2 kHz in the samples). A clip across both: every segment has the carrier at 0 Hz
+    (the first capture's centre for all samples put it at -1 kHz after the retune), and
+    the SNR is measured within the first capture."""
+    from datetime import UTC, datetime
+
+    from apps.recordings.clips import clip_segments, clip_snr_db
+    from apps.recordings.sigmf_files import Capture, RecordingInfo
+    from tests.recordings.factories import tones
+
+    rate, half = 48_000, 24_000
+    samples = np.concatenate(
+        [tones(half, rate, offsets_hz=(3000.0,)), tones(half, rate, offsets_hz=(2000.0,))]
+    )
+    path = tmp_path / "retune.sigmf-data"
+    path.write_bytes(samples.astype("<c8").tobytes())
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    info = RecordingInfo(
+        datatype="cf32_le", sample_rate=rate, sample_size=8, header_bytes=0,
+        sample_count=2 * half,
+        captures=(Capture(0, 7_100_000, t0), Capture(half, 7_101_000, t0)), annotations=(),
+    )  # fmt: skip
+    clip = {"sample_start": 20_000, "sample_count": 24_000,
+            "freq_lower_edge": 7_102_900, "freq_upper_edge": 7_103_100}  # fmt: skip
+    segments = clip_segments(str(path), info, **clip, target_rate=24_000, clip_samples=1024)
+    assert len(segments) == 11
+    freqs = np.fft.fftfreq(1024, 1 / 24_000)
+    for segment in segments[2:]:  # after the retune
+        assert abs(freqs[np.argmax(np.abs(np.fft.fft(segment)))]) <= 24_000 / 1024
+    assert clip_snr_db(str(path), info, **clip) > 20

@@ -360,3 +360,46 @@ def test_archive_member_names_never_reach_the_file_system(operator_client, stati
         f"recordings/{recording_id}/recording.sigmf-meta",
     ]
     assert not (tmp_path.parent / "x.sigmf-meta").exists()
+
+
+def test_a_multipart_body_cut_off_mid_file(operator_client, station, tmp_path):
+    """The connection dropped mid-upload: the body ends inside the data part, without
+    its closing boundary (and here no checksum to catch it). The incomplete part is not
+    taken as a shorter data file: 400 naming `data`, nothing stored."""
+    meta, data = two_captures(tmp_path)
+    edit_meta(meta, _drop(["global", "core:sha512"]))
+    boundary = "heimdallBoundary"
+
+    def part(name, filename=None):
+        disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename else "")
+        return f"--{boundary}\r\nContent-Disposition: {disposition}\r\n\r\n".encode()
+
+    body = (
+        part("websdr_station_id") + b"twente-nl\r\n"
+        + part("meta", "x.sigmf-meta") + meta.read_bytes() + b"\r\n"
+        + part("data", "x.sigmf-data") + data.read_bytes()[:8000]
+    )  # fmt: skip
+    response = operator_client.generic(
+        "POST", "/api/v1/recordings", body, content_type=f"multipart/form-data; boundary={boundary}"
+    )
+    assert_envelope(response, 400, "VALIDATION_ERROR", "data")
+    nothing_stored()
+
+
+def test_both_an_archive_and_a_pair(operator_client, station, tmp_path):
+    meta, data = two_captures(tmp_path)
+    archive = _archive(
+        tmp_path / "x.sigmf",
+        [("x/x.sigmf-meta", meta.read_bytes()), ("x/x.sigmf-data", data.read_bytes())],
+    )
+    files = {"archive": archive, "meta": meta}
+    handles = {k: open(v, "rb") for k, v in files.items()}  # noqa: SIM115
+    try:
+        response = operator_client.post(
+            "/api/v1/recordings", {**handles, "websdr_station_id": "twente-nl"}, format="multipart"
+        )
+    finally:
+        for handle in handles.values():
+            handle.close()
+    assert_envelope(response, 400, "VALIDATION_ERROR", "archive")
+    nothing_stored()

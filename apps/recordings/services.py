@@ -311,10 +311,16 @@ def _window_seconds(recording: Recording, given: float | None) -> float:
     """The request's `window_seconds`, at most MAX_WINDOW_SAMPLES at the recording's rate
     (a 400 naming it); by default DEFAULT_WINDOW_SECONDS, shortened to fit that cap."""
     limit = MAX_WINDOW_SAMPLES / recording.sample_rate
+    if limit < WINDOW_SECONDS_MIN:
+        raise ValidationFailed.for_field(
+            "window_seconds",
+            f"this recording's {recording.sample_rate:g} samples/s is too fast to analyze: "
+            f"the shortest window, {WINDOW_SECONDS_MIN} s, holds over {MAX_WINDOW_SAMPLES} "
+            "samples",
+            given,
+        )
     if given is None:
         given = min(DEFAULT_WINDOW_SECONDS, math.floor(limit * 1e4) / 1e4)
-        if given < WINDOW_SECONDS_MIN:
-            given = WINDOW_SECONDS_MIN
     if given * recording.sample_rate > MAX_WINDOW_SAMPLES:
         raise ValidationFailed.for_field(
             "window_seconds",

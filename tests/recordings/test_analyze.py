@@ -230,6 +230,12 @@ def test_a_window_is_capped_in_samples_not_only_in_seconds(
     window = recording.analysis["options"]["window_seconds"]
     assert window * rate <= MAX_WINDOW_SAMPLES and window > 0.1
     assert recording.analysis["windows"] == 1
+    # too fast for even the shortest window: said so, not an impossible bound
+    Recording.objects.filter(pk=recording.pk).update(sample_rate=1e11)
+    error = assert_envelope(
+        operator_client.post(url, {}, format="json"), 400, "VALIDATION_ERROR", "window_seconds"
+    )
+    assert "too fast to analyze" in error["details"]["constraint"]
 
 
 def test_an_analysis_whose_worker_died_can_be_asked_again_and_deleted(

@@ -86,6 +86,26 @@ CASES = {
         "captures[0].core:datetime",
     ),
     "checksum mismatch": (_set(["global", "core:sha512"], "0" * 128), "global.core:sha512"),
+    "captures out of sample order": (
+        _set(["captures", 1, "core:sample_start"], 0),
+        "captures[1].core:sample_start",
+    ),
+    "first capture not at sample 0": (
+        _set(["captures", 0, "core:sample_start"], 100),
+        "captures[0].core:sample_start",
+    ),
+    "sample rate zero (SigMF schema)": (
+        _set(["global", "core:sample_rate"], 0),
+        "global.core:sample_rate",
+    ),
+    "sample rate negative (SigMF schema)": (
+        _set(["global", "core:sample_rate"], -48_000),
+        "global.core:sample_rate",
+    ),
+    "sample rate NaN": (
+        _set(["global", "core:sample_rate"], float("nan")),
+        "global.core:sample_rate",
+    ),
     "capture past the data": (
         _set(["captures", 1, "core:sample_start"], 10**6),
         "captures[1].core:sample_start",

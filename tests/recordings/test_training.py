@@ -304,3 +304,39 @@ def test_a_clip_across_a_retune_is_mixed_by_each_capture_s_centre(tmp_path):
     for segment in segments[2:]:  # after the retune
         assert abs(freqs[np.argmax(np.abs(np.fft.fft(segment)))]) <= 24_000 / 1024
     assert clip_snr_db(str(path), info, **clip) > 20
+
+
+def test_a_dataset_whose_worker_died_is_failed_and_can_be_deleted(
+    operator_client, recording, django_capture_on_commit_callbacks
+):
+    """A worker killed while generating left the dataset `generating` for ever, and a
+    DELETE was a 409 for ever. Without progress for DATASET_STALE_AFTER it is stale: the
+    periodic task fails it, and it may be deleted."""
+    from datetime import timedelta
+
+    from apps.core.timeutil import utc_now
+    from apps.training import lifecycle
+
+    approve(operator_client, recording, ("CW",), 2)
+    with django_capture_on_commit_callbacks(execute=False):
+        response = operator_client.post(
+            GENERATE,
+            {"name": "lost", "dataset_type": "recordings", "clip_samples": 1024},
+            format="json",
+        )
+    dataset_id = response.json()["id"]
+    assert lifecycle.dataset_claim(dataset_id)  # the worker claims it, then dies
+    url = f"/api/v1/training/synthetic/datasets/{dataset_id}"
+    assert_envelope(operator_client.delete(url), 409, "CONFLICT")
+    assert lifecycle.datasets_fail_stale() == 0
+    long_ago = utc_now() - lifecycle.DATASET_STALE_AFTER - timedelta(seconds=1)
+    SyntheticDataset.objects.filter(pk=dataset_id).update(heartbeat_at=long_ago)
+    assert lifecycle.datasets_fail_stale() == 1
+    failed = SyntheticDataset.objects.get(pk=dataset_id)
+    assert (failed.status, failed.error_message) == (
+        "failed",
+        "worker lost: no progress for 30 minutes",
+    )
+    # even before the periodic task: a stale generating dataset may be deleted
+    SyntheticDataset.objects.filter(pk=dataset_id).update(status="generating")
+    assert operator_client.delete(url).status_code == 204

@@ -28,6 +28,7 @@ class SeverityFilter(django_filters.BaseInFilter, django_filters.ChoiceFilter):
 class AnomalyFilterSet(StrictFilterSet):
     severity = SeverityFilter(choices=AnomalyEvent.Severity.choices, lookup_expr="in")
     acknowledged = StrictBooleanFilter()
+    is_open = StrictBooleanFilter()
     station = django_filters.CharFilter(field_name="station_id", max_length=64)
     time_start = UTCDateTimeFilter(field_name="created_at", lookup_expr="gte")
     time_end = UTCDateTimeFilter(field_name="created_at", lookup_expr="lte")

@@ -59,6 +59,10 @@ class AnomalyEvent(models.Model):
     first_seen = models.DateTimeField(null=True, blank=True)
     last_seen = models.DateTimeField(null=True, blank=True)
     peak_score = models.FloatField(null=True, blank=True)
+    # When a detection last joined the event, on the wall clock (last_seen is detection
+    # time): the periodic close waits for both to be quiet, so a replayed recording's
+    # past traffic is not cut into one event per tick of the periodic task.
+    updated_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -190,7 +190,9 @@ def _confidence(row: dict) -> float:
     return row["processing_metadata"].get("confidence", round(_score(row), 3))
 
 
-def _count_in(event: AnomalyEvent, seg: _Segment, rows: list[dict], station_range) -> bool:
+def _count_in(
+    event: AnomalyEvent, seg: _Segment, rows: list[dict], station_range, now: datetime
+) -> bool:
     """Count the run into `event` (fields and metadata); whether its severity rose."""
     first, last, peak_row = rows[seg.first], rows[seg.last], rows[seg.peak_row]
     before = SEVERITY_RANK[event.severity]
@@ -200,6 +202,7 @@ def _count_in(event: AnomalyEvent, seg: _Segment, rows: list[dict], station_rang
         event.description = describe(event.event_type, peak_row)
         meta["confidence"] = _confidence(peak_row)
     event.detection_count += seg.count
+    event.updated_at = now
     event.first_seen = min(_span(event)[0], first["detection_timestamp"])
     event.last_seen = max(_span(event)[1], last["detection_timestamp"])
     event.peak_score = max(event.peak_score or 0.0, seg.peak)
@@ -258,6 +261,7 @@ def _new_event(seg: _Segment, rows: list[dict], station_range, now: datetime) ->
         first_seen=began,
         last_seen=ended,
         created_at=now,
+        updated_at=now,
         acknowledged=False,
         acknowledged_by_id=None,
         acknowledged_at=None,
@@ -328,13 +332,14 @@ _TO_JSON = {
     "first_seen": datetime.isoformat,
     "last_seen": datetime.isoformat,
     "created_at": datetime.isoformat,
+    "updated_at": datetime.isoformat,
 }
 
 
 _INSERTED = ("id", "detection_id", "detection_timestamp", "station_id", "channel_hz", "is_open",
              "frequency_hz", "anomaly_score", "peak_score", "event_type", "severity",
              "description", "detection_count", "first_seen", "last_seen", "created_at",
-             "metadata", "acknowledged", "notes")  # fmt: skip
+             "updated_at", "metadata", "acknowledged", "notes")  # fmt: skip
 
 
 def _insert(events: list[AnomalyEvent], *, open_ones: bool = False) -> set:
@@ -362,7 +367,7 @@ def _insert(events: list[AnomalyEvent], *, open_ones: bool = False) -> set:
 
 
 _SAVED = ("detection_count", "first_seen", "last_seen", "peak_score", "anomaly_score", "severity",
-          "event_type", "description", "metadata", "is_open")  # fmt: skip
+          "event_type", "description", "metadata", "is_open", "updated_at")  # fmt: skip
 
 
 def _save(events: list[AnomalyEvent]) -> None:
@@ -439,7 +444,7 @@ def anomaly_events_record(
                 continue
             if seg.kind == "merge":
                 event = current[seg.key]
-                rose = _count_in(event, seg, pending, station_ranges.get(seg.key[0]))
+                rose = _count_in(event, seg, pending, station_ranges.get(seg.key[0]), now)
                 changed[event.pk] = event
                 recorded.events.append(event)
                 if rose and not event.acknowledged:
@@ -465,10 +470,17 @@ def anomaly_events_record(
 
 
 def anomaly_events_close_quiet(*, now: datetime | None = None) -> int:
-    """Close open events whose last detection is older than the quiet time; how many
-    (periodic: the grouping closes them too when their channel is heard again)."""
+    """Close open events quiet for the quiet time both in detection time (`last_seen`) and
+    on the wall clock (`updated_at`: no detection has joined since); how many (periodic:
+    the grouping closes them too when their channel is heard again). The wall clock
+    alone closed the events of a replayed recording (detections from the past) at every
+    tick while the replay went on, cutting one continuing anomaly into many events."""
     cutoff = (now or utc_now()) - timedelta(seconds=settings.HEIMDALL_ANOMALY_EVENT_QUIET_SECONDS)
-    return AnomalyEvent.objects.filter(is_open=True, last_seen__lt=cutoff).update(is_open=False)
+    return (
+        AnomalyEvent.objects.filter(is_open=True, last_seen__lt=cutoff)
+        .filter(Q(updated_at__isnull=True) | Q(updated_at__lt=cutoff))
+        .update(is_open=False)
+    )
 
 
 def anomaly_acknowledge(*, event_id, user, notes: str = "") -> AnomalyEvent:

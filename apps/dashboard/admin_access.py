@@ -8,10 +8,16 @@ later are covered without a new data migration. Idempotent.
 
 from django.db import DEFAULT_DB_ALIAS
 
-HEIMDALL_APPS = ("accounts", "stations", "anomalies", "ml", "signals", "collectors",
-                 "constellations", "training")  # fmt: skip
 # Beyond Heimdall's own models: see the role groups and the task queue, change nothing there.
 VIEW_ONLY_APPS = ("auth", "django_q")
+
+
+def heimdall_app_labels() -> tuple[str, ...]:
+    """Every installed Heimdall app (`apps.*`): read from the registry, so a new app's
+    models are the admin role's without a list to forget (recordings was missing)."""
+    from django.apps import apps
+
+    return tuple(c.label for c in apps.get_app_configs() if c.name.startswith("apps."))
 
 
 def admin_group_permissions(permissions):
@@ -19,7 +25,7 @@ def admin_group_permissions(permissions):
     from django.db.models import Q
 
     return permissions.filter(
-        Q(content_type__app_label__in=HEIMDALL_APPS)
+        Q(content_type__app_label__in=heimdall_app_labels())
         | Q(content_type__app_label__in=VIEW_ONLY_APPS, codename__startswith="view_")
     )
 

@@ -17,6 +17,11 @@ noise floor: docs/signals.md) and each carrier becomes a detection:
   content and apps.signals.services.detection_ingest counts them as
   duplicates: re-analysis stores nothing twice.
 
+Windows holding a NaN or an infinity (floating-point data) are skipped and
+counted (`nonfinite_windows`), and so are carriers ingest could not store
+(`unstorable_carriers`: a strength over +100 dB from floating-point data far
+beyond full scale), instead of failing the whole analysis.
+
 Batches of up to INGEST_BATCH detections go through `detection_ingest`, the
 one ingest path (scoring, anomaly events, live feed). Windows older than the
 detection retention are skipped and counted. Consecutive windows holding a
@@ -34,18 +39,25 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+import numpy as np
+
+from apps.core.bands import MAX_FREQUENCY_HZ
 from apps.core.timeutil import isoformat_z, utc_now
 from apps.radio import dsp
 from apps.recordings import sigmf_files
 from apps.recordings.models import Recording
-from apps.recordings.services import analysis_clips_replace, local_data
+from apps.recordings.services import (
+    DEFAULT_WINDOW_SECONDS,
+    analysis_clips_replace,
+    local_data,
+)
 from apps.signals.retention import retention_cutoff
 from apps.signals.services import detection_ingest
+from apps.signals.validation import MAX_BANDWIDTH_HZ, STRENGTH_MAX_DB, STRENGTH_MIN_DB
 
 logger = logging.getLogger(__name__)
 
-ANALYSIS_DEFAULTS = {"window_seconds": 0.25, "fft_size": 4096}
-WINDOW_SECONDS_MIN, WINDOW_SECONDS_MAX = 0.001, 10.0
+ANALYSIS_DEFAULTS = {"window_seconds": DEFAULT_WINDOW_SECONDS, "fft_size": 4096}
 FFT_SIZE_MIN, FFT_SIZE_MAX = 64, 65_536
 # Non-overlapping Welch segments: every sample is used once, at half the cost of the
 # 50 % overlap (the window holds hundreds of segments: the floor estimate needs no more).
@@ -105,18 +117,24 @@ class _Tracker:
                 )
         self.runs = still_open
 
-    def proposals(self, resolution_hz: float) -> list[dict]:
+    def proposals(self, resolution_hz: float, info: sigmf_files.RecordingInfo) -> list[dict]:
+        """The runs of at least MIN_PROPOSED_WINDOWS windows as clips, their edges inside
+        the band of the captures they lie in (as every clip's: a carrier at the band's
+        edge would otherwise make a clip that cannot be approved)."""
         runs = [r for r in self.closed + self.runs if r.windows >= MIN_PROPOSED_WINDOWS]
         runs.sort(key=lambda r: (-r.windows, r.first_sample))
         out = []
         for run in runs[:MAX_PROPOSED_CLIPS]:
+            low_hz, high_hz = info.band(run.first_sample, run.end_sample - run.first_sample)
+            if low_hz > high_hz:
+                continue
             half = max(run.bandwidth_hz, resolution_hz) / 2
             out.append(
                 {
                     "sample_start": run.first_sample,
                     "sample_count": run.end_sample - run.first_sample,
-                    "freq_lower_edge": round(run.frequency_hz - half),
-                    "freq_upper_edge": round(run.frequency_hz + half),
+                    "freq_lower_edge": min(max(round(run.frequency_hz - half), low_hz), high_hz),
+                    "freq_upper_edge": min(max(round(run.frequency_hz + half), low_hz), high_hz),
                     "label": run.modulation,
                     "snr_db": run.snr_db,
                     "metadata": {"windows": run.windows},
@@ -125,20 +143,34 @@ class _Tracker:
         return sorted(out, key=lambda p: (p["sample_start"], p["freq_lower_edge"]))
 
 
+def _storable(carrier) -> bool:
+    """Whether ingest can store the carrier as a detection: a frequency of 0-300 GHz, a
+    strength within the detection range (floating-point data far beyond full scale gives
+    strengths over +100 dB), a bandwidth within range. The others are counted, not sent:
+    one would make ingest refuse the whole batch and fail the analysis."""
+    return (
+        0 <= carrier.frequency_hz <= MAX_FREQUENCY_HZ
+        and STRENGTH_MIN_DB <= carrier.strength_db <= STRENGTH_MAX_DB
+        and 0 <= carrier.bandwidth_hz <= MAX_BANDWIDTH_HZ
+    )
+
+
 def _claim(recording_id) -> bool:
     return bool(
         Recording.objects.filter(pk=recording_id, analysis_status=Status.PENDING).update(
             analysis_status=Status.RUNNING,
             analysis_message="Analyzing",
             analysis_progress_percent=0.0,
+            analysis_heartbeat_at=utc_now(),
         )
     )
 
 
 def _progress(recording_id, done: int, total: int, detections: int) -> None:
-    Recording.objects.filter(pk=recording_id).update(
+    Recording.objects.filter(pk=recording_id, analysis_status=Status.RUNNING).update(
         analysis_progress_percent=round(100.0 * done / total, 1),
         analysis_message=f"Analyzed {done} of {total} samples; {detections} detections",
+        analysis_heartbeat_at=utc_now(),
     )
 
 
@@ -197,16 +229,25 @@ def _analyze(recording: Recording, options: dict) -> dict:
         "detections_ingested": 0,
         "duplicates": 0,
         "anomalies": 0,
+        "nonfinite_windows": 0,
+        "unstorable_carriers": 0,
+        "expired_detections": 0,
     }
-    batch: list[dict] = []
+    batch: list[tuple] = []  # (time, detection)
     tracker = _Tracker()
     resolution = info.sample_rate / min(fft_size, window_samples)
     done = 0
     last_report = time.monotonic()
 
     def flush() -> None:
+        # The retention cutoff moves at midnight UTC while a long analysis runs: rows that
+        # have just expired are skipped here, not sent (ingest would refuse the batch).
+        cutoff = retention_cutoff(utc_now())
+        kept = [(when, row) for when, row in batch if when >= cutoff]
+        totals["expired_detections"] += len(batch) - len(kept)
+        batch[:] = kept
         if batch:
-            result = detection_ingest(detections=list(batch))
+            result = detection_ingest(detections=[row for _, row in batch])
             totals["detections_ingested"] += result.ingested
             totals["duplicates"] += result.duplicates
             totals["anomalies"] += result.anomalies
@@ -224,6 +265,9 @@ def _analyze(recording: Recording, options: dict) -> dict:
                 totals["skipped_windows"] += 1
                 continue
             samples = sigmf_files.read_window(path, info, start, count)
+            if not np.isfinite(samples).all():  # NaN/inf floats: no spectrum to read
+                totals["nonfinite_windows"] += 1
+                continue
             _, carriers = dsp.analyze(
                 samples,
                 sample_rate=info.sample_rate,
@@ -231,34 +275,39 @@ def _analyze(recording: Recording, options: dict) -> dict:
                 fft_size=fft_size,
                 overlap=OVERLAP,
             )
-            carriers = [c for c in carriers if c.frequency_hz >= 0]
+            found = len(carriers)
+            carriers = [c for c in carriers if _storable(c)]
+            totals["unstorable_carriers"] += found - len(carriers)
             tracker.feed(carriers, start, start + count, tolerance_hz=2 * resolution)
             stamp = isoformat_z(when_dt)
             for index, carrier in enumerate(carriers):
                 batch.append(
-                    {
-                        "id": str(uuid.uuid5(NAMESPACE, f"{key}:{start}:{index}")),
-                        "websdr_station_id": recording.station_id,
-                        "frequency_hz": carrier.frequency_hz,
-                        "signal_strength_db": carrier.strength_db,
-                        "bandwidth_hz": carrier.bandwidth_hz,
-                        "modulation_type": carrier.modulation,
-                        "signal_features": {
-                            "snr_estimate": carrier.snr_db,
-                            "bandwidth": float(carrier.bandwidth_hz),
-                            "peak_frequency": carrier.frequency_hz,
-                            "offset_hz": carrier.offset_hz,
+                    (
+                        when_dt,
+                        {
+                            "id": str(uuid.uuid5(NAMESPACE, f"{key}:{start}:{index}")),
+                            "websdr_station_id": recording.station_id,
+                            "frequency_hz": carrier.frequency_hz,
+                            "signal_strength_db": carrier.strength_db,
+                            "bandwidth_hz": carrier.bandwidth_hz,
+                            "modulation_type": carrier.modulation,
+                            "signal_features": {
+                                "snr_estimate": carrier.snr_db,
+                                "bandwidth": float(carrier.bandwidth_hz),
+                                "peak_frequency": carrier.frequency_hz,
+                                "offset_hz": carrier.offset_hz,
+                            },
+                            "detection_timestamp": stamp,
+                            "processing_metadata": {
+                                "source": "recording",
+                                "recording_id": str(recording.pk),
+                                "sample_offset": start,
+                                "sample_count": count,
+                                "window_seconds": options["window_seconds"],
+                                "fft_size": fft_size,
+                            },
                         },
-                        "detection_timestamp": stamp,
-                        "processing_metadata": {
-                            "source": "recording",
-                            "recording_id": str(recording.pk),
-                            "sample_offset": start,
-                            "sample_count": count,
-                            "window_seconds": options["window_seconds"],
-                            "fft_size": fft_size,
-                        },
-                    }
+                    )
                 )
             totals["detections_found"] += len(carriers)
             if len(batch) >= INGEST_BATCH:
@@ -267,7 +316,10 @@ def _analyze(recording: Recording, options: dict) -> dict:
                 _progress(recording.pk, done, info.sample_count, totals["detections_found"])
                 last_report = time.monotonic()
         flush()
-    proposed = analysis_clips_replace(recording=recording, proposals=tracker.proposals(resolution))
+    proposed = analysis_clips_replace(
+        recording=recording,
+        proposals=tracker.proposals(resolution, info),
+    )
     elapsed = time.perf_counter() - started
     seconds = info.sample_count / info.sample_rate
     return {

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from django.core.files.storage import default_storage
 
 from apps.recordings.models import Recording
-from apps.recordings.sigmf_files import CHUNK
+from apps.recordings.sigmf_files import CHUNK, CLIP_KEYS
 
 EXTENSION = {"name": "heimdall", "version": "1.0.0", "optional": True}
 
@@ -26,7 +26,8 @@ def recording_meta(recording: Recording) -> dict:
     annotations = []
     for clip in recording.clips.order_by("sample_start", "id"):
         annotation = {
-            **clip.metadata,
+            # the clip's own fields are written from the clip, never from its metadata
+            **{k: v for k, v in clip.metadata.items() if k not in CLIP_KEYS},
             "core:sample_start": clip.sample_start,
             "core:sample_count": clip.sample_count,
             "heimdall:clip_id": str(clip.pk),

@@ -46,6 +46,9 @@ class Recording(models.Model):
     analysis_error = models.TextField(blank=True)
     analysis = models.JSONField(default=dict, blank=True)  # summary of the last analysis
     analyzed_at = models.DateTimeField(null=True, blank=True)
+    # Queued, claimed, or progress reported last (services.ANALYSIS_STALE_AFTER: a worker
+    # that died mid-analysis leaves a pending/running recording that goes stale).
+    analysis_heartbeat_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )

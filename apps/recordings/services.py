@@ -10,18 +10,20 @@ what was written.
 
 import contextlib
 import logging
+import math
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
+from datetime import timedelta
 
 from django.core.files import File
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
+from django.db.models import Q
 
 from apps.accounts.roles import is_owner_or_admin
-from apps.core.bands import MAX_FREQUENCY_HZ
 from apps.core.exceptions import Conflict, PermissionDenied, ValidationFailed
 from apps.core.merge import json_merge_patch
 from apps.core.tasks import dispatch
@@ -35,8 +37,14 @@ from apps.stations.models import Station
 logger = logging.getLogger(__name__)
 
 STATION_EXTENSION_KEY = "heimdall:websdr_station_id"
-LABEL_MAX_LENGTH = 64
+LABEL_MAX_LENGTH = sigmf_files.LABEL_MAX_LENGTH
+WINDOW_SECONDS_MIN, WINDOW_SECONDS_MAX = 0.001, 10.0
 ANALYZE_TASK = "apps.recordings.tasks.analyze_recording"
+# A pending or running analysis with no sign of life for this long has lost its worker
+# (killed, out of memory, a deploy) or its task: it may be asked again or deleted, and
+# the periodic `recordings.fail_stale_analyses` marks a running one failed.
+ANALYSIS_STALE_AFTER = timedelta(minutes=5)
+BEING_ANALYZED = (Recording.AnalysisStatus.PENDING, Recording.AnalysisStatus.RUNNING)
 
 
 # --- recordings -----------------------------------------------------------------------------
@@ -109,21 +117,17 @@ def _data_source(*, meta_file, data_file, archive_file) -> Iterator[tuple[bytes,
 
 
 def _clip_fields(annotation: dict) -> dict:
-    known = {
-        "core:sample_start",
-        "core:sample_count",
-        "core:freq_lower_edge",
-        "core:freq_upper_edge",
-        "core:label",
-        "core:comment",
-    }
+    """A clip's fields from a SigMF annotation; keys it does not keep in its own fields go
+    to `metadata` (not the heimdall: ones an export wrote: an uploaded clip is a new,
+    unapproved clip)."""
+    known = sigmf_files.CLIP_KEYS
     low, high = annotation.get("core:freq_lower_edge"), annotation.get("core:freq_upper_edge")
     return {
         "sample_start": annotation["core:sample_start"],
         "sample_count": annotation["core:sample_count"],
         "freq_lower_edge": None if low is None else round(low),
         "freq_upper_edge": None if high is None else round(high),
-        "label": str(annotation.get("core:label", ""))[:LABEL_MAX_LENGTH],
+        "label": annotation.get("core:label", ""),  # a string of at most 64 (validate_meta)
         "comment": str(annotation.get("core:comment", "")),
         "metadata": {k: v for k, v in annotation.items() if k not in known},
     }
@@ -164,13 +168,8 @@ def recording_create(
             sample_count=info.sample_count,
             center_frequency_min_hz=min(c.frequency_hz for c in info.captures),
             center_frequency_max_hz=max(c.frequency_hz for c in info.captures),
-            frequency_min_hz=max(
-                0, round(min(c.frequency_hz for c in info.captures) - info.sample_rate / 2)
-            ),
-            frequency_max_hz=min(
-                MAX_FREQUENCY_HZ,
-                round(max(c.frequency_hz for c in info.captures) + info.sample_rate / 2),
-            ),
+            frequency_min_hz=info.frequency_span[0],
+            frequency_max_hz=info.frequency_span[1],
             start_time=info.start_time,
             end_time=info.end_time,
             meta={"global": meta["global"], "captures": meta["captures"]},
@@ -234,10 +233,7 @@ def recording_delete(*, recording: Recording, user=None) -> None:
         raise PermissionDenied("Only the recording's uploader or an admin may delete it.")
     with transaction.atomic():
         locked = Recording.objects.select_for_update().get(pk=recording.pk)
-        if locked.analysis_status in (
-            Recording.AnalysisStatus.PENDING,
-            Recording.AnalysisStatus.RUNNING,
-        ):
+        if is_being_analyzed(locked):
             raise Conflict(
                 "The recording is being analyzed; delete it when the analysis has ended.",
                 {"analysis_status": locked.analysis_status},
@@ -245,6 +241,31 @@ def recording_delete(*, recording: Recording, user=None) -> None:
         folder = f"recordings/{locked.pk}"
         locked.delete()
         transaction.on_commit(lambda: _delete_folder(folder))
+
+
+def is_being_analyzed(recording: Recording, now=None) -> bool:
+    """Pending or running, with a sign of life within ANALYSIS_STALE_AFTER (a stale one
+    has lost its worker or its task: it blocks nothing)."""
+    if recording.analysis_status not in BEING_ANALYZED:
+        return False
+    beat = recording.analysis_heartbeat_at  # None: from before heartbeats were kept
+    return beat is not None and beat >= (now or utc_now()) - ANALYSIS_STALE_AFTER
+
+
+def analyses_fail_stale(*, now=None) -> int:
+    """Periodic: running analyses without progress for ANALYSIS_STALE_AFTER are failed
+    (their worker died); how many. A later request may analyze again."""
+    cutoff = (now or utc_now()) - ANALYSIS_STALE_AFTER
+    minutes = int(ANALYSIS_STALE_AFTER.total_seconds() // 60)
+    return Recording.objects.filter(
+        Q(analysis_heartbeat_at__lt=cutoff) | Q(analysis_heartbeat_at__isnull=True),
+        analysis_status=Recording.AnalysisStatus.RUNNING,
+    ).update(
+        analysis_status=Recording.AnalysisStatus.FAILED,
+        analysis_message="Failed",
+        analysis_error=f"worker lost: no progress for {minutes} minutes",
+        analyzed_at=utc_now(),
+    )
 
 
 def _delete_folder(folder: str) -> None:
@@ -279,15 +300,50 @@ def local_data(recording: Recording) -> Iterator[str]:
 # --- analysis --------------------------------------------------------------------------------
 
 
+DEFAULT_WINDOW_SECONDS = 0.25
+# A window is read into memory whole (complex64, then the DSP's complex128 copy): 2^24
+# samples is about 400 MB at the peak. Without a cap, `window_seconds: 10` on a 100 MS/s
+# recording asked a worker for 8 GB at once, whatever the size of the file.
+MAX_WINDOW_SAMPLES = 1 << 24
+
+
+def _window_seconds(recording: Recording, given: float | None) -> float:
+    """The request's `window_seconds`, at most MAX_WINDOW_SAMPLES at the recording's rate
+    (a 400 naming it); by default DEFAULT_WINDOW_SECONDS, shortened to fit that cap."""
+    limit = MAX_WINDOW_SAMPLES / recording.sample_rate
+    if limit < WINDOW_SECONDS_MIN:
+        raise ValidationFailed.for_field(
+            "window_seconds",
+            f"this recording's {recording.sample_rate:g} samples/s is too fast to analyze: "
+            f"the shortest window, {WINDOW_SECONDS_MIN} s, holds over {MAX_WINDOW_SAMPLES} "
+            "samples",
+            given,
+        )
+    if given is None:
+        given = min(DEFAULT_WINDOW_SECONDS, math.floor(limit * 1e4) / 1e4)
+    if given * recording.sample_rate > MAX_WINDOW_SAMPLES:
+        raise ValidationFailed.for_field(
+            "window_seconds",
+            f"at most {limit:.6g} s at this recording's {recording.sample_rate:g} samples/s "
+            f"(a window holds at most {MAX_WINDOW_SAMPLES} samples)",
+            given,
+        )
+    return given
+
+
 def recording_analyze_request(*, recording: Recording, options: dict) -> Recording:
     """Queue the analysis (202): not_analyzed/completed/failed → pending; 409 while one is
-    pending or running. `options`: window_seconds, fft_size (analysis.ANALYSIS_DEFAULTS)."""
+    pending or running, unless it is stale (is_being_analyzed): then it is queued again
+    (a second task for one request is harmless: only one claims it, and the detection
+    ids are the same). `options`: window_seconds (None or absent: the default that fits
+    MAX_WINDOW_SAMPLES), fft_size (analysis.ANALYSIS_DEFAULTS)."""
+    options = {
+        **options,
+        "window_seconds": _window_seconds(recording, options.get("window_seconds")),
+    }
     with transaction.atomic():
         locked = Recording.objects.select_for_update().get(pk=recording.pk)
-        if locked.analysis_status in (
-            Recording.AnalysisStatus.PENDING,
-            Recording.AnalysisStatus.RUNNING,
-        ):
+        if is_being_analyzed(locked):
             raise Conflict(
                 f"The recording's analysis is already {locked.analysis_status}.",
                 {"analysis_status": locked.analysis_status},
@@ -297,8 +353,10 @@ def recording_analyze_request(*, recording: Recording, options: dict) -> Recordi
         locked.analysis_message = "Queued"
         locked.analysis_error = ""
         locked.analysis = {"options": options}
+        locked.analysis_heartbeat_at = utc_now()
         locked.save(
             update_fields=[
+                "analysis_heartbeat_at",
                 "analysis_status",
                 "analysis_progress_percent",
                 "analysis_message",
@@ -331,12 +389,12 @@ def _check_clip(recording: Recording, values: dict) -> None:
             raise ValidationFailed.for_field(
                 "freq_upper_edge", "must not be below freq_lower_edge", high
             )
-        if low < recording.frequency_min_hz or high > recording.frequency_max_hz:
+        info = sigmf_files.info_from_stored(recording.meta, recording.sample_count)
+        problem = sigmf_files.edges_problem(info, start, count, low, high)
+        if problem:
+            which, why = problem
             raise ValidationFailed.for_field(
-                "freq_lower_edge" if low < recording.frequency_min_hz else "freq_upper_edge",
-                f"outside the recording's span {recording.frequency_min_hz}-"
-                f"{recording.frequency_max_hz} Hz",
-                low if low < recording.frequency_min_hz else high,
+                f"freq_{which}_edge", why, low if which == "lower" else high
             )
 
 
@@ -375,8 +433,9 @@ def clip_update(*, user, clip: RecordingClip, changes: dict) -> RecordingClip:
         )
         names = ("sample_start", "sample_count", "freq_lower_edge", "freq_upper_edge")
         values = {k: changes[k] if k in changes else getattr(locked, k) for k in names}
-        _check_clip(locked.recording, values)
         geometry_changed = any(getattr(locked, k) != v for k, v in values.items())
+        if geometry_changed:  # relabelling or approving never fails on the stored geometry
+            _check_clip(locked.recording, values)
         for name, value in values.items():
             setattr(locked, name, value)
         if "label" in changes:

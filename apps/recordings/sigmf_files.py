@@ -29,15 +29,17 @@ from datetime import datetime, timedelta
 
 import jsonschema
 import numpy as np
+from django.conf import settings
 from django.core.files.uploadhandler import TemporaryFileUploadHandler
 from sigmf import validate as sigmf_validate
 from sigmf.error import SigMFFileError
 from sigmf.sigmffile import dtype_info
 
 from apps.core.bands import MAX_FREQUENCY_HZ
-from apps.core.exceptions import ValidationFailed
+from apps.core.exceptions import PayloadTooLarge, ValidationFailed
 from apps.core.numbers import BadValue, fast_checked_loads
 from apps.core.text import normalize_text, text_problem
+from apps.core.timeutil import isoformat_z
 from apps.signals.validation import parse_timestamp
 
 # Little-endian (or byte-sized) complex and real integer/float samples.
@@ -58,6 +60,24 @@ SUPPORTED_DATATYPES = (
     "ru16_le",
 )
 MAX_META_BYTES = 16 * 1024 * 1024
+LABEL_MAX_LENGTH = 64  # RecordingClip.label
+# A SigMF archive is one folder of recordings: a few members, not millions of headers.
+MAX_ARCHIVE_MEMBERS = 1000
+# Annotation keys a clip keeps in its own fields (core) or that the export writes from
+# them (heimdall): never kept in, nor written from, a clip's free-form `metadata`.
+CLIP_KEYS = frozenset(
+    {
+        "core:sample_start",
+        "core:sample_count",
+        "core:freq_lower_edge",
+        "core:freq_upper_edge",
+        "core:label",
+        "core:comment",
+        "heimdall:clip_id",
+        "heimdall:approved",
+        "heimdall:snr_db",
+    }
+)
 MAX_CLOCK_SKEW = timedelta(hours=1)
 CHUNK = 1024 * 1024
 
@@ -83,14 +103,45 @@ class RecordingInfo:
 
     @property
     def start_time(self) -> datetime:
-        return self.captures[0].datetime
+        """The earliest capture's start (captures are ordered by sample, not by time)."""
+        return min(capture.datetime for capture in self.captures)
 
     @property
     def end_time(self) -> datetime:
-        last = self.captures[-1]
-        return last.datetime + timedelta(
-            seconds=(self.sample_count - last.sample_start) / self.sample_rate
+        """The latest capture's end."""
+        return max(self.capture_end(index) for index in range(len(self.captures)))
+
+    def capture_end(self, index: int) -> datetime:
+        """When capture `index` ends: its `core:datetime` + its samples / the sample rate."""
+        first, end = self.capture_span(index)
+        return self.captures[index].datetime + timedelta(seconds=(end - first) / self.sample_rate)
+
+    @property
+    def frequency_span(self) -> tuple[int, int]:
+        """(lowest, highest) frequency in Hz the captures cover: their centres ∓ half the
+        sample rate, within 0-MAX_FREQUENCY_HZ."""
+        centres = [capture.frequency_hz for capture in self.captures]
+        return (
+            max(0, round(min(centres) - self.sample_rate / 2)),
+            min(MAX_FREQUENCY_HZ, round(max(centres) + self.sample_rate / 2)),
         )
+
+    def band(self, sample_start: int, sample_count: int) -> tuple[int, int]:
+        """(lowest, highest) frequency in Hz that every capture holding samples
+        [sample_start, sample_start + sample_count) covers: the intersection of their
+        centres ± half the sample rate, within 0-MAX_FREQUENCY_HZ; lowest > highest when
+        those captures share no frequency. A clip's edges must lie in it: elsewhere
+        there is nothing of it in the samples."""
+        end = sample_start + max(sample_count, 1)
+        lows, highs = [], []
+        for index, capture in enumerate(self.captures):
+            first, last = self.capture_span(index)
+            if first < end and sample_start < last:
+                lows.append(capture.frequency_hz - self.sample_rate / 2)
+                highs.append(capture.frequency_hz + self.sample_rate / 2)
+        if not lows:
+            return self.frequency_span
+        return max(0, round(max(lows))), min(MAX_FREQUENCY_HZ, round(min(highs)))
 
     def capture_span(self, index: int) -> tuple[int, int]:
         """[first, end) sample indices of capture `index`."""
@@ -224,12 +275,13 @@ def validate_meta(meta: dict, *, now: datetime) -> tuple[dict, list[Capture], li
             )
         # Labels and comments are text like any other (apps.core.text): NFC, trimmed, so
         # "FM" and "FM\u200b" are one class; a label is one line.
+        # A label longer than a clip's label column is refused, never cut: two labels
+        # cut to one would silently merge two classes.
         for key, multiline in (("core:label", False), ("core:comment", True)):
             if isinstance(annotation.get(key), str):
                 text = normalize_text(annotation[key])
-                problem = text_problem(
-                    text, max_length=len(text), required=False, multiline=multiline
-                )
+                limit = LABEL_MAX_LENGTH if key == "core:label" else len(text)
+                problem = text_problem(text, max_length=limit, required=False, multiline=multiline)
                 if problem:
                     raise ValidationFailed.for_field(f"{prefix}.{key}", problem, annotation[key])
                 annotation = annotations[index] = {**annotation, key: text}
@@ -291,7 +343,7 @@ def validate_recording(
                 f"ends at sample {end}, past the end of the data ({sample_count} samples)",
                 annotation["core:sample_count"],
             )
-    return RecordingInfo(
+    info = RecordingInfo(
         datatype=datatype,
         sample_rate=float(glob["core:sample_rate"]),
         sample_size=sample_size,
@@ -300,6 +352,74 @@ def validate_recording(
         captures=tuple(captures),
         annotations=tuple(annotations),
     )
+    _check_capture_ends(info, now)
+    _check_annotation_edges(info)
+    return info
+
+
+def edges_problem(
+    info: RecordingInfo, sample_start: int, sample_count: int, low: float, high: float
+) -> tuple[str, str] | None:
+    """("lower"/"upper", why) when a clip's edges are not inside the band of the captures
+    its samples lie in (RecordingInfo.band), else None. Shared by uploads and the API."""
+    low_hz, high_hz = info.band(sample_start, sample_count)
+    if low_hz > high_hz:
+        return "lower", (
+            "the clip's samples cross captures that share no frequency: split it at the "
+            "capture boundary"
+        )
+    for which, value in (("lower", low), ("upper", high)):
+        if not low_hz <= round(value) <= high_hz:
+            return which, (
+                f"outside {low_hz}-{high_hz} Hz, the band of the capture(s) its samples lie "
+                "in (absolute frequencies: core:frequency ± half the sample rate)"
+            )
+    return None
+
+
+def _check_annotation_edges(info: RecordingInfo) -> None:
+    """Annotation edges are absolute frequencies inside the band of the capture(s) the
+    annotation's samples lie in, as for a clip added through the API. (An edge outside
+    made a clip with nothing of the signal in it — SNR -30 dB, training segments of
+    aliased noise — or one that no later edit or approval could save.)"""
+    for index, annotation in enumerate(info.annotations):
+        low, high = annotation.get("core:freq_lower_edge"), annotation.get("core:freq_upper_edge")
+        if low is None:
+            continue
+        start, count = annotation["core:sample_start"], annotation["core:sample_count"]
+        problem = edges_problem(info, start, count, low, high)
+        if problem:
+            which, why = problem
+            raise ValidationFailed.for_field(
+                f"annotations[{index}].core:freq_{which}_edge",
+                why,
+                low if which == "lower" else high,
+            )
+
+
+def _check_capture_ends(info: RecordingInfo, now: datetime) -> None:
+    """Every capture ends by now (+ the clock skew): its samples at the sample rate must
+    not run into the future (analysis would make detections there, which ingest refuses)
+    or past the calendar (a tiny `core:sample_rate`: the end is not a time at all)."""
+    for index, capture in enumerate(info.captures):
+        first, end = info.capture_span(index)
+        field = f"captures[{index}].core:datetime"
+        try:
+            ends = info.capture_end(index)
+        except OverflowError:
+            raise ValidationFailed.for_field(
+                field,
+                f"its {end - first} samples at {info.sample_rate} samples/s end past the "
+                "year 9999: check global.core:sample_rate",
+                isoformat_z(capture.datetime),
+            ) from None
+        if ends > now + MAX_CLOCK_SKEW:
+            raise ValidationFailed.for_field(
+                field,
+                f"its {end - first} samples at {info.sample_rate} samples/s end at "
+                f"{isoformat_z(ends)}, in the future",
+                isoformat_z(capture.datetime),
+            )
 
 
 def info_from_stored(meta: dict, sample_count: int) -> RecordingInfo:
@@ -364,7 +484,15 @@ def open_archive(handle) -> tuple[tarfile.TarFile, bytes, tarfile.TarInfo]:
     its `.sigmf-data` (SigMF archives: a tar holding one directory of recordings)."""
     try:
         tar = tarfile.open(fileobj=handle, mode="r:*")  # noqa: SIM115 (returned open)
-        members = [m for m in tar.getmembers() if m.isfile()]
+        members, count = [], 0
+        while (member := tar.next()) is not None:  # not getmembers(): count as we go
+            count += 1
+            if count > MAX_ARCHIVE_MEMBERS:
+                raise ValidationFailed.for_field(
+                    "archive", f"holds more than {MAX_ARCHIVE_MEMBERS} members"
+                )
+            if member.isfile():
+                members.append(member)
     except (tarfile.TarError, EOFError, OSError) as exc:
         raise ValidationFailed.for_field(
             "archive", f"is not a SigMF archive (tar): {exc}"
@@ -380,6 +508,13 @@ def open_archive(handle) -> tuple[tarfile.TarFile, bytes, tarfile.TarInfo]:
         raise ValidationFailed.for_field("archive", f"holds no {base}.sigmf-data")
     if metas[0].size > MAX_META_BYTES:
         raise ValidationFailed.for_field("archive", "its .sigmf-meta is over 16 MiB")
+    limit = settings.HEIMDALL_RECORDING_MAX_BYTES
+    if data[0].size > limit:  # a compressed archive unpacks to more than it sends
+        raise PayloadTooLarge(
+            f"The archive's data file is {data[0].size} bytes; the limit is {limit} bytes.",
+            {"field": "archive", "constraint": f"a data file of at most {limit} bytes",
+             "value": data[0].size},
+        )  # fmt: skip
     try:
         raw = tar.extractfile(metas[0]).read()
     except (tarfile.TarError, EOFError, OSError) as exc:

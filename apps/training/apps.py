@@ -19,6 +19,10 @@ class TrainingConfig(AppConfig):
         )
 
         post_spawn.connect(on_worker_spawned, dispatch_uid="training-lost-jobs")
+        # A dataset whose generating worker died: failed (it stayed `generating` for ever).
+        register_periodic(
+            "training.fail_stale_datasets", "apps.training.tasks.fail_stale_datasets", minutes=1
+        )
 
         from django.conf import settings
 

@@ -68,7 +68,7 @@ def recordings_arrays(params: dict, progress) -> dict:
     by_recording: dict = {}
     for clip in selected:
         by_recording.setdefault(clip.recording_id, []).append(clip)
-    done = 0
+    done = short = 0
     for clips in by_recording.values():
         recording = clips[0].recording
         info = info_from_stored(recording.meta, recording.sample_count)
@@ -80,6 +80,7 @@ def recordings_arrays(params: dict, progress) -> dict:
                     target_rate=SAMPLE_RATE, clip_samples=params["clip_samples"],
                     max_segments=params["max_segments_per_clip"],
                 )  # fmt: skip
+                short += not len(segments)  # shorter than one segment: counted, not hidden
                 parts.append(segments)
                 labels += [clip.label] * len(segments)
                 snrs += [clip.snr_db] * len(segments)
@@ -103,9 +104,17 @@ def recordings_arrays(params: dict, progress) -> dict:
         clip_ids += [""] * synthetic
         source += [1] * synthetic
     if not labels:
+        too_short = (
+            f"; {short} of the {len(selected)} selected clips are shorter than one "
+            f"clip_samples ({params['clip_samples']}) segment at {SAMPLE_RATE} Hz: lower "
+            "clip_samples"
+            if short
+            else ""
+        )
         raise generator.GenerationError(
             "no labelled clip segments: approve clips (PATCH /api/v1/recordings/{id}/annotations/"
             "{clip_id} with approved: true), lower min_snr_db, or mix synthetic_samples in"
+            + too_short
         )
     index = {name: k for k, name in enumerate(classes)}
     return {
@@ -116,6 +125,8 @@ def recordings_arrays(params: dict, progress) -> dict:
         "approved": np.array(approved, dtype=bool),
         "source": np.array(source, dtype=np.int8),
         "clip_ids": np.array(clip_ids),
+        # not stored: dataset_generate moves it into the statistics
+        "short_clips": np.array(short),
     }
 
 
@@ -129,6 +140,8 @@ def _statistics(dataset_type: str, arrays: dict) -> dict:
             "per_class": counts,
             "recording_segments": int(from_recordings.sum()),
             "recording_clips": len({c for c in arrays["clip_ids"].tolist() if c}),
+            # selected clips shorter than one segment: they gave no segment
+            "short_clips": int(arrays.get("short_clips", 0)),
             "synthetic_samples": int((~from_recordings).sum()),
         }
     if dataset_type == SyntheticDataset.Type.SIGNALS:
@@ -188,6 +201,7 @@ def dataset_generate(*, dataset_id) -> str:
                 progress,
             )
         statistics = _statistics(dataset.dataset_type, arrays)
+        arrays.pop("short_clips", None)
         dataset_store(dataset=dataset, arrays=arrays)
     except Exception as exc:
         logger.exception("dataset %s failed", dataset_id)

@@ -25,10 +25,11 @@ import os
 import socket
 import threading
 import uuid
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Value
+from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce
 
 from apps.core.tasks import dispatch
@@ -400,13 +401,23 @@ def job_worker_lost(*, job_ids, reason: str) -> int:
 # --- datasets ------------------------------------------------------------------------------
 
 
+# A generating dataset without progress for this long has lost its worker (killed, out of
+# memory, a deploy): it may be deleted, and the periodic `training.fail_stale_datasets`
+# fails it. Progress comes at least every 5 % of the samples (every clip of a recordings
+# dataset): minutes apart at the very most.
+DATASET_STALE_AFTER = timedelta(minutes=30)
+
+
 def dataset_claim(dataset_id) -> bool:
     """pending → generating; False when deleted or already taken (tasks are idempotent)."""
     return bool(
         SyntheticDataset.objects.filter(
             pk=dataset_id, status=SyntheticDataset.Status.PENDING
         ).update(
-            status=SyntheticDataset.Status.GENERATING, message="Generating", progress_percent=0
+            status=SyntheticDataset.Status.GENERATING,
+            message="Generating",
+            progress_percent=0,
+            heartbeat_at=utc_now(),
         )
     )
 
@@ -416,6 +427,32 @@ def dataset_progress(dataset_id, *, done: int, total: int) -> None:
         samples_generated=done,
         progress_percent=round(100.0 * done / total, 1),
         message=f"Generated {done} of {total} samples",
+        heartbeat_at=utc_now(),
+    )
+
+
+def dataset_is_generating(dataset: SyntheticDataset, now=None) -> bool:
+    """Generating, with progress within DATASET_STALE_AFTER (a stale one lost its worker:
+    it blocks nothing)."""
+    if dataset.status != SyntheticDataset.Status.GENERATING:
+        return False
+    beat = dataset.heartbeat_at  # None: from before heartbeats were kept
+    return beat is not None and beat >= (now or utc_now()) - DATASET_STALE_AFTER
+
+
+def datasets_fail_stale(*, now=None) -> int:
+    """Periodic: generating datasets without progress for DATASET_STALE_AFTER are failed
+    (their worker died; they stayed `generating`, undeletable, for ever); how many."""
+    cutoff = (now or utc_now()) - DATASET_STALE_AFTER
+    minutes = int(DATASET_STALE_AFTER.total_seconds() // 60)
+    return SyntheticDataset.objects.filter(
+        Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True),
+        status=SyntheticDataset.Status.GENERATING,
+    ).update(
+        status=SyntheticDataset.Status.FAILED,
+        error_message=f"worker lost: no progress for {minutes} minutes",
+        message="Failed",
+        completed_at=utc_now(),
     )
 
 

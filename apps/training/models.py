@@ -39,6 +39,9 @@ class SyntheticDataset(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     completed_at = models.DateTimeField(null=True, blank=True)
+    # Claimed or progress reported last (lifecycle.DATASET_STALE_AFTER: a worker that died
+    # mid-generation leaves a `generating` dataset that goes stale).
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "id"]

@@ -53,7 +53,7 @@ def dataset_request(
 @transaction.atomic
 def dataset_delete(*, user=None, dataset: SyntheticDataset) -> None:
     _require_owner(user, dataset.created_by_id, "dataset", "delete")
-    if dataset.status == SyntheticDataset.Status.GENERATING:
+    if lifecycle.dataset_is_generating(dataset):  # a stale one (worker lost) may go
         raise Conflict("The dataset is being generated; delete it once it is ready or failed.")
     path = dataset.artifact_path
     dataset.delete()

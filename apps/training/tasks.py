@@ -12,6 +12,13 @@ def generate_dataset(dataset_id: str) -> str:
     return dataset_generate(dataset_id=dataset_id)
 
 
+def fail_stale_datasets() -> int:
+    """Periodic: generating datasets without progress (lifecycle.DATASET_STALE_AFTER)."""
+    from apps.training.lifecycle import datasets_fail_stale
+
+    return datasets_fail_stale()
+
+
 def run_training_job(job_id: str) -> str:
     """queued → running → completed | failed | cancelled, in this worker; "skipped" when
     the job is no longer queued (cancelled, deleted, or taken: tasks are idempotent)."""

@@ -19,6 +19,7 @@ from apps.anomalies.services import (
     anomaly_events_close_quiet,
     anomaly_events_record,
 )
+from apps.core.timeutil import utc_now
 from heimdall.asgi import application
 from tests.helpers import make_user
 from tests.signals.factories import DetectionFactory, ingest
@@ -100,15 +101,39 @@ def test_a_quiet_channel_closes_its_event(settings, batch):
 
 @pytest.mark.django_db
 def test_periodic_close(settings):
+    """Quiet for the quiet time in detection time and on the wall clock (no detection has
+    joined the event since): closed."""
     settings.HEIMDALL_ANOMALY_EVENT_QUIET_SECONDS = 600
     vhf_station()
-    ingest(*stream(scores=[0.6]))
-    assert anomaly_events_close_quiet(now=T0 + timedelta(seconds=600)) == 0
-    assert anomaly_events_close_quiet(now=T0 + timedelta(seconds=601)) == 1
+    start = utc_now().replace(microsecond=0) - timedelta(seconds=30)
+    ingest(*stream(start=start, scores=[0.6]))
+    joined = AnomalyEvent.objects.get().updated_at
+    assert abs((joined - utc_now()).total_seconds()) < 60
+    assert anomaly_events_close_quiet(now=start + timedelta(seconds=600)) == 0
+    assert anomaly_events_close_quiet(now=joined + timedelta(seconds=600)) == 0
+    assert anomaly_events_close_quiet(now=joined + timedelta(seconds=601)) == 1
     assert AnomalyEvent.objects.get().is_open is False
-    ingest(*stream(start=T0 + timedelta(seconds=60), scores=[0.6]))  # after closing: new
+    ingest(*stream(start=start + timedelta(seconds=60), scores=[0.6]))  # after closing: new
     assert AnomalyEvent.objects.filter(is_open=True).count() == 1
     assert AnomalyEvent.objects.count() == 2
+
+
+@pytest.mark.django_db
+def test_a_replayed_recording_is_not_cut_by_the_periodic_close(settings):
+    """Detections from the past (an analysed recording) replayed while the periodic close
+    runs between batches: one event, one alert when it opened. (The wall clock alone made
+    one event per tick: their last_seen is long past.) Once the replay has stopped joining
+    it for the quiet time, the periodic close closes it."""
+    settings.HEIMDALL_ANOMALY_EVENT_QUIET_SECONDS = 600
+    vhf_station()
+    items = stream()
+    for start in range(0, 16, 4):
+        ingest(*items[start : start + 4])
+        assert anomaly_events_close_quiet() == 0  # the periodic task, between batches
+    events = list(AnomalyEvent.objects.all())
+    assert [(e.detection_count, e.is_open, e.severity) for e in events] == [(16, True, "critical")]
+    later = events[0].updated_at + timedelta(seconds=601)
+    assert anomaly_events_close_quiet(now=later) == 1
 
 
 def rows(items):
@@ -265,3 +290,15 @@ def test_one_batch_with_late_rows_a_continuation_and_a_gap(settings):
     assert events[1].metadata["last_detection_id"] == going_on[0]["id"]
     # Alerts: the new event, and the open one (escalated low → medium); not the past one.
     assert sorted(e.pk for e in recorded.alerts) == sorted([events[1].pk, events[2].pk])
+
+
+@pytest.mark.django_db
+def test_the_api_says_which_events_are_still_open(settings, viewer_client):
+    settings.HEIMDALL_ANOMALY_EVENT_QUIET_SECONDS = 600
+    vhf_station()
+    replay(stream(scores=[0.6, 0.6]) + stream(start=T0 + timedelta(seconds=1201), scores=[0.7]))
+    body = viewer_client.get("/api/v1/anomalies", {"is_open": "true"}).json()
+    assert [(e["is_open"], e["detection_count"]) for e in body["data"]] == [(True, 1)]
+    closed = viewer_client.get("/api/v1/anomalies", {"is_open": "false"}).json()["data"]
+    assert [(e["is_open"], e["detection_count"]) for e in closed] == [(False, 2)]
+    assert viewer_client.get("/api/v1/anomalies", {"is_open": "maybe"}).status_code == 400

@@ -42,6 +42,7 @@ PAGES = [
     "/admin/training/trainingjob/",
     "/admin/training/trainingmetric/",
     "/admin/training/syntheticdataset/",
+    "/admin/recordings/recording/",
     "/admin/accounts/user/",
     "/admin/auth/group/",
 ]

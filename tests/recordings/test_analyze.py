@@ -132,3 +132,202 @@ def test_windows_older_than_retention_are_skipped(
     )
     assert recording.analysis["skipped_windows"] == recording.analysis["windows"] == 2
     assert SignalDetection.objects.count() == 0
+
+
+def _uploaded(client, tmp_path, **kwargs) -> Recording:
+    StationFactory(id="float-nl")
+    meta, data = write_recording(tmp_path, datatype="cf32_le", **kwargs)
+    response = upload(client, meta, data, websdr_station_id="float-nl")
+    assert response.status_code == 201, response.content
+    return Recording.objects.get(pk=response.json()["id"])
+
+
+def test_windows_with_nan_samples_are_counted_not_silently_empty(
+    operator_client, tmp_path, django_capture_on_commit_callbacks
+):
+    """Floating-point data with a NaN: that window has no spectrum; it is skipped and
+    counted, and the other windows are analysed."""
+    samples = tones(48_000, 48_000, offsets_hz=(5000.0,))
+    samples[100:200] = np.nan
+    recording = _uploaded(operator_client, tmp_path, samples=samples, sample_rate=48_000)
+    recording = analyze(
+        operator_client, recording, django_capture_on_commit_callbacks, fft_size=1024
+    )
+    assert recording.analysis["nonfinite_windows"] == 1
+    assert recording.analysis["windows"] == 4
+    assert SignalDetection.objects.count() == 3
+
+
+def test_carriers_ingest_cannot_store_are_counted_not_fatal(
+    operator_client, tmp_path, django_capture_on_commit_callbacks
+):
+    """cf32 data far beyond full scale gives carriers over +100 dB, which ingest refuses:
+    they used to fail the whole analysis; now they are counted and the rest is stored."""
+    samples = tones(48_000, 48_000, offsets_hz=(5000.0,), amplitude=0.5, noise=0.01)
+    samples[24_000:] *= 1e7  # the second half far beyond full scale
+    recording = _uploaded(operator_client, tmp_path, samples=samples, sample_rate=48_000)
+    recording = analyze(
+        operator_client, recording, django_capture_on_commit_callbacks, fft_size=1024
+    )
+    summary = recording.analysis
+    assert summary["unstorable_carriers"] >= 2
+    assert SignalDetection.objects.count() == summary["detections_found"] >= 2
+    assert SignalDetection.objects.filter(signal_strength_db__gt=100).count() == 0
+
+
+def test_detections_that_expire_while_the_analysis_runs_are_skipped(
+    operator_client, recording, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    """The retention cutoff moves at midnight UTC while a long analysis runs: detections
+    that have expired by the time their batch is sent are counted, not sent (ingest would
+    refuse the batch and fail the analysis)."""
+    from apps.recordings import analysis
+
+    later = START + timedelta(days=settings.HEIMDALL_DETECTION_RETENTION_DAYS + 1)
+    calls = {"n": 0}
+    real = analysis.retention_cutoff
+
+    def moving_cutoff(now):
+        calls["n"] += 1  # the first call: the windows' check; later ones: at each batch
+        return real(now) if calls["n"] == 1 else real(later)
+
+    monkeypatch.setattr(analysis, "retention_cutoff", moving_cutoff)
+    monkeypatch.setattr("apps.signals.services.retention_cutoff", lambda now: real(later))
+    recording = analyze(
+        operator_client, recording, django_capture_on_commit_callbacks, fft_size=1024
+    )
+    assert recording.analysis["expired_detections"] == recording.analysis["detections_found"]
+    assert SignalDetection.objects.count() == 0
+
+
+def test_a_window_is_capped_in_samples_not_only_in_seconds(
+    operator_client, tmp_path, django_capture_on_commit_callbacks
+):
+    """`window_seconds: 10` at 100 MS/s asked a worker for a 1e9-sample window in memory
+    (8 GB, whatever the file's size): over MAX_WINDOW_SAMPLES it is a 400 naming
+    window_seconds, and the default shortens itself to fit."""
+    from apps.recordings.services import MAX_WINDOW_SAMPLES
+
+    StationFactory(id="fast-nl")
+    rate = 100e6
+    meta, data = write_recording(
+        tmp_path, sample_rate=rate, samples=tones(20_000, rate, offsets_hz=(5e6,)),
+        frequency=100_000_000,
+    )  # fmt: skip
+    body = upload(operator_client, meta, data, websdr_station_id="fast-nl").json()
+    url = f"/api/v1/recordings/{body['id']}/analyze"
+    error = assert_envelope(
+        operator_client.post(url, {"window_seconds": 10}, format="json"),
+        400,
+        "VALIDATION_ERROR",
+        "window_seconds",
+    )
+    assert str(MAX_WINDOW_SAMPLES) in error["details"]["constraint"]
+    assert Recording.objects.get(pk=body["id"]).analysis_status == "not_analyzed"
+    recording = analyze(
+        operator_client, Recording.objects.get(pk=body["id"]), django_capture_on_commit_callbacks
+    )
+    window = recording.analysis["options"]["window_seconds"]
+    assert window * rate <= MAX_WINDOW_SAMPLES and window > 0.1
+    assert recording.analysis["windows"] == 1
+    # too fast for even the shortest window: said so, not an impossible bound
+    Recording.objects.filter(pk=recording.pk).update(sample_rate=1e11)
+    error = assert_envelope(
+        operator_client.post(url, {}, format="json"), 400, "VALIDATION_ERROR", "window_seconds"
+    )
+    assert "too fast to analyze" in error["details"]["constraint"]
+
+
+def test_an_analysis_whose_worker_died_can_be_asked_again_and_deleted(
+    operator_client, recording, django_capture_on_commit_callbacks
+):
+    """A worker killed mid-analysis (out of memory, a deploy) left the recording `running`
+    for ever: 409 to analyze it again and 409 to delete it. Without progress for
+    ANALYSIS_STALE_AFTER it is stale: the periodic task fails it, and a request may
+    analyze it again (or delete it) even before that."""
+    from apps.core.timeutil import utc_now
+    from apps.recordings.services import ANALYSIS_STALE_AFTER, analyses_fail_stale
+
+    url = f"/api/v1/recordings/{recording.pk}/analyze"
+    with django_capture_on_commit_callbacks(execute=False):
+        assert operator_client.post(url, {}, format="json").status_code == 202
+    # the worker claims it, then dies
+    Recording.objects.filter(pk=recording.pk).update(
+        analysis_status="running", analysis_heartbeat_at=utc_now()
+    )
+    assert_envelope(operator_client.post(url, {}, format="json"), 409, "CONFLICT")
+    assert analyses_fail_stale() == 0  # alive a moment ago
+    long_ago = utc_now() - ANALYSIS_STALE_AFTER - timedelta(seconds=1)
+    Recording.objects.filter(pk=recording.pk).update(analysis_heartbeat_at=long_ago)
+    recording = analyze(
+        operator_client, recording, django_capture_on_commit_callbacks, fft_size=1024
+    )
+    assert recording.analysis["detections_found"] == SignalDetection.objects.count() > 0
+    # the periodic task: a stale running analysis is failed with the reason
+    Recording.objects.filter(pk=recording.pk).update(
+        analysis_status="running", analysis_heartbeat_at=long_ago
+    )
+    assert analyses_fail_stale() == 1
+    recording.refresh_from_db()
+    assert recording.analysis_status == "failed"
+    assert recording.analysis_error.startswith("worker lost")
+    # a stale pending one (its task lost) does not block deleting
+    Recording.objects.filter(pk=recording.pk).update(
+        analysis_status="pending", analysis_heartbeat_at=long_ago
+    )
+    assert operator_client.delete(f"/api/v1/recordings/{recording.pk}").status_code == 204
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_concurrent_analyze_requests_and_tasks(tmp_path):
+    """Two requests at once: one 202, one 409. Two workers given the same task at once
+    (a re-delivered message): one analyzes, the other skips; nothing is stored twice."""
+    import threading
+
+    from django.db import connection
+
+    from apps.recordings import services
+    from tests.helpers import client_for, make_user
+
+    StationFactory(id="twente-nl")
+    client = client_for(make_user("olga", "operator"))
+    meta, data = write_recording(tmp_path, seconds=1.0, sample_rate=48_000)
+    body = upload(client, meta, data, websdr_station_id="twente-nl").json()
+    recording = Recording.objects.get(pk=body["id"])
+    barrier = threading.Barrier(2)
+    outcomes = []
+
+    def request():
+        try:
+            barrier.wait()
+            services.recording_analyze_request(recording=recording, options={"fft_size": 1024})
+            outcomes.append("queued")
+        except Exception as exc:  # the outcome is what the test reads
+            outcomes.append(type(exc).__name__)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=request) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["Conflict", "queued"]
+
+    results = []
+
+    def work():
+        try:
+            barrier.wait()
+            results.append(tasks.analyze_recording(str(recording.pk)))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == ["completed", "skipped"]
+    recording.refresh_from_db()
+    assert SignalDetection.objects.count() == recording.analysis["detections_found"] > 0

@@ -191,3 +191,148 @@ def test_analyze_options_with_an_unknown_key_are_refused(operator_client, record
     assert response.json()["error"]["details"]["field"] == "window_second"
     recording.refresh_from_db()
     assert recording.analysis_status == Recording.AnalysisStatus.NOT_ANALYZED
+
+
+def test_relabelling_or_approving_never_fails_on_the_stored_geometry(operator_client, recording):
+    """A clip whose stored edges the API would not accept now (outside the span: made
+    before uploads checked them) can still be relabelled and approved; moving it is
+    checked."""
+    clip = RecordingClip.objects.get(recording=recording)
+    RecordingClip.objects.filter(pk=clip.pk).update(freq_lower_edge=-5, freq_upper_edge=100)
+    response = operator_client.patch(
+        url(recording, clip.pk), {"label": "FM", "approved": True}, format="json"
+    )
+    assert response.status_code == 200, response.content
+    assert (response.json()["label"], response.json()["approved"]) == ("FM", True)
+    assert_envelope(
+        operator_client.patch(url(recording, clip.pk), {"freq_upper_edge": 200}, format="json"),
+        400,
+        "VALIDATION_ERROR",
+        "freq_lower_edge",
+    )
+
+
+def test_proposed_clips_stay_inside_the_span(
+    operator_client, tmp_path, django_capture_on_commit_callbacks
+):
+    """A carrier at the edge of the band proposes a clip whose edges are inside the
+    recording's span, so that an operator can approve it."""
+    from apps.recordings import tasks
+
+    StationFactory(id="edge-nl")
+    rate = 48_000
+    samples = tones(rate, rate, offsets_hz=(23_990.0,), amplitude=0.5, noise=0.01)
+    meta, data = write_recording(tmp_path, sample_rate=rate, samples=samples, frequency=7_100_000)
+    body = upload(operator_client, meta, data, websdr_station_id="edge-nl").json()
+    with django_capture_on_commit_callbacks(execute=False):
+        response = operator_client.post(
+            f"/api/v1/recordings/{body['id']}/analyze", {"fft_size": 256}, format="json"
+        )
+    assert response.status_code == 202
+    assert tasks.analyze_recording(body["id"]) == "completed"
+    proposed = list(RecordingClip.objects.filter(source="analysis"))
+    assert proposed
+    for clip in proposed:
+        assert body["frequency_min_hz"] <= clip.freq_lower_edge <= clip.freq_upper_edge
+        assert clip.freq_upper_edge <= body["frequency_max_hz"]
+        response = operator_client.patch(
+            f"/api/v1/recordings/{body['id']}/annotations/{clip.pk}",
+            {"approved": True},
+            format="json",
+        )
+        assert response.status_code == 200, response.content
+
+
+def test_a_clip_s_edges_must_lie_in_its_capture_s_band(operator_client, tmp_path):
+    """Two captures, 7.1 MHz then 7.2 MHz: a clip in the first with edges in the second's
+    band was stored (inside the recording's span) with nothing of it in its samples."""
+    from datetime import timedelta
+
+    from tests.recordings.factories import START
+
+    StationFactory(id="twente-nl")
+    rate = 48_000
+    meta, data = write_recording(
+        tmp_path,
+        sample_rate=rate,
+        seconds=0.2,
+        captures=[(0, 7_100_000, START), (4800, 7_200_000, START + timedelta(seconds=1))],
+    )
+    recording = upload(operator_client, meta, data, websdr_station_id="twente-nl").json()
+    base = f"/api/v1/recordings/{recording['id']}/annotations"
+    clip = {"sample_start": 0, "sample_count": 2400, "label": "CW"}
+    elsewhere = {"freq_lower_edge": 7_204_900, "freq_upper_edge": 7_205_100}
+    assert_envelope(
+        operator_client.post(base, {**clip, **elsewhere}, format="json"),
+        400,
+        "VALIDATION_ERROR",
+        "freq_lower_edge",
+    )
+    across = {"sample_start": 4000, "sample_count": 2000, "label": "CW"}
+    error = assert_envelope(
+        operator_client.post(
+            base, {**across, "freq_lower_edge": 7_100_000, "freq_upper_edge": 7_101_000},
+            format="json",
+        ),
+        400,
+        "VALIDATION_ERROR",
+        "freq_lower_edge",
+    )  # fmt: skip
+    assert "share no frequency" in error["details"]["constraint"]
+    here = {"freq_lower_edge": 7_102_900, "freq_upper_edge": 7_103_100}
+    created = operator_client.post(base, {**clip, **here}, format="json")
+    assert created.status_code == 201, created.content
+    # moving it into the second capture without moving its edges: refused
+    assert_envelope(
+        operator_client.patch(
+            f"{base}/{created.json()['id']}", {"sample_start": 4800}, format="json"
+        ),
+        400,
+        "VALIDATION_ERROR",
+        "freq_lower_edge",
+    )
+    assert RecordingClip.objects.get().sample_start == 0
+
+
+def test_metadata_cannot_shadow_a_clip_field_and_the_export_uploads_again(
+    operator_client, recording, tmp_path
+):
+    """`metadata: {"core:freq_lower_edge": 5}` on a clip without edges was stored, and the
+    download then held an annotation with one edge: an export no upload accepted. Keys
+    of the clip's own fields are refused in metadata (named), old rows' are not exported,
+    and a downloaded archive uploads again."""
+    clip = {"sample_start": 10, "sample_count": 100, "label": "FM"}
+    for key in ("core:freq_lower_edge", "core:label", "heimdall:approved"):
+        assert_envelope(
+            operator_client.post(url(recording), {**clip, "metadata": {key: 5}}, format="json"),
+            400,
+            "VALIDATION_ERROR",
+            "metadata",
+        )
+    stored = RecordingClip.objects.get(recording=recording)
+    assert_envelope(
+        operator_client.patch(
+            url(recording, stored.pk), {"metadata": {"core:sample_count": 1}}, format="json"
+        ),
+        400,
+        "VALIDATION_ERROR",
+        "metadata",
+    )
+    # a row from before the check: its metadata does not reach the export
+    RecordingClip.objects.filter(pk=stored.pk).update(
+        metadata={"core:freq_upper_edge": 5, "keep": 1}
+    )
+    exported = operator_client.get(f"/api/v1/recordings/{recording.pk}/download?part=meta")
+    annotation = exported.json()["annotations"][0]
+    assert annotation["core:freq_upper_edge"] == 7_103_200 and annotation["keep"] == 1
+    archive = tmp_path / "back.sigmf"
+    archive.write_bytes(
+        b"".join(
+            operator_client.get(f"/api/v1/recordings/{recording.pk}/download").streaming_content
+        )
+    )
+    again = upload(operator_client, archive_path=archive)
+    assert again.status_code == 201, again.content
+    copied = RecordingClip.objects.get(recording_id=again.json()["id"])
+    assert copied.approved is False
+    assert not {"heimdall:approved", "heimdall:clip_id", "heimdall:snr_db"} & set(copied.metadata)

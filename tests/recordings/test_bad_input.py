@@ -86,6 +86,26 @@ CASES = {
         "captures[0].core:datetime",
     ),
     "checksum mismatch": (_set(["global", "core:sha512"], "0" * 128), "global.core:sha512"),
+    "captures out of sample order": (
+        _set(["captures", 1, "core:sample_start"], 0),
+        "captures[1].core:sample_start",
+    ),
+    "first capture not at sample 0": (
+        _set(["captures", 0, "core:sample_start"], 100),
+        "captures[0].core:sample_start",
+    ),
+    "sample rate zero (SigMF schema)": (
+        _set(["global", "core:sample_rate"], 0),
+        "global.core:sample_rate",
+    ),
+    "sample rate negative (SigMF schema)": (
+        _set(["global", "core:sample_rate"], -48_000),
+        "global.core:sample_rate",
+    ),
+    "sample rate NaN": (
+        _set(["global", "core:sample_rate"], float("nan")),
+        "global.core:sample_rate",
+    ),
     "capture past the data": (
         _set(["captures", 1, "core:sample_start"], 10**6),
         "captures[1].core:sample_start",
@@ -104,6 +124,84 @@ CASES = {
         "annotations[0].core:label",
     ),
     "global key with NUL": (_set(["global", "x\x00"], 1), "global"),
+    # A tiny sample rate: the samples end past the year 9999 (a 500 before).
+    "sample rate so small the end is no time": (
+        _set(["global", "core:sample_rate"], 1e-9),
+        "captures[0].core:datetime",
+    ),
+    # The samples run into the future: analysis would make detections ingest refuses.
+    "samples that end in the future": (
+        _set(["global", "core:sample_rate"], 0.01),
+        "captures[0].core:datetime",
+    ),
+    # Refused, not cut to the 64 characters a clip's label holds (two labels cut to one
+    # would have silently merged two classes).
+    "annotation label over 64 characters": (
+        lambda meta: meta["annotations"].append(
+            {"core:sample_start": 0, "core:sample_count": 10, "core:label": "X" * 65}
+        ),
+        "annotations[0].core:label",
+    ),
+    # Edges outside the recording's span (7 076 000-7 174 000 Hz) made a clip that no
+    # PATCH could relabel or approve (the API checks the span).
+    "annotation lower edge below the span": (
+        lambda meta: meta["annotations"].append(
+            {
+                "core:sample_start": 0,
+                "core:sample_count": 10,
+                "core:freq_lower_edge": 7_000_000,
+                "core:freq_upper_edge": 7_100_000,
+            }
+        ),
+        "annotations[0].core:freq_lower_edge",
+    ),
+    "annotation edges relative to baseband": (
+        lambda meta: meta["annotations"].append(
+            {
+                "core:sample_start": 0,
+                "core:sample_count": 10,
+                "core:freq_lower_edge": -500,
+                "core:freq_upper_edge": 500,
+            }
+        ),
+        "annotations[0].core:freq_lower_edge",
+    ),
+    "annotation upper edge above its capture's band": (
+        lambda meta: meta["annotations"].append(
+            {
+                "core:sample_start": 2400,
+                "core:sample_count": 10,
+                "core:freq_lower_edge": 7_150_000,
+                "core:freq_upper_edge": 7_200_000,
+            }
+        ),
+        "annotations[0].core:freq_upper_edge",
+    ),
+    # Inside the recording's span but not in the band of the capture its samples lie in
+    # (capture 0: 7 076 000-7 124 000 Hz): nothing of it in the samples (SNR -30 dB,
+    # training segments of aliased noise).
+    "annotation edges in another capture's band": (
+        lambda meta: meta["annotations"].append(
+            {
+                "core:sample_start": 0,
+                "core:sample_count": 10,
+                "core:freq_lower_edge": 7_150_000,
+                "core:freq_upper_edge": 7_151_000,
+            }
+        ),
+        "annotations[0].core:freq_lower_edge",
+    ),
+    "annotation across captures that share no frequency": (
+        lambda meta: meta["annotations"].append(
+            {
+                "core:sample_start": 2000,
+                "core:sample_count": 1000,
+                "core:freq_lower_edge": 7_100_000,
+                "core:freq_upper_edge": 7_101_000,
+            }
+        ),
+        "annotations[0].core:freq_lower_edge",
+    ),
     "annotation with one edge": (
         lambda meta: meta["annotations"].append(
             {"core:sample_start": 0, "core:sample_count": 10, "core:freq_lower_edge": 7_100_000}
@@ -190,3 +288,138 @@ def test_large_uploads_have_their_own_limit(operator_client, station, settings, 
     assert_envelope(response, 413, "PAYLOAD_TOO_LARGE")
     assert Recording.objects.count() == 1
     assert hashlib.sha512(data.read_bytes()).hexdigest() == Recording.objects.get().data_sha512
+
+
+def _archive(path, members):
+    """A tar at `path` of (name, bytes or a TarInfo to add as is) members."""
+    import io
+
+    with tarfile.open(path, "w:gz" if str(path).endswith(".gz") else "w") as tar:
+        for name, content in members:
+            if isinstance(content, tarfile.TarInfo):
+                tar.addfile(content)
+                continue
+            info = tarfile.TarInfo(name)
+            info.size = len(content)
+            tar.addfile(info, io.BytesIO(content))
+    return path
+
+
+def test_archive_that_unpacks_past_the_size_limit(operator_client, station, settings, tmp_path):
+    """A compressed archive under the upload limit whose data file is over it (a
+    decompression bomb) is refused before the data is unpacked."""
+    meta, data = write_recording(tmp_path, seconds=1.0)
+    archive = _archive(
+        tmp_path / "bomb.sigmf.gz",
+        [("x/x.sigmf-meta", meta.read_bytes()), ("x/x.sigmf-data", data.read_bytes())],
+    )
+    assert archive.stat().st_size < data.stat().st_size
+    settings.HEIMDALL_RECORDING_MAX_BYTES = archive.stat().st_size + 4096
+    response = upload(operator_client, archive_path=archive, websdr_station_id="twente-nl")
+    error = assert_envelope(response, 413, "PAYLOAD_TOO_LARGE")
+    assert error["details"]["field"] == "archive"
+    nothing_stored()
+
+
+def test_archive_with_too_many_members(operator_client, station, tmp_path):
+    meta, data = write_recording(tmp_path, seconds=0.1)
+    junk = [(f"x/junk{i}", b"") for i in range(1001)]
+    archive = _archive(
+        tmp_path / "many.sigmf.gz",
+        [*junk, ("x/x.sigmf-meta", meta.read_bytes()), ("x/x.sigmf-data", data.read_bytes())],
+    )
+    response = upload(operator_client, archive_path=archive, websdr_station_id="twente-nl")
+    error = assert_envelope(response, 400, "VALIDATION_ERROR", "archive")
+    assert "more than 1000 members" in error["details"]["constraint"]
+    nothing_stored()
+
+
+def test_hostile_archives(operator_client, station, tmp_path):
+    """Two metadata files, metadata without its data, a data member that is a symlink or a
+    folder: 400 naming `archive`, nothing stored."""
+    meta, data = write_recording(tmp_path, seconds=0.1)
+    m, d = meta.read_bytes(), data.read_bytes()
+    link = tarfile.TarInfo("x/x.sigmf-data")
+    link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+    folder = tarfile.TarInfo("x/x.sigmf-data")
+    folder.type = tarfile.DIRTYPE
+    cases = {
+        "two metas": [("a/a.sigmf-meta", m), ("b/b.sigmf-meta", m), ("a/a.sigmf-data", d)],
+        "meta without data": [("x/x.sigmf-meta", m)],
+        "data of another name": [("x/x.sigmf-meta", m), ("x/y.sigmf-data", d)],
+        "symlinked data": [("x/x.sigmf-meta", m), ("", link)],
+        "data is a folder": [("x/x.sigmf-meta", m), ("", folder)],
+        "not a tar": None,
+    }
+    for case, members in cases.items():
+        path = tmp_path / f"{case.replace(' ', '_')}.sigmf"
+        if members is None:
+            path.write_bytes(b"just some bytes" * 100)
+        else:
+            _archive(path, members)
+        response = upload(operator_client, archive_path=path, websdr_station_id="twente-nl")
+        assert_envelope(response, 400, "VALIDATION_ERROR", "archive")
+    nothing_stored()
+
+
+def test_archive_member_names_never_reach_the_file_system(operator_client, station, tmp_path):
+    """Members named `../../x` (path traversal) are read, never extracted by name: the
+    files land under recordings/<id>/ only."""
+    meta, data = write_recording(tmp_path, seconds=0.1)
+    archive = _archive(
+        tmp_path / "up.sigmf",
+        [("../../x.sigmf-meta", meta.read_bytes()), ("../../x.sigmf-data", data.read_bytes())],
+    )
+    response = upload(operator_client, archive_path=archive, websdr_station_id="twente-nl")
+    assert response.status_code == 201, response.content
+    root = Path(default_storage.location)
+    recording_id = response.json()["id"]
+    files = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+    assert files == [
+        f"recordings/{recording_id}/recording.sigmf-data",
+        f"recordings/{recording_id}/recording.sigmf-meta",
+    ]
+    assert not (tmp_path.parent / "x.sigmf-meta").exists()
+
+
+def test_a_multipart_body_cut_off_mid_file(operator_client, station, tmp_path):
+    """The connection dropped mid-upload: the body ends inside the data part, without
+    its closing boundary (and here no checksum to catch it). The incomplete part is not
+    taken as a shorter data file: 400 naming `data`, nothing stored."""
+    meta, data = two_captures(tmp_path)
+    edit_meta(meta, _drop(["global", "core:sha512"]))
+    boundary = "heimdallBoundary"
+
+    def part(name, filename=None):
+        disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename else "")
+        return f"--{boundary}\r\nContent-Disposition: {disposition}\r\n\r\n".encode()
+
+    body = (
+        part("websdr_station_id") + b"twente-nl\r\n"
+        + part("meta", "x.sigmf-meta") + meta.read_bytes() + b"\r\n"
+        + part("data", "x.sigmf-data") + data.read_bytes()[:8000]
+    )  # fmt: skip
+    response = operator_client.generic(
+        "POST", "/api/v1/recordings", body, content_type=f"multipart/form-data; boundary={boundary}"
+    )
+    assert_envelope(response, 400, "VALIDATION_ERROR", "data")
+    nothing_stored()
+
+
+def test_both_an_archive_and_a_pair(operator_client, station, tmp_path):
+    meta, data = two_captures(tmp_path)
+    archive = _archive(
+        tmp_path / "x.sigmf",
+        [("x/x.sigmf-meta", meta.read_bytes()), ("x/x.sigmf-data", data.read_bytes())],
+    )
+    files = {"archive": archive, "meta": meta}
+    handles = {k: open(v, "rb") for k, v in files.items()}  # noqa: SIM115
+    try:
+        response = operator_client.post(
+            "/api/v1/recordings", {**handles, "websdr_station_id": "twente-nl"}, format="multipart"
+        )
+    finally:
+        for handle in handles.values():
+            handle.close()
+    assert_envelope(response, 400, "VALIDATION_ERROR", "archive")
+    nothing_stored()

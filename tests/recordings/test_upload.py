@@ -300,3 +300,27 @@ def test_only_the_uploader_or_an_admin_deletes_a_recording(
         assert operator_client.delete(f"/api/v1/recordings/{ids[0]}").status_code == 204
         assert admin_client.delete(f"/api/v1/recordings/{ids[1]}").status_code == 204
     assert Recording.objects.count() == 0 and stored_files() == []
+
+
+def test_start_and_end_span_captures_out_of_time_order(operator_client, station, tmp_path):
+    """Captures are ordered by sample, not by time: a later capture may be earlier in
+    time. The recording's start and end are the earliest start and the latest end
+    (the end was before the start, and time filters missed the recording)."""
+    earlier = START - timedelta(hours=2)
+    meta, data = write_recording(
+        tmp_path,
+        seconds=0.1,
+        sample_rate=48_000,
+        captures=[(0, 7_100_000, START), (2400, 7_100_000, earlier)],
+    )
+    response = upload(operator_client, meta, data, websdr_station_id="twente-nl")
+    assert response.status_code == 201, response.content
+    body = response.json()
+    iso = lambda t: t.isoformat().replace("+00:00", "Z")  # noqa: E731
+    assert body["start_time"] == iso(earlier)
+    assert body["end_time"] == iso(START + timedelta(seconds=0.05))
+    listed = operator_client.get(
+        "/api/v1/recordings",
+        {"start_time": iso(earlier - timedelta(minutes=1)), "end_time": iso(earlier)},
+    ).json()
+    assert [r["id"] for r in listed["data"]] == [body["id"]]

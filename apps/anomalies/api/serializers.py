@@ -21,7 +21,12 @@ class AnomalyListItemSerializer(serializers.ModelSerializer):
             "anomaly_score",
             "acknowledged",
             "created_at",
+            # grouping (docs/signals.md): still gathering its channel's detections, and
+            # how many so far (metadata has first/last seen, duration and peak)
+            "is_open",
+            "detection_count",
         ]
+        read_only_fields = ["is_open", "detection_count"]
 
 
 class AnomalyEventSerializer(AnomalyListItemSerializer):

@@ -8,15 +8,15 @@ from apps.core.fields import (
     RefuseUnknownFields,
 )
 from apps.core.text import FreeTextField, NameField
-from apps.recordings.analysis import (
-    ANALYSIS_DEFAULTS,
-    FFT_SIZE_MAX,
-    FFT_SIZE_MIN,
+from apps.recordings.analysis import ANALYSIS_DEFAULTS, FFT_SIZE_MAX, FFT_SIZE_MIN
+from apps.recordings.models import Recording, RecordingClip
+from apps.recordings.services import (
+    LABEL_MAX_LENGTH,
+    MAX_WINDOW_SAMPLES,
     WINDOW_SECONDS_MAX,
     WINDOW_SECONDS_MIN,
 )
-from apps.recordings.models import Recording, RecordingClip
-from apps.recordings.services import LABEL_MAX_LENGTH
+from apps.recordings.sigmf_files import CLIP_KEYS
 
 INT64_MAX = 2**63 - 1
 
@@ -79,8 +79,10 @@ class RecordingAnalyzeRequestSerializer(RefuseUnknownFields, serializers.Seriali
     window_seconds = JSONFloatField(
         min_value=WINDOW_SECONDS_MIN,
         max_value=WINDOW_SECONDS_MAX,
-        default=ANALYSIS_DEFAULTS["window_seconds"],
-        help_text="seconds of samples per analysed window (the last of a capture is shorter)",
+        required=False,
+        help_text="seconds of samples per analysed window (the last of a capture is "
+        f"shorter); at most {MAX_WINDOW_SAMPLES} samples at the recording's rate; default "
+        f"{ANALYSIS_DEFAULTS['window_seconds']} s, shortened to fit",
     )
     fft_size = JSONIntegerField(
         min_value=FFT_SIZE_MIN,
@@ -138,6 +140,17 @@ class RecordingClipWriteSerializer(RefuseUnknownFields, serializers.Serializer):
     comment = FreeTextField(required=False, max_length=5000, default="")
     metadata = serializers.DictField(required=False, default=dict)
     approved = JSONBooleanField(required=False, default=False)
+
+    def validate_metadata(self, value):
+        """Free-form keys, but not the clip's own fields under their SigMF names (the
+        export writes those from the clip: `core:freq_lower_edge` here made an exported
+        annotation with one edge, which no upload accepts)."""
+        for key, item in (value or {}).items():
+            if key in CLIP_KEYS and item is not None:  # null: a merge patch removing it
+                raise serializers.ValidationError(
+                    f"'{key}' is a field of the clip, not metadata: set it with its own field"
+                )
+        return value
 
 
 class RecordingClipPatchSerializer(RecordingClipWriteSerializer):

@@ -1229,6 +1229,8 @@ export interface components {
             acknowledged?: boolean;
             /** Format: date-time */
             readonly created_at: string;
+            readonly is_open: boolean;
+            readonly detection_count: number;
             metadata?: unknown;
             /** Format: uuid */
             acknowledged_by?: string | null;
@@ -1257,6 +1259,8 @@ export interface components {
             acknowledged?: boolean;
             /** Format: date-time */
             readonly created_at: string;
+            readonly is_open: boolean;
+            readonly detection_count: number;
         };
         /** @description Seed 004's `summary` of the filtered events (all pages). */
         AnomalySummary: {
@@ -2436,8 +2440,7 @@ export interface components {
         RecordingAnalyzeRequestRequest: {
             /**
              * Format: double
-             * @description seconds of samples per analysed window (the last of a capture is shorter)
-             * @default 0.25
+             * @description seconds of samples per analysed window (the last of a capture is shorter); at most 16777216 samples at the recording's rate; default 0.25 s, shortened to fit
              */
             window_seconds?: number;
             /**

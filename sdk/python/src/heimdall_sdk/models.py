@@ -152,6 +152,8 @@ class AnomalyEvent(Model):
     anomaly_score: float
     acknowledged: bool | None = None
     created_at: str
+    is_open: bool
+    detection_count: int
     metadata: Any | None = None
     acknowledged_by: str | None = None
     acknowledged_at: str | None = None
@@ -186,6 +188,8 @@ class AnomalyListItem(Model):
     anomaly_score: float
     acknowledged: bool | None = None
     created_at: str
+    is_open: bool
+    detection_count: int
 
 
 @dataclass(kw_only=True, eq=False)

@@ -7,7 +7,9 @@ same frequency (within the larger half-bandwidth, at least 500 Hz) within a
 * Ingest fires `hooks.DETECTIONS_STORED` after its commit; `on_detections_stored`
   (in the ingesting process) keeps only rows of stations that belong to some
   constellation and queues one background task with the batch's time spans —
-  a few bytes, whatever the batch size — so ingest does not wait for it.
+  a few bytes, whatever the batch size — so ingest does not wait for it. A task
+  that cannot be queued (the broker unreachable) is kept and queued with the next
+  batch (`_queue_or_keep`).
 * The task (`apps.constellations.tasks.auto_localize`) reads the member
   stations' detections around those spans, finds transmissions heard by ≥ 3
   member stations, and under a lock on each constellation's row creates one
@@ -19,6 +21,7 @@ same frequency (within the larger half-bandwidth, at least 500 Hz) within a
 
 import bisect
 import logging
+import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -32,6 +35,7 @@ from apps.signals.validation import parse_timestamp
 
 logger = logging.getLogger(__name__)
 
+AUTO_LOCALIZE_TASK = "apps.constellations.tasks.auto_localize"
 MEMBERS_TTL_S = 5.0  # a new member station starts being watched within this
 CHUNK = timedelta(seconds=60)  # a long backlog is read a minute at a time
 _members_cache: dict = {"expires": 0.0, "stations": frozenset()}
@@ -80,11 +84,43 @@ def on_detections_stored(*, rows: list[dict]) -> None:
     if len(stations) == 0:
         return
     window = timedelta(seconds=settings.HEIMDALL_AUTO_LOCALIZE_WINDOW_S)
-    dispatch(
-        "apps.constellations.tasks.auto_localize",
-        stations=sorted(stations),
-        spans=[(start.isoformat(), end.isoformat()) for start, end in spans(times, 2 * window)],
+    _queue_or_keep(
+        sorted(stations),
+        [(start.isoformat(), end.isoformat()) for start, end in spans(times, 2 * window)],
     )
+
+
+# Tasks whose queueing failed (the broker unreachable): the detections are stored, so
+# each is queued again with the next batch that reaches this hook, instead of the
+# transmission never being localized. Per process and bounded: past MAX_UNQUEUED the
+# oldest go, logged (a process restart loses what is kept here, also logged when kept).
+MAX_UNQUEUED = 1_000
+_unqueued: list[tuple[list[str], list[tuple[str, str]]]] = []
+_unqueued_lock = threading.Lock()
+
+
+def _queue_or_keep(stations: list[str], spans_iso: list[tuple[str, str]]) -> None:
+    with _unqueued_lock:
+        waiting = [*_unqueued, (stations, spans_iso)]
+        _unqueued.clear()
+    for index, (task_stations, task_spans) in enumerate(waiting):
+        try:
+            # After the ingest's commit (autocommit): queued now, or this raises.
+            dispatch(AUTO_LOCALIZE_TASK, stations=task_stations, spans=task_spans)
+        except Exception:
+            left = waiting[index:]
+            with _unqueued_lock:
+                _unqueued[:0] = left
+                dropped = len(_unqueued) - MAX_UNQUEUED
+                if dropped > 0:
+                    del _unqueued[:dropped]
+            logger.warning(
+                "could not queue automatic localization; %d task(s) kept for the next batch%s",
+                min(len(left), MAX_UNQUEUED),
+                f", {dropped} oldest dropped" if dropped > 0 else "",
+                exc_info=True,
+            )
+            return
 
 
 # --- finding transmissions -----------------------------------------------------------------

@@ -227,3 +227,50 @@ async def test_access_is_checked_per_event():
     assert await ws.receive_nothing(timeout=0.5)
     await asyncio.sleep(0)
     await ws.disconnect()
+
+
+# --- a task that could not be queued ------------------------------------------------------
+
+
+@pytest.fixture
+def refusing_task_runner():
+    """The in-process task runner refusing work (shut down), as an unreachable broker
+    refuses a task; restored afterwards."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from apps.core import tasks
+
+    stopped = ThreadPoolExecutor(max_workers=1)
+    stopped.shutdown()
+    saved = tasks._executor
+    autolocalize._unqueued.clear()
+    tasks._executor = stopped
+    yield
+    tasks._executor = saved
+    autolocalize._unqueued.clear()
+
+
+def test_a_task_that_could_not_be_queued_is_queued_with_the_next_batch(refusing_task_runner):
+    from apps.core import tasks
+
+    world()
+    now = utc_now()
+    ingest(*transmission(AROUND[:3], when=now))  # stored; its task refused
+    assert Localization.objects.count() == 0
+    assert len(autolocalize._unqueued) == 1
+    tasks._executor = None  # the runner is back
+    ingest(*transmission(AROUND[:3], when=now + timedelta(seconds=30), frequency_hz=145_600_000))
+    fixes = sorted(Localization.objects.values_list("frequency_hz", flat=True))
+    assert [round(f, -4) for f in fixes] == [145_500_000, 145_600_000]
+    assert autolocalize._unqueued == []
+
+
+def test_tasks_kept_unqueued_are_bounded_oldest_first(refusing_task_runner, monkeypatch):
+    monkeypatch.setattr(autolocalize, "MAX_UNQUEUED", 2)
+    world()
+    now = utc_now()
+    for n in range(3):
+        ingest(*transmission(AROUND[:3], when=now + timedelta(seconds=10 * n)))
+    kept = [spans[0][0] for _, spans in autolocalize._unqueued]
+    assert len(kept) == 2 and kept == sorted(kept)
+    assert kept[0] > (now + timedelta(seconds=5)).isoformat()  # the first batch's went

@@ -34,7 +34,7 @@ every other answer.
 import asyncio
 import contextlib
 from functools import partial
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 _done = False
 READ_BYTES = 2**20  # body read back per `http.request` message the application receives
@@ -98,11 +98,17 @@ class _Dropped:
 
 
 def _limit_for(request_target: bytes) -> int:
+    """The limit Django will apply: `body_limit` of the path exactly as daphne hands it
+    to Django (the target up to `?`, ASCII, percent-decoded: daphne/http_protocol.py and
+    Twisted's `Request.requestReceived`). Not `urlsplit`: it reads an absolute-form
+    target (`http://host/api/v1/recordings`), `//x/api/v1/recordings` or a `#fragment`
+    as another path than Django's, and a body Django refuses at 16 MiB was stored up to
+    the upload limit (4 GiB). A target daphne refuses (not ASCII): the default limit."""
     from apps.core.middleware import body_limit
 
     path = "/"
-    with contextlib.suppress(UnicodeDecodeError, ValueError):
-        path = unquote(urlsplit(request_target.decode("latin-1")).path)
+    with contextlib.suppress(UnicodeDecodeError):
+        path = unquote(request_target.split(b"?", 1)[0].decode("ascii"))
     return body_limit(path)
 
 

@@ -28,7 +28,9 @@ RequestSizeLimitMiddleware answered 413. Past the path's limit
 chunked body so far) the body is received and dropped (`_Dropped`), and the request
 reaches Django with an empty body and a Content-Length saying how large it was: the
 middleware answers the 413 in the envelope, with the request id and CORS headers of
-every other answer.
+every other answer. A client that declared a length past the limit and waits for
+`100 Continue` is not asked for the body: the 413 comes at once and the connection
+closes after it.
 """
 
 import asyncio
@@ -118,6 +120,15 @@ def _got_length(original):
         self._heimdall_received = 0
         if length is not None and length > self._heimdall_limit:
             self.content = _Dropped()  # the declared Content-Length tells Django
+            expect = self.requestHeaders.getRawHeaders(b"expect") or [b""]
+            if expect[0].lower() == b"100-continue":
+                # The client waits to be asked for the body: not asked (no 100 Continue),
+                # it is answered the 413 now, and the connection closes after it (RFC 9110
+                # 10.1.1) — else it sent the whole body to be dropped.
+                self.requestHeaders.removeHeader(b"expect")
+                self.channel.persistent = False
+                self.responseHeaders.setRawHeaders(b"connection", [b"close"])
+                self.channel.length = 0  # the channel dispatches the request at once
         else:
             original(self, length)
 

@@ -180,3 +180,37 @@ def test_the_limit_while_receiving_is_the_one_django_applies_to_the_target(tmp_p
         (status, answer), (next_status, _) = _raw_exchange(client, pid, head, 4 * MIB, [], then)
         assert (status, answer["error"]["code"]) == (400, "VALIDATION_ERROR"), answer
         assert next_status == 200
+
+
+def test_a_body_past_the_limit_awaiting_100_continue_is_answered_413_at_once(server):
+    """`Expect: 100-continue` with a Content-Length past the limit: Twisted sent
+    `100 Continue` and the client then sent all of it (100 GB here) to be dropped. Now the
+    413 comes instead of the 100, and the connection closes after it; a body within the
+    limit still gets its 100 Continue."""
+    client, _ = server
+    token = client.headers["Authorization"]
+    head = ("POST /api/v1/signals/detections HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"Authorization: {token}\r\nContent-Type: application/json\r\n"
+            "Expect: 100-continue\r\n")  # fmt: skip
+    host, port = client.base_url.host, client.base_url.port
+    with socket.create_connection((host, port), timeout=30) as sock:
+        sock.sendall(f"{head}Content-Length: {100 * 2**30}\r\n\r\n".encode())
+        stream = sock.makefile("rb")
+        assert stream.readline() == b"HTTP/1.1 413 Request Entity Too Large\r\n"
+        headers = {}
+        while (line := stream.readline()) != b"\r\n":
+            name, _, value = line.decode().partition(":")
+            headers[name.strip().lower()] = value.strip()
+        assert headers["connection"] == "close"
+        answer = json.loads(stream.read(int(headers["content-length"])))
+        assert answer["error"]["details"]["value"] == 100 * 2**30
+        assert answer["error"]["request_id"] == headers["x-request-id"]
+        assert stream.read() == b""  # closed
+    body = b'{"detections": []}'
+    with socket.create_connection((host, port), timeout=30) as sock:
+        sock.sendall(f"{head}Content-Length: {len(body)}\r\n\r\n".encode())
+        stream = sock.makefile("rb")
+        assert stream.readline() == b"HTTP/1.1 100 Continue\r\n"
+        assert stream.readline() == b"\r\n"
+        sock.sendall(body)
+        assert stream.readline() == b"HTTP/1.1 400 Bad Request\r\n"

@@ -495,17 +495,36 @@ def _copy_streamed(batch: _Batch, now: datetime) -> None:
     nothing of the batch is stored. bench/timeseries.py measures what this overlap buys.
     """
     stamp = now.isoformat()
+    problem = None
     with connection.wrap_database_errors, connection.cursor() as cursor:
         raw = cursor.cursor
-        with raw.copy(ROWS_SQL, writer=QueuedLibpqWriter(raw)) as copy:
-            for rows in batch.chunks():
-                # In id order: concurrent batches holding the same ids (a client's retries)
-                # then take their row locks in one order and wait instead of deadlocking;
-                # a deadlock between larger batches chunked differently is caught by
-                # `_write`, which compares the ids instead.
-                rows = sorted(rows, key=_by_id)
-                copy.write("".join([_copy_line(row, stamp) for row in rows]))
-            batch.raise_problems()
+        try:
+            with raw.copy(ROWS_SQL, writer=QueuedLibpqWriter(raw)) as copy:
+                try:
+                    for rows in batch.chunks():
+                        # In id order: concurrent batches holding the same ids (a client's
+                        # retries) then take their row locks in one order and wait instead
+                        # of deadlocking; a deadlock between larger batches chunked
+                        # differently is caught by `_write`, which compares the ids instead.
+                        rows = sorted(rows, key=_by_id)
+                        copy.write("".join([_copy_line(row, stamp) for row in rows]))
+                    batch.raise_problems()
+                except Exception as exc:
+                    problem = exc
+                    raise _CopyRefused from None
+        except _CopyRefused:
+            raise problem from None
+
+
+class _CopyRefused(Exception):
+    """Ends a COPY whose batch is refused. psycopg sends the message of the exception that
+    ends a COPY to the server (CopyFail): the problem's own message — a 400 naming a
+    20 kB station id — failed there ('too many values to unpack'), the connection was
+    left broken and the next query on it failed ('the connection is closed'). So a short
+    one; the problem itself is raised once the COPY has ended."""
+
+    def __str__(self) -> str:
+        return "batch refused"
 
 
 def _deadlocked(exc: Exception) -> bool:

@@ -113,14 +113,6 @@ class _Batch:
             parse_timestamp(item.get("detection_timestamp")) if isinstance(item, dict) else None
             for item in items
         ]
-        # Each item's contact level (its station's recent level on its channel), found once
-        # for the whole batch from its own rows and this process's store (no query), so
-        # that chunks score as the whole batch would.
-        self.contacts = (
-            contacts.batch_contacts(items, self.timestamps)
-            if getattr(self.scorer, "uses_contact_levels", False)
-            else None
-        )
         self.earliest = retention_cutoff(now)
         self.errors: dict[str, list[str]] = {}
         self.conflicts: list[tuple[int, str, str]] = []
@@ -143,6 +135,24 @@ class _Batch:
                 "id", "frequency_min", "frequency_max"
             )
         }
+        # Each item's contact level (its station's recent level on its channel), found once
+        # for the whole batch from its own rows and this process's store (no query), so
+        # that chunks score as the whole batch would. Only when every item names a known
+        # station: the store keeps a code per station id for the life of the process, and
+        # the ids of a batch that will be refused (any string, up to the body limit) were
+        # kept too — memory without bound, and past MAX_STATIONS of them every contact's
+        # levels forgotten.
+        self.contacts = (
+            contacts.batch_contacts(items, self.timestamps)
+            if getattr(self.scorer, "uses_contact_levels", False)
+            and all(
+                isinstance(item, dict)
+                and isinstance(item.get("websdr_station_id"), str)
+                and item["websdr_station_id"] in self.station_ranges
+                for item in items
+            )
+            else None
+        )
 
     def chunks(self):
         """Yield the prepared unique rows, CHUNK_ROWS items at a time; nothing more once a

@@ -401,3 +401,31 @@ def test_batches_in_turn_find_what_the_whole_stream_gives():
             )
             contacts.remember(batch, now=1_800_000_000 + seconds[part].max())
             sent += new
+
+
+@pytest.mark.parametrize(
+    "unknown",
+    ["x" * 100_000, "\u00e9t\u00e9-\U0001f4e1", " hf-a", "HF-A"],
+    ids=["long", "unicode", "space", "case"],
+)
+def test_a_refused_batch_leaves_no_station_ids_in_the_store(
+    deployed, django_capture_on_commit_callbacks, monkeypatch, unknown
+):
+    """Found: the store gave every station id of every batch a code for the life of the
+    process, before validation — a refused batch's ids too (any string, up to the body
+    limit: memory without bound), and past MAX_STATIONS of them the store started afresh,
+    every contact's levels forgotten. Now only batches whose stations are all known."""
+    monkeypatch.setattr(contacts, "MAX_STATIONS", 3)
+    now = utc_now()
+    with django_capture_on_commit_callbacks(execute=True):
+        ingest(*contact(now - timedelta(minutes=2)))
+    for k in range(5):  # unknown stations, each batch refused
+        with pytest.raises(ValidationFailed):
+            ingest(item(now, -90.0, websdr_station_id=f"{unknown}{k}"))
+        with pytest.raises(ValidationFailed):
+            ingest(item(now, -90.0, websdr_station_id=[unknown]), item(now, -90.0))
+    assert set(contacts._STORE.codes) == {"hf-a"}
+    jump = item(now - timedelta(minutes=1), -70.0)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert ingest(jump).anomalies == 1  # the contact's levels are still there
+    assert verdict_of(jump) == JUMP

@@ -13,7 +13,17 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from heimdall.env import env_bool, env_float, env_int, env_list, env_str
+from heimdall.env import (
+    CENTURY_DAYS,
+    CENTURY_MINUTES,
+    CENTURY_SECONDS,
+    env_bool,
+    env_float,
+    env_int,
+    env_list,
+    env_rate,
+    env_str,
+)
 from heimdall.version import __version__
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -255,11 +265,15 @@ LOGIN_REDIRECT_URL = "/"
 GUARDIAN_RAISE_403 = True
 ANONYMOUS_USER_NAME = None  # no guardian "AnonymousUser" row: anonymous users get nothing
 
-ACCESS_TOKEN_LIFETIME_S = env_int("HEIMDALL_ACCESS_TOKEN_LIFETIME", 3600, minimum=1)
+ACCESS_TOKEN_LIFETIME_S = env_int(
+    "HEIMDALL_ACCESS_TOKEN_LIFETIME", 3600, minimum=1, maximum=CENTURY_SECONDS
+)
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(seconds=ACCESS_TOKEN_LIFETIME_S),
     "REFRESH_TOKEN_LIFETIME": timedelta(
-        seconds=env_int("HEIMDALL_REFRESH_TOKEN_LIFETIME", 7 * 86400, minimum=1)
+        seconds=env_int(
+            "HEIMDALL_REFRESH_TOKEN_LIFETIME", 7 * 86400, minimum=1, maximum=CENTURY_SECONDS
+        )
     ),
     "ROTATE_REFRESH_TOKENS": True,
     "BLACKLIST_AFTER_ROTATION": True,
@@ -288,11 +302,11 @@ REST_FRAMEWORK = {
     # and unknown paths); views add their own throttles (login) on top.
     "DEFAULT_THROTTLE_CLASSES": [],
     "DEFAULT_THROTTLE_RATES": {
-        "user": env_str("HEIMDALL_RATE_LIMIT_USER", "1200/min"),
-        "anon": env_str("HEIMDALL_RATE_LIMIT_ANON", "120/min"),
-        "api_key": env_str("HEIMDALL_RATE_LIMIT_API_KEY", "1200/min"),
-        "login_username": env_str("HEIMDALL_RATE_LIMIT_LOGIN_USERNAME", "10/min"),
-        "login_address": env_str("HEIMDALL_RATE_LIMIT_LOGIN_ADDRESS", "30/min"),
+        "user": env_rate("HEIMDALL_RATE_LIMIT_USER", "1200/min"),
+        "anon": env_rate("HEIMDALL_RATE_LIMIT_ANON", "120/min"),
+        "api_key": env_rate("HEIMDALL_RATE_LIMIT_API_KEY", "1200/min"),
+        "login_username": env_rate("HEIMDALL_RATE_LIMIT_LOGIN_USERNAME", "10/min"),
+        "login_address": env_rate("HEIMDALL_RATE_LIMIT_LOGIN_ADDRESS", "30/min"),
     },
     # The client address is REMOTE_ADDR, which apps.core.proxies sets from
     # HEIMDALL_TRUSTED_PROXIES; DRF must not read X-Forwarded-For itself.
@@ -343,7 +357,9 @@ HEIMDALL_EMBEDDED_COLLECTORS = env_bool(
     "HEIMDALL_EMBEDDED_COLLECTORS", HEIMDALL_TASK_BACKEND == "inprocess"
 )
 # A station not heard from for this long counts as stale in /health.
-HEIMDALL_COLLECTOR_STALE_SECONDS = env_int("HEIMDALL_COLLECTOR_STALE_SECONDS", 300, minimum=1)
+HEIMDALL_COLLECTOR_STALE_SECONDS = env_int(
+    "HEIMDALL_COLLECTOR_STALE_SECONDS", 300, minimum=1, maximum=CENTURY_SECONDS
+)
 
 # --- detections and anomalies ----------------------------------------------------
 # Detections scoring at or above this are anomalous (when the client does not say).
@@ -353,15 +369,21 @@ HEIMDALL_ANOMALY_THRESHOLD = env_float(
 # An open anomaly event (one station and channel) closes after this long without a
 # new anomalous detection; the next one opens a new event.
 HEIMDALL_ANOMALY_EVENT_QUIET_SECONDS = env_int(
-    "HEIMDALL_ANOMALY_EVENT_QUIET_SECONDS", 600, minimum=1
+    "HEIMDALL_ANOMALY_EVENT_QUIET_SECONDS", 600, minimum=1, maximum=CENTURY_SECONDS
 )
 # The context anomaly model is retrained from stored detections this often (minutes;
 # 0: never) on the last HEIMDALL_ANOMALY_HISTORY_DAYS days, and activated only when it
 # beats the active model on the held-out days.
-HEIMDALL_ANOMALY_RETRAIN_MINUTES = env_int("HEIMDALL_ANOMALY_RETRAIN_MINUTES", 24 * 60, minimum=0)
-HEIMDALL_ANOMALY_HISTORY_DAYS = env_int("HEIMDALL_ANOMALY_HISTORY_DAYS", 14, minimum=2)
+HEIMDALL_ANOMALY_RETRAIN_MINUTES = env_int(
+    "HEIMDALL_ANOMALY_RETRAIN_MINUTES", 24 * 60, minimum=0, maximum=CENTURY_MINUTES
+)
+HEIMDALL_ANOMALY_HISTORY_DAYS = env_int(
+    "HEIMDALL_ANOMALY_HISTORY_DAYS", 14, minimum=2, maximum=CENTURY_DAYS
+)
 # Whole days of detections older than this are dropped (partitions / chunks).
-HEIMDALL_DETECTION_RETENTION_DAYS = env_int("HEIMDALL_DETECTION_RETENTION_DAYS", 90, minimum=1)
+HEIMDALL_DETECTION_RETENTION_DAYS = env_int(
+    "HEIMDALL_DETECTION_RETENTION_DAYS", 90, minimum=1, maximum=CENTURY_DAYS
+)
 # POST /signals/analyze: at most this many samples (10 s of 48 kHz audio) → else 413.
 HEIMDALL_ANALYZE_MAX_SAMPLES = env_int("HEIMDALL_ANALYZE_MAX_SAMPLES", 480_000, minimum=1)
 # WebSockets (apps/core/consumers.py): frames a client may fall behind by

@@ -18,8 +18,10 @@ file past 100 kB), daphne reads it in 8 KiB pieces and puts every piece into the
 application's input queue at once (daphne/http_protocol.py, `WebRequest.process`;
 the queue is made in daphne/server.py, `Server.create_application`): a 512 MiB upload
 raised the server's peak memory by 463 MiB (bench/upload.py), a 2 GB one would need
-2 GB. `_BodyOnDisk` is that queue keeping only *where* each piece lies in the file,
-read back, up to 1 MiB at a time, when the application asks for it.
+2 GB. `_BodyOnDisk` is that queue keeping only *where* the body lies in the file,
+queued from its size when the application is made and read back, 1 MiB at a time,
+when the application asks for it; daphne's own reading (131,072 reads per GiB on the
+event loop, which held every other connection) finds nothing (`_ReadBack`).
 
 And before either: Twisted spools every body whole before daphne sees the request,
 whatever its size — a 100 GB POST would fill the disk before Django's
@@ -28,13 +30,15 @@ RequestSizeLimitMiddleware answered 413. Past the path's limit
 chunked body so far) the body is received and dropped (`_Dropped`), and the request
 reaches Django with an empty body and a Content-Length saying how large it was: the
 middleware answers the 413 in the envelope, with the request id and CORS headers of
-every other answer.
+every other answer. A client that declared a length past the limit and waits for
+`100 Continue` is not asked for the body: the 413 comes at once and the connection
+closes after it.
 """
 
 import asyncio
 import contextlib
 from functools import partial
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 _done = False
 READ_BYTES = 2**20  # body read back per `http.request` message the application receives
@@ -42,25 +46,28 @@ READ_BYTES = 2**20  # body read back per `http.request` message the application 
 
 class _BodyOnDisk(asyncio.Queue):
     """The ASGI input queue of one HTTP request whose body is `content` (Twisted's
-    file-like `Request.content`): `http.request` messages are queued as byte ranges of
-    it, merged up to READ_BYTES, and read when the application receives them; other
-    messages (`http.disconnect`) pass as they are."""
+    file-like `Request.content`, complete when the application is made): `http.request`
+    messages are queued at once as byte ranges of it, READ_BYTES each, and read when the
+    application receives them; other messages (`http.disconnect`) pass as they are.
+
+    daphne then reads the body itself in 8 KiB pieces to put them here (http_protocol.py,
+    `WebRequest.process`), on the event loop: for a 1 GiB upload 131,072 reads that
+    held every other connection (WebSockets included) for a second or more. It is given
+    `_ReadBack` instead, which has nothing to read, and its one empty message is not
+    queued."""
 
     def __init__(self, content):
         super().__init__()
         self._content = content
-        self._start = self._end = 0  # the range put and not queued yet
+        size = 0 if content.closed else content.seek(0, 2)  # closed: the client went away
+        for start in range(0, max(size, 1), READ_BYTES):
+            end = min(start + READ_BYTES, size)
+            super().put_nowait(("body", start, end, end < size))
 
     def put_nowait(self, item):
-        if item.get("type") != "http.request":
-            return super().put_nowait(item)
-        self._end += len(item.get("body", b""))
-        more = item.get("more_body", False)
-        if more and self._end - self._start < READ_BYTES:
-            return None
-        super().put_nowait(("body", self._start, self._end, more))
-        self._start = self._end
-        return None
+        if item.get("type") == "http.request":
+            return None  # daphne's own reading of `_ReadBack`: the ranges are queued
+        return super().put_nowait(item)
 
     async def get(self):
         item = await super().get()
@@ -69,11 +76,33 @@ class _BodyOnDisk(asyncio.Queue):
         _, start, end, more = item
         if self._content.closed:  # the request ended (the client went away): no body left
             return {"type": "http.disconnect"}
-        position = self._content.tell()  # where daphne's own reading of it is
         self._content.seek(start)
         body = self._content.read(end - start)
-        self._content.seek(position)
         return {"type": "http.request", "body": body, "more_body": more}
+
+
+class _ReadBack:
+    """What daphne sees as the request's body once `_BodyOnDisk` has queued it: nothing
+    left to read; closing it (Twisted, when the request ends) closes the body's file."""
+
+    def __init__(self, content):
+        self._content = content
+
+    @property
+    def closed(self) -> bool:
+        return self._content.closed
+
+    def read(self, size=-1) -> bytes:
+        return b""
+
+    def seek(self, offset, whence=0) -> int:
+        return 0
+
+    def tell(self) -> int:
+        return 0
+
+    def close(self) -> None:
+        self._content.close()
 
 
 class _Dropped:
@@ -98,11 +127,17 @@ class _Dropped:
 
 
 def _limit_for(request_target: bytes) -> int:
+    """The limit Django will apply: `body_limit` of the path exactly as daphne hands it
+    to Django (the target up to `?`, ASCII, percent-decoded: daphne/http_protocol.py and
+    Twisted's `Request.requestReceived`). Not `urlsplit`: it reads an absolute-form
+    target (`http://host/api/v1/recordings`), `//x/api/v1/recordings` or a `#fragment`
+    as another path than Django's, and a body Django refuses at 16 MiB was stored up to
+    the upload limit (4 GiB). A target daphne refuses (not ASCII): the default limit."""
     from apps.core.middleware import body_limit
 
     path = "/"
-    with contextlib.suppress(UnicodeDecodeError, ValueError):
-        path = unquote(urlsplit(request_target.decode("latin-1")).path)
+    with contextlib.suppress(UnicodeDecodeError):
+        path = unquote(request_target.split(b"?", 1)[0].decode("ascii"))
     return body_limit(path)
 
 
@@ -112,6 +147,15 @@ def _got_length(original):
         self._heimdall_received = 0
         if length is not None and length > self._heimdall_limit:
             self.content = _Dropped()  # the declared Content-Length tells Django
+            expect = self.requestHeaders.getRawHeaders(b"expect") or [b""]
+            if expect[0].lower() == b"100-continue":
+                # The client waits to be asked for the body: not asked (no 100 Continue),
+                # it is answered the 413 now, and the connection closes after it (RFC 9110
+                # 10.1.1) — else it sent the whole body to be dropped.
+                self.requestHeaders.removeHeader(b"expect")
+                self.channel.persistent = False
+                self.responseHeaders.setRawHeaders(b"connection", [b"close"])
+                self.channel.length = 0  # the channel dispatches the request at once
         else:
             original(self, length)
 
@@ -142,6 +186,7 @@ def _create_application(self, protocol, scope):
     content = getattr(protocol, "content", None)
     if scope.get("type") == "http" and content is not None:
         input_queue = _BodyOnDisk(content)
+        protocol.content = _ReadBack(content)
     else:
         input_queue = asyncio.Queue()
     scope.setdefault("asgi", {"version": "3.0"})

@@ -75,7 +75,7 @@ def send_now(messages: Messages) -> None:
         except RuntimeError:
             running = None
         if running is loop:  # already on it (an async caller): don't block it
-            loop.create_task(_send_and_tell(messages))
+            loop.create_task(_send_counting_drops(messages))
         else:
             asyncio.run_coroutine_threadsafe(_send_and_tell(messages), loop).result(10)
     except Exception:
@@ -88,6 +88,17 @@ def send_now(messages: Messages) -> None:
 async def _send_and_tell(messages: Messages) -> None:
     await _send_all(messages)
     await _tell_drops()
+
+
+async def _send_counting_drops(messages: Messages) -> None:
+    """`send_now` from a caller on the loop itself: nobody awaits the task, so a failed
+    send is counted here — it was lost untold ('Task exception was never retrieved'), the
+    sockets never sent `messages_dropped`."""
+    try:
+        await _send_and_tell(messages)
+    except Exception:
+        _count_drop()
+        logger.warning("could not publish %d event(s)", len(messages), exc_info=True)
 
 
 def _count_drop() -> None:
@@ -137,10 +148,13 @@ def send_later(build: Callable[[], Messages]) -> None:
         _count_drop()
         logger.warning("live event backlog full (%d); events dropped", MAX_BACKLOG)
         return
+    sending = _build_and_send(build)
     try:
-        asyncio.run_coroutine_threadsafe(_build_and_send(build), _publisher_loop())
+        asyncio.run_coroutine_threadsafe(sending, _publisher_loop())
     except Exception:
+        sending.close()  # never started
         _backlog.release()
+        _count_drop()  # told to the sockets with the next send that gets through (was lost)
         logger.warning("could not schedule live events", exc_info=True)
 
 

@@ -176,8 +176,15 @@ def ensure_partitions(table: str, days: set[date] | list[date]) -> list[date]:
             )
             created.append(day)
         present |= set(created)
-    with _known_lock:
-        _known_partitions[table] = present
+
+    def remember() -> None:
+        with _known_lock:
+            _known_partitions[table] = present
+
+    # Known once committed: made inside a caller's transaction that then rolled back, the
+    # partitions are gone, and remembering them made every later write to those days fail
+    # ('no partition of relation ... found for row': a 500 for each ingest of the day).
+    transaction.on_commit(remember)
     if created:
         logger.info("created %d partition(s) of %s: %s", len(created), table, created)
     return created

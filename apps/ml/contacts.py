@@ -9,7 +9,8 @@ CONTACT_DEPTH earlier detections on the channel, within CONTACT_WINDOW_S) comes 
 - the batch's own rows, earlier by timestamp (any order in the request), and
 - this process's store of the levels of committed batches (`remember`, called after
   commit: a rolled-back batch leaves nothing), per (station, channel) the last
-  CONTACT_DEPTH (time, dB), entries older than the window pruned, at most MAX_KEYS keys
+  CONTACT_DEPTH + STORE_TIES (time, dB), entries older than the window pruned, at most
+  MAX_KEYS keys
   (the least recently heard go first).
 
 No database query: scoring runs while the connection streams a COPY. The store is per
@@ -39,7 +40,12 @@ from apps.ml.context import (
     nearest_earlier,
 )
 
-MAX_KEYS = 1 << 16  # (station, channel) keys kept: 2 × 5 × 8 bytes each, ~5 MB in all
+MAX_KEYS = 1 << 16  # (station, channel) keys kept: 2 × 8 × 8 bytes each, ~8 MB in all
+# Entries kept per key beyond CONTACT_DEPTH: a row at the same time as the newest stored
+# ones cannot count them (not earlier), so with only CONTACT_DEPTH kept a batch cut
+# between two detections of one instant judged the later one on 4 levels where the whole
+# stream gives 5. Up to STORE_TIES detections of one instant per channel are covered.
+STORE_TIES = 3
 MAX_STATIONS = 1 << 16  # station codes before the store starts afresh (< 2**27 fit a key)
 PRUNE_EVERY_S = CONTACT_WINDOW_S / 10
 _STATION_SHIFT = 36  # as context._keys: code << 36 | channel centre in Hz
@@ -50,7 +56,7 @@ class _Store:
     -inf: empty) and levels. Every access under `lock`; `version` changes with every
     write, so a batch can tell whether what it read is still what is stored."""
 
-    def __init__(self, capacity: int = MAX_KEYS, depth: int = CONTACT_DEPTH):
+    def __init__(self, capacity: int = MAX_KEYS, depth: int = CONTACT_DEPTH + STORE_TIES):
         self.lock = threading.Lock()
         self.capacity, self.depth = capacity, depth
         self.version = 0
@@ -240,7 +246,7 @@ def batch_contacts(items: list, timestamps: list) -> BatchContacts | None:
             codes_version = _STORE.codes_version
     except (TypeError, KeyError, ValueError, OverflowError):
         return None
-    depth = _STORE.depth
+    depth, kept = CONTACT_DEPTH, _STORE.depth  # levels a row is judged on; kept per key
     key = (codes << _STATION_SHIFT) | channels.channel_of(frequency)
     keys, inverse = np.unique(key, return_inverse=True)
     with _STORE.lock:
@@ -265,11 +271,11 @@ def batch_contacts(items: list, timestamps: list) -> BatchContacts | None:
                 mine_levels[:, need], depth,
             )  # fmt: skip
         recent = level_within(time_s, times, levels, window_s=CONTACT_WINDOW_S)
-        # Per key, its newest `depth` items (sorted by key then time: the end of each run).
+        # Per key, its newest `kept` items (sorted by key then time: the end of each run).
         grouped = inverse[order]
         end = np.searchsorted(grouped, np.arange(len(keys)), side="right") - 1
         start = np.searchsorted(grouped, np.arange(len(keys)), side="left")
-        back = end[None, :] - np.arange(depth)[:, None]  # newest first
+        back = end[None, :] - np.arange(kept)[:, None]  # newest first
         inside = back >= start[None, :]
         source = order[np.maximum(back, 0)]
         newest_times, newest_levels = _merge(
@@ -277,10 +283,10 @@ def batch_contacts(items: list, timestamps: list) -> BatchContacts | None:
             np.where(inside, strength[source], 0.0),
             stored_times,
             stored_levels,
-            depth,
+            kept,
         )
     else:
-        newest_times, newest_levels = np.zeros((depth, 0)), np.zeros((depth, 0))
+        newest_times, newest_levels = np.zeros((kept, 0)), np.zeros((kept, 0))
     return BatchContacts(recent, keys, newest_times, newest_levels, slots, version, codes_version)
 
 

@@ -113,14 +113,6 @@ class _Batch:
             parse_timestamp(item.get("detection_timestamp")) if isinstance(item, dict) else None
             for item in items
         ]
-        # Each item's contact level (its station's recent level on its channel), found once
-        # for the whole batch from its own rows and this process's store (no query), so
-        # that chunks score as the whole batch would.
-        self.contacts = (
-            contacts.batch_contacts(items, self.timestamps)
-            if getattr(self.scorer, "uses_contact_levels", False)
-            else None
-        )
         self.earliest = retention_cutoff(now)
         self.errors: dict[str, list[str]] = {}
         self.conflicts: list[tuple[int, str, str]] = []
@@ -143,6 +135,24 @@ class _Batch:
                 "id", "frequency_min", "frequency_max"
             )
         }
+        # Each item's contact level (its station's recent level on its channel), found once
+        # for the whole batch from its own rows and this process's store (no query), so
+        # that chunks score as the whole batch would. Only when every item names a known
+        # station: the store keeps a code per station id for the life of the process, and
+        # the ids of a batch that will be refused (any string, up to the body limit) were
+        # kept too — memory without bound, and past MAX_STATIONS of them every contact's
+        # levels forgotten.
+        self.contacts = (
+            contacts.batch_contacts(items, self.timestamps)
+            if getattr(self.scorer, "uses_contact_levels", False)
+            and all(
+                isinstance(item, dict)
+                and isinstance(item.get("websdr_station_id"), str)
+                and item["websdr_station_id"] in self.station_ranges
+                for item in items
+            )
+            else None
+        )
 
     def chunks(self):
         """Yield the prepared unique rows, CHUNK_ROWS items at a time; nothing more once a
@@ -495,17 +505,36 @@ def _copy_streamed(batch: _Batch, now: datetime) -> None:
     nothing of the batch is stored. bench/timeseries.py measures what this overlap buys.
     """
     stamp = now.isoformat()
+    problem = None
     with connection.wrap_database_errors, connection.cursor() as cursor:
         raw = cursor.cursor
-        with raw.copy(ROWS_SQL, writer=QueuedLibpqWriter(raw)) as copy:
-            for rows in batch.chunks():
-                # In id order: concurrent batches holding the same ids (a client's retries)
-                # then take their row locks in one order and wait instead of deadlocking;
-                # a deadlock between larger batches chunked differently is caught by
-                # `_write`, which compares the ids instead.
-                rows = sorted(rows, key=_by_id)
-                copy.write("".join([_copy_line(row, stamp) for row in rows]))
-            batch.raise_problems()
+        try:
+            with raw.copy(ROWS_SQL, writer=QueuedLibpqWriter(raw)) as copy:
+                try:
+                    for rows in batch.chunks():
+                        # In id order: concurrent batches holding the same ids (a client's
+                        # retries) then take their row locks in one order and wait instead
+                        # of deadlocking; a deadlock between larger batches chunked
+                        # differently is caught by `_write`, which compares the ids instead.
+                        rows = sorted(rows, key=_by_id)
+                        copy.write("".join([_copy_line(row, stamp) for row in rows]))
+                    batch.raise_problems()
+                except Exception as exc:
+                    problem = exc
+                    raise _CopyRefused from None
+        except _CopyRefused:
+            raise problem from None
+
+
+class _CopyRefused(Exception):
+    """Ends a COPY whose batch is refused. psycopg sends the message of the exception that
+    ends a COPY to the server (CopyFail): the problem's own message — a 400 naming a
+    20 kB station id — failed there ('too many values to unpack'), the connection was
+    left broken and the next query on it failed ('the connection is closed'). So a short
+    one; the problem itself is raised once the COPY has ended."""
+
+    def __str__(self) -> str:
+        return "batch refused"
 
 
 def _deadlocked(exc: Exception) -> bool:

@@ -449,6 +449,41 @@ async def test_event_batches_whose_send_failed_are_told_to_every_socket():
     await ws.disconnect()
 
 
+async def test_a_failed_send_from_the_event_loop_itself_is_told_to_every_socket():
+    """send_now from a caller on the publishing loop (an async caller; in embedded mode
+    the server's loop) hands the send to a task nobody awaits: when it failed the batch
+    was lost untold ('Task exception was never retrieved'). Now counted and told like
+    the other two paths."""
+    from channels.layers import channel_layers
+    from channels_redis.pubsub import RedisPubSubChannelLayer
+
+    from apps.core import events
+
+    user = await world()
+    ws = await connect(f"/ws/signals/live?token={access_token(user)}")
+    await subscribe(ws)
+    assert events._publisher_loop() is asyncio.get_running_loop()  # the socket's loop
+    working = channel_layers.backends["default"]
+    channel_layers.backends["default"] = RedisPubSubChannelLayer(
+        hosts=["redis://127.0.0.1:1/0"], prefix=working.prefix
+    )
+    try:
+        events.send_now([("signals.live", {"type": "signal.detection", "data": {}})])
+        await asyncio.sleep(0.5)  # the send fails in its task
+    finally:
+        channel_layers.backends["default"] = working
+    kept = DetectionFactory(when=utc_now())
+    await database_sync_to_async(ingest)(kept)
+    frames = [await receive(ws), await receive(ws)]
+    assert [(f["type"], f.get("data", {}).get("id")) for f in frames[:1]] == [
+        ("signal_detection", kept["id"])
+    ]
+    assert {k: frames[1][k] for k in ("type", "count", "source")} == {
+        "type": "messages_dropped", "count": 1, "source": "publisher",
+    }  # fmt: skip
+    await ws.disconnect()
+
+
 # --- registered channels ---------------------------------------------------------------
 
 

@@ -188,3 +188,19 @@ async def test_a_websocket_without_its_channel_layer_is_closed_4503(settings):
     while closed["type"] != "websocket.close":
         closed = await ws.receive_output(timeout=10)
     assert closed["code"] == 4503
+
+
+def test_a_batch_that_could_not_be_scheduled_is_counted_as_dropped(monkeypatch):
+    """send_later whose loop refuses the send (closed): the batch was lost uncounted, so
+    the sockets were never told; now counted like the other drops, its slot freed."""
+    closed = asyncio.new_event_loop()
+    closed.close()
+    monkeypatch.setattr(events, "_main_loop", None)
+    monkeypatch.setattr(events, "_publisher", (os.getpid(), closed))
+    monkeypatch.setattr(events, "_dropped", 0)
+    events.send_later(lambda: [("signals.live", {"type": "signal.detection", "data": {}})])
+    assert events._dropped == 1
+    for _ in range(events.MAX_BACKLOG):  # every slot free again
+        assert events._backlog.acquire(blocking=False)
+    for _ in range(events.MAX_BACKLOG):
+        events._backlog.release()

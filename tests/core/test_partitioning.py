@@ -1,10 +1,10 @@
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
 from apps.anomalies.models import AnomalyEvent
-from apps.core.partitioning import existing_partitions, storage_mode
+from apps.core.partitioning import _partition_name, existing_partitions, storage_mode
 from apps.core.timeutil import utc_now
 from apps.signals import tasks
 from apps.signals.models import DetectionKey, SignalDetection
@@ -96,3 +96,26 @@ def test_partition_names_are_days():
     ingest(DetectionFactory(when=datetime(day.year, day.month, day.day, 23, 59, tzinfo=UTC)))
     assert day in existing_partitions(TABLE)
     assert isinstance(day, date)
+
+
+def test_partitions_made_in_a_rolled_back_transaction_are_not_taken_as_made(
+    django_capture_on_commit_callbacks,
+):
+    """Found: a Python caller's transaction around an ingest rolled back, the day's new
+    partition with it, but this process remembered the partition as made: every later
+    ingest of that day failed ('no partition of relation ... found for row', a 500). The
+    partitions are remembered once committed."""
+    StationFactory(id="twente-nl")
+    when = utc_now() - timedelta(days=3)
+    day = when.date()
+    with connection.cursor() as cursor:  # (dropped within this test's transaction only)
+        cursor.execute(f'DROP TABLE IF EXISTS "{_partition_name(TABLE, day)}"')
+    with pytest.raises(RuntimeError), transaction.atomic():
+        ingest(DetectionFactory(when=when))
+        assert day in existing_partitions(TABLE)
+        raise RuntimeError("the caller's transaction fails")
+    assert day not in existing_partitions(TABLE)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert ingest(DetectionFactory(when=when)).ingested == 1
+    assert day in existing_partitions(TABLE)
+    assert SignalDetection.objects.filter(detection_timestamp=when).count() == 1

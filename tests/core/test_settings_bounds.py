@@ -8,12 +8,15 @@ connections. Each now stops the process with ImproperlyConfigured naming the var
 """
 
 import runpy
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
+from django.utils import timezone
 
-from heimdall.env import env_int
+from apps.core.ratelimit import parse_rate
+from heimdall.env import CENTURY_DAYS, CENTURY_MINUTES, CENTURY_SECONDS, env_int
 
 SETTINGS = Path(__file__).resolve().parents[2] / "heimdall" / "settings.py"
 # name -> the smallest value it takes (process-specific ones need their process).
@@ -89,3 +92,68 @@ def test_env_int(monkeypatch):
     with pytest.raises(ImproperlyConfigured, match="X_I must be an integer at least 3, got '2'"):
         env_int("X_I", 3, minimum=3)
     assert env_int("X_I", 3) == 2
+
+
+RATES = {
+    "HEIMDALL_RATE_LIMIT_USER": "user", "HEIMDALL_RATE_LIMIT_ANON": "anon",
+    "HEIMDALL_RATE_LIMIT_API_KEY": "api_key",
+    "HEIMDALL_RATE_LIMIT_LOGIN_USERNAME": "login_username",
+    "HEIMDALL_RATE_LIMIT_LOGIN_ADDRESS": "login_address",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(RATES))
+@pytest.mark.parametrize("raw", ["lots", "100", "0/min", "-5/min", "10/fortnight", "10/min/x",
+                                 "/min", "10/", "1.5/min"])  # fmt: skip
+def test_a_rate_limit_that_is_not_a_rate_stops_the_process_naming_it(monkeypatch, name, raw):
+    """Found: a rate limit was a bare string, read at each request — 'lots' started fine
+    and every request it counts was a 500 (parse_rate raised ImproperlyConfigured in
+    RateLimitMiddleware); 0/min or below refused them all."""
+    with pytest.raises(ImproperlyConfigured, match=f"{name} must be a rate like '100/min'"):
+        _load(monkeypatch, **{name: raw})
+
+
+@pytest.mark.parametrize("name", sorted(RATES))
+def test_a_rate_limit_in_any_period_is_read_as_given(monkeypatch, name):
+    for raw, parsed in [("5/s", (5, 1)), (" 100/hour ", (100, 3600)), ("7/Day", (7, 86400)),
+                        ("1/m", (1, 60))]:  # fmt: skip
+        rates = _load(monkeypatch, **{name: raw})["REST_FRAMEWORK"]["DEFAULT_THROTTLE_RATES"]
+        assert parse_rate(rates[RATES[name]]) == parsed
+
+
+# name -> its unit's century (durations added to or taken from now).
+MAXIMA = {
+    "HEIMDALL_ACCESS_TOKEN_LIFETIME": CENTURY_SECONDS,
+    "HEIMDALL_REFRESH_TOKEN_LIFETIME": CENTURY_SECONDS,
+    "HEIMDALL_COLLECTOR_STALE_SECONDS": CENTURY_SECONDS,
+    "HEIMDALL_ANOMALY_EVENT_QUIET_SECONDS": CENTURY_SECONDS,
+    "HEIMDALL_ANOMALY_RETRAIN_MINUTES": CENTURY_MINUTES,
+    "HEIMDALL_ANOMALY_HISTORY_DAYS": CENTURY_DAYS,
+    "HEIMDALL_DETECTION_RETENTION_DAYS": CENTURY_DAYS,
+}
+
+
+@pytest.mark.parametrize("name", sorted(MAXIMA))
+def test_a_duration_past_a_century_stops_the_process_naming_it(monkeypatch, name):
+    """Found: HEIMDALL_ACCESS_TOKEN_LIFETIME=300000000000 started, then every login was a
+    500 (OverflowError making the token: past year 9999); a retention of 10^9 days failed
+    each retention run the same way. Capped at a century, which the date arithmetic
+    takes."""
+    maximum = MAXIMA[name]
+    with pytest.raises(
+        ImproperlyConfigured, match=f"{name} must be an integer at most {maximum}, got"
+    ):
+        _load(monkeypatch, **{name: str(maximum + 1)})
+    assert _load(monkeypatch, **{name: str(maximum)}).get(name, maximum) == maximum
+    seconds = maximum * {CENTURY_SECONDS: 1, CENTURY_MINUTES: 60, CENTURY_DAYS: 86_400}[maximum]
+    now = timezone.now()
+    assert now + timedelta(seconds=seconds) > now > now - timedelta(seconds=seconds)
+
+
+def test_an_access_token_lives_up_to_a_century(monkeypatch):
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    loaded = _load(monkeypatch, HEIMDALL_ACCESS_TOKEN_LIFETIME=str(CENTURY_SECONDS))
+    token = AccessToken()
+    token.set_exp(lifetime=loaded["SIMPLE_JWT"]["ACCESS_TOKEN_LIFETIME"])  # what overflowed
+    assert token["exp"] - token["iat"] == CENTURY_SECONDS

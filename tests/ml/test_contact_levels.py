@@ -313,9 +313,9 @@ def test_a_batch_sent_again_is_duplicates_though_its_scores_would_differ(
         ingest(*louder)
     with django_capture_on_commit_callbacks(execute=True):
         assert ingest(jump) == IngestResult(ingested=0, duplicates=1, anomalies=0)
-    # What the second send was scored with: the four louder ones before it, no jump.
+    # What the second send was scored with: the five louder ones before it, no jump.
     found = contacts.batch_contacts([jump], [first.detection_timestamp]).recent
-    assert (found.level_db[0], found.count[0]) == (-66.0, 4)
+    assert (found.level_db[0], found.count[0]) == (-66.0, 5)
     again = SignalDetection.objects.get(pk=jump["id"])
     assert (again.anomaly_score, again.is_anomaly) == (first.anomaly_score, True)
 
@@ -349,7 +349,8 @@ def test_the_store_keeps_the_newest_levels_per_station_and_channel():
     remembered([("hf-a", 7_000_000, t, -90.0 - t) for t in range(7)], now=6)
     remembered([("hf-b", 7_000_000, 5, -40.0), ("hf-a", 7_003_000, 5, -30.0)], now=6)
     assert level_at("hf-a", 7_000_000, 10) == pytest.approx(-94.0)  # 2..6 s: -92..-96 dB
-    assert level_at("hf-a", 7_000_000, 4.5) == pytest.approx(-93.0)  # 2..4 s: before it only
+    # 0..4 s: before it only (the store keeps STORE_TIES more than CONTACT_DEPTH: 0 s too)
+    assert level_at("hf-a", 7_000_000, 4.5) == pytest.approx(-92.0)
     assert level_at("hf-b", 7_000_000, 10) == -40.0
     assert math.isnan(level_at("hf-a", 7_000_000, 607))  # the newest, 6 s, is 601 s earlier
 
@@ -401,3 +402,50 @@ def test_batches_in_turn_find_what_the_whole_stream_gives():
             )
             contacts.remember(batch, now=1_800_000_000 + seconds[part].max())
             sent += new
+
+
+@pytest.mark.parametrize("ties", [1, 2, 3])
+def test_a_batch_cut_between_detections_of_one_instant_finds_what_one_batch_finds(ties):
+    """Found: the store kept a key's newest CONTACT_DEPTH levels; a row at the same time
+    as the newest stored ones cannot count those (not earlier than it), so a batch cut
+    between two detections of one instant judged the later on 4 levels where one batch
+    (and the whole stream) gives 5. The store keeps STORE_TIES more."""
+    rows = [("hf-a", 7_000_000, 10.0 * k, -90.0 - k) for k in range(6)]  # 0 s … 50 s
+    rows += [("hf-a", 7_000_000, 60.0, -60.0)] * ties  # one instant, the batch cut inside
+    last = ("hf-a", 7_000_000, 60.0, -99.0)
+    remembered(rows, now=60)
+    found = contacts.batch_contacts(
+        [{"websdr_station_id": last[0], "frequency_hz": last[1], "signal_strength_db": last[3]}],
+        [at(last[2])],
+    ).recent
+    whole = levels([*rows, last])
+    assert (found.count[0], found.level_db[0]) == (5, -93.0)  # 10 s … 50 s
+    assert (whole.count[-1], whole.level_db[-1]) == (5, -93.0)
+
+
+@pytest.mark.parametrize(
+    "unknown",
+    ["x" * 100_000, "\u00e9t\u00e9-\U0001f4e1", " hf-a", "HF-A"],
+    ids=["long", "unicode", "space", "case"],
+)
+def test_a_refused_batch_leaves_no_station_ids_in_the_store(
+    deployed, django_capture_on_commit_callbacks, monkeypatch, unknown
+):
+    """Found: the store gave every station id of every batch a code for the life of the
+    process, before validation — a refused batch's ids too (any string, up to the body
+    limit: memory without bound), and past MAX_STATIONS of them the store started afresh,
+    every contact's levels forgotten. Now only batches whose stations are all known."""
+    monkeypatch.setattr(contacts, "MAX_STATIONS", 3)
+    now = utc_now()
+    with django_capture_on_commit_callbacks(execute=True):
+        ingest(*contact(now - timedelta(minutes=2)))
+    for k in range(5):  # unknown stations, each batch refused
+        with pytest.raises(ValidationFailed):
+            ingest(item(now, -90.0, websdr_station_id=f"{unknown}{k}"))
+        with pytest.raises(ValidationFailed):
+            ingest(item(now, -90.0, websdr_station_id=[unknown]), item(now, -90.0))
+    assert set(contacts._STORE.codes) == {"hf-a"}
+    jump = item(now - timedelta(minutes=1), -70.0)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert ingest(jump).anomalies == 1  # the contact's levels are still there
+    assert verdict_of(jump) == JUMP

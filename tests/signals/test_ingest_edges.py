@@ -324,3 +324,26 @@ def test_python_huge_integer_feature_without_a_model(stations):
     with pytest.raises(ValidationFailed):
         detection_ingest(detections=[item])
     assert SignalDetection.objects.count() == 0
+
+
+@pytest.mark.parametrize("size", [64, 20_000, 1_000_000])
+def test_a_refusal_with_a_long_message_leaves_the_connection_usable(
+    operator_client, stations, small_chunks, size
+):
+    """Found: the 400's message names the unknown station, and the refusal ended the
+    COPY with it (psycopg sends it to the server): from about 10 kB psycopg failed
+    sending it, the connection was left broken, and the next query on it failed ('the
+    connection is closed'). A Python caller got that instead of ValidationFailed's
+    follow-ups; a request's connection went back to the pool broken."""
+    before = snapshot()
+    unknown = "x" * size
+    items = [*(DetectionFactory() for _ in range(4)), DetectionFactory(websdr_station_id=unknown)]
+    with pytest.raises(ValidationFailed, match="unknown station"):
+        detection_ingest(detections=items)
+    assert snapshot() == before  # the connection still answers; nothing stored
+    response = post(operator_client, *(DetectionFactory() for _ in range(4)),
+                    DetectionFactory(websdr_station_id=unknown))  # fmt: skip
+    assert_envelope(response, 400, "VALIDATION_ERROR")
+    assert response.json()["error"]["details"]["field"] == "detections[4].websdr_station_id"
+    assert snapshot() == before
+    assert post(operator_client, DetectionFactory()).status_code == 201

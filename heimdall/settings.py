@@ -401,7 +401,9 @@ HEIMDALL_WS_MESSAGES_PER_SECOND = env_int("HEIMDALL_WS_MESSAGES_PER_SECOND", 20,
 # API keys: how many unrevoked keys one user may hold.
 HEIMDALL_API_KEYS_PER_USER = env_int("HEIMDALL_API_KEYS_PER_USER", 50, minimum=1)
 # Partitions created ahead of time by the scheduled maintenance task.
-HEIMDALL_PARTITIONS_AHEAD_DAYS = env_int("HEIMDALL_PARTITIONS_AHEAD_DAYS", 7, minimum=0)
+HEIMDALL_PARTITIONS_AHEAD_DAYS = env_int(
+    "HEIMDALL_PARTITIONS_AHEAD_DAYS", 7, minimum=0, maximum=366
+)
 
 # --- localization (docs/localization.md) ----------------------------------------------
 # Localize co-detections of ≥ 3 member stations of a constellation automatically.

@@ -157,3 +157,16 @@ def test_an_access_token_lives_up_to_a_century(monkeypatch):
     token = AccessToken()
     token.set_exp(lifetime=loaded["SIMPLE_JWT"]["ACCESS_TOKEN_LIFETIME"])  # what overflowed
     assert token["exp"] - token["iat"] == CENTURY_SECONDS
+
+
+def test_partitions_ahead_are_at_most_a_year(monkeypatch):
+    """A huge HEIMDALL_PARTITIONS_AHEAD_DAYS made the periodic task create that many
+    daily partitions."""
+    with pytest.raises(
+        ImproperlyConfigured, match="HEIMDALL_PARTITIONS_AHEAD_DAYS must be an integer at most 366"
+    ):
+        _load(monkeypatch, HEIMDALL_PARTITIONS_AHEAD_DAYS="367")
+    assert (
+        _load(monkeypatch, HEIMDALL_PARTITIONS_AHEAD_DAYS="366")["HEIMDALL_PARTITIONS_AHEAD_DAYS"]
+        == 366
+    )

@@ -21,13 +21,13 @@ raised the server's peak memory by 463 MiB (bench/upload.py), a 2 GB one would n
 2 GB. `_BodyOnDisk` is that queue keeping only *where* the body lies in the file,
 queued from its size when the application is made and read back, 1 MiB at a time,
 when the application asks for it; daphne's own reading (131,072 reads per GiB on the
-event loop, which held every other connection) finds nothing (`_ReadBack`).
+event loop, which held every other connection) finds nothing (`_EmptyBody`).
 
 And before either: Twisted spools every body whole before daphne sees the request,
 whatever its size — a 100 GB POST would fill the disk before Django's
 RequestSizeLimitMiddleware answered 413. Past the path's limit
 (apps.core.middleware.body_limit: the declared Content-Length, or the bytes of a
-chunked body so far) the body is received and dropped (`_Dropped`), and the request
+chunked body so far) the body is received and dropped (`_EmptyBody`), and the request
 reaches Django with an empty body and a Content-Length saying how large it was: the
 middleware answers the 413 in the envelope, with the request id and CORS headers of
 every other answer. A client that declared a length past the limit and waits for
@@ -53,7 +53,7 @@ class _BodyOnDisk(asyncio.Queue):
     daphne then reads the body itself in 8 KiB pieces to put them here (http_protocol.py,
     `WebRequest.process`), on the event loop: for a 1 GiB upload 131,072 reads that
     held every other connection (WebSockets included) for a second or more. It is given
-    `_ReadBack` instead, which has nothing to read, and its one empty message is not
+    `_EmptyBody(content)` instead, which has nothing to read, and its one empty message is not
     queued."""
 
     def __init__(self, content):
@@ -66,7 +66,7 @@ class _BodyOnDisk(asyncio.Queue):
 
     def put_nowait(self, item):
         if item.get("type") == "http.request":
-            return None  # daphne's own reading of `_ReadBack`: the ranges are queued
+            return None  # daphne's own reading of `_EmptyBody`: the ranges are queued
         return super().put_nowait(item)
 
     async def get(self):
@@ -81,34 +81,19 @@ class _BodyOnDisk(asyncio.Queue):
         return {"type": "http.request", "body": body, "more_body": more}
 
 
-class _ReadBack:
-    """What daphne sees as the request's body once `_BodyOnDisk` has queued it: nothing
-    left to read; closing it (Twisted, when the request ends) closes the body's file."""
+class _EmptyBody:
+    """What Twisted and daphne see as a request's body when they must not hold it: one
+    past its limit (`_EmptyBody()`: written to nowhere) or one `_BodyOnDisk` has queued
+    (`_EmptyBody(content)`: nothing left to read; closing it, when the request ends,
+    closes the body's file). Reads as empty either way."""
 
-    def __init__(self, content):
+    def __init__(self, content=None):
         self._content = content
+        self._closed = False
 
     @property
     def closed(self) -> bool:
-        return self._content.closed
-
-    def read(self, size=-1) -> bytes:
-        return b""
-
-    def seek(self, offset, whence=0) -> int:
-        return 0
-
-    def tell(self) -> int:
-        return 0
-
-    def close(self) -> None:
-        self._content.close()
-
-
-class _Dropped:
-    """A request body past its limit: written to nowhere, read back as empty."""
-
-    closed = False
+        return self._content.closed if self._content is not None else self._closed
 
     def write(self, data) -> None:
         pass
@@ -123,7 +108,9 @@ class _Dropped:
         return 0
 
     def close(self) -> None:
-        self.closed = True
+        if self._content is not None:
+            self._content.close()
+        self._closed = True
 
 
 def _limit_for(request_target: bytes) -> int:
@@ -146,7 +133,7 @@ def _got_length(original):
         self._heimdall_limit = _limit_for(getattr(self.channel, "_path", b"/") or b"/")
         self._heimdall_received = 0
         if length is not None and length > self._heimdall_limit:
-            self.content = _Dropped()  # the declared Content-Length tells Django
+            self.content = _EmptyBody()  # the declared Content-Length tells Django
             expect = self.requestHeaders.getRawHeaders(b"expect") or [b""]
             if expect[0].lower() == b"100-continue":
                 # The client waits to be asked for the body: not asked (no 100 Continue),
@@ -165,12 +152,12 @@ def _got_length(original):
 def _handle_content_chunk(original):
     def handleContentChunk(self, data):  # Twisted's name
         self._heimdall_received = getattr(self, "_heimdall_received", 0) + len(data)
-        if isinstance(self.content, _Dropped):
+        if isinstance(self.content, _EmptyBody):
             return
         if self._heimdall_received > getattr(self, "_heimdall_limit", self._heimdall_received):
             # A chunked body past the limit: stop storing it; say how large it got.
             self.content.close()
-            self.content = _Dropped()
+            self.content = _EmptyBody()
             size = str(self._heimdall_received).encode()
             self.requestHeaders.setRawHeaders(b"content-length", [size])
             return
@@ -186,7 +173,7 @@ def _create_application(self, protocol, scope):
     content = getattr(protocol, "content", None)
     if scope.get("type") == "http" and content is not None:
         input_queue = _BodyOnDisk(content)
-        protocol.content = _ReadBack(content)
+        protocol.content = _EmptyBody(content)
     else:
         input_queue = asyncio.Queue()
     scope.setdefault("asgi", {"version": "3.0"})

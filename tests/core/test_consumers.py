@@ -6,6 +6,7 @@ bounded outbox.
 """
 
 import asyncio
+import contextlib
 import json
 from datetime import timedelta
 
@@ -379,6 +380,35 @@ async def test_the_outbox_is_bounded_in_bytes_too(settings):
     await ws.disconnect()
 
 
+@contextlib.contextmanager
+def _redis_unreachable():
+    """Sends made inside go to a channel layer pointed at a port nothing listens on (Redis
+    down); the sockets stay subscribed on the working layer."""
+    from channels.layers import channel_layers
+    from channels_redis.pubsub import RedisPubSubChannelLayer
+
+    working = channel_layers.backends["default"]
+    channel_layers.backends["default"] = RedisPubSubChannelLayer(
+        hosts=["redis://127.0.0.1:1/0"], prefix=working.prefix
+    )
+    try:
+        yield
+    finally:
+        channel_layers.backends["default"] = working
+
+
+async def _kept_then_told_dropped(ws, kept: dict, count: int) -> None:
+    """The socket receives `kept` (a detection that got through), then messages_dropped
+    from the publisher saying `count` batches were lost."""
+    frames = [await receive(ws), await receive(ws)]
+    assert [(f["type"], f.get("data", {}).get("id")) for f in frames[:1]] == [
+        ("signal_detection", kept["id"])
+    ]
+    assert {k: frames[1][k] for k in ("type", "count", "source")} == {
+        "type": "messages_dropped", "count": count, "source": "publisher",
+    }  # fmt: skip
+
+
 async def test_event_batches_the_publisher_dropped_are_told_to_every_socket():
     """Past MAX_BACKLOG sends in flight (a stalled Redis) the publisher drops a batch;
     once a send gets through, every socket hears how many: messages_dropped with
@@ -399,13 +429,7 @@ async def test_event_batches_the_publisher_dropped_are_told_to_every_socket():
             events._backlog.release()
     assert await ws.receive_nothing(timeout=0.3)
     await database_sync_to_async(ingest)(kept)
-    frames = [await receive(ws), await receive(ws)]
-    assert [(f["type"], f.get("data", {}).get("id")) for f in frames[:1]] == [
-        ("signal_detection", kept["id"])
-    ]
-    assert {k: frames[1][k] for k in ("type", "count", "source")} == {
-        "type": "messages_dropped", "count": 1, "source": "publisher",
-    }  # fmt: skip
+    await _kept_then_told_dropped(ws, kept, 1)
     await ws.disconnect()
 
 
@@ -414,38 +438,23 @@ async def test_event_batches_whose_send_failed_are_told_to_every_socket():
     nothing listens on) loses its batch on both publishing paths, the waiting one
     (send_now) and the after-commit one (send_later); each lost batch is counted and
     told, like one dropped at the backlog, once a send gets through again."""
-    from channels.layers import channel_layers
-    from channels_redis.pubsub import RedisPubSubChannelLayer
-
     from apps.core import events
 
     user = await world()
     ws = await connect(f"/ws/signals/live?token={access_token(user)}")
     await subscribe(ws)
-    working = channel_layers.backends["default"]
-    channel_layers.backends["default"] = RedisPubSubChannelLayer(
-        hosts=["redis://127.0.0.1:1/0"], prefix=working.prefix
-    )
     lost = [("signals.live", {"type": "signal.detection", "data": {}})]
 
     def lazy():
         events.send_later(lambda: lost)
 
-    try:
+    with _redis_unreachable():
         await database_sync_to_async(events.send_now)(lost)
         await database_sync_to_async(lazy)()
         await asyncio.sleep(0.5)  # the after-commit send fails on the loop
-    finally:
-        channel_layers.backends["default"] = working
     kept = DetectionFactory(when=utc_now())
     await database_sync_to_async(ingest)(kept)
-    frames = [await receive(ws), await receive(ws)]
-    assert [(f["type"], f.get("data", {}).get("id")) for f in frames[:1]] == [
-        ("signal_detection", kept["id"])
-    ]
-    assert {k: frames[1][k] for k in ("type", "count", "source")} == {
-        "type": "messages_dropped", "count": 2, "source": "publisher",
-    }  # fmt: skip
+    await _kept_then_told_dropped(ws, kept, 2)
     await ws.disconnect()
 
 
@@ -454,33 +463,18 @@ async def test_a_failed_send_from_the_event_loop_itself_is_told_to_every_socket(
     the server's loop) hands the send to a task nobody awaits: when it failed the batch
     was lost untold ('Task exception was never retrieved'). Now counted and told like
     the other two paths."""
-    from channels.layers import channel_layers
-    from channels_redis.pubsub import RedisPubSubChannelLayer
-
     from apps.core import events
 
     user = await world()
     ws = await connect(f"/ws/signals/live?token={access_token(user)}")
     await subscribe(ws)
     assert events._publisher_loop() is asyncio.get_running_loop()  # the socket's loop
-    working = channel_layers.backends["default"]
-    channel_layers.backends["default"] = RedisPubSubChannelLayer(
-        hosts=["redis://127.0.0.1:1/0"], prefix=working.prefix
-    )
-    try:
+    with _redis_unreachable():
         events.send_now([("signals.live", {"type": "signal.detection", "data": {}})])
         await asyncio.sleep(0.5)  # the send fails in its task
-    finally:
-        channel_layers.backends["default"] = working
     kept = DetectionFactory(when=utc_now())
     await database_sync_to_async(ingest)(kept)
-    frames = [await receive(ws), await receive(ws)]
-    assert [(f["type"], f.get("data", {}).get("id")) for f in frames[:1]] == [
-        ("signal_detection", kept["id"])
-    ]
-    assert {k: frames[1][k] for k in ("type", "count", "source")} == {
-        "type": "messages_dropped", "count": 1, "source": "publisher",
-    }  # fmt: skip
+    await _kept_then_told_dropped(ws, kept, 1)
     await ws.disconnect()
 
 

@@ -179,7 +179,10 @@ def test_deployed_context_model_scores_ingest_and_names_the_event(settings):
     )  # fmt: skip
     model_activate(model=model)
     scoring.forget_loaded_scorer()
-    when = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
+    # Yesterday noon: today's noon is in the future before 12:00 UTC (refused by ingest).
+    when = (datetime.now(UTC) - timedelta(days=1)).replace(
+        hour=12, minute=0, second=0, microsecond=0
+    )
     normal = DetectionFactory(
         when=when,
         websdr_station_id="hf-a",

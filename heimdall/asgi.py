@@ -20,6 +20,7 @@ from django.conf import settings  # noqa: E402
 
 from apps.accounts.websocket_auth import HeimdallWebSocketAuth  # noqa: E402
 from apps.collectors.embedded import start_embedded_collectors  # noqa: E402
+from apps.core.daphne_errors import envelope_daphne_errors  # noqa: E402
 from apps.core.daphne_requests import let_django_parse_request_bodies  # noqa: E402
 from apps.core.proxies import ClientAddressASGI, refuse_daphne_proxy_headers  # noqa: E402
 from apps.core.scheduling import start_inprocess_scheduler  # noqa: E402
@@ -29,6 +30,7 @@ from heimdall.routing import websocket_urlpatterns  # noqa: E402
 
 refuse_daphne_proxy_headers()
 let_django_parse_request_bodies()  # multipart bodies: Django streams them, Twisted must not
+envelope_daphne_errors()  # daphne's own 400/500/503 pages as the JSON envelope
 
 application = ProtocolTypeRouter(
     {

@@ -1,0 +1,123 @@
+"""daphne's and Twisted's own error answers in Heimdall's error envelope.
+
+Some requests never reach Django:
+
+- Twisted refuses a request it cannot parse with a bare `HTTP/1.1 400 Bad Request` and
+  no headers or body (twisted/web/http.py, `HTTPChannel._respondToBadRequestAndDisconnect`):
+  a request line with raw non-ASCII bytes in the path or query, a header line without a
+  colon or with a NUL, a Content-Length that is not a number, headers past 16 KiB or
+  past 500 lines, broken chunked encoding; a single line past 16 KiB even closed the
+  connection without a word (twisted/protocols/basic.py, `lineLengthExceeded`);
+- daphne answers with an HTML page (daphne/http_protocol.py, `WebRequest.basic_error`):
+  400 for a path or query it cannot decode (Twisted now refuses those first), 500
+  "Daphne HTTP processing error" (daphne failed while handing the request over) and
+  "Exception inside application." (the ASGI application raised), 503 "Application
+  failed to respond within time limit." (only with --http-timeout).
+
+A client of the API then got no body or `text/html` where every other answer is the JSON
+envelope (`{"error": {"code", "message", "details", "request_id", "timestamp"}}`) with
+an X-Request-ID header, and a browser page on an allowed origin got no CORS headers from
+daphne's page (so it saw a network error, not the status). `envelope_daphne_errors()`
+replaces both, once, when heimdall.asgi is imported by daphne: same status, the
+envelope (`details.reason`: daphne's or Twisted's own words), a fresh request id, for
+daphne's answers the CORS headers django-cors-headers would give an API answer
+(settings.CORS_ALLOWED_ORIGINS, CORS_URLS_REGEX, CORS_EXPOSE_HEADERS; Twisted's come
+before the headers are read), and Retry-After on a 503 like every other 503. Twisted
+still closes the connection after its 400.
+"""
+
+import json
+import re
+
+from django.conf import settings
+
+from apps.core.request_id import new_request_id
+from apps.core.timeutil import isoformat_z, utc_now
+
+RETRY_AFTER_SECONDS = 5
+CODES = {400: "BAD_REQUEST", 500: "INTERNAL_ERROR", 503: "SERVICE_UNAVAILABLE"}
+MESSAGES = {
+    400: "Bad request: the server could not read the request line or headers.",
+    500: "An internal error occurred.",
+    503: "The server did not answer in time.",
+}
+
+_done = False
+
+
+def error_headers(request, status: int, request_id: str) -> list[tuple[bytes, bytes]]:
+    """Headers of daphne's error answer for `request` (a daphne WebRequest)."""
+    headers = [
+        (b"Content-Type", b"application/json"),
+        (b"X-Request-ID", request_id.encode("ascii")),
+    ]
+    if status == 503:
+        headers.append((b"Retry-After", str(RETRY_AFTER_SECONDS).encode("ascii")))
+    origin = (request.getHeader(b"origin") or b"").decode("latin-1")
+    path = (request.path or b"").decode("latin-1")
+    if origin in settings.CORS_ALLOWED_ORIGINS and re.match(settings.CORS_URLS_REGEX, path):
+        headers += [
+            (b"Access-Control-Allow-Origin", origin.encode("latin-1")),
+            (b"Vary", b"Origin"),
+            (b"Access-Control-Expose-Headers", ", ".join(settings.CORS_EXPOSE_HEADERS).encode()),
+        ]
+    return headers
+
+
+def error_body(status: int, reason: str, request_id: str) -> bytes:
+    """The envelope of daphne's error `status`; `reason` is daphne's own text."""
+    return json.dumps(
+        {
+            "error": {
+                "code": CODES.get(status, "BAD_REQUEST" if status < 500 else "INTERNAL_ERROR"),
+                "message": MESSAGES.get(status, reason),
+                "details": {"reason": reason},
+                "request_id": request_id,
+                "timestamp": isoformat_z(utc_now()),
+            }
+        }
+    ).encode()
+
+
+def _basic_error(self, status, status_text, body):  # daphne's signature
+    request_id = new_request_id()
+    self.handle_reply(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": error_headers(self, status, request_id),
+        }
+    )
+    self.handle_reply({"type": "http.response.body", "body": error_body(status, body, request_id)})
+
+
+UNPARSABLE = "The request could not be parsed as HTTP/1.1."
+LINE_TOO_LONG = "A request line or header line is longer than 16384 bytes."
+
+
+def _bad_request_and_disconnect(self, reason: str = UNPARSABLE):  # Twisted's HTTPChannel
+    request_id = new_request_id()
+    body = error_body(400, reason, request_id)
+    head = (
+        b"HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\nX-Request-ID: %s\r\nConnection: close\r\n\r\n"
+        % (len(body), request_id.encode("ascii"))
+    )
+    self.transport.write(head + body)
+    self.loseConnection()
+
+
+def envelope_daphne_errors() -> None:
+    """Answer daphne's and Twisted's own errors in the envelope (idempotent)."""
+    global _done
+    if _done:
+        return
+    from daphne.http_protocol import WebRequest
+    from twisted.web.http import HTTPChannel
+
+    WebRequest.basic_error = _basic_error
+    HTTPChannel._respondToBadRequestAndDisconnect = _bad_request_and_disconnect
+    HTTPChannel.lineLengthExceeded = lambda self, line: _bad_request_and_disconnect(
+        self, LINE_TOO_LONG
+    )
+    _done = True

@@ -1,0 +1,90 @@
+"""Requests the server answers itself, before Django (apps/core/daphne_errors.py): the
+envelope and a request id, not a bare status line. Sent over a raw socket: an HTTP
+client would percent-encode or refuse to send what is tried here."""
+
+import json
+import os
+import socket
+from urllib.parse import urlsplit
+
+import pytest
+from django.db import connection
+
+from tests.helpers import database_url
+from tests.servers import daphne
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory, django_db_setup, django_db_blocker):
+    tmp = tmp_path_factory.mktemp("daphne_errors")
+    with django_db_blocker.unblock():
+        url = database_url(connection.settings_dict)
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+        "HEIMDALL_PROCESS": "web",
+    }
+    with daphne(env, tmp / "daphne.log") as (served, _process):
+        yield served
+
+
+def _raw(base: str, request_line: bytes, *headers: bytes) -> tuple[int, dict, bytes]:
+    """Send one request as bytes; (status, headers with lower-case names, body)."""
+    where = urlsplit(base)
+    with socket.create_connection((where.hostname, where.port), timeout=10) as sock:
+        sock.sendall(
+            request_line + b"\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+            + b"".join(header + b"\r\n" for header in headers) + b"\r\n"
+        )  # fmt: skip
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    fields = dict(line.split(": ", 1) for line in lines[1:])
+    return int(lines[0].split()[1]), {k.lower(): v for k, v in fields.items()}, body
+
+
+@pytest.mark.parametrize(
+    "request_line, header",
+    [
+        (b"GET /api/v1/stations/\xc3\xa9 HTTP/1.1", b"Accept: application/json"),
+        (b"GET /api/v1/signals/detections?station=\xff HTTP/1.1", b"Accept: */*"),
+        (b"GET /api/v1/stations HTTP/1.1", b"this line has no colon"),
+        (b"POST /api/v1/signals/detections HTTP/1.1", b"Content-Length: twelve"),
+        (b"GET /api/v1/stations HTTP/1.1", b"X-A: " + b"a" * 9000 + b"\r\nX-B: " + b"b" * 9000),
+        (b"GET /api/v1/stations HTTP/1.1 extra", b"Accept: */*"),
+    ],
+    ids=["non-ascii path", "non-ascii query", "header without colon", "bad length",
+         "headers past 16 KiB", "four-part request line"],
+)  # fmt: skip
+def test_a_request_twisted_cannot_parse_gets_the_envelope(base, request_line, header):
+    status, headers, body = _raw(base, request_line, header)
+    assert status == 400, body
+    assert headers["content-type"] == "application/json"
+    assert headers["connection"] == "close"
+    assert int(headers["content-length"]) == len(body)
+    error = json.loads(body)["error"]
+    assert error["code"] == "BAD_REQUEST"
+    assert error["details"] == {"reason": "The request could not be parsed as HTTP/1.1."}
+    assert error["request_id"] == headers["x-request-id"]
+    assert error["timestamp"].endswith("Z")
+
+
+def test_a_good_request_is_untouched(base):
+    status, headers, body = _raw(base, b"GET /api/v1/stations/%C3%A9 HTTP/1.1")
+    assert status == 401  # reached Django: no credentials
+    assert json.loads(body)["error"]["code"] == "AUTHENTICATION_REQUIRED"
+    assert headers["content-type"] == "application/json"
+
+
+def test_a_line_past_16_kib_gets_the_envelope_not_a_silent_close(base):
+    status, headers, body = _raw(base, b"GET /api/v1/stations HTTP/1.1", b"X-Pad: " + b"a" * 17_000)
+    assert status == 400
+    assert json.loads(body)["error"]["details"] == {
+        "reason": "A request line or header line is longer than 16384 bytes."
+    }
+    assert json.loads(body)["error"]["request_id"] == headers["x-request-id"]

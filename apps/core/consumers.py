@@ -516,3 +516,24 @@ class HeimdallWebSocketConsumer(OutageGuardMixin, AsyncWebsocketConsumer):
             }
         )
         await self.recheck()
+
+
+class NoRouteConsumer(AsyncWebsocketConsumer):
+    """Every /ws/ path no app routes: accepted, told NOT_FOUND in an error frame and
+    closed with 4404. Without it channels' URLRouter raised ValueError ("No route found
+    for path"), daphne logged a traceback and refused the handshake with a 500.
+    (daphne can only refuse a handshake with 403, hence accept-then-close, as for every
+    other close code here.)"""
+
+    async def connect(self):
+        await self.accept()
+        path = self.scope.get("path", "")
+        await self.send(
+            text_data=json.dumps(
+                {
+                    "type": "error",
+                    **envelope("NOT_FOUND", f"No WebSocket endpoint at {path}.", {"path": path}),
+                }
+            )
+        )
+        await self.close(code=CLOSE_NOT_FOUND)

@@ -8,6 +8,9 @@ Some requests never reach Django:
   colon or with a NUL, a Content-Length that is not a number, headers past 16 KiB or
   past 500 lines, broken chunked encoding; a single line past 16 KiB even closed the
   connection without a word (twisted/protocols/basic.py, `lineLengthExceeded`);
+- autobahn refuses a WebSocket handshake it cannot accept (no Sec-WebSocket-Key, an
+  unsupported Sec-WebSocket-Version, a handshake the application denied) with a status
+  line and no body (autobahn/websocket/protocol.py, `sendHttpErrorResponse`);
 - daphne answers with an HTML page (daphne/http_protocol.py, `WebRequest.basic_error`):
   400 for a path or query it cannot decode (Twisted now refuses those first), 500
   "Daphne HTTP processing error" (daphne failed while handing the request over) and
@@ -35,12 +38,19 @@ from apps.core.request_id import new_request_id
 from apps.core.timeutil import isoformat_z, utc_now
 
 RETRY_AFTER_SECONDS = 5
-CODES = {400: "BAD_REQUEST", 500: "INTERNAL_ERROR", 503: "SERVICE_UNAVAILABLE"}
+CODES = {
+    400: "BAD_REQUEST",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    500: "INTERNAL_ERROR",
+    503: "SERVICE_UNAVAILABLE",
+}
 MESSAGES = {
     400: "Bad request: the server could not read the request line or headers.",
     500: "An internal error occurred.",
     503: "The server did not answer in time.",
 }
+WEBSOCKET_REFUSED = "The WebSocket handshake was refused."
 
 _done = False
 
@@ -64,13 +74,14 @@ def error_headers(request, status: int, request_id: str) -> list[tuple[bytes, by
     return headers
 
 
-def error_body(status: int, reason: str, request_id: str) -> bytes:
-    """The envelope of daphne's error `status`; `reason` is daphne's own text."""
+def error_body(status: int, reason: str, request_id: str, message: str | None = None) -> bytes:
+    """The envelope of the server's error `status`; `reason` is daphne's, Twisted's or
+    autobahn's own text, `message` (default: one per status) the envelope's."""
     return json.dumps(
         {
             "error": {
                 "code": CODES.get(status, "BAD_REQUEST" if status < 500 else "INTERNAL_ERROR"),
-                "message": MESSAGES.get(status, reason),
+                "message": message or MESSAGES.get(status, reason),
                 "details": {"reason": reason},
                 "request_id": request_id,
                 "timestamp": isoformat_z(utc_now()),
@@ -107,12 +118,26 @@ def _bad_request_and_disconnect(self, reason: str = UNPARSABLE):  # Twisted's HT
     self.loseConnection()
 
 
+def _websocket_http_error(self, code, reason, responseHeaders=None):  # autobahn's
+    request_id = new_request_id()
+    body = error_body(code, reason, request_id, WEBSOCKET_REFUSED)
+    head = f"HTTP/1.1 {code} {reason}\r\n" + "".join(
+        f"{name}: {value}\r\n" for name, value in responseHeaders or ()
+    )
+    head += (
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        f"X-Request-ID: {request_id}\r\n\r\n"
+    )
+    self.sendData(head.encode("utf8") + body)
+
+
 def envelope_daphne_errors() -> None:
     """Answer daphne's and Twisted's own errors in the envelope (idempotent)."""
     global _done
     if _done:
         return
     from daphne.http_protocol import WebRequest
+    from daphne.ws_protocol import WebSocketProtocol
     from twisted.web.http import HTTPChannel
 
     WebRequest.basic_error = _basic_error
@@ -120,4 +145,5 @@ def envelope_daphne_errors() -> None:
     HTTPChannel.lineLengthExceeded = lambda self, line: _bad_request_and_disconnect(
         self, LINE_TOO_LONG
     )
+    WebSocketProtocol.sendHttpErrorResponse = _websocket_http_error
     _done = True

@@ -88,3 +88,31 @@ def test_a_line_past_16_kib_gets_the_envelope_not_a_silent_close(base):
         "reason": "A request line or header line is longer than 16384 bytes."
     }
     assert json.loads(body)["error"]["request_id"] == headers["x-request-id"]
+
+
+@pytest.mark.parametrize(
+    "headers, reason",
+    [
+        ((), "WebSocket connection denied - Hixie76 protocol not supported."),
+        ((b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==", b"Sec-WebSocket-Version: 99"),
+         "WebSocket version 99 not supported (supported versions: 13,8)"),
+    ],
+    ids=["no key", "unknown version"],
+)  # fmt: skip
+def test_a_refused_websocket_handshake_gets_the_envelope(base, headers, reason):
+    status, answer, body = _raw(
+        base,
+        b"GET /ws/signals/live HTTP/1.1",
+        b"Upgrade: websocket",
+        b"Connection: Upgrade",
+        *headers,
+    )
+    assert status == 400
+    assert answer["content-type"] == "application/json"
+    error = json.loads(body)["error"]
+    assert (error["code"], error["message"]) == (
+        "BAD_REQUEST",
+        "The WebSocket handshake was refused.",
+    )
+    assert error["details"] == {"reason": reason}
+    assert error["request_id"] == answer["x-request-id"]

@@ -17,6 +17,14 @@ noise floor: docs/signals.md) and each carrier becomes a detection:
   content and apps.signals.services.detection_ingest counts them as
   duplicates: re-analysis stores nothing twice.
 
+An analysis with other options (`window_seconds`, `fft_size`) cuts other windows and
+finds the same carriers under other ids. A carrier whose window overlaps (in samples)
+a detection an earlier analysis of this recording stored, on the same frequency
+(within the larger half-bandwidth, at least two frequency bins of the coarser
+analysis), is that detection again: it is counted in `duplicates` and
+`stored_by_earlier_analysis`, not sent. Only carriers no earlier analysis saw (a finer
+FFT's weaker ones) are new.
+
 Windows holding a NaN or an infinity (floating-point data) are skipped and
 counted (`nonfinite_windows`), and so are carriers ingest could not store
 (`unstorable_carriers`: a strength over +100 dB from floating-point data far
@@ -33,6 +41,7 @@ samples) → completed, or failed with the reason; written only here and by
 services.recording_analyze_request.
 """
 
+import bisect
 import logging
 import time
 import uuid
@@ -48,9 +57,11 @@ from apps.recordings import sigmf_files
 from apps.recordings.models import Recording
 from apps.recordings.services import (
     DEFAULT_WINDOW_SECONDS,
+    MAX_WINDOW_SAMPLES,
     analysis_clips_replace,
     local_data,
 )
+from apps.signals.models import SignalDetection
 from apps.signals.retention import retention_cutoff
 from apps.signals.services import detection_ingest
 from apps.signals.validation import MAX_BANDWIDTH_HZ, STRENGTH_MAX_DB, STRENGTH_MIN_DB
@@ -155,6 +166,77 @@ def _storable(carrier) -> bool:
     )
 
 
+@dataclass
+class _EarlierAnalyses:
+    """What analyses of this recording with other options stored: looked up a batch at a
+    time (the batch's time span, widened by the longest window) on the station's
+    detections, which (station, time) indexes."""
+
+    recording: Recording
+    options: dict
+    sample_rate: float
+
+    @classmethod
+    def of(cls, recording: Recording, options: dict, sample_rate: float):
+        """None when no analysis with other options stored anything (one query)."""
+        stored = SignalDetection.objects.filter(
+            websdr_station_id=recording.station_id,
+            processing_metadata__recording_id=str(recording.pk),
+        ).exclude(
+            processing_metadata__window_seconds=options["window_seconds"],
+            processing_metadata__fft_size=options["fft_size"],
+        )
+        return cls(recording, options, sample_rate) if stored.exists() else None
+
+    def not_seen(self, batch: list[tuple], resolution_hz: float) -> list[tuple]:
+        """The (time, detection) pairs of `batch` no earlier analysis stored."""
+        reach = timedelta(seconds=MAX_WINDOW_SAMPLES / self.sample_rate)
+        stored = list(
+            SignalDetection.objects.filter(
+                websdr_station_id=self.recording.station_id,
+                detection_timestamp__gte=min(when for when, _ in batch) - reach,
+                detection_timestamp__lte=max(when for when, _ in batch) + reach,
+                processing_metadata__recording_id=str(self.recording.pk),
+            )
+            .exclude(
+                processing_metadata__window_seconds=self.options["window_seconds"],
+                processing_metadata__fft_size=self.options["fft_size"],
+            )
+            .values_list("frequency_hz", "bandwidth_hz", "processing_metadata")
+        )
+        if not stored:
+            return batch
+        spans = []  # (frequency, first sample, end sample, tolerance), by frequency
+        for frequency, bandwidth, meta in stored:
+            first, count = meta.get("sample_offset"), meta.get("sample_count")
+            if not isinstance(first, int) or not isinstance(count, int) or count <= 0:
+                continue  # not written by this module: cannot be matched by samples
+            fft = meta.get("fft_size") if isinstance(meta.get("fft_size"), int) else count
+            bin_hz = self.sample_rate / max(1, min(fft, count))
+            spans.append((frequency, first, first + count, max((bandwidth or 0) / 2, 2 * bin_hz)))
+        spans.sort()
+        frequencies = [span[0] for span in spans]
+        widest = max((span[3] for span in spans), default=0.0)
+        fresh = []
+        for when, row in batch:
+            meta = row["processing_metadata"]
+            first, end = meta["sample_offset"], meta["sample_offset"] + meta["sample_count"]
+            frequency = row["frequency_hz"]
+            own = max(row["bandwidth_hz"] / 2, 2 * resolution_hz)
+            reach_hz = max(own, widest)
+            low = bisect.bisect_left(frequencies, frequency - reach_hz)
+            high = bisect.bisect_right(frequencies, frequency + reach_hz)
+            seen = any(
+                first < old_end
+                and old_first < end
+                and abs(frequency - old_frequency) <= max(own, tolerance)
+                for old_frequency, old_first, old_end, tolerance in spans[low:high]
+            )
+            if not seen:
+                fresh.append((when, row))
+        return fresh
+
+
 def _claim(recording_id) -> bool:
     return bool(
         Recording.objects.filter(pk=recording_id, analysis_status=Status.PENDING).update(
@@ -232,7 +314,9 @@ def _analyze(recording: Recording, options: dict) -> dict:
         "nonfinite_windows": 0,
         "unstorable_carriers": 0,
         "expired_detections": 0,
+        "stored_by_earlier_analysis": 0,
     }
+    earlier = _EarlierAnalyses.of(recording, options, info.sample_rate)
     batch: list[tuple] = []  # (time, detection)
     tracker = _Tracker()
     resolution = info.sample_rate / min(fft_size, window_samples)
@@ -246,6 +330,11 @@ def _analyze(recording: Recording, options: dict) -> dict:
         kept = [(when, row) for when, row in batch if when >= cutoff]
         totals["expired_detections"] += len(batch) - len(kept)
         batch[:] = kept
+        if earlier is not None and batch:
+            fresh = earlier.not_seen(batch, resolution)
+            totals["stored_by_earlier_analysis"] += len(batch) - len(fresh)
+            totals["duplicates"] += len(batch) - len(fresh)
+            batch[:] = fresh
         if batch:
             result = detection_ingest(detections=[row for _, row in batch])
             totals["detections_ingested"] += result.ingested

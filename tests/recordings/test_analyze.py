@@ -94,6 +94,48 @@ def test_reanalysis_is_idempotent(operator_client, recording, django_capture_on_
     assert RecordingClip.objects.filter(source="analysis").count() == 2
 
 
+def test_reanalysis_with_other_options_stores_no_carrier_twice(
+    operator_client, recording, django_capture_on_commit_callbacks
+):
+    """Other windows, other ids: a carrier an earlier analysis stored is that detection
+    again (same samples, same frequency), not a new one."""
+    capture = django_capture_on_commit_callbacks
+    analyze(operator_client, recording, capture, window_seconds=0.25, fft_size=1024)
+    first = set(SignalDetection.objects.values_list("id", flat=True))
+    assert len(first) == 8
+    recording = analyze(operator_client, recording, capture, window_seconds=0.5, fft_size=2048)
+    assert set(SignalDetection.objects.values_list("id", flat=True)) == first
+    summary = recording.analysis
+    assert summary["detections_found"] == 4
+    assert summary["detections_ingested"] == 0
+    assert summary["duplicates"] == summary["stored_by_earlier_analysis"] == 4
+    assert recording.analysis_message == "4 detections (0 new, 4 already stored)"
+    # finer windows than both: each overlaps a stored one
+    recording = analyze(operator_client, recording, capture, window_seconds=0.125, fft_size=512)
+    assert recording.analysis["stored_by_earlier_analysis"] == 16
+    assert set(SignalDetection.objects.values_list("id", flat=True)) == first
+
+
+def test_reanalysis_with_other_options_stores_what_no_analysis_saw(
+    operator_client, recording, django_capture_on_commit_callbacks
+):
+    capture = django_capture_on_commit_callbacks
+    analyze(operator_client, recording, capture, window_seconds=0.25, fft_size=1024)
+    # As if the earlier analysis had not seen the second capture's carrier (a coarser FFT
+    # missing a weak one): only that carrier is new to a re-analysis.
+    SignalDetection.objects.filter(frequency_hz__gt=7_150_000).delete()
+    kept = set(SignalDetection.objects.values_list("id", flat=True))
+    recording = analyze(operator_client, recording, capture, window_seconds=0.5, fft_size=2048)
+    summary = recording.analysis
+    assert (summary["detections_ingested"], summary["stored_by_earlier_analysis"]) == (2, 2)
+    added = SignalDetection.objects.exclude(id__in=kept)
+    assert sorted(r.detection_timestamp for r in added) == [
+        START + timedelta(seconds=10),
+        START + timedelta(seconds=10.5),
+    ]
+    assert {abs(r.frequency_hz - 7_192_000) < 50 for r in added} == {True}
+
+
 def test_analyze_conflicts_and_bad_options(
     operator_client, viewer_client, recording, django_capture_on_commit_callbacks
 ):

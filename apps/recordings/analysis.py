@@ -177,16 +177,20 @@ class _EarlierAnalyses:
     sample_rate: float
 
     @classmethod
-    def of(cls, recording: Recording, options: dict, sample_rate: float):
-        """None when no analysis with other options stored anything (one query)."""
+    def of(cls, recording: Recording, options: dict, info: sigmf_files.RecordingInfo):
+        """None when no analysis with other options stored anything in the recording's
+        time span (one indexed query)."""
+        reach = timedelta(seconds=MAX_WINDOW_SAMPLES / info.sample_rate)
         stored = SignalDetection.objects.filter(
             websdr_station_id=recording.station_id,
+            detection_timestamp__gte=info.start_time - reach,
+            detection_timestamp__lte=info.end_time + reach,
             processing_metadata__recording_id=str(recording.pk),
         ).exclude(
             processing_metadata__window_seconds=options["window_seconds"],
             processing_metadata__fft_size=options["fft_size"],
         )
-        return cls(recording, options, sample_rate) if stored.exists() else None
+        return cls(recording, options, info.sample_rate) if stored.exists() else None
 
     def not_seen(self, batch: list[tuple], resolution_hz: float) -> list[tuple]:
         """The (time, detection) pairs of `batch` no earlier analysis stored."""
@@ -316,7 +320,7 @@ def _analyze(recording: Recording, options: dict) -> dict:
         "expired_detections": 0,
         "stored_by_earlier_analysis": 0,
     }
-    earlier = _EarlierAnalyses.of(recording, options, info.sample_rate)
+    earlier = _EarlierAnalyses.of(recording, options, info)
     batch: list[tuple] = []  # (time, detection)
     tracker = _Tracker()
     resolution = info.sample_rate / min(fft_size, window_samples)

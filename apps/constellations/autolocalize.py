@@ -8,8 +8,9 @@ same frequency (within the larger half-bandwidth, at least 500 Hz) within a
   (in the ingesting process) keeps only rows of stations that belong to some
   constellation and queues one background task with the batch's time spans —
   a few bytes, whatever the batch size — so ingest does not wait for it. A task
-  that cannot be queued (the broker unreachable) is kept and queued with the next
-  batch (`_queue_or_keep`).
+  that cannot be queued (the broker unreachable) is kept in the database
+  (AutoLocalizeBacklog) and run by the periodic `backlog_drain` within a minute, so
+  neither an outage nor a restart loses it (`_queue_or_keep`).
 * The task (`apps.constellations.tasks.auto_localize`) reads the member
   stations' detections around those spans, finds transmissions heard by ≥ 3
   member stations, and under a lock on each constellation's row creates one
@@ -21,7 +22,6 @@ same frequency (within the larger half-bandwidth, at least 500 Hz) within a
 
 import bisect
 import logging
-import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -29,7 +29,12 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import transaction
 
-from apps.constellations.models import Constellation, ConstellationMember, Localization
+from apps.constellations.models import (
+    AutoLocalizeBacklog,
+    Constellation,
+    ConstellationMember,
+    Localization,
+)
 from apps.core.tasks import dispatch
 from apps.signals.validation import parse_timestamp
 
@@ -90,37 +95,63 @@ def on_detections_stored(*, rows: list[dict]) -> None:
     )
 
 
-# Tasks whose queueing failed (the broker unreachable): the detections are stored, so
-# each is queued again with the next batch that reaches this hook, instead of the
-# transmission never being localized. Per process and bounded: past MAX_UNQUEUED the
-# oldest go, logged (a process restart loses what is kept here, also logged when kept).
-MAX_UNQUEUED = 1_000
-_unqueued: list[tuple[list[str], list[tuple[str, str]]]] = []
-_unqueued_lock = threading.Lock()
-
-
 def _queue_or_keep(stations: list[str], spans_iso: list[tuple[str, str]]) -> None:
-    with _unqueued_lock:
-        waiting = [*_unqueued, (stations, spans_iso)]
-        _unqueued.clear()
-    for index, (task_stations, task_spans) in enumerate(waiting):
-        try:
-            # After the ingest's commit (autocommit): queued now, or this raises.
-            dispatch(AUTO_LOCALIZE_TASK, stations=task_stations, spans=task_spans)
-        except Exception:
-            left = waiting[index:]
-            with _unqueued_lock:
-                _unqueued[:0] = left
-                dropped = len(_unqueued) - MAX_UNQUEUED
-                if dropped > 0:
-                    del _unqueued[:dropped]
-            logger.warning(
-                "could not queue automatic localization; %d task(s) kept for the next batch%s",
-                min(len(left), MAX_UNQUEUED),
-                f", {dropped} oldest dropped" if dropped > 0 else "",
-                exc_info=True,
+    """Queue the task, or keep its arguments in the backlog table (the broker
+    unreachable: the detections are stored, the fix would be lost); `backlog_drain` runs
+    the backlog within a minute, from a worker. Only if the database also refuses the
+    row is the task lost, logged as an error."""
+    try:
+        # After the ingest's commit (autocommit): queued now, or this raises.
+        dispatch(AUTO_LOCALIZE_TASK, stations=stations, spans=spans_iso)
+        return
+    except Exception:
+        logger.warning("could not queue automatic localization; kept in the backlog",
+                       exc_info=True)  # fmt: skip
+    try:
+        AutoLocalizeBacklog.objects.create(stations=stations, spans=[list(s) for s in spans_iso])
+    except Exception:
+        logger.error("automatic localization of %s in %s lost: neither the broker nor the "
+                     "database took it", stations, spans_iso, exc_info=True)  # fmt: skip
+
+
+BACKLOG_SECONDS = 50.0  # one drain's time budget: the next (a minute later) goes on
+BACKLOG_ATTEMPTS = 5  # a kept task failing this often is dropped (logged), not retried
+
+
+def backlog_drain(*, budget_s: float = BACKLOG_SECONDS) -> int:
+    """Periodic (every minute, in a worker): run the kept tasks, fewest failed attempts
+    then oldest first, each deleted once done. A row another drain holds is skipped
+    (SKIP LOCKED); one that fails counts an attempt and waits for the next drain, up to
+    BACKLOG_ATTEMPTS. Returns how many ran."""
+    deadline = time.monotonic() + budget_s
+    ran, failed = 0, []  # a task that failed waits for the next drain
+    while time.monotonic() < deadline:
+        with transaction.atomic():
+            kept = (
+                AutoLocalizeBacklog.objects.select_for_update(skip_locked=True)
+                .exclude(pk__in=failed)
+                .order_by("attempts", "id")
+                .first()
             )
-            return
+            if kept is None or kept.attempts >= BACKLOG_ATTEMPTS:
+                break
+            try:
+                with transaction.atomic():
+                    auto_localize(stations=kept.stations, spans=[tuple(s) for s in kept.spans])
+            except Exception:
+                kept.attempts += 1
+                gone = kept.attempts >= BACKLOG_ATTEMPTS
+                logger.exception("kept automatic localization %s failed (attempt %d)%s",
+                                 kept.pk, kept.attempts, ", dropped" if gone else "")  # fmt: skip
+                if gone:
+                    kept.delete()
+                else:
+                    kept.save(update_fields=["attempts"])
+                failed.append(kept.pk)
+                continue
+            kept.delete()
+        ran += 1
+    return ran
 
 
 # --- finding transmissions -----------------------------------------------------------------

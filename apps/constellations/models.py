@@ -196,3 +196,21 @@ class Localization(models.Model):
 
     def __str__(self) -> str:
         return f"{self.frequency_hz} Hz at {self.latitude:.4f}, {self.longitude:.4f}"
+
+
+class AutoLocalizeBacklog(models.Model):
+    """An automatic-localization task that could not be queued (the broker unreachable
+    after the ingest's commit): the task's arguments, kept in the database so that a
+    process restart does not lose them. apps.constellations.autolocalize.backlog_drain
+    (periodic, in a worker) runs and deletes them."""
+
+    stations = models.JSONField()  # member station ids of the batch
+    spans = models.JSONField()  # [[start, end], ...] ISO 8601 times
+    attempts = models.PositiveSmallIntegerField(default=0)  # failed runs so far
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"auto localization of {len(self.spans)} span(s), kept {self.created_at}"

@@ -13,7 +13,8 @@ from channels.testing import WebsocketCommunicator
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from apps.constellations import autolocalize
-from apps.constellations.models import Localization
+from apps.constellations import tasks as constellation_tasks
+from apps.constellations.models import AutoLocalizeBacklog, Localization
 from apps.constellations.services import share_create
 from apps.core.tasks import wait_inprocess_idle
 from apps.core.timeutil import utc_now
@@ -243,34 +244,83 @@ def refusing_task_runner():
     stopped = ThreadPoolExecutor(max_workers=1)
     stopped.shutdown()
     saved = tasks._executor
-    autolocalize._unqueued.clear()
     tasks._executor = stopped
     yield
     tasks._executor = saved
-    autolocalize._unqueued.clear()
 
 
-def test_a_task_that_could_not_be_queued_is_queued_with_the_next_batch(refusing_task_runner):
+def test_a_task_that_could_not_be_queued_is_kept_in_the_database_and_run_by_the_drain(
+    refusing_task_runner,
+):
     from apps.core import tasks
 
     world()
     now = utc_now()
     ingest(*transmission(AROUND[:3], when=now))  # stored; its task refused
     assert Localization.objects.count() == 0
-    assert len(autolocalize._unqueued) == 1
-    tasks._executor = None  # the runner is back
-    ingest(*transmission(AROUND[:3], when=now + timedelta(seconds=30), frequency_hz=145_600_000))
-    fixes = sorted(Localization.objects.values_list("frequency_hz", flat=True))
-    assert [round(f, -4) for f in fixes] == [145_500_000, 145_600_000]
-    assert autolocalize._unqueued == []
+    (kept,) = AutoLocalizeBacklog.objects.all()
+    assert kept.stations == sorted(AROUND[:3]) and kept.attempts == 0
+    tasks._executor = None  # the runner is back; the periodic drain runs in a worker
+    assert constellation_tasks.auto_localize_backlog() == 1
+    (fix,) = Localization.objects.all()
+    assert (round(fix.frequency_hz, -4), fix.trigger) == (145_500_000, "auto")
+    assert not AutoLocalizeBacklog.objects.exists()
+    assert constellation_tasks.auto_localize_backlog() == 0  # nothing left, nothing twice
+    assert Localization.objects.count() == 1
 
 
-def test_tasks_kept_unqueued_are_bounded_oldest_first(refusing_task_runner, monkeypatch):
-    monkeypatch.setattr(autolocalize, "MAX_UNQUEUED", 2)
+def stored_only(settings, items):
+    """Stored without the automatic localization (as if its task had been lost)."""
+    settings.HEIMDALL_AUTO_LOCALIZE = False
+    store(*items)
+    settings.HEIMDALL_AUTO_LOCALIZE = True
+    assert Localization.objects.count() == 0
+
+
+def test_a_kept_task_that_fails_does_not_hold_up_the_others_and_is_dropped_at_last(settings):
     world()
     now = utc_now()
-    for n in range(3):
-        ingest(*transmission(AROUND[:3], when=now + timedelta(seconds=10 * n)))
-    kept = [spans[0][0] for _, spans in autolocalize._unqueued]
-    assert len(kept) == 2 and kept == sorted(kept)
-    assert kept[0] > (now + timedelta(seconds=5)).isoformat()  # the first batch's went
+    stored_only(settings, transmission(AROUND[:3], when=now))
+    broken = AutoLocalizeBacklog.objects.create(stations=AROUND[:3], spans=[["yesterday", "x"]])
+    good = AutoLocalizeBacklog.objects.create(
+        stations=AROUND[:3], spans=[[now.isoformat(), (now + timedelta(seconds=1)).isoformat()]]
+    )
+    assert constellation_tasks.auto_localize_backlog() == 1
+    assert Localization.objects.count() == 1
+    assert not AutoLocalizeBacklog.objects.filter(pk=good.pk).exists()
+    assert AutoLocalizeBacklog.objects.get(pk=broken.pk).attempts == 1
+    for attempt in range(2, autolocalize.BACKLOG_ATTEMPTS):
+        assert constellation_tasks.auto_localize_backlog() == 0
+        assert AutoLocalizeBacklog.objects.get(pk=broken.pk).attempts == attempt
+    assert constellation_tasks.auto_localize_backlog() == 0
+    assert not AutoLocalizeBacklog.objects.exists()
+
+
+def test_concurrent_drains_run_a_kept_task_once(settings):
+    world()
+    now = utc_now()
+    stored_only(settings, transmission(AROUND[:3], when=now))
+    for n in range(4):  # four kept tasks of one transmission (four refused batches)
+        AutoLocalizeBacklog.objects.create(
+            stations=AROUND[:3],
+            spans=[[now.isoformat(), (now + timedelta(seconds=n)).isoformat()]],
+        )
+    counts, barrier = [], threading.Barrier(3)
+
+    def drain():
+        from django.db import connection
+
+        barrier.wait()
+        try:
+            counts.append(autolocalize.backlog_drain())
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=drain) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(counts) == 4
+    assert not AutoLocalizeBacklog.objects.exists()
+    assert Localization.objects.count() == 1  # one transmission, one fix

@@ -3,6 +3,7 @@ from guardian.admin import GuardedModelAdmin
 
 from apps.constellations import services
 from apps.constellations.models import (
+    AutoLocalizeBacklog,
     Constellation,
     ConstellationMember,
     ConstellationShare,
@@ -149,6 +150,20 @@ class LocalizationAdmin(admin.ModelAdmin):
     search_fields = ["constellation__name", "=frequency_hz"]
     list_select_related = ["constellation"]
     date_hierarchy = "created_at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(AutoLocalizeBacklog)
+class AutoLocalizeBacklogAdmin(admin.ModelAdmin):
+    """Automatic localizations waiting for the periodic drain (their task could not be
+    queued): read-only; deleting one gives its fix up."""
+
+    list_display = ["created_at", "stations", "spans", "attempts"]
 
     def has_add_permission(self, request):
         return False

@@ -8,7 +8,7 @@ per-process reference cache cleared); localizations read-only."""
 import pytest
 from django.test import Client
 
-from apps.constellations.models import Localization, ReferenceTransmitter
+from apps.constellations.models import AutoLocalizeBacklog, Localization, ReferenceTransmitter
 from apps.constellations.selectors import reference_for
 from tests.constellations import factories
 from tests.dashboard import data
@@ -82,3 +82,17 @@ def test_localizations_are_read_only_in_the_admin(admin_client):
     before = Localization.objects.get()
     client.post(f"{url}{before.pk}/change/", {"latitude": "0"})
     assert Localization.objects.get().latitude == before.latitude
+
+
+def test_the_auto_localization_backlog_is_read_only_in_the_admin(admin_client):
+    _, client = admin_client
+    kept = AutoLocalizeBacklog.objects.create(
+        stations=["it-a", "it-b", "it-c"], spans=[["2026-11-30T00:00:00Z", "2026-11-30T00:00:01Z"]]
+    )
+    url = "/admin/constellations/autolocalizebacklog/"
+    page = client.get(url)
+    assert page.status_code == 200 and "it-b" in page.content.decode()
+    assert client.get(f"{url}{kept.pk}/change/").status_code == 200
+    assert client.get(f"{url}add/").status_code == 403
+    client.post(f"{url}{kept.pk}/change/", {"attempts": "4"})
+    assert AutoLocalizeBacklog.objects.get().attempts == 0

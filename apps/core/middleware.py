@@ -4,6 +4,7 @@ import logging
 import time
 
 from django.conf import settings
+from django.http import Http404
 from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
 from rest_framework_simplejwt.authentication import JWTAuthentication
@@ -151,12 +152,18 @@ class StorableQueryMiddleware:
     passed such a value to a query answered 500 (schemathesis found
     `GET /api/v1/training/data-check?config_name=%00…`). Forms and FilterSets already
     refuse NUL; this covers every parameter a view reads by hand. (Django decodes the
-    query string with replacement, so lone surrogates cannot occur here.)"""
+    query string with replacement, so lone surrogates cannot occur here.)
+
+    A path holding NUL names nothing Heimdall can store: 404 (the envelope under /api/),
+    before any view looks it up (`GET /api/v1/stations/%00` was a 500, and so was every
+    view or admin page taking a text id from its path)."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
+        if "\x00" in request.path:
+            raise Http404("No resource has NUL (\\u0000) in its name.")
         query = request.META.get("QUERY_STRING", "")
         if "%00" in query or "\x00" in query:
             for name, values in request.GET.lists():

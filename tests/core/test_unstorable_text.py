@@ -149,3 +149,31 @@ def test_a_receivers_error_text_is_recorded_storable():
 def test_nul_in_a_query_parameter_is_a_400_naming_it(viewer_client, path, field):
     error = assert_envelope(viewer_client.get(path), 400, "VALIDATION_ERROR", field)
     assert error["details"]["constraint"] == "must not contain NUL (\\u0000) characters"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/stations/%00",  # was a 500: the text id reached PostgreSQL
+        "/api/v1/stations/twente%00nl/status",  # was a 500
+        "/api/v1/stations/twente-nl%00/health",
+        "/api/v1/training/jobs/%00",
+    ],
+)
+def test_nul_in_a_path_is_a_404_in_the_envelope(admin_client, path):
+    StationFactory(id="twente-nl")
+    assert_envelope(admin_client.get(path), 404, "NOT_FOUND")
+    assert admin_client.patch(path, {"name": "x"}, format="json").status_code == 404
+
+
+def test_nul_in_an_admin_path_is_a_404():
+    from django.test import Client
+
+    from tests.dashboard import data
+    from tests.helpers import make_user
+
+    StationFactory(id="twente-nl")
+    client = Client()
+    client.force_login(make_user("ada", "admin"), backend=data.SESSION_BACKEND)
+    assert client.get("/admin/stations/station/twente-nl/change/").status_code == 200
+    assert client.get("/admin/stations/station/twente%00nl/change/").status_code == 404

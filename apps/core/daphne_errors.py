@@ -34,8 +34,8 @@ import re
 
 from django.conf import settings
 
-from apps.core.request_id import new_request_id
-from apps.core.timeutil import isoformat_z, utc_now
+from apps.core.exceptions import envelope
+from apps.core.request_id import new_request_id, reset_request_id, set_request_id
 
 RETRY_AFTER_SECONDS = 5
 CODES = {
@@ -75,19 +75,16 @@ def error_headers(request, status: int, request_id: str) -> list[tuple[bytes, by
 
 
 def error_body(status: int, reason: str, request_id: str, message: str | None = None) -> bytes:
-    """The envelope of the server's error `status`; `reason` is daphne's, Twisted's or
-    autobahn's own text, `message` (default: one per status) the envelope's."""
-    return json.dumps(
-        {
-            "error": {
-                "code": CODES.get(status, "BAD_REQUEST" if status < 500 else "INTERNAL_ERROR"),
-                "message": message or MESSAGES.get(status, reason),
-                "details": {"reason": reason},
-                "request_id": request_id,
-                "timestamp": isoformat_z(utc_now()),
-            }
-        }
-    ).encode()
+    """The envelope of the server's error `status` (apps.core.exceptions.envelope);
+    `reason` is daphne's, Twisted's or autobahn's own text, `message` (default: one per
+    status) the envelope's."""
+    token = set_request_id(request_id)
+    try:
+        code = CODES.get(status, "BAD_REQUEST" if status < 500 else "INTERNAL_ERROR")
+        return json.dumps(envelope(code, message or MESSAGES.get(status, reason),
+                                   {"reason": reason})).encode()  # fmt: skip
+    finally:
+        reset_request_id(token)
 
 
 def _basic_error(self, status, status_text, body):  # daphne's signature

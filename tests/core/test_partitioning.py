@@ -40,9 +40,13 @@ def test_every_filter_has_an_index():
     assert "WHERE is_anomaly" in definitions
 
 
-def test_scheduled_task_creates_partitions_ahead(settings):
+def test_scheduled_task_creates_partitions_ahead(settings, monkeypatch):
     settings.HEIMDALL_PARTITIONS_AHEAD_DAYS = 3
-    today = utc_now().date()
+    now = utc_now()
+    today = now.date()
+    # The task's clock is the test's: midnight UTC passing between the two reads of it
+    # made the task's "today" the test's tomorrow.
+    monkeypatch.setattr(tasks, "utc_now", lambda: now)
     tasks.maintain_partitions()
     present = existing_partitions(TABLE)
     for offset in range(-1, 4):

@@ -53,6 +53,21 @@ def _fast_and_isolated(settings, tmp_path):
     forget_loaded_localization_models()
 
 
+@pytest.fixture
+def rate_window_held(monkeypatch):
+    """The rate limiter's clock held where it is when the test starts. Its windows are
+    fixed on the wall clock (a minute's, an hour's): a test counting requests against a
+    limit failed when it ran across the turn of one, the count starting again at zero
+    (a 429 expected, a 401 got; `remaining` not counting down)."""
+    import time
+    import types
+
+    from apps.core import ratelimit
+
+    held = time.time()
+    monkeypatch.setattr(ratelimit, "time", types.SimpleNamespace(time=lambda: held))
+
+
 @pytest.fixture(scope="session")
 def trained_anomaly_model():
     """The default anomaly model, trained once per test session: (model, metrics)."""

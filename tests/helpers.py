@@ -4,10 +4,20 @@ import asyncio
 import contextlib
 import inspect
 import time
+from datetime import UTC, datetime, timedelta
 
 from rest_framework.test import APIClient
 
 PASSWORD = "correct-horse-battery-staple"
+
+
+def yesterday_noon() -> datetime:
+    """12:00 UTC yesterday: a detection time in the past at any time of day (today's noon is
+    in the future before 12:00 UTC: ingest refuses it), hours away from a midnight either
+    way, and inside the retention period on any date (a fixed date falls out of it)."""
+    return (datetime.now(UTC) - timedelta(days=1)).replace(
+        hour=12, minute=0, second=0, microsecond=0
+    )
 
 
 def make_user(username: str, role: str, **extra):

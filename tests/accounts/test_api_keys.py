@@ -191,6 +191,7 @@ def test_last_used_at_is_written_at_most_once_a_minute(operator_client, django_a
     assert listed["last_used_at"].endswith("Z")
 
 
+@pytest.mark.usefixtures("rate_window_held")
 def test_rate_limits_are_counted_per_key(operator_client, settings):
     rates = {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "api_key": "3/hour"}
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": rates}

@@ -170,6 +170,7 @@ def test_me_reports_role(viewer_user):
     assert body["permissions"] == ROLE_PERMISSIONS[Role.VIEWER]
 
 
+@pytest.mark.usefixtures("rate_window_held")
 def test_login_throttled_per_username(anon_client, viewer_user, settings):
     rates = {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "login_username": "3/min"}
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": rates}
@@ -187,6 +188,7 @@ def test_login_throttled_per_username(anon_client, viewer_user, settings):
     assert login(anon_client, "someone-else", "x").status_code == 401
 
 
+@pytest.mark.usefixtures("rate_window_held")
 def test_a_username_in_another_unicode_form_is_the_same_user(anon_client, settings):
     """Usernames are stored NFKC (user_create); the login reads them the same way, and
     counts them as one name against the per-username limit."""
@@ -201,6 +203,7 @@ def test_a_username_in_another_unicode_form_is_the_same_user(anon_client, settin
     assert_envelope(login(anon_client, "jos\u00e9"), 429, "RATE_LIMITED")  # the 4th of one name
 
 
+@pytest.mark.usefixtures("rate_window_held")
 def test_login_throttled_per_address(anon_client, db, settings):
     rates = {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "login_address": "4/min"}
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": rates}

@@ -6,7 +6,7 @@ from rest_framework.test import APIClient
 
 from tests.helpers import PASSWORD, assert_envelope
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("rate_window_held")]
 
 
 def set_rates(settings, **rates):
@@ -32,7 +32,8 @@ def logged_in(client: Client) -> bool:
     return "_auth_user_id" in client.session
 
 
-# Rates per hour in these tests: a fixed window per minute could end mid-test.
+# Rates per hour in these tests, and the limiter's clock held (rate_window_held): a
+# fixed window, a minute's or an hour's, could otherwise end mid-test.
 
 
 def test_admin_login_40_wrong_passwords_then_the_right_one_is_refused(admin_user, settings):

@@ -5,7 +5,7 @@ import asyncio
 import json
 import threading
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from channels.db import database_sync_to_async
@@ -21,11 +21,12 @@ from apps.anomalies.services import (
 )
 from apps.core.timeutil import utc_now
 from heimdall.asgi import application
-from tests.helpers import make_user
+from tests.helpers import make_user, yesterday_noon
 from tests.signals.factories import DetectionFactory, ingest
 from tests.stations.factories import StationFactory
 
-T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+# Not a fixed date: 90 days on (HEIMDALL_DETECTION_RETENTION_DAYS) ingest refuses it.
+T0 = yesterday_noon()
 CARRIER = 145_509_000  # the demo's persistent carrier
 # A 7.5-minute carrier, one detection every 30 s, growing more unusual:
 # low ×4, medium ×4, high ×4, critical ×4.
@@ -75,8 +76,8 @@ def test_replayed_carrier_updates_one_event():
     assert event.severity == "critical"
     assert event.metadata["duration_seconds"] == 450.0
     assert event.metadata["detection_count"] == 16
-    assert event.metadata["first_seen"] == "2026-11-20T12:00:00Z"
-    assert event.metadata["last_seen"] == "2026-11-20T12:07:30Z"
+    assert event.metadata["first_seen"] == T0.strftime("%Y-%m-%dT12:00:00Z")
+    assert event.metadata["last_seen"] == T0.strftime("%Y-%m-%dT12:07:30Z")
     assert event.metadata["peak_score"] == 0.97
     assert event.metadata["last_detection_id"] == items[-1]["id"]
     assert event.metadata["affected_frequencies"] == [145_509_000, 145_509_080 + 12_000]

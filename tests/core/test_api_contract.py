@@ -77,12 +77,14 @@ def test_rate_limit_headers_on_every_api_response(viewer_client, anon_client):
         assert int(response["X-RateLimit-Reset"]) > time.time() - 1
 
 
+@pytest.mark.usefixtures("rate_window_held")
 def test_remaining_counts_down_per_user(viewer_client):
     first = int(viewer_client.get("/api/v1/stations")["X-RateLimit-Remaining"])
     second = int(viewer_client.get("/api/v1/stations")["X-RateLimit-Remaining"])
     assert second == first - 1
 
 
+@pytest.mark.usefixtures("rate_window_held")
 def test_user_limit_gives_429_with_retry_after(viewer_client, operator_client, settings):
     rates = {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "user": "3/min"}
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": rates}
@@ -96,6 +98,7 @@ def test_user_limit_gives_429_with_retry_after(viewer_client, operator_client, s
     assert operator_client.get("/api/v1/stations").status_code == 200
 
 
+@pytest.mark.usefixtures("rate_window_held")
 def test_anonymous_limit_is_per_address(settings, db):
     rates = {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "anon": "2/min"}
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": rates}

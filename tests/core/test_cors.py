@@ -59,6 +59,7 @@ def test_only_the_api_answers_other_origins(listed, client):
         assert "Access-Control-Allow-Origin" not in client.get(path, HTTP_ORIGIN=DASHBOARD)
 
 
+@pytest.mark.usefixtures("rate_window_held")
 def test_refusals_before_the_view_carry_cors_headers_too(listed, settings):
     """A browser reads a 401's envelope or a 429's Retry-After only with CORS headers."""
     rates = {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "anon": "1/hour"}

@@ -144,12 +144,15 @@ def _metrics(rows, owner):
     from apps.training.models import TrainingJob, TrainingMetric
 
     # Metrics live in daily partitions; the training loop creates today's as it writes.
-    ensure_partitions(TrainingMetric._meta.db_table, {utc_now().date()})
+    # One instant for the partition and the rows: written at utc_now() each, a row made
+    # after midnight UTC had no partition (IntegrityError).
+    now = utc_now()
+    ensure_partitions(TrainingMetric._meta.db_table, {now.date()})
     job = TrainingJob.objects.filter(job_name="metered").first() or TrainingJob.objects.create(
         job_name="metered", config={}, total_epochs=100, model_architecture="deepsets"
     )
     for i in rows:
-        TrainingMetric.objects.create(training_job=job, epoch=i, timestamp=utc_now(), val_loss=1.0)
+        TrainingMetric.objects.create(training_job=job, epoch=i, timestamp=now, val_loss=1.0)
     return f"/api/v1/training/jobs/{job.pk}/metrics"
 
 

@@ -8,6 +8,7 @@ from apps.core.partitioning import _partition_name, existing_partitions, storage
 from apps.core.timeutil import utc_now
 from apps.signals import tasks
 from apps.signals.models import DetectionKey, SignalDetection
+from tests.helpers import yesterday_noon
 from tests.signals.factories import DetectionFactory, ingest
 from tests.stations.factories import StationFactory
 
@@ -39,9 +40,13 @@ def test_every_filter_has_an_index():
     assert "WHERE is_anomaly" in definitions
 
 
-def test_scheduled_task_creates_partitions_ahead(settings):
+def test_scheduled_task_creates_partitions_ahead(settings, monkeypatch):
     settings.HEIMDALL_PARTITIONS_AHEAD_DAYS = 3
-    today = utc_now().date()
+    now = utc_now()
+    today = now.date()
+    # The task's clock is the test's: midnight UTC passing between the two reads of it
+    # made the task's "today" the test's tomorrow.
+    monkeypatch.setattr(tasks, "utc_now", lambda: now)
     tasks.maintain_partitions()
     present = existing_partitions(TABLE)
     for offset in range(-1, 4):
@@ -51,14 +56,14 @@ def test_scheduled_task_creates_partitions_ahead(settings):
 
 def test_query_prunes_to_the_window_partition():
     StationFactory(id="twente-nl")
-    day = datetime(2026, 11, 20, 12, tzinfo=UTC)
+    day = yesterday_noon()  # not a fixed date: 90 days on, ingest refuses it
     ingest(DetectionFactory(when=day), DetectionFactory(when=day - timedelta(days=1)))
     queryset = SignalDetection.objects.filter(
         detection_timestamp__gte=day - timedelta(hours=1), detection_timestamp__lte=day
     )
     plan = queryset.explain()
-    assert "p20261120" in plan
-    assert "p20261119" not in plan
+    assert f"p{day:%Y%m%d}" in plan
+    assert f"p{day - timedelta(days=1):%Y%m%d}" not in plan
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)  # ingests committed

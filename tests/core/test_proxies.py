@@ -44,6 +44,7 @@ def anon_rate(settings, rate):
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": rates}
 
 
+@pytest.mark.usefixtures("rate_window_held")
 def test_a_new_x_forwarded_for_per_request_does_not_defeat_the_anonymous_limit(settings):
     anon_rate(settings, "3/hour")
     client = APIClient(REMOTE_ADDR="198.51.100.30")
@@ -54,6 +55,7 @@ def test_a_new_x_forwarded_for_per_request_does_not_defeat_the_anonymous_limit(s
     assert_envelope(response, 429, "RATE_LIMITED")
 
 
+@pytest.mark.usefixtures("rate_window_held")
 def test_behind_trusted_proxies_the_forwarded_client_counts(settings):
     settings.HEIMDALL_TRUSTED_PROXIES = ["10.0.0.2"]
     anon_rate(settings, "2/hour")

@@ -1,15 +1,16 @@
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
 from apps.core.timeutil import utc_now
-from tests.helpers import assert_envelope
+from tests.helpers import assert_envelope, yesterday_noon
 from tests.signals.factories import DetectionFactory, ingest
 from tests.stations.factories import StationFactory
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/signals/detections"
-T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+# Not a fixed date: 90 days on (HEIMDALL_DETECTION_RETENTION_DAYS) ingest refuses it.
+T0 = yesterday_noon()
 
 
 @pytest.fixture

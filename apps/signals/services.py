@@ -14,7 +14,7 @@ from django.conf import settings
 from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import Case, F, Value, When
 from django.db.models.functions import Coalesce, Greatest
-from psycopg.copy import QueuedLibpqWriter
+from psycopg.copy import LibpqWriter
 
 from apps.anomalies.services import (
     MAX_CORRELATED_PER_BATCH,
@@ -38,6 +38,8 @@ logger = logging.getLogger(__name__)
 
 MAX_BATCH = 10_000
 CHUNK_ROWS = 1_000  # rows prepared per step of the streamed COPY
+# How the streamed COPY sends its chunks: from the preparing thread (`_copy_streamed`).
+COPY_WRITER = LibpqWriter
 COMPARE_ATTEMPTS = 3  # the comparing path, again after losing a deadlock
 OUT_OF_COVERAGE_SCORE = 0.9
 TABLE = SignalDetection._meta.db_table
@@ -500,11 +502,14 @@ def _model_rows(rows: list[dict], now: datetime) -> list[SignalDetection]:
 
 
 def _copy_streamed(batch: _Batch, now: datetime) -> list[str]:
-    """COPY the batch's rows while it is being prepared: each chunk's COPY text goes to a
-    queue that psycopg's writer thread sends (QueuedLibpqWriter), so PostgreSQL stores
-    chunk k while Python validates, hashes and scores chunk k+1. A problem found in a
-    later chunk ends the COPY with an error (CopyFail) and the transaction rolls back:
-    nothing of the batch is stored. bench/timeseries.py measures what this overlap buys.
+    """COPY the batch's rows while it is being prepared: each chunk's COPY text is written
+    to the connection as soon as it is ready, and the kernel's socket buffers (a chunk is
+    ~250 kB) hold it while PostgreSQL stores chunk k and Python validates, hashes and
+    scores chunk k+1. A problem found in a later chunk ends the COPY with an error
+    (CopyFail) and the transaction rolls back: nothing of the batch is stored.
+    bench/timeseries.py measures what this overlap buys; psycopg's QueuedLibpqWriter (a
+    thread sending the chunks) was slower, its thread waiting for the GIL the preparing
+    thread holds (bench/copy_writer.py, three runs: 0.545-0.565× against 0.578-0.590×).
 
     Returns the rows' key lines for `_copy_keys`, written while PostgreSQL stores the
     rows (not after, when it would wait for them: ~3 % of an ingest, bench/timeseries.py).
@@ -515,7 +520,7 @@ def _copy_streamed(batch: _Batch, now: datetime) -> list[str]:
     with connection.wrap_database_errors, connection.cursor() as cursor:
         raw = cursor.cursor
         try:
-            with raw.copy(ROWS_SQL, writer=QueuedLibpqWriter(raw)) as copy:
+            with raw.copy(ROWS_SQL, writer=COPY_WRITER(raw)) as copy:
                 try:
                     for rows in batch.chunks():
                         # In id order: concurrent batches holding the same ids (a client's

@@ -509,7 +509,8 @@ def _copy_streamed(batch: _Batch, now: datetime) -> list[str]:
     (CopyFail) and the transaction rolls back: nothing of the batch is stored.
     bench/timeseries.py measures what this overlap buys; psycopg's QueuedLibpqWriter (a
     thread sending the chunks) was slower, its thread waiting for the GIL the preparing
-    thread holds (bench/copy_writer.py, three runs: 0.545-0.565× against 0.578-0.590×).
+    thread holds (bench/copy_writer.py, three runs: 0.545-0.565× against 0.578-0.590×
+    raw COPY).
 
     Returns the rows' key lines for `_copy_keys`, written while PostgreSQL stores the
     rows (not after, when it would wait for them: ~3 % of an ingest, bench/timeseries.py).

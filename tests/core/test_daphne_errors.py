@@ -13,7 +13,9 @@ from django.db import connection
 from tests.helpers import database_url
 from tests.servers import daphne
 
-pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+# No test here touches the database (the server answers before Django): no django_db mark,
+# so one server serves the module without the transactional tests' flush and reload.
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")

@@ -651,7 +651,6 @@ async def test_a_training_socket_closes_on_role_loss_and_on_job_deletion(setting
 
 
 @pytest.mark.parametrize("path", ["/ws/nope", "/ws/signals/live/extra", "/elsewhere"])
-@pytest.mark.django_db(transaction=True)
 async def test_a_path_no_app_routes_is_told_not_found_and_closed_4404(path):
     ws = await connect(path)
     assert await closed_with(ws) == 4404
@@ -662,7 +661,6 @@ async def test_a_path_no_app_routes_is_told_not_found_and_closed_4404(path):
     await ws.disconnect()
 
 
-@pytest.mark.django_db(transaction=True)
 async def test_a_root_path_the_path_does_not_start_with_is_told_not_found_and_closed_4404():
     # daphne takes root_path from any client's Daphne-Root-Path header; channels'
     # URLRouter raised ValueError ("No route found"): a traceback and a 500 refusal.

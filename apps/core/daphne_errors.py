@@ -128,6 +128,24 @@ def _websocket_http_error(self, code, reason, responseHeaders=None):  # autobahn
     self.sendData(head.encode("utf8") + body)
 
 
+SUBPROTOCOL_NOT_ASCII = "Sec-WebSocket-Protocol is not ASCII"
+
+
+def _refusing_non_ascii_subprotocols(on_connect):
+    """daphne's WebSocketProtocol.onConnect, refusing (400) a Sec-WebSocket-Protocol that
+    is not ASCII: daphne decodes it as ASCII, and the UnicodeDecodeError became a logged
+    traceback and autobahn's 500 with the exception's text in its status line."""
+    from autobahn.websocket.types import ConnectionDeny
+
+    def onConnect(self, request):  # autobahn's name
+        for name, value in request.headers.items():
+            if name.lower() == "sec-websocket-protocol" and not value.isascii():
+                raise ConnectionDeny(ConnectionDeny.BAD_REQUEST, SUBPROTOCOL_NOT_ASCII)
+        return on_connect(self, request)
+
+    return onConnect
+
+
 def envelope_daphne_errors() -> None:
     """Answer daphne's and Twisted's own errors in the envelope (idempotent)."""
     global _done
@@ -143,4 +161,5 @@ def envelope_daphne_errors() -> None:
         self, LINE_TOO_LONG
     )
     WebSocketProtocol.sendHttpErrorResponse = _websocket_http_error
+    WebSocketProtocol.onConnect = _refusing_non_ascii_subprotocols(WebSocketProtocol.onConnect)
     _done = True

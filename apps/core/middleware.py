@@ -156,7 +156,10 @@ class StorableQueryMiddleware:
 
     A path holding NUL names nothing Heimdall can store: 404 (the envelope under /api/),
     before any view looks it up (`GET /api/v1/stations/%00` was a 500, and so was every
-    view or admin page taking a text id from its path)."""
+    view or admin page taking a text id from its path).
+
+    A form-encoded POST body is checked as the query string is: admin actions'
+    `_selected_action` ids and console forms reached queries by hand (a 500)."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -165,15 +168,30 @@ class StorableQueryMiddleware:
         if "\x00" in request.path:
             raise Http404("No resource has NUL (\\u0000) in its name.")
         query = request.META.get("QUERY_STRING", "")
+        refused = None
         if "%00" in query or "\x00" in query:
-            for name, values in request.GET.lists():
-                if "\x00" in name or any("\x00" in value for value in values):
-                    field = name.replace("\x00", "\ufffd")
-                    return error_json_response(
-                        400,
-                        "VALIDATION_ERROR",
-                        f"Invalid value for '{field}': must not contain NUL (\\u0000) characters",
-                        {"field": field, "constraint": "must not contain NUL (\\u0000) characters",
-                         "fields": {field: ["must not contain NUL (\\u0000) characters"]}},
-                    )  # fmt: skip
+            refused = self._refuse_nul(request.GET)
+        if (
+            refused is None
+            and request.method == "POST"
+            and request.content_type == "application/x-www-form-urlencoded"
+            and (b"%00" in request.body or b"\x00" in request.body)
+        ):
+            refused = self._refuse_nul(request.POST)
+        if refused is not None:
+            return refused
         return self.get_response(request)
+
+    @staticmethod
+    def _refuse_nul(fields):
+        for name, values in fields.lists():
+            if "\x00" in name or any("\x00" in value for value in values):
+                field = name.replace("\x00", "\ufffd")
+                return error_json_response(
+                    400,
+                    "VALIDATION_ERROR",
+                    f"Invalid value for '{field}': must not contain NUL (\\u0000) characters",
+                    {"field": field, "constraint": "must not contain NUL (\\u0000) characters",
+                     "fields": {field: ["must not contain NUL (\\u0000) characters"]}},
+                )  # fmt: skip
+        return None

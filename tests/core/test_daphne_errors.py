@@ -118,3 +118,25 @@ def test_a_refused_websocket_handshake_gets_the_envelope(base, headers, reason):
     )
     assert error["details"] == {"reason": reason}
     assert error["request_id"] == answer["x-request-id"]
+
+
+def test_a_websocket_handshake_with_a_non_ascii_subprotocol_is_a_400_not_a_500(base):
+    # daphne decoded Sec-WebSocket-Protocol as ASCII: UnicodeDecodeError, a traceback,
+    # and autobahn's 500 whose status line and reason carried the exception's text.
+    status, answer, body = _raw(
+        base,
+        b"GET /ws/signals/live HTTP/1.1",
+        b"Upgrade: websocket",
+        b"Connection: Upgrade",
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+        b"Sec-WebSocket-Version: 13",
+        b"Sec-WebSocket-Protocol: \xff\xfe",
+    )
+    assert status == 400, body
+    error = json.loads(body)["error"]
+    assert (error["code"], error["message"]) == (
+        "BAD_REQUEST",
+        "The WebSocket handshake was refused.",
+    )
+    assert error["details"] == {"reason": "Sec-WebSocket-Protocol is not ASCII"}
+    assert error["request_id"] == answer["x-request-id"]

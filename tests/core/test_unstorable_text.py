@@ -177,3 +177,31 @@ def test_nul_in_an_admin_path_is_a_404():
     client.force_login(make_user("ada", "admin"), backend=data.SESSION_BACKEND)
     assert client.get("/admin/stations/station/twente-nl/change/").status_code == 200
     assert client.get("/admin/stations/station/twente%00nl/change/").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("form", "field"),
+    [
+        ({"action": "mark_inactive", "_selected_action": ["twente\x00nl"], "index": "0"},
+         "_selected_action"),  # was a 500: the admin filtered the stations by these ids
+        ({"action": "mark_inactive", "_selected_action": ["twente-nl"], "x\x00": "1"}, "x\ufffd"),
+    ],
+)  # fmt: skip
+def test_nul_in_a_form_body_is_a_400_naming_it(form, field):
+    from urllib.parse import urlencode
+
+    from django.test import Client
+
+    from tests.dashboard import data
+    from tests.helpers import make_user
+
+    StationFactory(id="twente-nl", status=Station.Status.ACTIVE)
+    client = Client(raise_request_exception=False)
+    client.force_login(make_user("ada", "admin"), backend=data.SESSION_BACKEND)
+    # As the admin's changelist form sends it (no enctype: form-encoded).
+    body = urlencode(form, doseq=True)
+    answer = client.post("/admin/stations/station/", body,
+                         content_type="application/x-www-form-urlencoded")  # fmt: skip
+    error = assert_envelope(answer, 400, "VALIDATION_ERROR", field)
+    assert error["details"]["constraint"] == "must not contain NUL (\\u0000) characters"
+    assert Station.objects.get(pk="twente-nl").status == Station.Status.ACTIVE

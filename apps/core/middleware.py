@@ -158,8 +158,9 @@ class StorableQueryMiddleware:
     before any view looks it up (`GET /api/v1/stations/%00` was a 500, and so was every
     view or admin page taking a text id from its path).
 
-    A form-encoded POST body is checked as the query string is: admin actions'
-    `_selected_action` ids and console forms reached queries by hand (a 500)."""
+    A form POST body is checked as the query string is (form-encoded anywhere;
+    multipart outside /api/): admin actions' `_selected_action` ids and console forms
+    reached queries by hand (a 500)."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -171,13 +172,17 @@ class StorableQueryMiddleware:
         refused = None
         if "%00" in query or "\x00" in query:
             refused = self._refuse_nul(request.GET)
-        if (
-            refused is None
-            and request.method == "POST"
-            and request.content_type == "application/x-www-form-urlencoded"
-            and (b"%00" in request.body or b"\x00" in request.body)
-        ):
-            refused = self._refuse_nul(request.POST)
+        if refused is None and request.method == "POST":
+            if request.content_type == "application/x-www-form-urlencoded":
+                if b"%00" in request.body or b"\x00" in request.body:
+                    refused = self._refuse_nul(request.POST)
+            elif request.content_type == "multipart/form-data" and not request.path.startswith(
+                "/api/"
+            ):
+                # Console and admin forms (Django parses them here, once, for the view);
+                # not the API, where uploads are streamed by the view's own handlers and
+                # the serializers refuse NUL.
+                refused = self._refuse_nul(request.POST)
         if refused is not None:
             return refused
         return self.get_response(request)

@@ -35,6 +35,7 @@ from apps.constellations.models import (
     ConstellationMember,
     Localization,
 )
+from apps.core.outages import unavailable_reason
 from apps.core.tasks import dispatch
 from apps.signals.validation import parse_timestamp
 
@@ -78,12 +79,21 @@ def on_detections_stored(*, rows: list[dict]) -> None:
     stations detected something. Costs one pass over the rows' station ids."""
     if not settings.HEIMDALL_AUTO_LOCALIZE:
         return
-    members = member_station_ids()
-    if not members:
+    try:
+        members = member_station_ids()
+    except Exception as exc:
+        if unavailable_reason(exc) is None:
+            raise
+        # The database went away after the batch's commit: the task is queued for every
+        # station of the batch (it reads the memberships itself), not lost.
+        logger.warning("memberships unreadable (%s); queueing for every station of the "
+                       "batch", unavailable_reason(exc))  # fmt: skip
+        members = None
+    if members is not None and not members:
         return
     stations, times = set(), []
     for row in rows:
-        if row["websdr_station_id"] in members:
+        if members is None or row["websdr_station_id"] in members:
             stations.add(row["websdr_station_id"])
             times.append(row["detection_timestamp"])
     if len(stations) == 0:

@@ -15,20 +15,25 @@ from django.core.asgi import get_asgi_application
 
 django_asgi_app = get_asgi_application()
 
-from channels.routing import ProtocolTypeRouter  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from apps.accounts.websocket_auth import HeimdallWebSocketAuth  # noqa: E402
 from apps.collectors.embedded import start_embedded_collectors  # noqa: E402
 from apps.core.daphne_errors import envelope_daphne_errors  # noqa: E402
 from apps.core.daphne_requests import let_django_parse_request_bodies  # noqa: E402
-from apps.core.proxies import ClientAddressASGI, refuse_daphne_proxy_headers  # noqa: E402
+from apps.core.proxies import (  # noqa: E402
+    ClientAddressASGI,
+    ignore_client_root_path,
+    refuse_daphne_proxy_headers,
+)
 from apps.core.scheduling import start_inprocess_scheduler  # noqa: E402
 from apps.core.websocket import FlowControlASGI  # noqa: E402
 from apps.core.websocket_outages import websocket_outage_guard  # noqa: E402
-from heimdall.routing import WebSocketRouter, websocket_urlpatterns  # noqa: E402
+from heimdall.routing import websocket_urlpatterns  # noqa: E402
 
 refuse_daphne_proxy_headers()
+ignore_client_root_path()  # Daphne-Root-Path is a proxy's word, not a client's
 let_django_parse_request_bodies()  # multipart bodies: Django streams them, Twisted must not
 envelope_daphne_errors()  # daphne's own 400/500/503 pages as the JSON envelope
 
@@ -39,7 +44,7 @@ application = ProtocolTypeRouter(
         # Redis closes a socket with 4503, never 1011.
         "websocket": FlowControlASGI(
             websocket_outage_guard(
-                ClientAddressASGI(HeimdallWebSocketAuth(WebSocketRouter(websocket_urlpatterns)))
+                ClientAddressASGI(HeimdallWebSocketAuth(URLRouter(websocket_urlpatterns)))
             )
         ),
     }

@@ -82,12 +82,13 @@ def on_detections_stored(*, rows: list[dict]) -> None:
     try:
         members = member_station_ids()
     except Exception as exc:
-        if unavailable_reason(exc) is None:
+        reason = unavailable_reason(exc)
+        if reason is None:
             raise
         # The database went away after the batch's commit: the task is queued for every
         # station of the batch (it reads the memberships itself), not lost.
         logger.warning("memberships unreadable (%s); queueing for every station of the "
-                       "batch", unavailable_reason(exc))  # fmt: skip
+                       "batch", reason)  # fmt: skip
         members = None
     if members is not None and not members:
         return
@@ -143,7 +144,7 @@ def backlog_drain(*, budget_s: float = BACKLOG_SECONDS) -> int:
                 .order_by("attempts", "id")
                 .first()
             )
-            if kept is None or kept.attempts >= BACKLOG_ATTEMPTS:
+            if kept is None:
                 break
             try:
                 with transaction.atomic():

@@ -19,20 +19,14 @@ Some requests never reach Django:
 
 A client of the API then got no body or `text/html` where every other answer is the JSON
 envelope (`{"error": {"code", "message", "details", "request_id", "timestamp"}}`) with
-an X-Request-ID header, and a browser page on an allowed origin got no CORS headers from
-daphne's page (so it saw a network error, not the status). `envelope_daphne_errors()`
-replaces both, once, when heimdall.asgi is imported by daphne: same status, the
-envelope (`details.reason`: daphne's or Twisted's own words), a fresh request id, for
-daphne's answers the CORS headers django-cors-headers would give an API answer
-(settings.CORS_ALLOWED_ORIGINS, CORS_URLS_REGEX, CORS_EXPOSE_HEADERS; Twisted's come
-before the headers are read), and Retry-After on a 503 like every other 503. Twisted
-still closes the connection after its 400.
+an X-Request-ID header. `envelope_daphne_errors()` replaces all three, once, when
+heimdall.asgi is imported by daphne: same status, the envelope (`details.reason`: the
+server's own words), a fresh request id, and Retry-After on a 503 like every other 503.
+Twisted still closes the connection after its 400. (No CORS headers: these answers come
+before, or instead of, Django's middleware.)
 """
 
 import json
-import re
-
-from django.conf import settings
 
 from apps.core.exceptions import envelope
 from apps.core.request_id import new_request_id, reset_request_id, set_request_id
@@ -55,23 +49,25 @@ WEBSOCKET_REFUSED = "The WebSocket handshake was refused."
 _done = False
 
 
-def error_headers(request, status: int, request_id: str) -> list[tuple[bytes, bytes]]:
-    """Headers of daphne's error answer for `request` (a daphne WebRequest)."""
+def error_headers(status: int, request_id: str) -> list[tuple[bytes, bytes]]:
+    """Headers of the server's own error answer."""
     headers = [
         (b"Content-Type", b"application/json"),
         (b"X-Request-ID", request_id.encode("ascii")),
     ]
     if status == 503:
         headers.append((b"Retry-After", str(RETRY_AFTER_SECONDS).encode("ascii")))
-    origin = (request.getHeader(b"origin") or b"").decode("latin-1")
-    path = (request.path or b"").decode("latin-1")
-    if origin in settings.CORS_ALLOWED_ORIGINS and re.match(settings.CORS_URLS_REGEX, path):
-        headers += [
-            (b"Access-Control-Allow-Origin", origin.encode("latin-1")),
-            (b"Vary", b"Origin"),
-            (b"Access-Control-Expose-Headers", ", ".join(settings.CORS_EXPOSE_HEADERS).encode()),
-        ]
     return headers
+
+
+def _raw_answer(status_line: str, body: bytes, request_id: str, extra=()) -> bytes:
+    """A whole HTTP/1.1 answer as bytes, for the layers below daphne's ASGI replies
+    (Twisted's channel, autobahn's handshake): the status line, `extra` headers (name,
+    value) and the envelope's."""
+    status = int(status_line.split()[0])
+    fields = [*extra, *((n.decode(), v.decode()) for n, v in error_headers(status, request_id))]
+    head = f"HTTP/1.1 {status_line}\r\n" + "".join(f"{n}: {v}\r\n" for n, v in fields)
+    return f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body
 
 
 def error_body(status: int, reason: str, request_id: str, message: str | None = None) -> bytes:
@@ -93,7 +89,7 @@ def _basic_error(self, status, status_text, body):  # daphne's signature
         {
             "type": "http.response.start",
             "status": status,
-            "headers": error_headers(self, status, request_id),
+            "headers": error_headers(status, request_id),
         }
     )
     self.handle_reply({"type": "http.response.body", "body": error_body(status, body, request_id)})
@@ -106,26 +102,16 @@ LINE_TOO_LONG = "A request line or header line is longer than 16384 bytes."
 def _bad_request_and_disconnect(self, reason: str = UNPARSABLE):  # Twisted's HTTPChannel
     request_id = new_request_id()
     body = error_body(400, reason, request_id)
-    head = (
-        b"HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\n"
-        b"Content-Length: %d\r\nX-Request-ID: %s\r\nConnection: close\r\n\r\n"
-        % (len(body), request_id.encode("ascii"))
+    self.transport.write(
+        _raw_answer("400 Bad Request", body, request_id, [("Connection", "close")])
     )
-    self.transport.write(head + body)
     self.loseConnection()
 
 
 def _websocket_http_error(self, code, reason, responseHeaders=None):  # autobahn's
     request_id = new_request_id()
     body = error_body(code, reason, request_id, WEBSOCKET_REFUSED)
-    head = f"HTTP/1.1 {code} {reason}\r\n" + "".join(
-        f"{name}: {value}\r\n" for name, value in responseHeaders or ()
-    )
-    head += (
-        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
-        f"X-Request-ID: {request_id}\r\n\r\n"
-    )
-    self.sendData(head.encode("utf8") + body)
+    self.sendData(_raw_answer(f"{code} {reason}", body, request_id, responseHeaders or ()))
 
 
 SUBPROTOCOL_NOT_ASCII = "Sec-WebSocket-Protocol is not ASCII"

@@ -24,6 +24,7 @@ import sqlite3
 from collections.abc import Iterator
 
 from django import db
+from django.db import transaction
 
 logger = logging.getLogger(__name__)
 
@@ -112,6 +113,25 @@ def unavailable_reason(exc: BaseException) -> str | None:
         if reason:
             return reason
     return None
+
+
+def on_commit_robust(func, what: str) -> None:
+    """`transaction.on_commit(func, robust=True)`, except that the database or Redis lost
+    between the commit and `func` (a collector during an outage) is a warning naming
+    `what` and the reason, not Django's "Error calling ... in on_commit()" with a
+    traceback: the commit stands, `func`'s follow-up is what is missed. Any other error
+    is still logged by Django with its traceback."""
+
+    def run() -> None:
+        try:
+            func()
+        except Exception as exc:
+            reason = unavailable_reason(exc)
+            if reason is None:
+                raise
+            logger.warning("%s: not done after the commit (%s)", what, reason)
+
+    transaction.on_commit(run, robust=True)
 
 
 def retry_after(reason: str) -> int:

@@ -20,6 +20,15 @@ daphne's own `--proxy-headers` takes the *left-most* `X-Forwarded-For` entry
 from anyone (daphne/utils.py `parse_x_forwarded_for`) and overwrites the
 peer address before the application sees it, so the rule above could not be
 applied: Heimdall refuses to start under it (`refuse_daphne_proxy_headers`).
+
+daphne likewise takes the ASGI `root_path` from a `Daphne-Root-Path` header sent by
+anyone (daphne/http_protocol.py `WebRequest.process`, daphne/ws_protocol.py
+`WebSocketProtocol.onConnect`), meant for a proxy mounting the server under a prefix.
+From a client it was a 500: a non-ASCII value failed daphne's own decoding (HTTP), and a
+prefix the path does not start with made channels' URLRouter raise "No route found"
+(every WebSocket path). Heimdall serves at `/`; a sub-path deployment sets daphne's
+`--root-path`, which is kept. `ignore_client_root_path` drops the header before daphne
+reads it.
 """
 
 import ipaddress
@@ -175,6 +184,34 @@ class ClientAddressASGI:
             return await self.inner(scope, receive, send)
         finally:
             _current_client.reset(token)
+
+
+ROOT_PATH_HEADER = "daphne-root-path"
+_root_path_ignored = False
+
+
+def ignore_client_root_path() -> None:
+    """daphne no longer takes `root_path` from a client's Daphne-Root-Path header (see the
+    module docstring); idempotent."""
+    global _root_path_ignored
+    if _root_path_ignored:
+        return
+    from daphne.http_protocol import WebRequest
+    from daphne.ws_protocol import WebSocketProtocol
+
+    process, on_connect = WebRequest.process, WebSocketProtocol.onConnect
+
+    def process_without(self):  # daphne's name
+        self.requestHeaders.removeHeader(ROOT_PATH_HEADER.encode())
+        return process(self)
+
+    def on_connect_without(self, request):  # autobahn's name; header names in lower case
+        request.headers.pop(ROOT_PATH_HEADER, None)
+        return on_connect(self, request)
+
+    WebRequest.process = process_without
+    WebSocketProtocol.onConnect = on_connect_without
+    _root_path_ignored = True
 
 
 def refuse_daphne_proxy_headers(argv: list[str] | None = None) -> None:

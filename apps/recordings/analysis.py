@@ -180,33 +180,29 @@ class _EarlierAnalyses:
     def of(cls, recording: Recording, options: dict, info: sigmf_files.RecordingInfo):
         """None when no analysis with other options stored anything in the recording's
         time span (one indexed query)."""
-        reach = timedelta(seconds=MAX_WINDOW_SAMPLES / info.sample_rate)
-        stored = SignalDetection.objects.filter(
-            websdr_station_id=recording.station_id,
-            detection_timestamp__gte=info.start_time - reach,
-            detection_timestamp__lte=info.end_time + reach,
-            processing_metadata__recording_id=str(recording.pk),
+        earlier = cls(recording, options, info.sample_rate)
+        return earlier if earlier._stored(info.start_time, info.end_time).exists() else None
+
+    def _stored(self, start, end):
+        """This recording's detections of other options around [start, end]."""
+        reach = timedelta(seconds=MAX_WINDOW_SAMPLES / self.sample_rate)  # the longest window
+        return SignalDetection.objects.filter(
+            websdr_station_id=self.recording.station_id,
+            detection_timestamp__gte=start - reach,
+            detection_timestamp__lte=end + reach,
+            processing_metadata__recording_id=str(self.recording.pk),
         ).exclude(
-            processing_metadata__window_seconds=options["window_seconds"],
-            processing_metadata__fft_size=options["fft_size"],
+            processing_metadata__window_seconds=self.options["window_seconds"],
+            processing_metadata__fft_size=self.options["fft_size"],
         )
-        return cls(recording, options, info.sample_rate) if stored.exists() else None
 
     def not_seen(self, batch: list[tuple], resolution_hz: float) -> list[tuple]:
         """The (time, detection) pairs of `batch` no earlier analysis stored."""
-        reach = timedelta(seconds=MAX_WINDOW_SAMPLES / self.sample_rate)
+        times = [when for when, _ in batch]
         stored = list(
-            SignalDetection.objects.filter(
-                websdr_station_id=self.recording.station_id,
-                detection_timestamp__gte=min(when for when, _ in batch) - reach,
-                detection_timestamp__lte=max(when for when, _ in batch) + reach,
-                processing_metadata__recording_id=str(self.recording.pk),
+            self._stored(min(times), max(times)).values_list(
+                "frequency_hz", "bandwidth_hz", "processing_metadata"
             )
-            .exclude(
-                processing_metadata__window_seconds=self.options["window_seconds"],
-                processing_metadata__fft_size=self.options["fft_size"],
-            )
-            .values_list("frequency_hz", "bandwidth_hz", "processing_metadata")
         )
         if not stored:
             return batch

@@ -24,7 +24,7 @@ from apps.anomalies.services import (
 from apps.core import hooks
 from apps.core.exceptions import Conflict, ValidationFailed
 from apps.core.numbers import storable_text
-from apps.core.outages import unavailable_reason
+from apps.core.outages import on_commit_robust
 from apps.core.partitioning import ensure_partitions
 from apps.core.timeutil import utc_now
 from apps.ml import contacts, scoring
@@ -643,19 +643,6 @@ def _touch_stations(latest: dict[str, datetime]) -> None:
         stations.update(last_seen=Greatest(Coalesce(F("last_seen"), when), when))
 
 
-def _touch_stations_after_commit(latest: dict[str, datetime]) -> None:
-    """`_touch_stations` once the batch is committed. The database gone between the commit
-    and the stamp (a collector's outage) is a warning, not a logged traceback: the stamp
-    is only a freshness mark, and the next batch moves it forward."""
-    try:
-        _touch_stations(latest)
-    except Exception as exc:
-        reason = unavailable_reason(exc)
-        if reason is None:
-            raise
-        logger.warning("stations' last_seen not moved forward (%s); the next batch will", reason)
-
-
 def _latest_per_station(rows: list[dict]) -> dict[str, datetime]:
     latest: dict[str, datetime] = {}
     for row in rows:
@@ -705,14 +692,17 @@ def detection_ingest(*, detections: list) -> IngestResult:
             latest = _latest_per_station(fresh)
             # robust: the detections are committed; a failed freshness stamp is logged,
             # never turned into a 500 that makes the client send them again.
-            transaction.on_commit(lambda: _touch_stations_after_commit(latest), robust=True)
+            on_commit_robust(
+                lambda: _touch_stations(latest), "the stations' last_seen (the next batch's)"
+            )
             if batch.contacts is not None:
                 # The contacts' levels for the next batches: only once committed.
                 transaction.on_commit(lambda: contacts.remember(batch.contacts), robust=True)
             live.publish_detections(fresh)
             # Higher apps (constellations: automatic localization) after the commit.
-            transaction.on_commit(
-                lambda: hooks.fire(hooks.DETECTIONS_STORED, rows=fresh), robust=True
+            on_commit_robust(
+                lambda: hooks.fire(hooks.DETECTIONS_STORED, rows=fresh),
+                "the stored detections' hooks (automatic localization)",
             )
         if events:
             live.publish_anomalies(events)

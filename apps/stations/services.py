@@ -4,6 +4,7 @@ from django.db import IntegrityError, transaction
 
 from apps.core import hooks
 from apps.core.exceptions import Conflict
+from apps.core.outages import on_commit_robust
 from apps.core.text import clean_text
 from apps.stations.models import Station
 from apps.stations.selectors import station_has_history
@@ -35,7 +36,9 @@ def _clean_texts(fields: dict) -> dict:
 
 def _status_changed() -> None:
     """After commit, tell whoever listens (the live feed's system_status) of the new station map."""
-    transaction.on_commit(lambda: hooks.fire(hooks.STATION_STATUS_CHANGED), robust=True)
+    on_commit_robust(
+        lambda: hooks.fire(hooks.STATION_STATUS_CHANGED), "the station map's broadcast"
+    )
 
 
 @transaction.atomic

@@ -384,5 +384,8 @@ def test_the_database_lost_right_after_the_ingest_commit_logs_no_traceback(caplo
     connection.close()
     assert [r for r in caplog.records if r.exc_info] == []
     warned = " ".join(r.getMessage() for r in caplog.records)
-    assert "last_seen not moved forward (database_unavailable)" in warned
+    assert (
+        "the stations' last_seen (the next batch's): not done after the commit "
+        "(database_unavailable)" in warned
+    )
     assert Localization.objects.count() == 1  # the next hook had a connection again

@@ -659,17 +659,3 @@ async def test_a_path_no_app_routes_is_told_not_found_and_closed_4404(path):
     assert frame["error"]["code"] == "NOT_FOUND"
     assert frame["error"]["details"] == {"path": path}
     await ws.disconnect()
-
-
-async def test_a_root_path_the_path_does_not_start_with_is_told_not_found_and_closed_4404():
-    # daphne takes root_path from any client's Daphne-Root-Path header; channels'
-    # URLRouter raised ValueError ("No route found"): a traceback and a 500 refusal.
-    communicator = WebsocketCommunicator(application, "/ws/signals/live")
-    communicator.scope["root_path"] = "/x"
-    connected, _ = await communicator.connect()
-    assert connected
-    assert await closed_with(communicator) == 4404
-    (frame,) = communicator.frames
-    assert frame["error"]["code"] == "NOT_FOUND"
-    assert frame["error"]["details"] == {"path": "/ws/signals/live"}
-    await communicator.disconnect()

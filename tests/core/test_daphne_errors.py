@@ -13,9 +13,10 @@ from django.db import connection
 from tests.helpers import database_url
 from tests.servers import daphne
 
-# No test here touches the database (the server answers before Django): no django_db mark,
-# so one server serves the module without the transactional tests' flush and reload.
-pytestmark = pytest.mark.slow
+# The server answers before Django: no test here writes. Plain django_db (no flush, no
+# reload) so that pytest-django makes the test database the server is pointed at, even
+# when this module runs alone; one server serves the module.
+pytestmark = [pytest.mark.slow, pytest.mark.django_db]
 
 
 @pytest.fixture(scope="module")
@@ -140,3 +141,38 @@ def test_a_websocket_handshake_with_a_non_ascii_subprotocol_is_a_400_not_a_500(b
     )
     assert error["details"] == {"reason": "Sec-WebSocket-Protocol is not ASCII"}
     assert error["request_id"] == answer["x-request-id"]
+
+
+def _head(base: str, request_line: bytes, *headers: bytes) -> str:
+    """Send one request as bytes; the answer's status line (the connection may stay open:
+    a WebSocket)."""
+    where = urlsplit(base)
+    with socket.create_connection((where.hostname, where.port), timeout=10) as sock:
+        sock.sendall(
+            request_line + b"\r\nHost: 127.0.0.1\r\n"
+            + b"".join(header + b"\r\n" for header in headers) + b"\r\n"
+        )  # fmt: skip
+        answer = b""
+        while b"\r\n" not in answer and (chunk := sock.recv(65536)):
+            answer += chunk
+    return answer.split(b"\r\n", 1)[0].decode("latin-1")
+
+
+def test_a_clients_daphne_root_path_is_ignored(base):
+    """daphne took `root_path` from any client's Daphne-Root-Path header: a prefix the
+    path does not start with made channels' URLRouter raise "No route found" (a traceback
+    and a 500 refusal of every WebSocket), a non-ASCII one failed daphne's decoding (a
+    500 for HTTP). apps.core.proxies.ignore_client_root_path drops the header."""
+    websocket = (
+        b"Upgrade: websocket",
+        b"Connection: Upgrade",
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+        b"Sec-WebSocket-Version: 13",
+    )
+    status = _head(base, b"GET /ws/signals/live HTTP/1.1", *websocket, b"Daphne-Root-Path: /x")
+    assert status == "HTTP/1.1 101 Switching Protocols"
+    for value in (b"\xc3\xa9", b"/api"):
+        status, _, body = _raw(
+            base, b"GET /api/v1/stations HTTP/1.1", b"Daphne-Root-Path: " + value
+        )
+        assert (status, json.loads(body)["error"]["code"]) == (401, "AUTHENTICATION_REQUIRED")

@@ -504,11 +504,11 @@ LOGGING = {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": "plain",
-            "filters": ["request_id"],
+            "filters": ["request_id", "outage"],
         }
     },
     "root": {"handlers": ["console"], "level": env_str("HEIMDALL_LOG_LEVEL", "INFO")},
     "loggers": {
-        "django.request": {"level": "ERROR", "filters": ["outage"]},
+        "django.request": {"level": "ERROR"},
     },
 }

@@ -68,6 +68,20 @@ def rate_window_held(monkeypatch):
     monkeypatch.setattr(ratelimit, "time", types.SimpleNamespace(time=lambda: held))
 
 
+@pytest.fixture
+def console_log():
+    """What the process's configured console log handler (LOGGING in settings, with its
+    filters) writes during the test, as a StringIO."""
+    import io
+    import logging
+
+    (console,) = [h for h in logging.getLogger().handlers if h.get_name() == "console"]
+    written = io.StringIO()
+    saved = console.setStream(written)
+    yield written
+    console.setStream(saved)
+
+
 @pytest.fixture(scope="session")
 def trained_anomaly_model():
     """The default anomaly model, trained once per test session: (model, metrics)."""

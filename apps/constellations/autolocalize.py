@@ -22,7 +22,9 @@ same frequency (within the larger half-bandwidth, at least 500 Hz) within a
 
 import bisect
 import logging
+import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -77,8 +79,13 @@ def spans(times: list[datetime], gap: timedelta) -> list[tuple[datetime, datetim
 def on_detections_stored(*, rows: list[dict]) -> None:
     """hooks.DETECTIONS_STORED receiver (after the ingest commit): queue the task when member
     stations detected something. Costs one pass over the rows' station ids."""
-    if not settings.HEIMDALL_AUTO_LOCALIZE:
-        return
+    if settings.HEIMDALL_AUTO_LOCALIZE:
+        _queue_or_keep(_task_for(rows))
+
+
+def _task_for(rows: list[dict]) -> tuple[list[str], list[tuple[str, str]]] | None:
+    """The task's arguments for a stored batch: its member stations and time spans (None
+    when no member station detected anything)."""
     try:
         members = member_station_ids()
     except Exception as exc:
@@ -91,38 +98,69 @@ def on_detections_stored(*, rows: list[dict]) -> None:
                        "batch", reason)  # fmt: skip
         members = None
     if members is not None and not members:
-        return
+        return None
     stations, times = set(), []
     for row in rows:
         if members is None or row["websdr_station_id"] in members:
             stations.add(row["websdr_station_id"])
             times.append(row["detection_timestamp"])
-    if len(stations) == 0:
-        return
+    if not stations:
+        return None
     window = timedelta(seconds=settings.HEIMDALL_AUTO_LOCALIZE_WINDOW_S)
-    _queue_or_keep(
-        sorted(stations),
-        [(start.isoformat(), end.isoformat()) for start, end in spans(times, 2 * window)],
-    )
+    spans_iso = [(start.isoformat(), end.isoformat()) for start, end in spans(times, 2 * window)]
+    return sorted(stations), spans_iso
 
 
-def _queue_or_keep(stations: list[str], spans_iso: list[tuple[str, str]]) -> None:
-    """Queue the task, or keep its arguments in the backlog table (the broker
-    unreachable: the detections are stored, the fix would be lost); `backlog_drain` runs
-    the backlog within a minute, from a worker. Only if the database also refuses the
-    row is the task lost, logged as an error."""
+# Tasks neither the broker nor the database took (both unreachable: a collector during
+# an outage), held in this process and handed on with its next batch; past the bound the
+# oldest is dropped, logged as an error.
+HELD_MAX = 1000
+_held: deque[tuple[list[str], list[tuple[str, str]]]] = deque()
+_held_lock = threading.Lock()
+
+
+def _queue_or_keep(task: tuple[list[str], list[tuple[str, str]]] | None) -> None:
+    """Queue `task` (stations, spans) and any held before it, or keep its arguments in
+    the backlog table (the broker unreachable: the detections are stored, the fix would
+    be lost); `backlog_drain` runs the backlog within a minute, from a worker. Should the
+    database refuse the row too, the task is held in this process (HELD_MAX, oldest
+    dropped) and handed on first with the next batch."""
+    with _held_lock:
+        if task is not None:
+            _held.append(task)
+        while _held:
+            if not _queue(*_held[0]) and not _keep(*_held[0]):
+                break  # the rest waits for the next batch
+            _held.popleft()
+        while len(_held) > HELD_MAX:
+            lost = _held.popleft()
+            logger.error("automatic localization of %s in %s lost: held past %d tasks",
+                         *lost, HELD_MAX)  # fmt: skip
+
+
+def _queue(stations: list[str], spans_iso: list[tuple[str, str]]) -> bool:
     try:
         # After the ingest's commit (autocommit): queued now, or this raises.
         dispatch(AUTO_LOCALIZE_TASK, stations=stations, spans=spans_iso)
-        return
+        return True
     except Exception:
-        logger.warning("could not queue automatic localization; kept in the backlog",
-                       exc_info=True)  # fmt: skip
+        logger.warning("could not queue automatic localization; keeping it", exc_info=True)
+        return False
+
+
+def _keep(stations: list[str], spans_iso: list[tuple[str, str]]) -> bool:
     try:
         AutoLocalizeBacklog.objects.create(stations=stations, spans=[list(s) for s in spans_iso])
+        return True
     except Exception:
-        logger.error("automatic localization of %s in %s lost: neither the broker nor the "
-                     "database took it", stations, spans_iso, exc_info=True)  # fmt: skip
+        logger.warning("could not keep automatic localization in the backlog; held here",
+                       exc_info=True)  # fmt: skip
+        return False
+
+
+def held_tasks() -> int:
+    """How many tasks this process holds for want of both broker and database."""
+    return len(_held)
 
 
 BACKLOG_SECONDS = 50.0  # one drain's time budget: the next (a minute later) goes on

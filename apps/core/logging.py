@@ -18,10 +18,15 @@ class RequestIdFilter(logging.Filter):
 
 
 class OutageFilter(logging.Filter):
-    """On `django.request`: a 503 for an outage (apps.core.outages) is one line, no traceback.
+    """On the console handler: a record whose exception is an outage (apps.core.outages:
+    the database or Redis unreachable) is one WARNING line ending in the reason, without
+    the traceback; so is a 503 the exception handler logged.
 
-    Every request during a database outage would otherwise log the same long
-    traceback; the outage itself is worth one line per request at most.
+    Long-running processes (collectors, workers, daphne, the scheduler) go on through an
+    outage by design, and every request, batch, hook or library (channels_redis,
+    django-q2, Django's on_commit) would otherwise log the same long traceback for it:
+    the outage is worth one line each, the log stays readable for real errors. On the
+    handler, not per logger, so records of every library pass through it.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:

@@ -389,3 +389,50 @@ def test_the_database_lost_right_after_the_ingest_commit_logs_no_traceback(caplo
         "(database_unavailable)" in warned
     )
     assert Localization.objects.count() == 1  # the next hook had a connection again
+
+
+def test_broker_and_database_both_unreachable_hold_the_task_for_the_next_batch(
+    settings, console_log
+):
+    """What CI's collector outage test saw: the database gone right after an ingest's
+    commit, so neither the broker (its hook needs the connection) nor the backlog table
+    took the task, each logged with a traceback and the fix lost. Now two warning lines
+    naming the outage, the task held in the process and handed on with the next batch."""
+    from django.db import connection
+
+    from tests.servers import free_port
+
+    world()
+    now = utc_now()
+    items = transmission(AROUND[:3], when=now)
+    stored_only(settings, items)
+    autolocalize.forget_members()
+    autolocalize.member_station_ids()  # cached, as in a running collector
+    rows = [{"websdr_station_id": item["websdr_station_id"],
+             "detection_timestamp": datetime.fromisoformat(item["detection_timestamp"])}
+            for item in items]  # fmt: skip
+    saved = connection.settings_dict["HOST"], connection.settings_dict["PORT"]
+    connection.close()
+    connection.settings_dict.update(HOST="127.0.0.1", PORT=str(free_port()))  # refused
+    try:
+        autolocalize.on_detections_stored(rows=rows)
+    finally:
+        connection.close()
+        connection.settings_dict["HOST"], connection.settings_dict["PORT"] = saved
+    assert autolocalize.held_tasks() == 1
+    assert [line.split(" ", 2)[2] for line in console_log.getvalue().splitlines()] == [
+        "WARNING apps.constellations.autolocalize [- -] could not queue automatic "
+        "localization; keeping it (database_unavailable)",
+        "WARNING apps.constellations.autolocalize [- -] could not keep automatic "
+        "localization in the backlog; held here (database_unavailable)",
+    ]
+    assert not AutoLocalizeBacklog.objects.exists() and Localization.objects.count() == 0
+    # The next batch, after the outage (here only a non-member's detection): the held
+    # task goes first.
+    autolocalize.on_detections_stored(
+        rows=[{"websdr_station_id": "twente-nl", "detection_timestamp": now}]
+    )
+    wait_inprocess_idle()
+    assert autolocalize.held_tasks() == 0
+    (fix,) = Localization.objects.all()
+    assert sorted(fix.detection_ids) == sorted(item["id"] for item in items)

@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import logging
 import os
 import sqlite3
 import subprocess
@@ -59,8 +60,29 @@ def test_a_pool_timeout_without_a_pool_counts_as_exhaustion():
     )
 
 
+def test_an_outage_is_one_log_line_and_any_other_error_keeps_its_traceback(console_log):
+    """The console handler's OutageFilter, for every logger (libraries' too): an outage
+    is expected in a long-running process (one warning naming the reason), a bug is not."""
+    for name, error in [
+        ("channels_redis.pubsub", redis.ConnectionError("Connection closed by server.")),
+        ("apps.constellations.autolocalize", _wrapped(psycopg.OperationalError("refused"))),
+        ("django.db.backends.base", ValueError("a bug")),
+    ]:
+        try:
+            raise error
+        except Exception:
+            logging.getLogger(name).exception("could not do %s", "it")
+    lines = console_log.getvalue().splitlines()
+    assert [line.split(" ", 2)[2] for line in lines[:2]] == [
+        "WARNING channels_redis.pubsub [- -] could not do it (redis_unavailable)",
+        "WARNING apps.constellations.autolocalize [- -] could not do it (database_unavailable)",
+    ]
+    assert lines[2].split(" ", 2)[2] == "ERROR django.db.backends.base [- -] could not do it"
+    assert lines[3] == "Traceback (most recent call last):" and lines[-1] == "ValueError: a bug"
+
+
 @pytest.mark.slow
-def test_events_publisher_survives_a_redis_outage(settings, caplog):
+def test_events_publisher_survives_a_redis_outage(settings, caplog, console_log):
     """The publisher thread's channel layer reconnects; sends during the outage are dropped."""
     url = redis.Redis.from_url(os.environ["REDIS_URL"]).connection_pool.connection_kwargs
     proxy = TcpProxy(url.get("host", "127.0.0.1"), int(url.get("port", 6379)))
@@ -108,6 +130,10 @@ def test_events_publisher_survives_a_redis_outage(settings, caplog):
     finally:
         proxy.down()
     assert "could not publish" in caplog.text
+    # An outage is expected: told in one line each, no traceback in the process's log
+    # (channels_redis's receive task logged one each time before).
+    assert "(redis_unavailable)" in console_log.getvalue()
+    assert "Traceback" not in console_log.getvalue()
 
 
 FORK_PROBE = """

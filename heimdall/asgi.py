@@ -21,7 +21,10 @@ from django.conf import settings  # noqa: E402
 from apps.accounts.websocket_auth import HeimdallWebSocketAuth  # noqa: E402
 from apps.collectors.embedded import start_embedded_collectors  # noqa: E402
 from apps.core.daphne_errors import envelope_daphne_errors  # noqa: E402
-from apps.core.daphne_requests import let_django_parse_request_bodies  # noqa: E402
+from apps.core.daphne_requests import (  # noqa: E402
+    accept_absolute_form_targets,
+    let_django_parse_request_bodies,
+)
 from apps.core.proxies import (  # noqa: E402
     ClientAddressASGI,
     ignore_client_root_path,
@@ -35,6 +38,7 @@ from heimdall.routing import websocket_urlpatterns  # noqa: E402
 refuse_daphne_proxy_headers()
 ignore_client_root_path()  # Daphne-Root-Path is a proxy's word, not a client's
 let_django_parse_request_bodies()  # multipart bodies: Django streams them, Twisted must not
+accept_absolute_form_targets()  # GET http://host/path HTTP/1.1 (RFC 9112 §3.2.2)
 envelope_daphne_errors()  # daphne's own 400/500/503 pages as the JSON envelope
 
 application = ProtocolTypeRouter(

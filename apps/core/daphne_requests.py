@@ -113,18 +113,33 @@ class _EmptyBody:
         self._closed = True
 
 
+def origin_form(request_target: bytes) -> tuple[bytes, bytes | None]:
+    """An absolute-form request target (`http://host:port/path?query`, what a client
+    talking to a proxy sends, and what servers must accept: RFC 9112 §3.2.2) as
+    (origin-form `/path?query`, the authority `host:port` without userinfo); any other
+    target unchanged, with None. Twisted and daphne take the whole target for the path:
+    Django then answered every such request with the console's HTML 404."""
+    scheme, sep, rest = request_target.partition(b"://")
+    if not sep or scheme.lower() not in (b"http", b"https"):
+        return request_target, None
+    ends = [i for i in (rest.find(b"/"), rest.find(b"?")) if i >= 0]
+    cut = min(ends, default=len(rest))
+    target = rest[cut:]
+    return (target if target.startswith(b"/") else b"/" + target), rest[:cut].rpartition(b"@")[2]
+
+
 def _limit_for(request_target: bytes) -> int:
     """The limit Django will apply: `body_limit` of the path exactly as daphne hands it
-    to Django (the target up to `?`, ASCII, percent-decoded: daphne/http_protocol.py and
-    Twisted's `Request.requestReceived`). Not `urlsplit`: it reads an absolute-form
-    target (`http://host/api/v1/recordings`), `//x/api/v1/recordings` or a `#fragment`
-    as another path than Django's, and a body Django refuses at 16 MiB was stored up to
-    the upload limit (4 GiB). A target daphne refuses (not ASCII): the default limit."""
+    to Django (the origin-form target up to `?`, ASCII, percent-decoded:
+    daphne/http_protocol.py, Twisted's `Request.requestReceived`, `origin_form`). Not
+    `urlsplit`: it reads `//x/api/v1/recordings` or a `#fragment` as another path than
+    Django's, and a body Django refuses at 16 MiB was stored up to the upload limit
+    (4 GiB). A target daphne refuses (not ASCII): the default limit."""
     from apps.core.middleware import body_limit
 
     path = "/"
     with contextlib.suppress(UnicodeDecodeError):
-        path = unquote(request_target.split(b"?", 1)[0].decode("ascii"))
+        path = unquote(origin_form(request_target)[0].split(b"?", 1)[0].decode("ascii"))
     return body_limit(path)
 
 
@@ -209,3 +224,32 @@ def let_django_parse_request_bodies() -> None:
 
     Server.create_application = _create_application
     _done = True
+
+
+def _request_received(original):
+    def requestReceived(self, command, path, version):  # Twisted's name
+        path, authority = origin_form(path)
+        if authority is not None:
+            # RFC 9112 §3.2.2: the target's host, not the Host header, names the host
+            # (Django's ALLOWED_HOSTS then judges it).
+            self.requestHeaders.setRawHeaders(b"host", [authority])
+        return original(self, command, path, version)
+
+    return requestReceived
+
+
+_absolute_form_done = False
+
+
+def accept_absolute_form_targets() -> None:
+    """daphne serves `GET http://host/api/v1/stations HTTP/1.1` as `GET /api/v1/stations`
+    with that host (`origin_form`), HTTP and WebSocket handshakes alike; idempotent."""
+    global _absolute_form_done
+    if _absolute_form_done:
+        return
+    try:
+        from daphne.http_protocol import WebRequest
+    except ImportError:  # not under daphne
+        return
+    WebRequest.requestReceived = _request_received(WebRequest.requestReceived)
+    _absolute_form_done = True

@@ -2,6 +2,7 @@
 envelope and a request id, not a bare status line. Sent over a raw socket: an HTTP
 client would percent-encode or refuse to send what is tried here."""
 
+import http.client
 import json
 import os
 import socket
@@ -176,3 +177,32 @@ def test_a_clients_daphne_root_path_is_ignored(base):
             base, b"GET /api/v1/stations HTTP/1.1", b"Daphne-Root-Path: " + value
         )
         assert (status, json.loads(body)["error"]["code"]) == (401, "AUTHENTICATION_REQUIRED")
+
+
+@pytest.mark.parametrize(
+    "target, host, status, code",
+    [
+        (b"http://127.0.0.1/api/v1/stations?page=1", b"127.0.0.1", 401, "AUTHENTICATION_REQUIRED"),
+        (b"HTTP://user@127.0.0.1:80/api/v1/stations", b"elsewhere", 401, "AUTHENTICATION_REQUIRED"),
+        # The target's host is the one judged (ALLOWED_HOSTS here: 127.0.0.1), not Host.
+        (b"http://evil.example/api/v1/stations", b"127.0.0.1", 400, "BAD_REQUEST"),
+        (b"http://127.0.0.1?x=1", b"127.0.0.1", 302, None),  # the console's root: log in
+    ],
+    ids=["api", "upper-case scheme, userinfo, other Host", "host not allowed", "no path"],
+)  # fmt: skip
+def test_an_absolute_form_target_is_served_as_its_path(base, target, host, status, code):
+    """RFC 9112 §3.2.2: a server must accept `GET http://host/path HTTP/1.1` (what a
+    client configured for a proxy sends). Twisted and daphne took the whole target for
+    the path: every such request was the console's HTML 404."""
+    where = urlsplit(base)
+    with socket.create_connection((where.hostname, where.port), timeout=10) as sock:
+        sock.sendall(b"GET " + target + b" HTTP/1.1\r\nHost: " + host
+                     + b"\r\nAccept: application/json\r\nConnection: close\r\n\r\n")  # fmt: skip
+        answer = http.client.HTTPResponse(sock)  # reads a chunked body too
+        answer.begin()
+        body = answer.read()
+    assert answer.status == status, body
+    if code is not None:
+        assert json.loads(body)["error"]["code"] == code
+    else:
+        assert answer.getheader("Location") == "/login?next=/%3Fx%3D1"

@@ -236,6 +236,15 @@ def _wants_json(request) -> bool:
 
 def handler400(request, exception=None):
     if _wants_json(request):
+        from django.core.exceptions import DisallowedHost
+
+        if isinstance(exception, DisallowedHost):
+            # Name the field, not ALLOWED_HOSTS (Django's message suggests adding it there).
+            host = request.META.get("HTTP_HOST", "")[:200]
+            return error_json_response(
+                400, "BAD_REQUEST", f"Host '{host}' is not served here.",
+                {"field": "Host", "value": host},
+            )  # fmt: skip
         return error_json_response(400, "BAD_REQUEST", "Bad request.")
     from django.views.defaults import bad_request
 

@@ -14,6 +14,7 @@ class AnomaliesConfig(AppConfig):
         activity.register(
             statistics_fn=selectors.station_anomaly_count,
             history_fn=selectors.station_has_anomalies,
+            history_name="anomaly events",
             statistics_many_fn=selectors.stations_anomaly_counts,
         )
         register_periodic(

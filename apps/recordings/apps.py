@@ -13,7 +13,7 @@ class RecordingsConfig(AppConfig):
         from apps.stations import activity
 
         # A station with recordings cannot be deleted (their files would be orphaned).
-        activity.register(history_fn=selectors.station_has_recordings)
+        activity.register(history_fn=selectors.station_has_recordings, history_name="recordings")
         # Recording uploads are streamed to disk: their own, larger, body limit.
         register_body_limit(r"^/api/v1/recordings/?$", "HEIMDALL_RECORDING_MAX_BYTES")
         # A running analysis whose worker died is failed (then it may be asked again).

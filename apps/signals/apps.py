@@ -21,6 +21,7 @@ class SignalsConfig(AppConfig):
         activity.register(
             statistics_fn=selectors.station_detection_count,
             history_fn=selectors.station_has_detections,
+            history_name="stored detections",
             active_bands_fn=selectors.station_bands_heard,
             statistics_many_fn=selectors.stations_detection_counts,
         )

@@ -7,7 +7,8 @@ order (docs/architecture.md). Those apps register what they know from their
 - `statistics` — `(station, since, until) -> dict` of seed 004 statistics
   fields (e.g. `total_detections_24h`), merged into the station detail;
 - `history` — `(station) -> bool`, whether stored rows reference the station
-  (such a station cannot be deleted);
+  (such a station cannot be deleted), with `history_name`, what those rows are
+  ("stored detections", "recordings"), for the refusal's message;
 - `active_bands` — `(station, since) -> set[str]` of amateur band names heard;
 - `statistics_many` — `(station_ids, since, until) -> {station_id: dict}`: the
   `statistics` fields of many stations in one query (lists of stations).
@@ -18,6 +19,7 @@ from datetime import datetime
 
 statistics: list[Callable[..., dict]] = []
 history: list[Callable[..., bool]] = []
+history_names: dict[Callable[..., bool], str] = {}
 active_bands: list[Callable[..., set[str]]] = []
 statistics_many: list[Callable[..., dict]] = []
 
@@ -26,6 +28,7 @@ def register(
     *,
     statistics_fn: Callable[..., dict] | None = None,
     history_fn: Callable[..., bool] | None = None,
+    history_name: str = "stored history",
     active_bands_fn: Callable[..., set[str]] | None = None,
     statistics_many_fn: Callable[..., dict] | None = None,
 ) -> None:
@@ -37,6 +40,8 @@ def register(
     ):
         if fn is not None and fn not in registry:
             registry.append(fn)
+    if history_fn is not None:
+        history_names[history_fn] = history_name
 
 
 def collect_statistics(station, since: datetime, until: datetime) -> dict:
@@ -56,7 +61,12 @@ def collect_statistics_many(station_ids: list[str], since: datetime, until: date
 
 
 def has_history(station) -> bool:
-    return any(fn(station=station) for fn in history)
+    return stored_history(station) is not None
+
+
+def stored_history(station) -> str | None:
+    """What stored rows reference the station (the first app's name for them), or None."""
+    return next((history_names[fn] for fn in history if fn(station=station)), None)
 
 
 def bands_heard(station, since: datetime) -> set[str]:

@@ -158,5 +158,10 @@ def station_freshness(*, stale_after: timedelta, now: datetime) -> tuple[int, in
 
 
 def station_has_history(station: Station) -> bool:
-    """Whether stored detections or anomaly events reference the station."""
+    """Whether stored detections, anomaly events or recordings reference the station."""
     return activity.has_history(station)
+
+
+def station_stored_history(station: Station) -> str | None:
+    """What stored rows reference the station ("stored detections", "recordings"), or None."""
+    return activity.stored_history(station)

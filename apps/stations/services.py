@@ -7,7 +7,7 @@ from apps.core.exceptions import Conflict
 from apps.core.outages import on_commit_robust
 from apps.core.text import clean_text
 from apps.stations.models import Station
-from apps.stations.selectors import station_has_history
+from apps.stations.selectors import station_stored_history
 
 EDITABLE_FIELDS = (
     "name",
@@ -70,11 +70,12 @@ def station_update(*, station: Station, **fields) -> Station:
 
 @transaction.atomic
 def station_delete(*, station: Station) -> None:
-    """Delete a station that has no detection history (history would be orphaned)."""
-    if station_has_history(station):
+    """Delete a station that has no stored history (it would be orphaned)."""
+    if stored := station_stored_history(station):
         raise Conflict(
-            f"Station '{station.id}' has stored detections; set its status to 'inactive' "
-            "to stop collecting, or let retention remove its history first.",
+            f"Station '{station.id}' has {stored}; set its status to 'inactive' to stop "
+            "collecting. It can be deleted once nothing refers to it (retention removes "
+            "detections and anomaly events; recordings are deleted through the API).",
             {"field": "station_id", "value": station.id},
         )
     station.delete()

@@ -243,7 +243,10 @@ def test_download_archive_round_trips(operator_client, viewer_client, station, t
 def test_station_with_recordings_cannot_be_deleted(admin_client, station, tmp_path):
     meta, data = write_recording(tmp_path, seconds=0.1)
     upload(admin_client, meta, data, websdr_station_id="twente-nl")
-    assert_envelope(admin_client.delete("/api/v1/stations/twente-nl"), 409, "CONFLICT")
+    error = assert_envelope(admin_client.delete("/api/v1/stations/twente-nl"), 409, "CONFLICT")
+    # The answer names what holds the station: recordings, not detections it has none of.
+    assert "has recordings;" in error["message"]
+    assert "stored detections" not in error["message"]
 
 
 def test_labels_comments_and_names_are_normalised_like_every_name(

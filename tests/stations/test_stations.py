@@ -332,7 +332,8 @@ def test_admin_deletes_station(admin_client):
 def test_station_with_detections_cannot_be_deleted(admin_client):
     station = create_station()
     add_detection(station, utc_now())
-    assert_envelope(admin_client.delete("/api/v1/stations/twente-nl"), 409, "CONFLICT")
+    error = assert_envelope(admin_client.delete("/api/v1/stations/twente-nl"), 409, "CONFLICT")
+    assert "has stored detections" in error["message"]
     assert Station.objects.filter(pk="twente-nl").exists()
 
 

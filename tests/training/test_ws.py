@@ -188,3 +188,50 @@ async def test_the_stream_refuses_without_a_role():
         ws = await connect(path)
         message = await ws.receive_output(timeout=5)
         assert (message["type"], message["code"]) == ("websocket.close", code)
+
+
+async def test_a_recheck_cut_off_by_an_outage_leaves_the_socket_guarded(settings):
+    """The periodic re-check reads the user, then the job: the database lost at the second
+    read raised out of the socket's guard task and ended it, so no later re-check ran (a
+    deleted job, a revoked role, an expired token: the socket stayed open). Now a warning,
+    and the next re-check closes the socket for the deleted job."""
+    import asyncio
+
+    import psycopg
+    from django.db import connection
+
+    from apps.training.models import TrainingJob
+
+    settings.HEIMDALL_WS_RECHECK_SECONDS = 1
+    job_id, token, _ = await setup_job()
+    ws = await connect(f"/ws/training/{job_id}?token={token}")
+    assert (await receive(ws))["event"] == "connected"
+    params = connection.settings_dict
+    dsn = {"host": params["HOST"] or "127.0.0.1", "port": params["PORT"] or 5432,
+           "user": params["USER"], "dbname": params["NAME"]}  # fmt: skip
+    locker = await psycopg.AsyncConnection.connect(**dsn)
+    # Its own connection: pg_stat_activity is a snapshot for the length of a transaction.
+    admin = await psycopg.AsyncConnection.connect(**dsn, autocommit=True)
+    try:
+        # The job's table locked: the re-check's job read waits, and its connection is
+        # then ended under it (a database restart, a network cut).
+        await locker.execute("LOCK TABLE training_trainingjob IN ACCESS EXCLUSIVE MODE")
+        for _ in range(100):
+            waiting = await (await admin.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s AND wait_event_type = "
+                "'Lock' AND query LIKE '%%training_trainingjob%%'", [params["NAME"]],
+            )).fetchone()  # fmt: skip
+            if waiting:
+                break
+            await asyncio.sleep(0.1)
+        assert waiting, "no re-check waited on the job"
+        await admin.execute("SELECT pg_terminate_backend(%s)", [waiting[0]])
+        await locker.commit()
+    finally:
+        await locker.close()
+        await admin.close()
+    await database_sync_to_async(lambda: TrainingJob.objects.filter(pk=job_id).delete())()
+    closed = await ws.receive_output(timeout=10)
+    while closed["type"] != "websocket.close":
+        closed = await ws.receive_output(timeout=10)
+    assert closed["code"] == 4404

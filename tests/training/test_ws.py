@@ -192,19 +192,27 @@ async def test_the_stream_refuses_without_a_role():
 
 async def test_a_recheck_cut_off_by_an_outage_leaves_the_socket_guarded(settings):
     """The periodic re-check reads the user, then the job: the database lost at the second
-    read raised out of the socket's guard task and ended it, so no later re-check ran (a
-    deleted job, a revoked role, an expired token: the socket stayed open). Now a warning,
-    and the next re-check closes the socket for the deleted job."""
+    read raised out of the socket's guard task and ended it, so nothing guarded the socket
+    any more (no later re-check; an expired token kept it open). Now a warning, and the
+    socket is still closed when its token expires."""
     import asyncio
+    from datetime import timedelta
 
     import psycopg
+    from django.contrib.auth import get_user_model
     from django.db import connection
-
-    from apps.training.models import TrainingJob
+    from rest_framework_simplejwt.tokens import AccessToken
 
     settings.HEIMDALL_WS_RECHECK_SECONDS = 1
-    job_id, token, _ = await setup_job()
-    ws = await connect(f"/ws/training/{job_id}?token={token}")
+    job_id, _, _ = await setup_job()
+
+    @database_sync_to_async
+    def short_token():
+        token = AccessToken.for_user(get_user_model().objects.get(username="vera"))
+        token.set_exp(lifetime=timedelta(seconds=8))
+        return str(token)
+
+    ws = await connect(f"/ws/training/{job_id}?token={await short_token()}")
     assert (await receive(ws))["event"] == "connected"
     params = connection.settings_dict
     dsn = {"host": params["HOST"] or "127.0.0.1", "port": params["PORT"] or 5432,
@@ -216,10 +224,11 @@ async def test_a_recheck_cut_off_by_an_outage_leaves_the_socket_guarded(settings
         # The job's table locked: the re-check's job read waits, and its connection is
         # then ended under it (a database restart, a network cut).
         await locker.execute("LOCK TABLE training_trainingjob IN ACCESS EXCLUSIVE MODE")
-        for _ in range(100):
+        for _ in range(50):
             waiting = await (await admin.execute(
                 "SELECT pid FROM pg_stat_activity WHERE datname = %s AND wait_event_type = "
-                "'Lock' AND query LIKE '%%training_trainingjob%%'", [params["NAME"]],
+                "'Lock' AND query LIKE 'SELECT 1 AS \"a\" FROM \"training_trainingjob\"%%'",
+                [params["NAME"]],
             )).fetchone()  # fmt: skip
             if waiting:
                 break
@@ -230,8 +239,15 @@ async def test_a_recheck_cut_off_by_an_outage_leaves_the_socket_guarded(settings
     finally:
         await locker.close()
         await admin.close()
-    await database_sync_to_async(lambda: TrainingJob.objects.filter(pk=job_id).delete())()
-    closed = await ws.receive_output(timeout=10)
-    while closed["type"] != "websocket.close":
-        closed = await ws.receive_output(timeout=10)
-    assert closed["code"] == 4404
+    frames = []
+    try:
+        closed = await ws.receive_output(timeout=15)
+        while closed["type"] != "websocket.close":
+            frames.append(json.loads(closed["text"]))
+            closed = await ws.receive_output(timeout=15)
+    finally:
+        # Every socket of this process shares the one worker thread's connection: the
+        # next test must not find it ended under it.
+        await database_sync_to_async(lambda: connection.close())()
+    assert closed["code"] == 4401
+    assert frames[-1]["error"]["code"] == "INVALID_TOKEN"

@@ -385,34 +385,44 @@ class HeimdallWebSocketConsumer(OutageGuardMixin, AsyncWebsocketConsumer):
         if self._closing:
             return
         async with self._recheck_lock:
-            authority = get_authority()
             try:
-                user = await database_sync_to_async(authority.current_user)(self.scope)
-            except Exception:
-                logger.warning("WebSocket re-check failed; trying again later", exc_info=True)
-                return
-            if user is None:
-                await self.end(
-                    CLOSE_UNAUTHENTICATED,
-                    ("INVALID_TOKEN", "The credentials of this socket are no longer valid."),
-                )
-                return
-            if self.required_permission and not await database_sync_to_async(
-                authority.has_permission
-            )(user, self.required_permission):
-                await self.end(
-                    CLOSE_FORBIDDEN,
-                    ("PERMISSION_DENIED", "Your role no longer allows this socket."),
-                )
-                return
-            self.scope["user"] = user
-            code = await self.still_allowed()
-            if code == CLOSE_NOT_FOUND:
-                await self.end(code, ("NOT_FOUND", "The object this socket watches is gone."))
-            elif code is not None:
-                await self.end(
-                    code, ("PERMISSION_DENIED", "Your access to this object was revoked.")
-                )
+                await self._recheck()
+            except Exception as exc:
+                # Any step may meet an outage (the user read, then a consumer's object
+                # lookup): raised out of the guard task, it ended the task, and with it
+                # every later re-check and the token's expiry for this socket.
+                reason = unavailable_reason(exc)
+                if reason is None:
+                    raise
+                logger.warning("WebSocket re-check: %s; trying again later", reason)
+
+    async def _recheck(self) -> None:
+        authority = get_authority()
+        try:
+            user = await database_sync_to_async(authority.current_user)(self.scope)
+        except Exception:
+            logger.warning("WebSocket re-check failed; trying again later", exc_info=True)
+            return
+        if user is None:
+            await self.end(
+                CLOSE_UNAUTHENTICATED,
+                ("INVALID_TOKEN", "The credentials of this socket are no longer valid."),
+            )
+            return
+        if self.required_permission and not await database_sync_to_async(authority.has_permission)(
+            user, self.required_permission
+        ):
+            await self.end(
+                CLOSE_FORBIDDEN,
+                ("PERMISSION_DENIED", "Your role no longer allows this socket."),
+            )
+            return
+        self.scope["user"] = user
+        code = await self.still_allowed()
+        if code == CLOSE_NOT_FOUND:
+            await self.end(code, ("NOT_FOUND", "The object this socket watches is gone."))
+        elif code is not None:
+            await self.end(code, ("PERMISSION_DENIED", "Your access to this object was revoked."))
 
     async def ws_recheck(self, event):
         await self.recheck()

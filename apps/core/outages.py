@@ -21,6 +21,7 @@ import logging
 import os
 import random
 import sqlite3
+import time
 from collections.abc import Iterator
 
 from django import db
@@ -132,6 +133,43 @@ def on_commit_robust(func, what: str) -> None:
             logger.warning("%s: not done after the commit (%s)", what, reason)
 
     transaction.on_commit(run, robust=True)
+
+
+# --- the cache as a shortcut ----------------------------------------------------------
+
+_cache_away = {"since": None}  # monotonic time the cache was first found unreachable
+
+
+def cached(key: str, compute, timeout: float | None):
+    """`cache.get(key)`, or `compute()` kept for `timeout` s on a miss (never store None).
+
+    For values the cache only saves recomputing (the deployed model's id, a bundle's
+    check): with the cache unreachable (Redis away) `compute()` answers every call, so
+    ingest, scoring and the workers go on without Redis instead of failing each batch
+    until it is back. One warning when it goes, one line when it is back."""
+    from django.core.cache import cache
+
+    try:
+        found = cache.get(key)
+    except Exception as exc:
+        reason = unavailable_reason(exc)
+        if reason is None:
+            raise
+        if _cache_away["since"] is None:
+            _cache_away["since"] = time.monotonic()
+            logger.warning("cache unreachable (%s): computing what it would give", reason)
+        return compute()
+    if _cache_away["since"] is not None:
+        logger.warning("cache back after %.0f s", time.monotonic() - _cache_away["since"])
+        _cache_away["since"] = None
+    if found is None:
+        found = compute()
+        try:
+            cache.set(key, found, timeout)
+        except Exception as exc:  # gone between the get and the set: next call computes
+            if unavailable_reason(exc) is None:
+                raise
+    return found
 
 
 def retry_after(reason: str) -> int:

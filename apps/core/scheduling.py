@@ -39,8 +39,11 @@ def sync_django_q_schedules(**kwargs) -> None:
     for periodic in PERIODIC_TASKS:
         Schedule.objects.update_or_create(
             name=periodic.name,
+            # Through tasks.run like every task: an outage mid-run is outlasted, not a
+            # failure that loses the run.
             defaults={
-                "func": periodic.func,
+                "func": tasks.RUNNER,
+                "args": repr(periodic.func),
                 "schedule_type": Schedule.MINUTES,
                 "minutes": periodic.minutes,
                 "repeats": -1,

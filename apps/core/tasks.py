@@ -7,18 +7,33 @@ transaction commits (a worker must see the rows the caller just wrote):
   processes (see Procfile); `cluster` names an ALT_CLUSTERS entry.
 * `inprocess` backend (embedded mode): a small thread pool inside the web
   process, so events it publishes reach the in-memory channel layer.
+
+Either way the task runs through `run` (for django-q2 schedules too), which
+outlasts an outage: a task cut off by the database or Redis going away waits
+until the service answers and runs again (every task is idempotent), instead
+of being recorded as failed — django-q2, at one attempt, then acknowledges it
+and the work is lost.
 """
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from django.conf import settings
-from django.db import close_old_connections, transaction
+from django.db import close_old_connections, connection, transaction
 from django.utils.module_loading import import_string
 
+from apps.core.outages import backoff_delays, unavailable_reason
+
 logger = logging.getLogger(__name__)
+
+RUNNER = "apps.core.tasks.run"
+# How long `run` waits for a lost service before it gives the task up (raises): well
+# inside the workers' timeout. The broker still holds a task whose failure could not be
+# recorded (the database still away) and hands it out again after Q_CLUSTER["retry"].
+OUTAGE_WAIT_S = 300.0
 
 _executor: ThreadPoolExecutor | None = None
 _executor_lock = threading.Lock()
@@ -35,10 +50,51 @@ def _get_executor() -> ThreadPoolExecutor:
         return _executor
 
 
+def run(func_path: str, *args, **kwargs):
+    """Run the task `func_path(*args, **kwargs)`, again after an outage cuts it off.
+
+    An outage (apps.core.outages) is one warning line, then this waits with backoff
+    until the service answers; a task that is not idempotent must not be dispatched.
+    Any other error, or an outage past OUTAGE_WAIT_S, is raised as before."""
+    func = import_string(func_path)
+    deadline = time.monotonic() + OUTAGE_WAIT_S
+    while True:
+        try:
+            return func(*args, **kwargs)
+        except Exception as exc:
+            reason = unavailable_reason(exc)
+            # Inside a caller's transaction (a synchronous run) there is nothing to redo.
+            if reason is None or connection.in_atomic_block or time.monotonic() > deadline:
+                raise
+            logger.warning("task %s: interrupted (%s); running it again once it answers",
+                           func_path, reason)  # fmt: skip
+        _wait_for_services(deadline)
+
+
+def _wait_for_services(deadline: float) -> None:
+    """Until the database and the cache both answer, or `deadline` passes."""
+    from django.core.cache import cache
+
+    for delay in backoff_delays(maximum=10.0):
+        close_old_connections()  # a connection the outage broke is not used again
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+            cache.get("heimdall:task-probe")
+            return
+        except Exception as exc:
+            if unavailable_reason(exc) is None:
+                return  # not an outage: the task's next run says what it is
+            connection.close()
+        if time.monotonic() + delay > deadline:
+            return
+        time.sleep(delay)
+
+
 def _run_inprocess(func_path: str, args: tuple, kwargs: dict) -> None:
     close_old_connections()
     try:
-        import_string(func_path)(*args, **kwargs)
+        run(func_path, *args, **kwargs)
     except Exception:
         logger.exception("in-process task %s failed", func_path)
     finally:
@@ -49,8 +105,9 @@ def _enqueue(func_path: str, args: tuple, kwargs: dict, cluster: str | None) -> 
     if settings.HEIMDALL_TASK_BACKEND == "django_q":
         from django_q.tasks import async_task
 
-        options = {"cluster": cluster} if cluster else {}
-        async_task(func_path, *args, q_options=options, **kwargs)
+        # Named after the task (django-q2's list and log lines): each one runs as `run`.
+        options = {"task_name": func_path[:100], **({"cluster": cluster} if cluster else {})}
+        async_task(RUNNER, func_path, *args, q_options=options, **kwargs)
     else:
         future = _get_executor().submit(_run_inprocess, func_path, args, kwargs)
         _inflight.add(future)

@@ -14,11 +14,10 @@ import time
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-from django.core.cache import cache
-
+from apps.core.outages import cached
 from apps.ml.models import MLModel
 from apps.ml.selectors import SERVING_STATUSES
-from apps.ml.services import ACTIVE_CACHE_KEY
+from apps.ml.services import ACTIVE_CACHE_KEY, ACTIVE_CACHE_TTL_S
 
 logger = logging.getLogger(__name__)
 CHECK_INTERVAL_S = 1.0
@@ -27,18 +26,19 @@ _all: list["ActiveModel"] = []
 
 
 def active_model_id(model_type: str) -> str | None:
-    """The deployed model's id, from the shared cache (filled from the database on a miss)."""
-    key = ACTIVE_CACHE_KEY.format(model_type=model_type)
-    model_id = cache.get(key)
-    if model_id is None:
+    """The deployed model's id, from the shared cache (filled from the database on a miss,
+    read from it while the cache is unreachable)."""
+
+    def deployed() -> str:
         model_id = (
             MLModel.objects.filter(model_type=model_type, status__in=SERVING_STATUSES)
             .values_list("pk", flat=True)
             .first()
         )
-        model_id = str(model_id) if model_id else ""
-        cache.set(key, model_id, 60)
-    return model_id or None
+        return str(model_id) if model_id else ""
+
+    key = ACTIVE_CACHE_KEY.format(model_type=model_type)
+    return cached(key, deployed, ACTIVE_CACHE_TTL_S) or None
 
 
 class ActiveModel(Generic[Loaded]):

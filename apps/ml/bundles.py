@@ -26,11 +26,11 @@ import re
 import zipfile
 from dataclasses import dataclass
 
-from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
 from apps.core.exceptions import HeimdallError, ValidationFailed
+from apps.core.outages import cached
 
 MANIFEST = "bundle.json"
 
@@ -207,12 +207,8 @@ def check_folder(
         return None, str(exc)
     stamped = (*bundle.files, BundleFile(MANIFEST, f"{folder}/{MANIFEST}", ""))
     key = f"ml:bundle-check:{_signature(stamped)}:{expected_sha256}:{model_type}"
-    cached = cache.get(key)
-    if cached is not None:
-        return bundle, cached or None
-    reason = _check(bundle, expected_sha256, model_type)
-    cache.set(key, reason or "", 3600)
-    return bundle, reason
+    reason = cached(key, lambda: _check(bundle, expected_sha256, model_type) or "", 3600)
+    return bundle, reason or None
 
 
 def _check(bundle: Bundle, expected_sha256: str, model_type: str | None) -> str | None:

@@ -15,6 +15,7 @@ from apps.accounts.roles import is_owner_or_admin
 from apps.core.exceptions import Conflict, PermissionDenied, ValidationFailed
 from apps.core.locks import lock_name
 from apps.core.merge import json_merge_patch
+from apps.core.outages import on_commit_robust
 from apps.core.text import clean_text
 from apps.core.timeutil import utc_now
 from apps.ml import bundles, states, training_configs
@@ -22,6 +23,9 @@ from apps.ml.inspection import saved_validation_problem
 from apps.ml.models import MLModel
 
 ACTIVE_CACHE_KEY = "ml:active:{model_type}"
+# Every write of that key expires: one lost to a Redis outage (the activation committed,
+# the cache not told) must not serve the previous model for good once Redis is back.
+ACTIVE_CACHE_TTL_S = 60
 
 
 def require_owner(*, user, model: MLModel, action: str) -> None:
@@ -391,7 +395,7 @@ def model_training_reported(
 
 def _forget_active(model_type: str) -> None:
     key = ACTIVE_CACHE_KEY.format(model_type=model_type)
-    transaction.on_commit(lambda: cache.delete(key))
+    on_commit_robust(lambda: cache.delete(key), "forgetting the deployed model's cached id")
 
 
 @transaction.atomic
@@ -429,5 +433,7 @@ def model_activate(*, model: MLModel) -> MLModel:
     model.deployment_date = utc_now()
     model.save(update_fields=["status", "deployment_date", "updated_at"])
     key = ACTIVE_CACHE_KEY.format(model_type=model.model_type)
-    transaction.on_commit(lambda: cache.set(key, str(model.pk), None))
+    on_commit_robust(
+        lambda: cache.set(key, str(model.pk), ACTIVE_CACHE_TTL_S), "caching the deployed model's id"
+    )
     return model

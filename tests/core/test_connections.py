@@ -230,6 +230,42 @@ def test_collect_process_survives_a_database_outage(tmp_path):
     assert failed == 0
 
 
+def _redis_proxy() -> tuple[TcpProxy, str]:
+    """A proxy in front of the test's Redis, and the REDIS_URL through it."""
+    import redis
+
+    kwargs = redis.Redis.from_url(os.environ["REDIS_URL"]).connection_pool.connection_kwargs
+    proxy = TcpProxy(kwargs.get("host", "127.0.0.1"), int(kwargs.get("port", 6379)))
+    proxy.up()
+    return proxy, f"redis://127.0.0.1:{proxy.port}/{kwargs.get('db', 0)}"
+
+
+def test_collect_process_goes_on_storing_through_a_redis_outage(tmp_path):
+    """Redis is the cache and the live events, not the store: detections go on being
+    stored while it is away, and the process's log has no traceback."""
+    StationFactory(id="sim-1", api_config={"api_type": "simulated", "poll_interval": 0.2})
+    proxy, redis_url = _redis_proxy()
+    env = _server_env(HEIMDALL_PROCESS="collector", REDIS_URL=redis_url)
+    collect = Process(
+        [sys.executable, "manage.py", "collect", "--station", "sim-1"], env, tmp_path / "c.log"
+    )
+    try:
+        wait_until(lambda: _detections_since("sim-1") > 0, 60, 0.5, "first detections")
+        proxy.down()
+        before = _detections_since("sim-1")
+        wait_until(lambda: _detections_since("sim-1") > before + 20, 30, 0.5,
+                   "detections stored while Redis is away")  # fmt: skip
+        proxy.up()
+        during = _detections_since("sim-1")
+        wait_until(lambda: _detections_since("sim-1") > during, 30, 0.5, "detections after it")
+        assert collect.alive()
+    finally:
+        collect.stop()
+        proxy.down()
+    log = collect.log()
+    assert "Traceback" not in log, log[-3000:]
+
+
 def _task_done(task_id: str) -> bool:
     with _raw_connection() as conn:
         row = conn.execute("SELECT success FROM django_q_task WHERE id = %s", [task_id]).fetchone()
@@ -261,6 +297,47 @@ def test_qcluster_survives_a_database_outage(tmp_path):
     finally:
         cluster.stop()
         proxy.down()
+
+
+def _sleeping_backend() -> int | None:
+    with _raw_connection() as conn:
+        row = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND state = 'active' "
+            "AND query LIKE 'SELECT pg_sleep(%%' AND pid <> pg_backend_pid()",
+            [connection.settings_dict["NAME"]],
+        ).fetchone()
+    return row and row[0]
+
+
+def _lines(path) -> list[str]:
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def test_a_task_cut_off_by_a_database_outage_runs_again_after_it(tmp_path):
+    """The worker's connection killed mid-task: django-q2 recorded the task as failed (the
+    database was back by then) and, at one attempt, acknowledged it: the work was lost,
+    logged with a traceback. apps.core.tasks.run waits for the database and runs it again."""
+    from apps.core.tasks import dispatch
+
+    runs = tmp_path / "runs"
+    cluster = Process([sys.executable, "manage.py", "qcluster"],
+                      _server_env(HEIMDALL_PROCESS="worker"), tmp_path / "q.log")  # fmt: skip
+    try:
+        dispatch("tests.core.outage_tasks.sleep_in_the_database", str(runs), 60)
+        pid = wait_until(_sleeping_backend, 60, 0.2, "the task to wait in the database")
+        with _raw_connection() as admin:
+            assert admin.execute("SELECT pg_terminate_backend(%s)", [pid]).fetchone()[0]
+        wait_until(lambda: "done" in _lines(runs), 30, 0.2, "the task to run again")
+        assert _lines(runs) == ["started", "started", "done"]
+        assert cluster.alive()
+    finally:
+        cluster.stop()
+    log = cluster.log()
+    assert "Traceback" not in log, log[-3000:]
+    assert (
+        "task tests.core.outage_tasks.sleep_in_the_database: interrupted (database_unavailable)"
+        in log
+    ), log[-3000:]
 
 
 def test_websocket_consumers_give_their_connections_back(tmp_path):

@@ -230,3 +230,92 @@ def test_a_batch_that_could_not_be_scheduled_is_counted_as_dropped(monkeypatch):
         assert events._backlog.acquire(blocking=False)
     for _ in range(events.MAX_BACKLOG):
         events._backlog.release()
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_task_whose_connection_is_terminated_runs_again(tmp_path, console_log):
+    """Every task runs through apps.core.tasks.run (workers and the in-process pool): the
+    server ending its connection mid-task is waited out and the task run again, in one
+    warning line, instead of a failure with a traceback and the work lost."""
+    from apps.core.tasks import run
+
+    runs = tmp_path / "runs"
+    assert run("tests.core.outage_tasks.end_own_connection_once", str(runs)) == "done"
+    assert runs.read_text().splitlines() == ["started", "started", "done"]
+    assert [line.split(" ", 2)[2] for line in console_log.getvalue().splitlines()] == [
+        "WARNING apps.core.tasks [- -] task tests.core.outage_tasks.end_own_connection_once: "
+        "interrupted (database_unavailable); running it again once it answers"
+    ]
+
+
+@pytest.mark.django_db
+def test_periodic_tasks_run_through_the_outage_runner():
+    from django_q.models import Schedule
+
+    from apps.core.scheduling import PERIODIC_TASKS, sync_django_q_schedules
+    from apps.core.tasks import RUNNER
+
+    sync_django_q_schedules()
+    rows = {s.name: (s.func, s.args) for s in Schedule.objects.all()}
+    assert PERIODIC_TASKS
+    for periodic in PERIODIC_TASKS:
+        assert rows[periodic.name] == (RUNNER, repr(periodic.func))
+
+
+def _redis_through(proxy: TcpProxy, url) -> dict:
+    return {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{proxy.port}/{url.get('db', 0)}",
+            "KEY_PREFIX": f"outage-{os.getpid()}",
+        }
+    }
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_the_deployed_model_is_served_and_activated_through_a_redis_outage(
+    settings, trained_anomaly_model, monkeypatch, console_log
+):
+    """The deployed model's id is cached in Redis. Redis away: every scoring read failed
+    (a collector stored nothing until it was back), and an activation raised after its
+    commit and left the previous model's id cached for good, served by every process
+    after Redis was back. Now the id is read from the database meanwhile, the lost
+    write is a warning, and every cached id expires."""
+    from apps.ml import scoring, services
+    from apps.ml.models import MLModel
+
+    monkeypatch.setattr(services, "ACTIVE_CACHE_TTL_S", 1)
+    url = redis.Redis.from_url(os.environ["REDIS_URL"]).connection_pool.connection_kwargs
+    proxy = TcpProxy(url.get("host", "127.0.0.1"), int(url.get("port", 6379)))
+    proxy.up()
+    original, settings.CACHES = settings.CACHES, _redis_through(proxy, url)
+    model, metrics = trained_anomaly_model
+
+    def register(version: str) -> MLModel:
+        return services.model_register(
+            name="gaussian-mixture-default", version=version,
+            model_type=MLModel.Type.ANOMALY_DETECTION, weights=model.to_bytes(),
+            weights_name="model.npz", metrics=metrics, config={},
+        )  # fmt: skip
+
+    try:
+        services.model_activate(model=register("1.0.0"))
+        assert scoring.active_anomaly_scorer().version == "1.0.0"
+        newer = register("1.1.0")
+        proxy.down()
+        services.model_activate(model=newer)  # committed; the cache cannot be told
+        scoring._active.expire()
+        assert scoring.active_anomaly_scorer().version == "1.1.0"  # from the database
+        proxy.up()
+        time.sleep(1.5)  # what a process saw cached before the outage has expired
+        scoring._active.expire()
+        assert scoring.active_anomaly_scorer().version == "1.1.0"
+    finally:
+        settings.CACHES = original  # the teardown clears the cache
+        proxy.down()
+    log = console_log.getvalue()
+    assert "Traceback" not in log, log
+    assert (
+        "WARNING apps.core.outages [- -] caching the deployed model's id: not done after "
+        "the commit (redis_unavailable)" in log
+    ), log

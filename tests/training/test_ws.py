@@ -188,3 +188,66 @@ async def test_the_stream_refuses_without_a_role():
         ws = await connect(path)
         message = await ws.receive_output(timeout=5)
         assert (message["type"], message["code"]) == ("websocket.close", code)
+
+
+async def test_a_recheck_cut_off_by_an_outage_leaves_the_socket_guarded(settings):
+    """The periodic re-check reads the user, then the job: the database lost at the second
+    read raised out of the socket's guard task and ended it, so nothing guarded the socket
+    any more (no later re-check; an expired token kept it open). Now a warning, and the
+    socket is still closed when its token expires."""
+    import asyncio
+    from datetime import timedelta
+
+    import psycopg
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    settings.HEIMDALL_WS_RECHECK_SECONDS = 1
+    job_id, _, _ = await setup_job()
+
+    @database_sync_to_async
+    def short_token():
+        token = AccessToken.for_user(get_user_model().objects.get(username="vera"))
+        token.set_exp(lifetime=timedelta(seconds=8))
+        return str(token)
+
+    ws = await connect(f"/ws/training/{job_id}?token={await short_token()}")
+    assert (await receive(ws))["event"] == "connected"
+    params = connection.settings_dict
+    dsn = {"host": params["HOST"] or "127.0.0.1", "port": params["PORT"] or 5432,
+           "user": params["USER"], "dbname": params["NAME"]}  # fmt: skip
+    locker = await psycopg.AsyncConnection.connect(**dsn)
+    # Its own connection: pg_stat_activity is a snapshot for the length of a transaction.
+    admin = await psycopg.AsyncConnection.connect(**dsn, autocommit=True)
+    try:
+        # The job's table locked: the re-check's job read waits, and its connection is
+        # then ended under it (a database restart, a network cut).
+        await locker.execute("LOCK TABLE training_trainingjob IN ACCESS EXCLUSIVE MODE")
+        for _ in range(50):
+            waiting = await (await admin.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s AND wait_event_type = "
+                "'Lock' AND query LIKE 'SELECT 1 AS \"a\" FROM \"training_trainingjob\"%%'",
+                [params["NAME"]],
+            )).fetchone()  # fmt: skip
+            if waiting:
+                break
+            await asyncio.sleep(0.1)
+        assert waiting, "no re-check waited on the job"
+        await admin.execute("SELECT pg_terminate_backend(%s)", [waiting[0]])
+        await locker.commit()
+    finally:
+        await locker.close()
+        await admin.close()
+    frames = []
+    try:
+        closed = await ws.receive_output(timeout=15)
+        while closed["type"] != "websocket.close":
+            frames.append(json.loads(closed["text"]))
+            closed = await ws.receive_output(timeout=15)
+    finally:
+        # Every socket of this process shares the one worker thread's connection: the
+        # next test must not find it ended under it.
+        await database_sync_to_async(lambda: connection.close())()
+    assert closed["code"] == 4401
+    assert frames[-1]["error"]["code"] == "INVALID_TOKEN"

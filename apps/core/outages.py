@@ -103,13 +103,24 @@ def _reason_of(exc: BaseException) -> str | None:
     return None
 
 
+# Errors of the code itself, never of a service: one raised while handling an outage
+# (a bug in the fallback, `raise ValueError(...) from exc`) is that bug, not the outage:
+# it keeps its traceback (OutageFilter), its 500, and a task is not run again for it.
+_BUG_TYPES = (
+    ArithmeticError, AssertionError, AttributeError, ImportError, LookupError,
+    NameError, NotImplementedError, RecursionError, SyntaxError, TypeError, ValueError,
+)  # fmt: skip
+
+
 def unavailable_reason(exc: BaseException) -> str | None:
     """Why `exc` means a backing service is unavailable, or None for any other error.
 
-    Looks through the whole chain (`__cause__`, `__context__`): Django wraps
-    psycopg's and sqlite3's errors in its own.
+    Looks through the chain (`__cause__`, `__context__`): Django wraps psycopg's and
+    sqlite3's errors in its own. Not past an error of the code (`_BUG_TYPES`).
     """
     for item in _chain(exc):
+        if isinstance(item, _BUG_TYPES) and _reason_of(item) is None:
+            return None
         reason = _reason_of(item)
         if reason:
             return reason

@@ -53,6 +53,48 @@ def test_outages_are_told_apart_from_real_errors(error, reason):
     assert unavailable_reason(_wrapped(error)) == reason
 
 
+def test_a_bug_raised_while_handling_an_outage_is_the_bug():
+    """A programming error in an outage's fallback (or a real error raised from one) is a
+    real error: the console keeps its traceback, not one WARNING line naming the outage."""
+    try:
+        try:
+            raise redis.ConnectionError("Connection refused")
+        except redis.ConnectionError:
+            {}["missing"]  # a bug in the fallback: KeyError, context the outage
+    except KeyError as exc:
+        implicit = exc
+    try:
+        try:
+            raise _wrapped(psycopg.OperationalError("refused"))
+        except OperationalError as exc:
+            raise ValueError("bad data") from exc
+    except ValueError as exc:
+        explicit = exc
+    assert unavailable_reason(implicit) is None
+    assert unavailable_reason(explicit) is None
+    # An outage raised while handling a bug is still the outage.
+    try:
+        try:
+            raise TypeError("a bug")
+        except TypeError:
+            raise redis.ConnectionError("Connection refused") from None
+    except redis.ConnectionError as exc:
+        assert unavailable_reason(exc) == "redis_unavailable"
+
+
+def test_the_console_keeps_the_traceback_of_a_bug_in_an_outage_fallback(console_log):
+    try:
+        try:
+            raise redis.ConnectionError("Connection refused")
+        except redis.ConnectionError:
+            {}["missing"]
+    except KeyError:
+        logging.getLogger("apps.core.events").exception("fallback failed")
+    lines = console_log.getvalue().splitlines()
+    assert lines[0].split(" ", 2)[2] == "ERROR apps.core.events [- -] fallback failed"
+    assert lines[-1] == "KeyError: 'missing'"
+
+
 def test_a_pool_timeout_without_a_pool_counts_as_exhaustion():
     # The test process has no pool (one-off command): nothing says the server is down.
     assert unavailable_reason(_wrapped(psycopg_pool.PoolTimeout("timeout"))) == (

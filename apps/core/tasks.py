@@ -18,7 +18,7 @@ and the work is lost.
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from django.conf import settings
@@ -58,6 +58,7 @@ def run(func_path: str, *args, **kwargs):
     Any other error, or an outage past OUTAGE_WAIT_S, is raised as before."""
     func = import_string(func_path)
     deadline = time.monotonic() + OUTAGE_WAIT_S
+    delays = backoff_delays(maximum=10.0)  # across attempts: a quick failure is not a hot loop
     while True:
         try:
             return func(*args, **kwargs)
@@ -68,14 +69,21 @@ def run(func_path: str, *args, **kwargs):
                 raise
             logger.warning("task %s: interrupted (%s); running it again once it answers",
                            func_path, reason)  # fmt: skip
-        _wait_for_services(deadline)
+        _wait_for_services(deadline, delays)
 
 
-def _wait_for_services(deadline: float) -> None:
-    """Until the database and the cache both answer, or `deadline` passes."""
+def _wait_for_services(deadline: float, delays: Iterator[float]) -> None:
+    """Until the database and the cache both answer, or `deadline` passes; each probe
+    after the next of `delays`, even the first: a failure the probe does not see (a
+    deadlock, a serialization failure, a lock, the channel layer) would otherwise run
+    the task again at once, hundreds of times a second, a warning each."""
     from django.core.cache import cache
 
-    for delay in backoff_delays(maximum=10.0):
+    for delay in delays:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return
+        time.sleep(min(delay, remaining))
         close_old_connections()  # a connection the outage broke is not used again
         try:
             with connection.cursor() as cursor:
@@ -86,9 +94,6 @@ def _wait_for_services(deadline: float) -> None:
             if unavailable_reason(exc) is None:
                 return  # not an outage: the task's next run says what it is
             connection.close()
-        if time.monotonic() + delay > deadline:
-            return
-        time.sleep(delay)
 
 
 def _run_inprocess(func_path: str, args: tuple, kwargs: dict) -> None:

@@ -32,3 +32,16 @@ def end_own_connection_once(runs: str) -> str:
     with path.open("a") as out:
         out.write("done\n")
     return "done"
+
+
+def always_deadlocked(runs: list) -> None:
+    """Fails at once, every time, with an error the services' probe does not see (the
+    server rolled the transaction back: 'database_busy')."""
+    import psycopg
+    from django.db import OperationalError
+
+    runs.append(1)
+    try:
+        raise psycopg.errors.DeadlockDetected("deadlock detected")
+    except psycopg.Error as exc:
+        raise OperationalError(str(exc)) from exc

@@ -290,6 +290,24 @@ def test_a_task_whose_connection_is_terminated_runs_again(tmp_path, console_log)
     ]
 
 
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_task_failing_at_once_on_every_run_is_not_rerun_in_a_hot_loop(monkeypatch):
+    """The probe (SELECT 1, the cache) answers, yet the task fails again at once (a
+    deadlock each time): it ran again hundreds of times a second, a warning line each,
+    for OUTAGE_WAIT_S; now after a backoff delay each time."""
+    from django.db import OperationalError as DjangoOperationalError
+
+    from apps.core import tasks
+
+    monkeypatch.setattr(tasks, "OUTAGE_WAIT_S", 1.5)
+    runs: list = []
+    started = time.monotonic()
+    with pytest.raises(DjangoOperationalError):
+        tasks.run("tests.core.outage_tasks.always_deadlocked", runs)
+    assert len(runs) <= 3, len(runs)
+    assert time.monotonic() - started < 3
+
+
 @pytest.mark.django_db
 def test_periodic_tasks_run_through_the_outage_runner():
     from django_q.models import Schedule

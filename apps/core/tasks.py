@@ -64,8 +64,10 @@ def run(func_path: str, *args, **kwargs):
             return func(*args, **kwargs)
         except Exception as exc:
             reason = unavailable_reason(exc)
-            # Inside a caller's transaction (a synchronous run) there is nothing to redo.
-            if reason is None or connection.in_atomic_block or time.monotonic() > deadline:
+            # Inside a caller's transaction (a synchronous run) there is nothing to redo;
+            # a process that is ending must not wait OUTAGE_WAIT_S to exit.
+            if (reason is None or connection.in_atomic_block or time.monotonic() > deadline
+                    or _process_ending()):  # fmt: skip
                 raise
             logger.warning("task %s: interrupted (%s); running it again once it answers",
                            func_path, reason)  # fmt: skip
@@ -81,9 +83,8 @@ def _wait_for_services(deadline: float, delays: Iterator[float]) -> None:
 
     for delay in delays:
         remaining = deadline - time.monotonic()
-        if remaining <= 0:
+        if remaining <= 0 or not _sleep_unless_ending(min(delay, remaining)):
             return
-        time.sleep(min(delay, remaining))
         close_old_connections()  # a connection the outage broke is not used again
         try:
             with connection.cursor() as cursor:
@@ -94,6 +95,30 @@ def _wait_for_services(deadline: float, delays: Iterator[float]) -> None:
             if unavailable_reason(exc) is None:
                 return  # not an outage: the task's next run says what it is
             connection.close()
+
+
+_ending = threading.Event()
+# Set when the main thread has finished, before the interpreter joins the in-process
+# pool's threads (concurrent.futures joins them from the same hook; this one, registered
+# later, runs first). threading._register_atexit is how concurrent.futures itself does
+# it; atexit.register would run only after the joins.
+threading._register_atexit(_ending.set)
+
+
+def _process_ending() -> bool:
+    """The process is exiting: a task waiting out an outage gives up instead of holding
+    the exit for up to OUTAGE_WAIT_S."""
+    return _ending.is_set()
+
+
+def _sleep_unless_ending(seconds: float) -> bool:
+    """Sleep `seconds` in short steps; False as soon as the process is ending."""
+    until = time.monotonic() + seconds
+    while (left := until - time.monotonic()) > 0:
+        if _process_ending():
+            return False
+        time.sleep(min(0.25, left))
+    return not _process_ending()
 
 
 def _run_inprocess(func_path: str, args: tuple, kwargs: dict) -> None:

@@ -379,3 +379,42 @@ def test_the_deployed_model_is_served_and_activated_through_a_redis_outage(
         "WARNING apps.core.outages [- -] caching the deployed model's id: not done after "
         "the commit (redis_unavailable)" in log
     ), log
+
+
+ENDING_PROBE = """
+import time
+import django
+django.setup()
+from apps.core import tasks
+tasks.submit_now("tests.core.outage_tasks.always_deadlocked", [])
+time.sleep(1.5)  # the task fails, and waits to run again; then the main thread ends
+"""
+
+
+@pytest.mark.django_db
+def test_a_task_waiting_out_an_outage_does_not_hold_the_process_at_exit():
+    """tasks.run waits up to OUTAGE_WAIT_S (300 s) for the services; the interpreter joins
+    the in-process pool's threads at exit, so a management command or an embedded server
+    stopping during an outage took up to 5 minutes to exit. Now the wait ends with it."""
+    from django.db import connection
+
+    from tests.helpers import database_url
+
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(connection.settings_dict),
+        "HEIMDALL_TASK_BACKEND": "inprocess",
+        "DJANGO_SETTINGS_MODULE": "heimdall.settings",
+    }
+    started = time.monotonic()
+    out = subprocess.run(
+        [sys.executable, "-c", ENDING_PROBE],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert time.monotonic() - started < 20, out.stderr[-2000:]
+    assert "always_deadlocked: interrupted (database_busy); running it again" in out.stderr
+    # Given up at exit: the outage, one line (OutageFilter), no traceback.
+    assert "in-process task tests.core.outage_tasks.always_deadlocked failed (database_busy)" in (
+        out.stderr
+    )
+    assert "Traceback" not in out.stderr

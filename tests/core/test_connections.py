@@ -195,19 +195,29 @@ def _detections_since(station_id: str) -> int:
         ).fetchone()[0]
 
 
-def test_collect_process_survives_a_database_outage(tmp_path):
+@contextlib.contextmanager
+def _collecting(tmp_path, proxy: TcpProxy, **env):
+    """`manage.py collect` of a simulated station, `env` added to the server environment;
+    stopped (and `proxy` cut) afterwards. Yields the process."""
     StationFactory(id="sim-1", api_config={"api_type": "simulated", "poll_interval": 0.2})
+    collect = Process(
+        [sys.executable, "manage.py", "collect", "--station", "sim-1"],
+        _server_env(HEIMDALL_PROCESS="collector", **env),
+        tmp_path / "c.log",
+    )
+    try:
+        yield collect
+    finally:
+        collect.stop()
+        proxy.down()
+
+
+def test_collect_process_survives_a_database_outage(tmp_path):
     settings = connection.settings_dict
     proxy = TcpProxy(settings["HOST"] or "127.0.0.1", int(settings["PORT"] or 5432))
     proxy.up()
-    env = _server_env(
-        HEIMDALL_PROCESS="collector",
-        DATABASE_URL=f"postgres://{settings['USER']}@127.0.0.1:{proxy.port}/{settings['NAME']}",
-    )
-    collect = Process(
-        [sys.executable, "manage.py", "collect", "--station", "sim-1"], env, tmp_path / "c.log"
-    )
-    try:
+    url = f"postgres://{settings['USER']}@127.0.0.1:{proxy.port}/{settings['NAME']}"
+    with _collecting(tmp_path, proxy, DATABASE_URL=url) as collect:
         wait_until(lambda: _detections_since("sim-1") > 0, 60, 0.5, "first detections")
         proxy.down()  # the database goes away: refused, every connection reset
         wait_until(lambda: "waiting" in collect.log(), 30, 0.2, "the outage to be noticed")
@@ -217,9 +227,6 @@ def test_collect_process_survives_a_database_outage(tmp_path):
         proxy.up()
         wait_until(lambda: _detections_since("sim-1") > during, 60, 0.5, "detections after it")
         assert collect.alive()
-    finally:
-        collect.stop()
-        proxy.down()
     log = collect.log()
     assert "Traceback" not in log, log[-3000:]
     # The outage was Heimdall's, not the station's: no failed check recorded for it.
@@ -243,13 +250,8 @@ def _redis_proxy() -> tuple[TcpProxy, str]:
 def test_collect_process_goes_on_storing_through_a_redis_outage(tmp_path):
     """Redis is the cache and the live events, not the store: detections go on being
     stored while it is away, and the process's log has no traceback."""
-    StationFactory(id="sim-1", api_config={"api_type": "simulated", "poll_interval": 0.2})
     proxy, redis_url = _redis_proxy()
-    env = _server_env(HEIMDALL_PROCESS="collector", REDIS_URL=redis_url)
-    collect = Process(
-        [sys.executable, "manage.py", "collect", "--station", "sim-1"], env, tmp_path / "c.log"
-    )
-    try:
+    with _collecting(tmp_path, proxy, REDIS_URL=redis_url) as collect:
         wait_until(lambda: _detections_since("sim-1") > 0, 60, 0.5, "first detections")
         proxy.down()
         before = _detections_since("sim-1")
@@ -259,9 +261,6 @@ def test_collect_process_goes_on_storing_through_a_redis_outage(tmp_path):
         during = _detections_since("sim-1")
         wait_until(lambda: _detections_since("sim-1") > during, 30, 0.5, "detections after it")
         assert collect.alive()
-    finally:
-        collect.stop()
-        proxy.down()
     log = collect.log()
     assert "Traceback" not in log, log[-3000:]
 

@@ -25,6 +25,7 @@ from apps.core.daphne_requests import (  # noqa: E402
     accept_absolute_form_targets,
     let_django_parse_request_bodies,
 )
+from apps.core.memory import freeze_startup_objects  # noqa: E402
 from apps.core.proxies import (  # noqa: E402
     ClientAddressASGI,
     ignore_client_root_path,
@@ -53,6 +54,9 @@ application = ProtocolTypeRouter(
         ),
     }
 )
+
+# Before the embedded threads start: what is alive now lives as long as the process.
+freeze_startup_objects()
 
 if settings.HEIMDALL_TASK_BACKEND == "inprocess":
     start_inprocess_scheduler()  # embedded mode: no qcluster runs the schedules

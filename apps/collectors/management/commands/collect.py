@@ -4,6 +4,7 @@ import signal
 from django.core.management.base import BaseCommand
 
 from apps.collectors.runner import supervise
+from apps.core.memory import freeze_startup_objects
 from apps.core.numbers import argument_number
 
 
@@ -28,6 +29,7 @@ class Command(BaseCommand):
             return await supervise(stop, station_ids=options["stations"],
                                    duration=options["duration"])  # fmt: skip
 
+        freeze_startup_objects()  # a collector ingests for days: see apps.core.memory
         summary = asyncio.run(main())
         for station_id, counts in sorted(summary.items()):
             self.stdout.write(f"{station_id}: {counts}")

@@ -19,13 +19,16 @@ Two measurements, in one run:
    its total is timed;
 2. *the ingest*: `detection_ingest` of the same items, 10,000 a batch, its two COPYs
    (`_copy_streamed`, `_copy_keys`) swapped for each way, beside raw COPY
-   (bench/timeseries.py's baseline) in each round; the median round's ratio.
+   (bench/timeseries.py's baseline, text) in each round; the median round's ratio; and
+   that raw COPY in the binary format (`raw_binary_copy`), as a ratio to the text one
+   and to the kept ingest.
 
 Every run after a TRUNCATE and a CHECKPOINT. Runs on its own database
 (`heimdall_bench`, recreated), as bench/timeseries.py.
 """
 
 import argparse
+import json
 import statistics
 import sys
 import time
@@ -38,6 +41,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import timeseries as ts  # sets the benchmark database up first
 
 BATCH = 10_000
+
+
+def _as_is(text: str) -> str:
+    """JSON written beforehand, given to psycopg's Jsonb dumper as is."""
+    return text
 
 
 def text_line(row: dict, now: str) -> str:
@@ -127,9 +135,6 @@ def psycopg_write_row(rows: list[dict], now: datetime) -> float:
 
     from apps.signals.services import COLUMNS, KEY_TABLE, TABLE, _canonical
 
-    def as_is(text):
-        return text
-
     began = time.perf_counter()
     for i in range(0, len(rows), BATCH):
         chunk = rows[i : i + BATCH]
@@ -141,8 +146,8 @@ def psycopg_write_row(rows: list[dict], now: datetime) -> float:
                     copy.write_row((
                         uuid.UUID(r["id"]), r["websdr_station_id"], r["frequency_hz"],
                         r["signal_strength_db"], r["bandwidth_hz"], r["modulation_type"],
-                        Jsonb(r["features_json"], dumps=as_is), r["anomaly_score"],
-                        r["is_anomaly"], r["detection_timestamp"], Jsonb(metadata, dumps=as_is),
+                        Jsonb(r["features_json"], dumps=_as_is), r["anomaly_score"],
+                        r["is_anomaly"], r["detection_timestamp"], Jsonb(metadata, dumps=_as_is),
                         now, now,
                     ))  # fmt: skip
             with cursor.cursor.copy(copy_sql(KEY_TABLE, KEY_COLUMNS, True)) as copy:
@@ -229,17 +234,14 @@ def psycopg_ways():
 
     from apps.signals.services import COLUMNS, KEY_TABLE, TABLE, _canonical
 
-    def as_is(text):
-        return text
-
     def row_out(copy, r, now, keys):
         metadata = r["metadata_json"] or _canonical(r["processing_metadata"])
         detection_id = uuid.UUID(r["id"])
         copy.write_row((
             detection_id, r["websdr_station_id"], r["frequency_hz"], r["signal_strength_db"],
-            r["bandwidth_hz"], r["modulation_type"], Jsonb(r["features_json"], dumps=as_is),
+            r["bandwidth_hz"], r["modulation_type"], Jsonb(r["features_json"], dumps=_as_is),
             r["anomaly_score"], r["is_anomaly"], r["detection_timestamp"],
-            Jsonb(metadata, dumps=as_is), now, now,
+            Jsonb(metadata, dumps=_as_is), now, now,
         ))  # fmt: skip
         keys.append((r["id"], detection_id, r["detection_timestamp"],
                      uuid.UUID(hex=r["content_hash"])))  # fmt: skip
@@ -257,6 +259,40 @@ def psycopg_ways():
     return streamed, keys
 
 
+def raw_binary_copy(items: list[dict]) -> float:
+    """bench/timeseries.py's raw COPY baseline in the binary format: the same tuples through
+    psycopg's `write_row`, with the column types set (uuid.UUID ids; the JSON written
+    beforehand, as the text baseline's)."""
+    from django.db import connection, transaction
+    from psycopg.types.json import Jsonb
+
+    from apps.signals.services import COLUMNS, TABLE
+    from apps.signals.validation import parse_timestamp
+
+    now = datetime.now(UTC)
+    rows = [
+        (
+            uuid.UUID(item["id"]), item["websdr_station_id"], item["frequency_hz"],
+            item["signal_strength_db"], item["bandwidth_hz"], item["modulation_type"],
+            Jsonb(json.dumps(item["signal_features"]), dumps=_as_is), item["anomaly_score"],
+            item["anomaly_score"] >= 0.5, parse_timestamp(item["detection_timestamp"]),
+            Jsonb(json.dumps(item["processing_metadata"]), dumps=_as_is), now, now,
+        )
+        for item in items
+    ]  # fmt: skip
+    started = time.perf_counter()
+    for offset in range(0, len(rows), BATCH):
+        with (
+            transaction.atomic(),
+            connection.cursor() as cursor,
+            cursor.cursor.copy(copy_sql(TABLE, COLUMNS, True)) as copy,
+        ):
+            copy.set_types(ROW_TYPES)
+            for row in rows[offset : offset + BATCH]:
+                copy.write_row(row)
+    return time.perf_counter() - started
+
+
 def bench_ingest(items: list[dict], rounds: int) -> dict[str, list[float]]:
     """Each round: raw COPY, then the ingest with each way (in turn, order alternating);
     each ingest's ratio to the round's raw COPY."""
@@ -268,6 +304,8 @@ def bench_ingest(items: list[dict], rounds: int) -> dict[str, list[float]]:
     for round_index in range(rounds):
         ts.truncate()
         raw = ts.bench_raw_copy(items)
+        ts.truncate()
+        ratios.setdefault("raw COPY, binary", []).append(raw / raw_binary_copy(items))
         order = list(ways.items())
         for name, (streamed, keys) in order if round_index % 2 == 0 else order[::-1]:
             services._copy_streamed, services._copy_keys = streamed, keys
@@ -359,6 +397,10 @@ def main() -> None:
     for name, values in ratios.items():
         rounds = " / ".join(f"{v:.2f}" for v in values)
         print(f"| {name} | **{statistics.median(values):.2f}×** ({rounds}) |")
+    binary = ratios["raw COPY, binary"]
+    kept = [k / b for k, b in zip(ratios["pgcopy binary"], binary, strict=True)]
+    print(f"\nThe kept ingest against a binary raw COPY: **{statistics.median(kept):.2f}×** ("
+          + " / ".join(f"{v:.2f}" for v in kept) + ")")  # fmt: skip
 
 
 if __name__ == "__main__":

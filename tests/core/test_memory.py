@@ -33,7 +33,8 @@ def test_the_web_app_freezes_its_startup_objects():
     assert tracked < frozen / 10
 
 
-@pytest.mark.django_db(transaction=True)
+# serialized_rollback: as every transactional test here (the next one reloads the data).
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_collector_freezes_its_startup_objects_before_it_runs():
     gc.unfreeze()
     try:

@@ -38,6 +38,10 @@ from apps.stations.models import Station
 logger = logging.getLogger(__name__)
 
 MAX_BATCH = 10_000
+UNWRITABLE_METADATA = (
+    "must be an object of JSON values (text keys; numbers, text, true, false, null, "
+    "lists and objects)"
+)
 CHUNK_ROWS = 1_000  # rows prepared per step of the streamed COPY
 # How the streamed COPY sends its chunks: from the preparing thread (`_copy_streamed`).
 COPY_WRITER = LibpqWriter
@@ -192,7 +196,9 @@ class _Batch:
                 rows.append(row)
             if errors:
                 continue
-            _add_content_hashes(rows)
+            _add_content_hashes(rows, errors)
+            if errors:
+                continue
             unique = self._unique(rows)
             if self.conflicts:
                 continue
@@ -261,7 +267,31 @@ def _canonical(value) -> str:
     try:
         return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
     except TypeError:  # orjson.JSONEncodeError
+        pass
+    try:
         return _stdlib_canonical(value)
+    except TypeError:  # a Python caller's integer key beside text keys: not sortable
+        return _stdlib_canonical(_text_keys(value))
+
+
+def _text_keys(value):
+    """`value` with every object key as the JSON text the standard library writes for
+    it (1 -> "1", True -> "true"), so that keys of mixed types sort. Raises TypeError
+    for a key no JSON encoder writes (a tuple)."""
+    if isinstance(value, dict):
+        return {
+            key if isinstance(key, str) else _key_text(key): _text_keys(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_text_keys(item) for item in value]
+    return value
+
+
+def _key_text(key) -> str:
+    if key is None or isinstance(key, bool | int | float):
+        return json.dumps(key)
+    raise TypeError(f"keys must be str, int, float, bool or None, not {type(key).__name__}")
 
 
 def _iso(when: datetime) -> str:
@@ -283,31 +313,41 @@ def _digest(row: dict, score, is_anomaly, features: str, metadata: str, when: st
     return blake2b(text.encode(), digest_size=16).hexdigest()
 
 
-def _add_content_hashes(rows: list[dict]) -> None:
-    """Each row's content as the client sent it (before scoring), as a 128-bit digest.
+def _add_content_hashes(rows: list[dict], errors: dict[str, list[str]]) -> None:
+    """Each row's content as the client sent it (before scoring), as a 128-bit digest;
+    metadata no JSON encoder can write (a Python caller's Decimal, set or object) is
+    added to `errors` instead.
 
     The JSON objects and the time are written as text once here (canonical
     JSON, ISO time in UTC) and reused by COPY. What the client sent of what scoring
     may replace is kept (`client_content`) for `_stdlib_content_hash`.
     """
     for row in rows:
+        try:
+            metadata = _canonical(row["processing_metadata"])
+        except (TypeError, ValueError):  # a Python caller's value JSON has no form for
+            errors[f"detections[{row['index']}].processing_metadata"] = [UNWRITABLE_METADATA]
+            continue
+        row["metadata_json"] = metadata
         features = row["features_json"] = _canonical(row["signal_features"])
-        metadata = row["metadata_json"] = _canonical(row["processing_metadata"])
         when = row["timestamp_text"] = _iso(row["detection_timestamp"])
         score, is_anomaly = row["anomaly_score"], row["is_anomaly"]
         row["client_content"] = (score, is_anomaly, row["processing_metadata"])
         row["content_hash"] = _digest(row, score, is_anomaly, features, metadata, when)
 
 
-def _stdlib_content_hash(row: dict) -> str:
+def _stdlib_content_hash(row: dict) -> str | None:
     """The row's content hash as Heimdall computed it before orjson (the JSON objects
     as the standard library writes them): ids stored then still compare as the same
-    content when sent again. Only computed when the current digest differs."""
+    content when sent again. Only computed when the current digest differs. None for
+    content the standard library cannot write (a datetime orjson writes as text, an
+    integer key beside text keys): no digest of it was stored before orjson."""
     score, is_anomaly, metadata = row["client_content"]
-    return _digest(
-        row, score, is_anomaly, _stdlib_canonical(row["signal_features"]),
-        _stdlib_canonical(metadata), row["timestamp_text"],
-    )  # fmt: skip
+    try:
+        features, metadata = _stdlib_canonical(row["signal_features"]), _stdlib_canonical(metadata)
+    except (TypeError, ValueError):
+        return None
+    return _digest(row, score, is_anomaly, features, metadata, row["timestamp_text"])
 
 
 def _id_conflict(conflicts: list[tuple[int, str, str]]) -> Conflict:
@@ -332,7 +372,7 @@ def _check_stored(rows: list[dict], stored: dict) -> list[dict]:
             continue
         timestamp, content_hash = found
         same = (
-            content_hash in (row["content_hash"], _stdlib_content_hash(row))
+            (content_hash == row["content_hash"] or content_hash == _stdlib_content_hash(row))
             if content_hash is not None
             else timestamp == row["detection_timestamp"]
         )

@@ -3,13 +3,16 @@
 path and on the comparing path (a batch holding a stored id)."""
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 
+from apps.core.exceptions import Conflict, ValidationFailed
 from apps.core.timeutil import isoformat_z, utc_now
 from apps.signals import pgcopy
 from apps.signals.models import DetectionKey, SignalDetection
 from apps.signals.services import detection_ingest
+from apps.stations.models import Station
 from tests.signals.factories import DetectionFactory
 from tests.stations.factories import StationFactory
 
@@ -112,3 +115,72 @@ def test_times_count_microseconds_from_postgresqls_epoch(when, microseconds):
     assert pgcopy.timestamptz(when) == b"\x00\x00\x00\x08" + microseconds.to_bytes(
         8, "big", signed=True
     )
+
+
+# --- Python callers' metadata (a review that tried to break the binary ingest) --------
+
+
+def snapshot():
+    return SignalDetection.objects.count(), DetectionKey.objects.count()
+
+
+def test_integer_metadata_keys_beside_text_keys_are_stored_as_text(stations):
+    """Found: a collector's metadata with an integer key beside text keys passed
+    validation, then the canonical JSON (orjson refuses integer keys, the standard
+    library cannot sort an int beside a str) raised TypeError from inside the COPY: an
+    unhandled exception. Integer keys alone were stored (as JSON text keys), and became
+    mixed once scoring added its text keys (an out-of-band carrier): TypeError too."""
+    Station.objects.filter(pk="twente-nl").update(frequency_min=0, frequency_max=30_000_000)
+    mixed = DetectionFactory(processing_metadata={1: "gps", "fix": "3d", "n": {2: [True]}})
+    out_of_band = DetectionFactory(
+        anomaly_score=None, frequency_hz=299_000_000_000, processing_metadata={1: "gps"}
+    )
+    result = detection_ingest(detections=[mixed, out_of_band])
+    assert (result.ingested, result.anomalies) == (2, 1)
+    assert stored(mixed["id"])["processing_metadata"] == {
+        "1": "gps", "fix": "3d", "n": {"2": [True]}
+    }  # fmt: skip
+    assert stored(out_of_band["id"])["processing_metadata"] == {
+        "1": "gps", "anomaly_reason": "out_of_band_carrier"
+    }  # fmt: skip
+    again = detection_ingest(detections=[mixed, out_of_band])
+    assert (again.ingested, again.duplicates) == (0, 2)
+
+
+@pytest.mark.parametrize("late", [False, True], ids=["first-chunk", "late-chunk"])
+def test_metadata_no_json_encoder_writes_is_a_validation_error(stations, small_chunks, late):
+    """Found: a Python caller's metadata value JSON has no form for (a Decimal) passed
+    validation and raised TypeError from inside the COPY (a late chunk's ended it with
+    CopyFail): an unhandled exception, not a 400 naming the field."""
+    bad = DetectionFactory(processing_metadata={"gain": Decimal("1.5")})
+    good = [DetectionFactory() for _ in range(7)]
+    items = [*good, bad] if late else [bad, *good]
+    index = items.index(bad)
+    with pytest.raises(ValidationFailed) as raised:
+        detection_ingest(detections=items)
+    assert raised.value.details["field"] == f"detections[{index}].processing_metadata"
+    assert raised.value.details["constraint"] == (
+        "must be an object of JSON values (text keys; numbers, text, true, false, null, "
+        "lists and objects)"
+    )
+    assert snapshot() == (0, 0)
+    # The connection still answers, and the rest of the batch goes in.
+    assert detection_ingest(detections=good).ingested == 7
+    assert snapshot() == (7, 7)
+
+
+def test_a_retry_with_metadata_only_orjson_writes_is_a_duplicate(stations):
+    """Found: a collector's metadata holding a datetime is stored (orjson writes it as
+    ISO text), but comparing a repeated id computed the old standard-library digest too,
+    even when the current one matched (`in (current, stdlib())` builds both), and the
+    standard library cannot write a datetime: TypeError, a 500 for the client's retry
+    instead of a duplicate, and for other content instead of a 409."""
+    at = datetime(2026, 11, 30, 6, 0, tzinfo=UTC)
+    item = DetectionFactory(processing_metadata={"gps_fix_at": at})
+    assert detection_ingest(detections=[item]).ingested == 1
+    assert stored(item["id"])["processing_metadata"] == {"gps_fix_at": "2026-11-30T06:00:00+00:00"}
+    again = detection_ingest(detections=[item, DetectionFactory()])
+    assert (again.ingested, again.duplicates) == (1, 1)
+    with pytest.raises(Conflict):
+        detection_ingest(detections=[dict(item, signal_strength_db=-1.0)])
+    assert snapshot() == (2, 2)

@@ -172,9 +172,18 @@ async def test_heimdalls_own_database_failure_is_not_the_stations():
     task = asyncio.create_task(collector.run(stop))
     try:
         await until(lambda: collector.detections > 0)  # connected and collecting
-        await locker.execute(
-            "LOCK TABLE stations_station, stations_stationcheck IN ACCESS EXCLUSIVE MODE"
-        )  # held by the open transaction
+        for attempt in range(5):
+            try:
+                await locker.execute(
+                    "LOCK TABLE stations_station, stations_stationcheck IN ACCESS EXCLUSIVE MODE"
+                )  # held by the open transaction
+                break
+            except psycopg.errors.DeadlockDetected:
+                # The collector's transaction held stationcheck and wanted stations (its
+                # foreign-key check) while this held stations: PostgreSQL chose this side.
+                await locker.rollback()
+                if attempt == 4:
+                    raise
         cancel = await psycopg.AsyncConnection.connect(
             **{k: params[k] for k in ("dbname", "user", "password", "host", "port")
                if k in params}, autocommit=True,

@@ -33,7 +33,7 @@ import statistics
 import sys
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -335,19 +335,12 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    ts.recreate_database(ts.BENCH_DB)
-    ts.setup_django()
-    import gc
+    items = ts.fresh_setup(args.rows)
+    from apps.core.memory import freeze_startup_objects
 
-    from apps.core.partitioning import ensure_partitions
-
-    start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=2)
-    items = ts.make_items(args.rows, start, timedelta(days=1), seed=1)
-    ensure_partitions(ts.TABLE, {(start + timedelta(days=d)).date() for d in range(3)})
     rows = [row for i in range(0, len(items), BATCH) for row in prepared_rows(items[i : i + BATCH])]
     now = datetime.now(UTC).replace(microsecond=0)
-    gc.collect()
-    gc.freeze()  # the generated rows: not the collector's to walk in every run
+    freeze_startup_objects()  # and the generated rows: not the collector's to walk each run
     builds = {"text": build_text, "pgcopy binary": build_pgcopy}
     build_s: dict[str, list[float]] = {name: [] for name in builds}
     copy_s: dict[str, list[float]] = {name: [] for name in [*builds, "psycopg binary"]}

@@ -13,7 +13,6 @@ database (`heimdall_bench` on the DATABASE_URL server, recreated), as bench/time
 import argparse
 import statistics
 import sys
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -26,16 +25,11 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--rounds", type=int, default=6)
     args = parser.parse_args()
-    ts.recreate_database(ts.BENCH_DB)
-    ts.setup_django()
+    items = ts.fresh_setup(args.rows)
     from psycopg.copy import LibpqWriter, QueuedLibpqWriter
 
-    from apps.core.partitioning import ensure_partitions
     from apps.signals import services
 
-    start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=2)
-    items = ts.make_items(args.rows, start, timedelta(days=1), seed=1)
-    ensure_partitions(ts.TABLE, {(start + timedelta(days=d)).date() for d in range(3)})
     writers = {"plain (kept)": LibpqWriter, "QueuedLibpqWriter": QueuedLibpqWriter}
     ratios: dict[str, list[float]] = {name: [] for name in writers}
     for round_index in range(args.rounds):

@@ -90,6 +90,19 @@ def make_items(count: int, start: datetime, span: timedelta, seed: int) -> list[
     return items
 
 
+def fresh_setup(rows: int) -> list[dict]:
+    """The benchmark database recreated and migrated, Django set up, and `rows` detections
+    spread over a day that starts two days ago, their partitions made."""
+    recreate_database(BENCH_DB)
+    setup_django()
+    from apps.core.partitioning import ensure_partitions
+
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=2)
+    items = make_items(rows, start, timedelta(days=1), seed=1)
+    ensure_partitions(TABLE, {(start + timedelta(days=d)).date() for d in range(3)})
+    return items
+
+
 def truncate() -> None:
     """Empty the tables, then CHECKPOINT: every timed run starts with no dirty pages and
     no checkpoint due from the runs before it (without it a run paid for its
@@ -359,16 +372,10 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=200)
     args = parser.parse_args()
 
-    recreate_database(BENCH_DB)
-    setup_django()
+    items = fresh_setup(args.ingest_rows)
     from django.db import connection
 
-    from apps.core.partitioning import ensure_partitions
-
     now = datetime.now(UTC).replace(microsecond=0)
-    ingest_start = now - timedelta(days=2)
-    items = make_items(args.ingest_rows, ingest_start, timedelta(days=1), seed=1)
-    ensure_partitions(TABLE, {(ingest_start + timedelta(days=d)).date() for d in range(3)})
 
     print(f"ingest: {args.ingest_rows:,} rows", flush=True)
     raw_s = bench_raw_copy(items)

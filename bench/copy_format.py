@@ -84,6 +84,7 @@ def copy_sql(table: str, columns: list[str], binary: bool) -> str:
 
 
 KEY_COLUMNS = ["id", "detection_timestamp", "content_hash"]
+KEY_TYPES = ["uuid", "timestamptz", "uuid"]
 ROW_TYPES = ["uuid", "varchar", "int8", "float8", "int4", "varchar", "jsonb", "float8", "bool",
              "timestamptz", "jsonb", "timestamptz", "timestamptz"]  # fmt: skip
 
@@ -128,12 +129,31 @@ def build_pgcopy(rows: list[dict], now: datetime) -> list[tuple]:
     return batches
 
 
+def psycopg_row(r: dict, now: datetime) -> tuple:
+    """A prepared row as the tuple psycopg's binary dumpers take (ROW_TYPES)."""
+    from psycopg.types.json import Jsonb
+
+    from apps.signals.services import _canonical
+
+    metadata = r["metadata_json"] or _canonical(r["processing_metadata"])
+    return (
+        uuid.UUID(r["id"]), r["websdr_station_id"], r["frequency_hz"], r["signal_strength_db"],
+        r["bandwidth_hz"], r["modulation_type"], Jsonb(r["features_json"], dumps=_as_is),
+        r["anomaly_score"], r["is_anomaly"], r["detection_timestamp"],
+        Jsonb(metadata, dumps=_as_is), now, now,
+    )  # fmt: skip
+
+
+def psycopg_key(r: dict) -> tuple:
+    """A prepared row's key as psycopg's dumpers take it (KEY_TYPES)."""
+    return uuid.UUID(r["id"]), r["detection_timestamp"], uuid.UUID(hex=r["content_hash"])
+
+
 def psycopg_write_row(rows: list[dict], now: datetime) -> float:
     """Build psycopg's tuples and COPY them with `write_row`; seconds, all of it."""
     from django.db import connection, transaction
-    from psycopg.types.json import Jsonb
 
-    from apps.signals.services import COLUMNS, KEY_TABLE, TABLE, _canonical
+    from apps.signals.services import COLUMNS, KEY_TABLE, TABLE
 
     began = time.perf_counter()
     for i in range(0, len(rows), BATCH):
@@ -142,28 +162,21 @@ def psycopg_write_row(rows: list[dict], now: datetime) -> float:
             with cursor.cursor.copy(copy_sql(TABLE, COLUMNS, True)) as copy:
                 copy.set_types(ROW_TYPES)
                 for r in chunk:
-                    metadata = r["metadata_json"] or _canonical(r["processing_metadata"])
-                    copy.write_row((
-                        uuid.UUID(r["id"]), r["websdr_station_id"], r["frequency_hz"],
-                        r["signal_strength_db"], r["bandwidth_hz"], r["modulation_type"],
-                        Jsonb(r["features_json"], dumps=_as_is), r["anomaly_score"],
-                        r["is_anomaly"], r["detection_timestamp"], Jsonb(metadata, dumps=_as_is),
-                        now, now,
-                    ))  # fmt: skip
+                    copy.write_row(psycopg_row(r, now))
             with cursor.cursor.copy(copy_sql(KEY_TABLE, KEY_COLUMNS, True)) as copy:
-                copy.set_types(["uuid", "timestamptz", "uuid"])
+                copy.set_types(KEY_TYPES)
                 for r in sorted(chunk, key=lambda r: r["id"]):
-                    copy.write_row((uuid.UUID(r["id"]), r["detection_timestamp"],
-                                    uuid.UUID(hex=r["content_hash"])))  # fmt: skip
+                    copy.write_row(psycopg_key(r))
     return time.perf_counter() - began
 
 
 # --- the ingest with each way ------------------------------------------------------------
 
 
-def _streamed(batch, now: datetime, *, sql: str, types, start, row_out, end) -> list:
-    """apps.signals.services._copy_streamed with the records built by `row_out(copy, row,
-    keys)`; returns the keys for `_copy_keys`."""
+def _streamed(batch, now: datetime, *, sql: str, types, row_out) -> list:
+    """apps.signals.services._copy_streamed with each row sent by `row_out(copy, row, now,
+    keys)` (text it returns is written; None: it wrote the row itself); returns the keys
+    for `_copy_keys`."""
     from django.db import connection
 
     from apps.signals import services
@@ -176,7 +189,6 @@ def _streamed(batch, now: datetime, *, sql: str, types, start, row_out, end) -> 
                 if types:
                     copy.set_types(types)
                 try:
-                    start(copy)
                     for rows in batch.chunks():
                         out = [
                             row_out(copy, row, now, keys)
@@ -185,7 +197,6 @@ def _streamed(batch, now: datetime, *, sql: str, types, start, row_out, end) -> 
                         if out[0] is not None:
                             copy.write("".join(out))
                     batch.raise_problems()
-                    end(copy)
                 except Exception as exc:
                     problem = exc
                     raise services._CopyRefused from None
@@ -222,7 +233,7 @@ def text_ways():
 
     streamed = lambda batch, now: _streamed(  # noqa: E731
         batch, now, sql=copy_sql(TABLE, COLUMNS, False), types=None,
-        start=lambda c: None, row_out=row_out, end=lambda c: None,
+        row_out=row_out,
     )  # fmt: skip
     keys = _keys_copy(copy_sql(KEY_TABLE, KEY_COLUMNS, False), None,
                       lambda copy, keys: copy.write("".join(keys)))  # fmt: skip
@@ -230,32 +241,22 @@ def text_ways():
 
 
 def psycopg_ways():
-    from psycopg.types.json import Jsonb
 
-    from apps.signals.services import COLUMNS, KEY_TABLE, TABLE, _canonical
+    from apps.signals.services import COLUMNS, KEY_TABLE, TABLE
 
     def row_out(copy, r, now, keys):
-        metadata = r["metadata_json"] or _canonical(r["processing_metadata"])
-        detection_id = uuid.UUID(r["id"])
-        copy.write_row((
-            detection_id, r["websdr_station_id"], r["frequency_hz"], r["signal_strength_db"],
-            r["bandwidth_hz"], r["modulation_type"], Jsonb(r["features_json"], dumps=_as_is),
-            r["anomaly_score"], r["is_anomaly"], r["detection_timestamp"],
-            Jsonb(metadata, dumps=_as_is), now, now,
-        ))  # fmt: skip
-        keys.append((r["id"], detection_id, r["detection_timestamp"],
-                     uuid.UUID(hex=r["content_hash"])))  # fmt: skip
+        copy.write_row(psycopg_row(r, now))
+        keys.append((r["id"], psycopg_key(r)))
 
     def write_keys(copy, keys):
-        for _, detection_id, when, content_hash in keys:
-            copy.write_row((detection_id, when, content_hash))
+        for _, key in keys:
+            copy.write_row(key)
 
     streamed = lambda batch, now: _streamed(  # noqa: E731
         batch, now, sql=copy_sql(TABLE, COLUMNS, True), types=ROW_TYPES,
-        start=lambda c: None, row_out=row_out, end=lambda c: None,
+        row_out=row_out,
     )  # fmt: skip
-    keys = _keys_copy(copy_sql(KEY_TABLE, KEY_COLUMNS, True), ["uuid", "timestamptz", "uuid"],
-                      write_keys)  # fmt: skip
+    keys = _keys_copy(copy_sql(KEY_TABLE, KEY_COLUMNS, True), KEY_TYPES, write_keys)  # fmt: skip
     return streamed, keys
 
 

@@ -388,21 +388,18 @@ class HeimdallWebSocketConsumer(OutageGuardMixin, AsyncWebsocketConsumer):
             try:
                 await self._recheck()
             except Exception as exc:
-                # Any step may meet an outage (the user read, then a consumer's object
-                # lookup): raised out of the guard task, it ended the task, and with it
-                # every later re-check and the token's expiry for this socket.
+                # Any step may fail (the user read, then a consumer's object lookup):
+                # raised out of the guard task, it ended the task, and with it every later
+                # re-check and the token's expiry for this socket. An outage is one line.
                 reason = unavailable_reason(exc)
                 if reason is None:
-                    raise
-                logger.warning("WebSocket re-check: %s; trying again later", reason)
+                    logger.exception("WebSocket re-check failed; trying again later")
+                else:
+                    logger.warning("WebSocket re-check: %s; trying again later", reason)
 
     async def _recheck(self) -> None:
         authority = get_authority()
-        try:
-            user = await database_sync_to_async(authority.current_user)(self.scope)
-        except Exception:
-            logger.warning("WebSocket re-check failed; trying again later", exc_info=True)
-            return
+        user = await database_sync_to_async(authority.current_user)(self.scope)
         if user is None:
             await self.end(
                 CLOSE_UNAUTHENTICATED,

@@ -119,11 +119,11 @@ def unavailable_reason(exc: BaseException) -> str | None:
     sqlite3's errors in its own. Not past an error of the code (`_BUG_TYPES`).
     """
     for item in _chain(exc):
-        if isinstance(item, _BUG_TYPES) and _reason_of(item) is None:
-            return None
         reason = _reason_of(item)
         if reason:
             return reason
+        if isinstance(item, _BUG_TYPES):
+            return None
     return None
 
 

@@ -42,8 +42,6 @@ _SCORE_FLAG_TIME = struct.Struct(">idi?iq").pack
 _FLAG_TIME = struct.Struct(">i?iq").pack
 _DETECTION_HEAD = b"\x00\x0d" + _UUID_HEAD  # 13 columns (services.COLUMNS), the id's length
 _KEY_HEAD = b"\x00\x03" + _UUID_HEAD  # 3 columns, the id's length
-_texts: dict[str, bytes] = {}  # station ids and modulations as fields: few, and repeated
-_TEXTS_MAX = 10_000
 
 
 def uuid_bytes(text: str) -> bytes:
@@ -58,17 +56,16 @@ def microseconds(when: datetime) -> int:
 
 def timestamptz(when: datetime) -> bytes:
     """An aware time as a whole field, its length first."""
-    return _TIME_HEAD + _TIME(microseconds(when))
+    return _time_field(microseconds(when))
+
+
+def _time_field(when_us: int) -> bytes:
+    return _TIME_HEAD + _TIME(when_us)
 
 
 def _text(value: str) -> bytes:
-    field = _texts.get(value)
-    if field is None:
-        data = value.encode()
-        field = _LENGTH(len(data)) + data
-        if len(_texts) < _TEXTS_MAX:
-            _texts[value] = field
-    return field
+    data = value.encode()
+    return _LENGTH(len(data)) + data
 
 
 def _jsonb(text: str) -> bytes:
@@ -100,5 +97,5 @@ def key_record(id16: bytes, when_us: int, content_hash: str) -> bytes:
     sort as their ids do: they start alike, then the id's bytes (PostgreSQL orders
     uuids by their bytes)."""
     return b"".join((
-        _KEY_HEAD, id16, _TIME_HEAD, _TIME(when_us), _UUID_HEAD, bytes.fromhex(content_hash),
+        _KEY_HEAD, id16, _time_field(when_us), _UUID_HEAD, bytes.fromhex(content_hash),
     ))  # fmt: skip

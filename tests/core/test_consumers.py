@@ -182,6 +182,42 @@ async def test_the_periodic_recheck_catches_changes_made_without_a_push(settings
     assert await closed_with(ws, timeout=5) == 4401
 
 
+async def test_a_recheck_that_fails_keeps_the_socket_guarded(settings, monkeypatch, caplog):
+    """A re-check failing with an error of the code (not an outage), here in the
+    consumer's object check, is logged with its traceback; the guard goes on, and the
+    next re-check still closes the socket (raised out of the guard task, it ended every
+    later re-check and the token's expiry)."""
+    from django.contrib.auth import get_user_model
+
+    from apps.signals.consumers import LiveSignalsConsumer
+
+    real = LiveSignalsConsumer.still_allowed
+    failures = []
+
+    async def failing_once(self):
+        if not failures:
+            failures.append(self)
+            raise RuntimeError("a bug in the object check")
+        return await real(self)
+
+    settings.HEIMDALL_WS_RECHECK_SECONDS = 1
+    user = await world()
+    ws = await connect(f"/ws/signals/live?token={access_token(user)}")
+    await subscribe(ws)
+    monkeypatch.setattr(LiveSignalsConsumer, "still_allowed", failing_once)
+    for _ in range(60):  # the next re-check fails
+        if failures:
+            break
+        await asyncio.sleep(0.1)
+    assert failures
+    await database_sync_to_async(
+        lambda: get_user_model().objects.filter(pk=user.pk).update(is_active=False)
+    )()
+    assert await closed_with(ws, timeout=6) == 4401
+    logged = [r for r in caplog.records if "WebSocket re-check failed" in r.getMessage()]
+    assert len(logged) == 1 and logged[0].exc_info[0] is RuntimeError
+
+
 async def test_api_keys_on_websockets_and_their_revocation_closes_4401(settings):
     settings.HEIMDALL_WS_RECHECK_SECONDS = 3600
     await world(role="operator", username="otto")
